@@ -1,0 +1,168 @@
+//! Death by reference count: what happens when an object's strong count
+//! reaches zero, outside the cycle collector.
+//!
+//! The finalizer runs (once), the value is dropped, the memory is released
+//! when no `Weak` is left. Two things make this more than `Rc`'s drop:
+//!
+//! * **No recursion that follows the data** (CPython's "trashcan"). Dropping
+//!   the head of a million-node list would otherwise drop the next node from
+//!   inside the first one's drop, and so on down the stack. Past
+//!   `MAX_DROP_DEPTH` nested deaths, a death is queued in
+//!   `State::deferred` instead, and the outermost death runs the queue.
+//! * **Analyses in progress.** While the collector has scratch in the links
+//!   of the objects it analyses, a death (only a `Trace` impl could cause
+//!   one) is queued, as above, and run when the collection is done.
+
+use core::ptr::NonNull;
+use std::panic::{self, AssertUnwindSafe};
+
+use super::state::{self, State};
+use crate::header::{flags, Header, Links};
+
+/// How many deaths may nest on the stack before they are queued.
+const MAX_DROP_DEPTH: usize = 48;
+
+/// Called when a `Gc` drop takes the strong count of a tracked object, or
+/// of one with a finalizer, to zero.
+///
+/// # Safety
+/// `header` is an allocated object whose strong count just became zero.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
+    // SAFETY: allocated, per the contract.
+    if unsafe { header.as_ref() }.has(flags::DEAD) {
+        // The collector dropped (or is about to drop) the value; this was a
+        // handle that a `Drop` or finalizer made to a dead object, or an
+        // edge between garbage objects.
+        // SAFETY: the strong references' share of the weak count is
+        // released exactly once, here, when the count reaches zero.
+        unsafe { release_weak(header) };
+        return;
+    }
+    let Some(st) = state::current() else {
+        // Thread exit: no queue any more; die on the spot.
+        // SAFETY: per the contract.
+        unsafe { die(header, None) };
+        return;
+    };
+    if st.analysing.get() || st.drop_depth.get() >= MAX_DROP_DEPTH {
+        st.deferred.borrow_mut().push(header);
+        return;
+    }
+    let outermost = st.drop_depth.get() == 0;
+    let _depth = DropDepth::enter(st);
+    // SAFETY: per the contract.
+    unsafe { die(header, Some(st)) };
+    if outermost {
+        run_deferred_at_depth(st);
+    }
+}
+
+/// Runs the queued deaths (after a collection, or at thread exit).
+pub(crate) fn run_deferred(st: &State) {
+    if st.drop_depth.get() == 0 && !st.analysing.get() {
+        let _depth = DropDepth::enter(st);
+        run_deferred_at_depth(st);
+    }
+}
+
+fn run_deferred_at_depth(st: &State) {
+    loop {
+        let next = st.deferred.borrow_mut().pop();
+        let Some(header) = next else { break };
+        // SAFETY: queued objects have a strong count of zero and are
+        // allocated: their memory is held by the strong references' share
+        // of the weak count until `die` releases it.
+        unsafe { die(header, Some(st)) };
+    }
+}
+
+/// Keeps `State::drop_depth` right, even when a `Drop` unwinds.
+struct DropDepth<'a>(&'a State);
+
+impl<'a> DropDepth<'a> {
+    fn enter(st: &'a State) -> Self {
+        st.drop_depth.set(st.drop_depth.get() + 1);
+        DropDepth(st)
+    }
+}
+
+impl Drop for DropDepth<'_> {
+    fn drop(&mut self) {
+        self.0.drop_depth.set(self.0.drop_depth.get() - 1);
+    }
+}
+
+/// Finalizes, drops and (if no `Weak` is left) frees an object whose
+/// strong count is zero.
+///
+/// A panic in the finalizer is held until the object is dead and then
+/// resumed; a panic in the value's `Drop` unwinds from here and leaks the
+/// allocation, as `Rc` does.
+///
+/// # Safety
+/// As `strong_count_reached_zero`, and the object is not `DEAD`.
+unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
+    // SAFETY: allocated, per the contract.
+    let h = unsafe { header.as_ref() };
+    let mut finalizer_panic = None;
+    if !h.has(flags::FINALIZED) {
+        h.set(flags::FINALIZED);
+        // The finalizer borrows the value; hold a strong reference for it so
+        // that a `Gc` it makes (from a `Weak`) and drops again cannot kill
+        // the object under it.
+        h.set_strong(1);
+        let finalize = h.vtable().finalize;
+        // SAFETY: the value is alive (not DEAD).
+        finalizer_panic =
+            panic::catch_unwind(AssertUnwindSafe(|| unsafe { finalize(header) })).err();
+        if h.dec_strong() > 0 {
+            // Resurrected: the finalizer stored a new strong reference.
+            if let Some(payload) = finalizer_panic {
+                panic::resume_unwind(payload);
+            }
+            return;
+        }
+    }
+    h.set(flags::DEAD);
+    if let Some(links) = Header::links(header) {
+        Links::unlink(links);
+        if let Some(st) = st {
+            st.note_death();
+        }
+    }
+    // SAFETY: the value is alive and nothing can reach it any more: the
+    // strong count is zero and `Weak::upgrade` fails on DEAD objects.
+    unsafe { (h.vtable().drop_value)(header) };
+    // SAFETY: the strong references' share of the weak count.
+    unsafe { release_weak(header) };
+    if let Some(payload) = finalizer_panic {
+        panic::resume_unwind(payload);
+    }
+}
+
+/// Drops one unit of the weak count, and frees the allocation when none is
+/// left.
+///
+/// # Safety
+/// The caller owns that unit, and the value has been dropped (or moved
+/// out) if this frees the memory.
+pub(crate) unsafe fn release_weak(header: NonNull<Header>) {
+    // SAFETY: the unit the caller owns keeps the header allocated.
+    if unsafe { header.as_ref() }.dec_weak() == 0 {
+        // SAFETY: no strong or weak reference is left, and the collector
+        // holds a unit of its own while it uses an object, so nothing can
+        // reach the memory.
+        unsafe { free(header) };
+    }
+}
+
+/// # Safety
+/// Nothing can reach the object any more.
+unsafe fn free(header: NonNull<Header>) {
+    // SAFETY: the header is still allocated until this call.
+    let layout = unsafe { header.as_ref() }.vtable().layout;
+    // SAFETY: the allocation was made with this layout (`gc.rs`).
+    unsafe { std::alloc::dealloc(Header::allocation(header).as_ptr(), layout) };
+}

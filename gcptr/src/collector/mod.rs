@@ -1,0 +1,322 @@
+//! The per-thread cycle collector and its public functions, named after
+//! Python's `gc` module.
+//!
+//! Reading order: `state.rs` (where the collector lives, and how it ends
+//! with its thread), `death.rs` (an object whose count reaches zero),
+//! `cycle.rs` (a collection).
+
+mod cycle;
+pub(crate) mod death;
+mod state;
+
+use core::ptr::NonNull;
+
+pub use state::GenerationStats;
+use state::GENERATIONS;
+
+use crate::header::{Header, Links};
+
+/// Links a new tracked object into generation 0, first running an
+/// automatic collection if generation 0 is over its threshold (as CPython
+/// does on allocation). With no collector (thread exit), the object is
+/// linked to itself: reference counted, never collected.
+#[inline]
+pub(crate) fn track_new(links: NonNull<Links>) {
+    match state::current() {
+        Some(st) => {
+            let count = st.counts[0].get() + 1;
+            st.counts[0].set(count);
+            if count > st.thresholds[0].get() {
+                collect_automatically(st);
+            }
+            Links::push_back(st.generation(0), links);
+        }
+        None => Links::link_to_self(links),
+    }
+}
+
+/// Picks the oldest generation over its threshold, as CPython's
+/// `gc_collect_generations`, with the 25% rule for full collections.
+#[cold]
+#[inline(never)]
+fn collect_automatically(st: &state::State) {
+    if !st.enabled.get() || st.thresholds[0].get() == 0 || st.collecting.get() {
+        return;
+    }
+    for generation in (0..GENERATIONS).rev() {
+        if st.counts[generation].get() > st.thresholds[generation].get() {
+            // A full collection costs time in proportion to everything
+            // alive; wait until enough new objects survived to make that
+            // linear overall (CPython's `long_lived_pending` rule).
+            if generation == 2 && st.long_lived_pending.get() < st.long_lived_total.get() / 4 {
+                continue;
+            }
+            cycle::collect(st, generation);
+            break;
+        }
+    }
+}
+
+/// Unlinks a tracked object that leaves the collector's care without
+/// dying (its value was moved out by `Gc::try_unwrap`).
+pub(crate) fn untrack(header: NonNull<Header>) {
+    if let Some(links) = Header::links(header) {
+        if let Some(st) = state::current() {
+            assert!(
+                !st.analysing.get(),
+                "gcptr: a `Trace` impl moved a value out of a `Gc`; `trace` must only visit edges"
+            );
+            st.note_death();
+        }
+        Links::unlink(links);
+    }
+}
+
+/// Takes a tracked object out of the collector's lists while
+/// `Gc::get_mut` lends out its value: a collection must not trace a value
+/// that is mutably borrowed. The object comes back (into generation 0) the
+/// first time an analysis sees a reference to it from a traced object;
+/// none can exist while the `&mut` lives, since that needs a second `Gc`.
+pub(crate) fn set_aside(header: NonNull<Header>) {
+    if let Some(links) = Header::links(header) {
+        if let Some(st) = state::current() {
+            assert!(
+                !st.analysing.get(),
+                "gcptr: `Gc::get_mut` called from a `Trace` impl; `trace` must only visit edges"
+            );
+        }
+        Links::unlink(links);
+    }
+}
+
+/// Runs a full collection (Python's `gc.collect()`): finds every
+/// unreachable reference cycle, finalizes it and frees it.
+///
+/// Returns the number of objects found unreachable and reclaimed. Objects
+/// that a finalizer resurrected are not counted. A call made while a
+/// collection is running (from a finalizer or a `Drop`) does nothing and
+/// returns 0.
+///
+/// # Panics
+///
+/// If a finalizer, `Drop` or trace panicked during the collection, the
+/// collection still completes, then the first panic is resumed.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use gcptr::{Gc, Trace};
+///
+/// #[derive(Trace)]
+/// struct Node {
+///     next: RefCell<Option<Gc<Node>>>,
+/// }
+///
+/// let a = Gc::new(Node { next: RefCell::new(None) });
+/// let b = Gc::new(Node { next: RefCell::new(Some(a.clone())) });
+/// *a.next.borrow_mut() = Some(b.clone());
+/// let watch = Gc::downgrade(&a);
+/// drop((a, b)); // each still holds the other
+/// assert!(watch.upgrade().is_some());
+/// assert_eq!(gcptr::collect(), 2);
+/// assert!(watch.upgrade().is_none());
+/// ```
+pub fn collect() -> usize {
+    collect_generation(2)
+}
+
+/// Collects `generation` and all younger ones: Python's
+/// `gc.collect(generation)`. Survivors move to the next generation.
+///
+/// # Panics
+///
+/// If `generation` is not 0, 1 or 2; and as [`collect`].
+///
+/// # Examples
+///
+/// ```
+/// let young_only = gcptr::collect_generation(0);
+/// assert_eq!(young_only, 0); // nothing here is garbage
+/// assert_eq!(gcptr::count()[0], 0);
+/// ```
+pub fn collect_generation(generation: usize) -> usize {
+    assert!(
+        generation < GENERATIONS,
+        "gcptr::collect_generation: generation {generation} does not exist; use 0, 1 or 2"
+    );
+    state::current().map_or(0, |st| cycle::collect(st, generation))
+}
+
+/// Turns automatic collection on (Python's `gc.enable()`).
+///
+/// # Examples
+///
+/// ```
+/// gcptr::disable();
+/// assert!(!gcptr::is_enabled());
+/// gcptr::enable();
+/// assert!(gcptr::is_enabled());
+/// ```
+pub fn enable() {
+    if let Some(st) = state::current() {
+        st.enabled.set(true);
+    }
+}
+
+/// Turns automatic collection off (Python's `gc.disable()`). Reference
+/// counting goes on, and [`collect`] still works.
+///
+/// # Examples
+///
+/// ```
+/// gcptr::disable();
+/// // ... build a large graph without pauses ...
+/// gcptr::enable();
+/// ```
+pub fn disable() {
+    if let Some(st) = state::current() {
+        st.enabled.set(false);
+    }
+}
+
+/// Whether automatic collection is on (Python's `gc.isenabled()`).
+///
+/// # Examples
+///
+/// ```
+/// assert!(gcptr::is_enabled()); // the default
+/// ```
+pub fn is_enabled() -> bool {
+    state::current().is_some_and(|st| st.enabled.get())
+}
+
+/// The collection counts (Python's `gc.get_count()`): for generation 0,
+/// tracked allocations minus deallocations since it was last collected;
+/// for generations 1 and 2, collections of the next younger generation
+/// since they were last collected.
+///
+/// Only tracked objects count: a `Gc<u64>` or a `Gc<String>` does not.
+///
+/// # Examples
+///
+/// ```
+/// use gcptr::Gc;
+/// use std::cell::RefCell;
+///
+/// gcptr::collect();
+/// let _tracked = Gc::new(RefCell::new(Vec::<Gc<u8>>::new()));
+/// let _untracked = Gc::new(String::from("plain data"));
+/// assert_eq!(gcptr::count(), [1, 0, 0]);
+/// ```
+pub fn count() -> [usize; 3] {
+    state::current().map_or([0; 3], |st| st.counts.each_ref().map(|c| c.get()))
+}
+
+/// The collection thresholds (Python's `gc.get_threshold()`); by default
+/// `[700, 10, 10]`.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(gcptr::threshold(), [700, 10, 10]);
+/// ```
+pub fn threshold() -> [usize; 3] {
+    state::current().map_or([0; 3], |st| st.thresholds.each_ref().map(|c| c.get()))
+}
+
+/// Sets the collection thresholds (Python's `gc.set_threshold()`).
+/// Generation 0 is collected when its count exceeds `thresholds[0]`; an
+/// older one when its count exceeds its threshold. `thresholds[0] == 0`
+/// turns automatic collection off.
+///
+/// # Examples
+///
+/// ```
+/// gcptr::set_threshold([10_000, 10, 10]); // fewer, larger young collections
+/// assert_eq!(gcptr::threshold(), [10_000, 10, 10]);
+/// gcptr::set_threshold([700, 10, 10]);
+/// ```
+pub fn set_threshold(thresholds: [usize; 3]) {
+    if let Some(st) = state::current() {
+        for (cell, value) in st.thresholds.iter().zip(thresholds) {
+            cell.set(value);
+        }
+    }
+}
+
+/// Figures per generation (Python's `gc.get_stats()`).
+///
+/// # Examples
+///
+/// ```
+/// let before = gcptr::stats();
+/// gcptr::collect_generation(1);
+/// let after = gcptr::stats();
+/// assert_eq!(after[1].collections, before[1].collections + 1);
+/// assert_eq!(after[2].collections, before[2].collections);
+/// ```
+pub fn stats() -> [GenerationStats; 3] {
+    state::current().map_or([GenerationStats::default(); 3], |st| {
+        st.stats.each_ref().map(|c| c.get())
+    })
+}
+
+/// Moves every tracked object into a permanent generation that no
+/// collection looks at (Python's `gc.freeze()`). Use it after building a
+/// large long-lived graph, so collections no longer pay for it.
+///
+/// Does nothing while a collection is running.
+///
+/// # Examples
+///
+/// ```
+/// use gcptr::Gc;
+/// use std::cell::RefCell;
+///
+/// let config = Gc::new(RefCell::new(Vec::<Gc<u8>>::new()));
+/// gcptr::freeze();
+/// assert!(gcptr::freeze_count() >= 1);
+/// gcptr::unfreeze();
+/// assert_eq!(gcptr::freeze_count(), 0);
+/// # drop(config);
+/// ```
+pub fn freeze() {
+    if let Some(st) = state::current().filter(|st| !st.collecting.get()) {
+        for generation in 0..GENERATIONS {
+            Links::append(st.permanent(), st.generation(generation));
+        }
+        st.counts[0].set(0);
+    }
+}
+
+/// Moves the frozen objects back into the oldest generation (Python's
+/// `gc.unfreeze()`).
+///
+/// Does nothing while a collection is running.
+///
+/// # Examples
+///
+/// ```
+/// gcptr::freeze();
+/// gcptr::unfreeze();
+/// assert_eq!(gcptr::freeze_count(), 0);
+/// ```
+pub fn unfreeze() {
+    if let Some(st) = state::current().filter(|st| !st.collecting.get()) {
+        Links::append(st.generation(GENERATIONS - 1), st.permanent());
+    }
+}
+
+/// The number of frozen objects (Python's `gc.get_freeze_count()`).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(gcptr::freeze_count(), 0);
+/// ```
+pub fn freeze_count() -> usize {
+    state::current()
+        .filter(|st| !st.analysing.get())
+        .map_or(0, |st| Links::len(st.permanent()))
+}

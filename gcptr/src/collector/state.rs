@@ -1,0 +1,208 @@
+//! The per-thread collector state, and its life from first use to thread
+//! exit.
+//!
+//! The state lives in a heap block that a const, destructor-free
+//! thread-local points to, so every `Gc` operation can reach it, even from
+//! other thread-locals' destructors. A second thread-local with a
+//! destructor (`ExitGuard`) tears it down at thread exit: it collects the
+//! cycles left behind, detaches the surviving objects from the lists and
+//! frees the block. From then on the pointer reads "gone", and `Gc`s
+//! still alive work as plain reference counts.
+
+use core::cell::{Cell, RefCell};
+use core::ptr::{self, NonNull};
+
+use crate::header::{Header, Links};
+
+/// Figures for one generation, as `gcptr::stats()` returns them (Python's
+/// `gc.get_stats()`).
+///
+/// # Examples
+///
+/// ```
+/// let before = gcptr::stats()[2].collections;
+/// gcptr::collect();
+/// assert_eq!(gcptr::stats()[2].collections, before + 1);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GenerationStats {
+    /// Collections of this generation so far.
+    pub collections: usize,
+    /// Objects these collections found unreachable and reclaimed.
+    pub collected: usize,
+    /// Objects these collections could not reclaim. Always 0: gcptr
+    /// reclaims every garbage cycle, finalizers included (PEP 442).
+    pub uncollectable: usize,
+    /// Objects these collections found unreachable but that a finalizer
+    /// resurrected (not counted in `collected`).
+    pub resurrected: usize,
+}
+
+pub(crate) const GENERATIONS: usize = 3;
+
+pub(crate) struct State {
+    /// Heads of the generation lists, youngest first.
+    pub generations: [Links; GENERATIONS],
+    /// Head of the list of frozen objects (`gcptr::freeze`).
+    pub permanent: Links,
+    /// Python's `gc.get_count()`: allocations minus deallocations of
+    /// tracked objects for generation 0; for older ones, collections of the
+    /// next younger generation since this one was last collected.
+    pub counts: [Cell<usize>; GENERATIONS],
+    pub thresholds: [Cell<usize>; GENERATIONS],
+    pub enabled: Cell<bool>,
+    /// A collection is under way; nested ones do nothing.
+    pub collecting: Cell<bool>,
+    /// The set being analysed has scratch in its links: deaths wait in
+    /// `deferred` and nothing may be linked or unlinked.
+    pub analysing: Cell<bool>,
+    /// Objects in generation 2 after the last full collection, and those
+    /// promoted into it since (CPython's 25% rule).
+    pub long_lived_total: Cell<usize>,
+    pub long_lived_pending: Cell<usize>,
+    pub stats: [Cell<GenerationStats>; GENERATIONS],
+    /// Nesting of drops in progress (see `death.rs`).
+    pub drop_depth: Cell<usize>,
+    /// Objects whose strong count reached zero and whose death waits: for
+    /// the stack of drops to unwind, or for an analysis to end.
+    pub deferred: RefCell<Vec<NonNull<Header>>>,
+}
+
+impl State {
+    fn new() -> State {
+        State {
+            generations: [Links::new(), Links::new(), Links::new()],
+            permanent: Links::new(),
+            counts: Default::default(),
+            thresholds: [Cell::new(700), Cell::new(10), Cell::new(10)],
+            enabled: Cell::new(true),
+            collecting: Cell::new(false),
+            analysing: Cell::new(false),
+            long_lived_total: Cell::new(0),
+            long_lived_pending: Cell::new(0),
+            stats: Default::default(),
+            drop_depth: Cell::new(0),
+            deferred: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn generation(&self, generation: usize) -> NonNull<Links> {
+        NonNull::from(&self.generations[generation])
+    }
+
+    pub(crate) fn permanent(&self) -> NonNull<Links> {
+        NonNull::from(&self.permanent)
+    }
+
+    /// Every list head, the permanent one last.
+    pub(crate) fn lists(&self) -> [NonNull<Links>; GENERATIONS + 1] {
+        [
+            self.generation(0),
+            self.generation(1),
+            self.generation(2),
+            self.permanent(),
+        ]
+    }
+
+    pub(crate) fn add_stats(&self, generation: usize, f: impl FnOnce(&mut GenerationStats)) {
+        let mut stats = self.stats[generation].get();
+        f(&mut stats);
+        self.stats[generation].set(stats);
+    }
+
+    /// Counts one fewer live tracked object (CPython decrements generation
+    /// 0's count on every deallocation).
+    pub(crate) fn note_death(&self) {
+        let count = &self.counts[0];
+        count.set(count.get().saturating_sub(1));
+    }
+}
+
+/// `STATE` before the state exists (it is created on first use).
+const UNSET: *const State = ptr::null();
+/// `STATE` after thread exit tore the state down.
+const GONE: *const State = ptr::without_provenance(1);
+
+thread_local! {
+    static STATE: Cell<*const State> = const { Cell::new(UNSET) };
+    static EXIT_GUARD: ExitGuard = const { ExitGuard };
+}
+
+/// The calling thread's collector state, or `None` once thread exit has
+/// torn it down.
+///
+/// The reference is valid until the thread's `ExitGuard` runs, which
+/// happens after all of the thread's other code, apart from other
+/// thread-locals' destructors; those find `GONE` if they run later.
+#[inline]
+pub(crate) fn current() -> Option<&'static State> {
+    let state = STATE.with(Cell::get);
+    if state.addr() > GONE.addr() {
+        // SAFETY: a pointer other than UNSET and GONE came from
+        // `Box::into_raw` in `create`, and is freed only by `ExitGuard`,
+        // which sets GONE first.
+        Some(unsafe { &*state })
+    } else if state == UNSET {
+        create()
+    } else {
+        None
+    }
+}
+
+#[cold]
+fn create() -> Option<&'static State> {
+    // Registering the guard fails once the thread's destructors have run:
+    // a `Gc` created that late is never tracked.
+    if EXIT_GUARD.try_with(|_| ()).is_err() {
+        STATE.with(|s| s.set(GONE));
+        return None;
+    }
+    let state: &'static State = Box::leak(Box::new(State::new()));
+    for head in state.lists() {
+        Links::link_to_self(head);
+    }
+    STATE.with(|s| s.set(state));
+    Some(state)
+}
+
+struct ExitGuard;
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let state = STATE.with(Cell::get);
+        if state.addr() <= GONE.addr() {
+            return;
+        }
+        // SAFETY: as in `current`; it is freed only below.
+        let st = unsafe { &*state };
+        // Reclaim the cycles this thread leaves behind, as long as that
+        // frees something (a `Drop` may leave new garbage). A panic here
+        // would abort the process: report it and go on.
+        for _ in 0..8 {
+            let freed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                super::cycle::collect(st, 2)
+            }));
+            match freed {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        super::death::run_deferred(st);
+        // Survivors (held by other thread-locals, or leaked) become plain
+        // reference-counted objects in no list.
+        for head in st.lists() {
+            for header in Links::headers(head) {
+                if let Some(links) = Header::links(header) {
+                    Links::link_to_self(links);
+                }
+            }
+        }
+        STATE.with(|s| s.set(GONE));
+        // SAFETY: from `Box::leak` in `create`; GONE is set, so no new
+        // reference to it can be made, and none is alive (this thread runs
+        // nothing else now).
+        drop(unsafe { Box::from_raw(state.cast_mut()) });
+    }
+}

@@ -1,0 +1,649 @@
+//! [`Gc<T>`]: the strong pointer.
+
+use core::borrow::Borrow;
+use core::cmp::Ordering;
+use core::fmt;
+use core::hash::{Hash, Hasher};
+use core::marker::PhantomData;
+use core::mem::{ManuallyDrop, MaybeUninit};
+use core::ops::Deref;
+use core::ptr::{self, NonNull};
+use std::alloc::{alloc, handle_alloc_error};
+
+use crate::collector::{self, death};
+use crate::header::{flags, GcBox, Header, Links, VTables};
+use crate::trace::{Trace, Tracer};
+use crate::weak::Weak;
+
+/// A reference-counted pointer whose cycles the collector reclaims: Python's
+/// object reference, in place of `Rc<T>`.
+///
+/// `Gc<T>` behaves like [`std::rc::Rc<T>`]: `clone` makes another strong
+/// reference to the same object, the value is shared (and so immutable;
+/// use `Cell` or `RefCell` inside for mutation), and the value is dropped
+/// as soon as the last strong reference goes. On top of that, objects that
+/// keep each other alive in a cycle, unreachable from anywhere else, are
+/// found and reclaimed by the thread's cycle collector: automatically as
+/// objects are allocated, or at once with [`collect`](crate::collect).
+///
+/// `T` must implement [`Trace`], normally with `#[derive(Trace)]`, so the
+/// collector can see the `Gc`s it owns. Types that can own no `Gc` are not
+/// tracked by the collector at all and cost the same as with `Rc`.
+///
+/// `Gc` is neither `Send` nor `Sync`: each thread has its own collector.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use gcptr::{Gc, Trace};
+///
+/// #[derive(Trace)]
+/// struct Person {
+///     name: String,
+///     friends: RefCell<Vec<Gc<Person>>>,
+/// }
+///
+/// let alice = Gc::new(Person { name: "Alice".into(), friends: RefCell::new(vec![]) });
+/// let bob = Gc::new(Person { name: "Bob".into(), friends: RefCell::new(vec![alice.clone()]) });
+/// alice.friends.borrow_mut().push(bob.clone()); // a cycle
+///
+/// assert_eq!(alice.friends.borrow()[0].name, "Bob");
+/// drop((alice, bob));
+/// assert_eq!(gcptr::collect(), 2); // Rc would have leaked both
+/// ```
+pub struct Gc<T: ?Sized> {
+    ptr: NonNull<GcBox<T>>,
+    // Owns a `GcBox<T>` for the drop checker, as `Rc` does.
+    _owns: PhantomData<GcBox<T>>,
+}
+
+/// Keeps `Gc` out of other threads: `NonNull` already makes it `!Send` and
+/// `!Sync`; this test makes sure it stays so.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<gcptr::Gc<u32>>();
+/// ```
+const _GC_IS_NOT_SEND: () = ();
+
+impl<T: Trace + 'static> Gc<T> {
+    /// Allocates `value` and returns the first strong reference to it.
+    ///
+    /// If `T` can own a `Gc`, the object is tracked by the collector, and
+    /// the allocation may first run an automatic collection (see
+    /// [`threshold`](crate::threshold)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let five = gcptr::Gc::new(5);
+    /// assert_eq!(*five, 5);
+    /// ```
+    #[inline]
+    pub fn new(value: T) -> Gc<T> {
+        // SAFETY: a fresh allocation's value slot is uninitialized and
+        // unshared.
+        let this = unsafe { Gc::allocate(1).assume_init(value) };
+        if let Some(links) = Header::links(this.ptr.cast()) {
+            collector::track_new(links);
+        }
+        this
+    }
+
+    /// Allocates a `T` that refers to itself through the `Weak` that `f`
+    /// receives, as [`Rc::new_cyclic`](std::rc::Rc::new_cyclic) does.
+    /// Upgrading that `Weak` inside `f` returns `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::{Gc, Trace, Weak};
+    ///
+    /// #[derive(Trace)]
+    /// struct Window {
+    ///     me: Weak<Window>,
+    /// }
+    ///
+    /// let window = Gc::new_cyclic(|me| Window { me: me.clone() });
+    /// assert!(Gc::ptr_eq(&window, &window.me.upgrade().unwrap()));
+    /// ```
+    pub fn new_cyclic(f: impl FnOnce(&Weak<T>) -> T) -> Gc<T> {
+        // Strong count 0 while `f` runs, so its `Weak` cannot upgrade.
+        let uninit = ManuallyDrop::new(Gc::allocate(0));
+        let header = uninit.header();
+        // If `f` panics, `Weak`s it cloned may outlive this call: mark the
+        // object DEAD (never upgraded, never dropped) and give up the
+        // strong references' share of the weak count.
+        struct Abandon(NonNull<Header>);
+        impl Drop for Abandon {
+            fn drop(&mut self) {
+                // SAFETY: the allocation is alive: this guard owns the
+                // strong references' share of the weak count.
+                unsafe {
+                    self.0.as_ref().set(flags::DEAD);
+                    death::release_weak(self.0);
+                }
+            }
+        }
+        let abandon = Abandon(header);
+        // SAFETY: the header is initialized; the new `Weak` owns the unit
+        // added here.
+        unsafe { header.as_ref() }.inc_weak();
+        let weak = Weak::from_inner(uninit.ptr.cast::<GcBox<T>>());
+        let value = f(&weak);
+        core::mem::forget(abandon);
+        drop(weak);
+        // SAFETY: the value slot is uninitialized, and no strong reference
+        // existed to read it; the strong count becomes 1 for `this`.
+        let this = unsafe {
+            header.as_ref().set_strong(1);
+            ManuallyDrop::into_inner(uninit).assume_init(value)
+        };
+        if let Some(links) = Header::links(header) {
+            collector::track_new(links);
+        }
+        this
+    }
+
+    /// Allocates an object whose value is yet to be written, with `strong`
+    /// as its strong count, linked into no list. The result must go
+    /// through `assume_init` (or be forgotten): dropping it would drop an
+    /// uninitialized `T`.
+    fn allocate(strong: usize) -> Gc<MaybeUninit<T>> {
+        let tracked = T::__may_own_gc();
+        let vtable = VTables::<T>::get(tracked);
+        let mut flag_bits = 0;
+        if tracked {
+            flag_bits |= flags::TRACKED;
+        }
+        if !T::__has_finalizer() {
+            flag_bits |= flags::FINALIZED;
+        }
+        // SAFETY: the layout has a non-zero size (it holds the header).
+        let memory = unsafe { alloc(vtable.layout) };
+        let Some(memory) = NonNull::new(memory) else {
+            handle_alloc_error(vtable.layout)
+        };
+        // SAFETY: `header_offset` is within the allocation (`VTables`).
+        let ptr = unsafe { memory.add(vtable.header_offset) }.cast::<GcBox<MaybeUninit<T>>>();
+        // SAFETY: `ptr` is the allocation's `GcBox`, properly aligned; the
+        // `GcBox<MaybeUninit<T>>` and `GcBox<T>` layouts are the same.
+        unsafe {
+            ptr::addr_of_mut!((*ptr.as_ptr()).header).write(Header::new(vtable, flag_bits));
+            ptr.cast::<Header>().as_ref().set_strong(strong);
+        }
+        if let Some(links) = Header::links(ptr.cast()) {
+            // SAFETY: the links slot is allocated (TRACKED layout).
+            unsafe { links.as_ptr().write(Links::new()) };
+            Links::link_to_self(links);
+        }
+        Gc {
+            ptr,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Returns the value if `this` is its only strong reference, as
+    /// [`Rc::try_unwrap`](std::rc::Rc::try_unwrap); otherwise gives `this`
+    /// back. `Weak`s to the object stop upgrading.
+    ///
+    /// The value leaves gcptr's care: its finalizer (if any) does not run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let x = Gc::new(3);
+    /// assert_eq!(Gc::try_unwrap(x), Ok(3));
+    ///
+    /// let x = Gc::new(4);
+    /// let _y = x.clone();
+    /// assert_eq!(*Gc::try_unwrap(x).unwrap_err(), 4);
+    /// ```
+    pub fn try_unwrap(this: Gc<T>) -> Result<T, Gc<T>> {
+        let h = this.header_ref();
+        if h.strong() != 1 || h.has(flags::DEAD) {
+            return Err(this);
+        }
+        // SAFETY: the only strong reference, and the value is alive.
+        Ok(unsafe { Gc::take_value(this) })
+    }
+
+    /// Returns the value if `this` is its last strong reference, as
+    /// [`Rc::into_inner`](std::rc::Rc::into_inner); otherwise drops `this`
+    /// and returns `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let x = Gc::new(String::from("hi"));
+    /// let y = x.clone();
+    /// assert_eq!(Gc::into_inner(x), None);
+    /// assert_eq!(Gc::into_inner(y).as_deref(), Some("hi"));
+    /// ```
+    pub fn into_inner(this: Gc<T>) -> Option<T> {
+        Gc::try_unwrap(this).ok()
+    }
+
+    /// Moves the value out of `this`, leaving the allocation to its `Weak`s.
+    ///
+    /// # Safety
+    /// `this` is the only strong reference and the value is alive.
+    unsafe fn take_value(this: Gc<T>) -> T {
+        let this = ManuallyDrop::new(this);
+        let header = this.ptr.cast::<Header>();
+        let h = this.header_ref();
+        h.set_strong(0);
+        h.set(flags::DEAD);
+        collector::untrack(header);
+        // SAFETY: alive, per the contract; DEAD now, so nothing reads or
+        // drops it again.
+        let value = unsafe { ptr::read(ptr::addr_of!((*this.ptr.as_ptr()).value)) };
+        // SAFETY: the strong references' share of the weak count; the value
+        // is moved out, so freeing the memory drops nothing.
+        unsafe { death::release_weak(header) };
+        value
+    }
+}
+
+impl<T: Trace + Clone + 'static> Gc<T> {
+    /// Returns the value, cloning it if other strong references exist, as
+    /// [`Rc::unwrap_or_clone`](std::rc::Rc::unwrap_or_clone).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let a = Gc::new(vec![1, 2]);
+    /// let b = a.clone();
+    /// assert_eq!(Gc::unwrap_or_clone(a), [1, 2]); // cloned: `b` still has it
+    /// assert_eq!(Gc::unwrap_or_clone(b), [1, 2]); // moved out
+    /// ```
+    pub fn unwrap_or_clone(this: Gc<T>) -> T {
+        Gc::try_unwrap(this).unwrap_or_else(|shared| (*shared).clone())
+    }
+
+    /// Returns a mutable reference to the value, first cloning it into a
+    /// new object if other strong references exist, as
+    /// [`Rc::make_mut`](std::rc::Rc::make_mut). `Weak`s to the old object
+    /// are disassociated if this is its only strong reference.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let mut data = Gc::new(5);
+    /// *Gc::make_mut(&mut data) += 1; // no clone
+    /// let other = data.clone();
+    /// *Gc::make_mut(&mut data) += 1; // clones the value
+    /// assert_eq!((*data, *other), (7, 6));
+    /// ```
+    pub fn make_mut(this: &mut Gc<T>) -> &mut T {
+        let h = this.header_ref();
+        if h.strong() != 1 || h.has(flags::DEAD) {
+            *this = Gc::new((**this).clone());
+        } else if h.weak() != 1 {
+            // Move the value to a fresh allocation, leaving the `Weak`s with
+            // the old one. Nothing in between runs user code, so `*this` is
+            // never seen half-moved.
+            let fresh = Gc::allocate(1);
+            // SAFETY: `this` is the only strong reference (checked above);
+            // `ptr::read` takes it over and `ptr::write` below replaces it.
+            unsafe {
+                let value = Gc::take_value(ptr::read(this));
+                let fresh = fresh.assume_init(value);
+                ptr::write(this, fresh);
+            }
+            if let Some(links) = Header::links(this.header()) {
+                collector::track_new(links);
+            }
+        }
+        Gc::get_mut(this).expect("a fresh or unique Gc is uniquely owned")
+    }
+}
+
+impl<T> Gc<MaybeUninit<T>> {
+    /// Writes the value of an object made by `Gc::allocate`.
+    ///
+    /// # Safety
+    /// The value slot is uninitialized and unshared.
+    unsafe fn assume_init(self, value: T) -> Gc<T> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: per the contract; `MaybeUninit<T>` and `T` have the same
+        // layout, so the box is a `GcBox<T>` once written.
+        unsafe {
+            ptr::addr_of_mut!((*this.ptr.as_ptr()).value).write(MaybeUninit::new(value));
+        }
+        Gc {
+            ptr: this.ptr.cast(),
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T: ?Sized> Gc<T> {
+    #[inline(always)]
+    fn header_ref(&self) -> &Header {
+        // SAFETY: a `Gc` keeps its allocation, and so the header, alive.
+        unsafe { self.ptr.cast::<Header>().as_ref() }
+    }
+
+    pub(crate) fn header(&self) -> NonNull<Header> {
+        self.ptr.cast()
+    }
+
+    /// Makes a `Gc` from a pointer whose strong count already includes it.
+    pub(crate) unsafe fn from_inner(ptr: NonNull<GcBox<T>>) -> Gc<T> {
+        Gc {
+            ptr,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Makes a new [`Weak`] reference to the object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let five = Gc::new(5);
+    /// let weak_five = Gc::downgrade(&five);
+    /// assert_eq!(weak_five.upgrade().as_deref(), Some(&5));
+    /// drop(five);
+    /// assert!(weak_five.upgrade().is_none());
+    /// ```
+    pub fn downgrade(this: &Gc<T>) -> Weak<T> {
+        this.header_ref().inc_weak();
+        Weak::from_inner(this.ptr)
+    }
+
+    /// Whether two `Gc`s point at the same object: Python's `is`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let a = Gc::new(5);
+    /// let b = a.clone();
+    /// let c = Gc::new(5);
+    /// assert!(Gc::ptr_eq(&a, &b));
+    /// assert!(!Gc::ptr_eq(&a, &c)); // equal values, different objects
+    /// assert_eq!(a, c);
+    /// ```
+    #[inline]
+    pub fn ptr_eq(this: &Gc<T>, other: &Gc<T>) -> bool {
+        ptr::addr_eq(this.ptr.as_ptr(), other.ptr.as_ptr())
+    }
+
+    /// The address of the value: Python's `id()`. Stable for the object's
+    /// life.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let x = Gc::new("hello");
+    /// let y = x.clone();
+    /// assert_eq!(Gc::as_ptr(&x), Gc::as_ptr(&y));
+    /// assert_eq!(unsafe { *Gc::as_ptr(&x) }, "hello");
+    /// ```
+    #[inline]
+    pub fn as_ptr(this: &Gc<T>) -> *const T {
+        // SAFETY: a projection within the live allocation; nothing is read.
+        unsafe { ptr::addr_of!((*this.ptr.as_ptr()).value) }
+    }
+
+    /// The number of strong references: Python's `sys.getrefcount(x) - 1`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let five = Gc::new(5);
+    /// let _also_five = five.clone();
+    /// assert_eq!(Gc::strong_count(&five), 2);
+    /// ```
+    #[inline]
+    pub fn strong_count(this: &Gc<T>) -> usize {
+        this.header_ref().strong()
+    }
+
+    /// The number of [`Weak`] references.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let five = Gc::new(5);
+    /// let _weak_five = Gc::downgrade(&five);
+    /// assert_eq!(Gc::weak_count(&five), 1);
+    /// ```
+    #[inline]
+    pub fn weak_count(this: &Gc<T>) -> usize {
+        this.header_ref().weak() - 1
+    }
+
+    /// A mutable reference to the value if no other `Gc` or `Weak` points
+    /// at it, as [`Rc::get_mut`](std::rc::Rc::get_mut).
+    ///
+    /// While the reference lives, the collector must not trace the value,
+    /// so the object leaves the collector's lists; the collector takes it
+    /// back the next time it sees a reference to it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let mut x = Gc::new(3);
+    /// *Gc::get_mut(&mut x).unwrap() = 4;
+    /// assert_eq!(*x, 4);
+    ///
+    /// let _y = x.clone();
+    /// assert!(Gc::get_mut(&mut x).is_none());
+    /// ```
+    pub fn get_mut(this: &mut Gc<T>) -> Option<&mut T> {
+        let h = this.header_ref();
+        if h.strong() != 1 || h.weak() != 1 || h.has(flags::DEAD) {
+            return None;
+        }
+        collector::set_aside(this.header());
+        // SAFETY: no other reference to the value exists: one strong, no
+        // weak, and the collector no longer traces it (set aside).
+        Some(unsafe { &mut (*this.ptr.as_ptr()).value })
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn dead_object_accessed() -> ! {
+    panic!(
+        "gcptr: this object's value was already dropped by the cycle collector. \
+         A `Drop` impl (or code it called) reached a peer in a garbage cycle, \
+         whose members are dropped in no particular order. \
+         Read peers in `gcptr::Finalize::finalize` instead: finalizers run \
+         while the whole cycle is still intact"
+    )
+}
+
+impl<T: ?Sized> Deref for Gc<T> {
+    type Target = T;
+
+    #[inline(always)]
+    #[track_caller]
+    fn deref(&self) -> &T {
+        if self.header_ref().has(flags::DEAD) {
+            dead_object_accessed();
+        }
+        // SAFETY: the value is alive (not DEAD) and shared: `Gc` never
+        // hands out `&mut T` while another reference exists.
+        unsafe { &(*self.ptr.as_ptr()).value }
+    }
+}
+
+impl<T: ?Sized> Clone for Gc<T> {
+    /// Makes another strong reference to the same object.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let five = Gc::new(5);
+    /// let same_five = five.clone();
+    /// assert!(Gc::ptr_eq(&five, &same_five));
+    /// ```
+    #[inline]
+    fn clone(&self) -> Gc<T> {
+        self.header_ref().inc_strong();
+        Gc {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T: ?Sized> Drop for Gc<T> {
+    /// Drops a strong reference; the last one kills the object at once:
+    /// its finalizer runs, then its value is dropped.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// struct Loud;
+    /// impl Drop for Loud {
+    ///     fn drop(&mut self) {
+    ///         println!("dropped!");
+    ///     }
+    /// }
+    /// # unsafe impl gcptr::Trace for Loud { fn trace(&self, _: &mut gcptr::Tracer) {} }
+    ///
+    /// let a = Gc::new(Loud);
+    /// let b = a.clone();
+    /// drop(a);
+    /// drop(b); // prints "dropped!"
+    /// ```
+    #[inline]
+    fn drop(&mut self) {
+        let h = self.header_ref();
+        if h.dec_strong() != 0 {
+            return;
+        }
+        let header = self.ptr.cast::<Header>();
+        if h.flags() & (flags::TRACKED | flags::FINALIZED | flags::DEAD) == flags::FINALIZED {
+            // An untracked object with no finalizer: exactly `Rc`'s drop.
+            // SAFETY: the last strong reference: the value is alive and
+            // nothing else can reach it.
+            unsafe {
+                ptr::drop_in_place(ptr::addr_of_mut!((*self.ptr.as_ptr()).value));
+                death::release_weak(header);
+            }
+        } else {
+            // SAFETY: the strong count just reached zero.
+            unsafe { death::strong_count_reached_zero(header) };
+        }
+    }
+}
+
+// SAFETY: a `Gc` owns exactly one strong edge: itself.
+unsafe impl<T: ?Sized + Trace> Trace for Gc<T> {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer) {
+        tracer.edge(self.header());
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized> fmt::Pointer for Gc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Pointer::fmt(&Gc::as_ptr(self), f)
+    }
+}
+
+impl<T: ?Sized + PartialEq> PartialEq for Gc<T> {
+    /// Equality of the values, as `Rc`'s. For identity, use
+    /// [`Gc::ptr_eq`].
+    #[inline]
+    fn eq(&self, other: &Gc<T>) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: ?Sized + Eq> Eq for Gc<T> {}
+
+impl<T: ?Sized + PartialOrd> PartialOrd for Gc<T> {
+    fn partial_cmp(&self, other: &Gc<T>) -> Option<Ordering> {
+        (**self).partial_cmp(&**other)
+    }
+}
+
+impl<T: ?Sized + Ord> Ord for Gc<T> {
+    fn cmp(&self, other: &Gc<T>) -> Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl<T: ?Sized + Hash> Hash for Gc<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl<T: Default + Trace + 'static> Default for Gc<T> {
+    /// A `Gc` of `T::default()`.
+    ///
+    /// ```
+    /// let x: gcptr::Gc<i32> = Default::default();
+    /// assert_eq!(*x, 0);
+    /// ```
+    fn default() -> Gc<T> {
+        Gc::new(T::default())
+    }
+}
+
+impl<T: Trace + 'static> From<T> for Gc<T> {
+    /// Moves `value` into a new `Gc`.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::from(7);
+    /// assert_eq!(*x, 7);
+    /// ```
+    fn from(value: T) -> Gc<T> {
+        Gc::new(value)
+    }
+}
+
+impl<T: ?Sized> AsRef<T> for Gc<T> {
+    fn as_ref(&self) -> &T {
+        self
+    }
+}
+
+impl<T: ?Sized> Borrow<T> for Gc<T> {
+    fn borrow(&self) -> &T {
+        self
+    }
+}
+
+impl<T: ?Sized> Unpin for Gc<T> {}

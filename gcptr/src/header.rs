@@ -1,0 +1,499 @@
+//! The memory layout of a `Gc` allocation. All bit work lives here.
+//!
+//! ```text
+//!  untracked object (a type that can never own a Gc): 16-byte header, as Rc
+//!  ┌──────────┬──────────┬──────────────────────┬───────────┐
+//!  │ strong   │ weak     │ vtable | flags       │ value: T  │
+//!  │ u32      │ u32      │ usize                │           │
+//!  └──────────┴──────────┴──────────────────────┴───────────┘
+//!  ^ the Gc pointer points here (at the Header)
+//!
+//!  tracked object: 16 bytes of list links in front, 32 bytes in all
+//!  ┌──────────┬──────────┬──────────┬──────────┬─────────────┬───────────┐
+//!  │ next     │ prev     │ strong   │ weak     │vtable|flags │ value: T  │
+//!  │ ptr      │ ptr      │ u32      │ u32      │ usize       │           │
+//!  └──────────┴──────────┴──────────┴──────────┴─────────────┴───────────┘
+//!                        ^ the Gc pointer points here
+//! ```
+//!
+//! * `strong` counts `Gc`s; `weak` counts `Weak`s plus one held by all the
+//!   strong references together, as in `std::rc`. Both abort the process on
+//!   overflow, so every count below 2^32 works.
+//! * `vtable` is a `&'static VTable` for the concrete type the object was
+//!   allocated as: it survives coercion to `Gc<dyn Trait>` and lets the
+//!   collector, which sees only headers, trace, finalize, drop and free.
+//!   The vtable is 16-aligned, which leaves the low four bits for [`flags`].
+//! * The links put a tracked object in one of the collector's intrusive,
+//!   circular, doubly linked lists (a generation, or the permanent one for
+//!   frozen objects). An object in no list links to itself, so unlinking it
+//!   is a no-op. While a collection analyses a set of objects, the links of
+//!   those objects are scratch space instead ([`Links::begin_analysis`]).
+//!
+//! The allocation starts `VTable::header_offset` bytes before the header
+//! (16 for a tracked object whose alignment is at most 16).
+
+use core::alloc::Layout;
+use core::cell::Cell;
+use core::mem::{align_of, size_of};
+use core::ptr::{self, NonNull};
+
+use crate::trace::{Trace, Tracer};
+
+/// The header's flag bits, in the low bits of the vtable pointer.
+pub(crate) mod flags {
+    /// The object has [`Links`](super::Links) in front of its header.
+    pub const TRACKED: usize = 1;
+    /// The value has been dropped, or the collector has condemned it and is
+    /// about to drop it. Deref panics from here on.
+    pub const DEAD: usize = 2;
+    /// The finalizer has run, or the type has none.
+    pub const FINALIZED: usize = 4;
+    /// A collection found the object to be garbage. Weak references never
+    /// upgrade again, even if a finalizer resurrects the object (as CPython
+    /// clears weak references before it runs finalizers).
+    pub const WEAK_CLEARED: usize = 8;
+    pub const ALL: usize = 15;
+}
+
+/// What the collector needs to know about a concrete type, with only a
+/// header pointer in hand.
+#[repr(C, align(16))]
+pub(crate) struct VTable {
+    pub trace: unsafe fn(NonNull<Header>, &mut Tracer),
+    pub finalize: unsafe fn(NonNull<Header>),
+    pub drop_value: unsafe fn(NonNull<Header>),
+    /// Layout of the whole allocation, links included.
+    pub layout: Layout,
+    /// From the start of the allocation to the header.
+    pub header_offset: usize,
+    /// From the header to the value.
+    pub value_offset: usize,
+}
+
+/// The part of every allocation that the `Gc` pointer points at.
+#[repr(C)]
+pub(crate) struct Header {
+    strong: Cell<u32>,
+    weak: Cell<u32>,
+    vtable_and_flags: Cell<*const VTable>,
+}
+
+/// A `Gc` allocation as the typed pointers see it.
+#[repr(C)]
+pub(crate) struct GcBox<T: ?Sized> {
+    pub header: Header,
+    pub value: T,
+}
+
+/// A tracked object's place in a collector list, just in front of its
+/// header. The collector's list heads are bare `Links` too.
+#[repr(C)]
+pub(crate) struct Links {
+    next: Cell<*const Links>,
+    prev: Cell<*const Links>,
+}
+
+/// Where a tracked object stands in the analysis under way.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mark {
+    /// Not in the set being analysed: its links are list links.
+    Outside,
+    /// In the set; `reachable` once known to be reachable from outside.
+    InSet { reachable: bool },
+}
+
+const LINKS_SIZE: usize = size_of::<Links>();
+/// Scratch encoding of `next` during analysis: addresses 1 and 3 cannot be
+/// real `Links` addresses, which are 8-aligned.
+const IN_SET: usize = 1;
+const REACHABLE: usize = 2;
+
+#[cold]
+#[inline(never)]
+fn count_overflow() -> ! {
+    // As std's Rc: a count that wraps would free a live object. Only
+    // `mem::forget` in a loop can get here; abort rather than unwind.
+    std::process::abort()
+}
+
+impl Header {
+    pub(crate) fn new(vtable: &'static VTable, flags: usize) -> Header {
+        Header {
+            strong: Cell::new(1),
+            weak: Cell::new(1),
+            vtable_and_flags: Cell::new(ptr::from_ref(vtable).map_addr(|a| a | flags)),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn strong(&self) -> usize {
+        self.strong.get() as usize
+    }
+
+    #[inline(always)]
+    pub(crate) fn inc_strong(&self) {
+        let strong = self.strong.get().wrapping_add(1);
+        self.strong.set(strong);
+        if strong == 0 {
+            count_overflow();
+        }
+    }
+
+    /// Decrements the strong count and returns the new count.
+    #[inline(always)]
+    pub(crate) fn dec_strong(&self) -> usize {
+        let strong = self.strong.get() - 1;
+        self.strong.set(strong);
+        strong as usize
+    }
+
+    pub(crate) fn set_strong(&self, strong: usize) {
+        self.strong.set(strong as u32);
+    }
+
+    /// The raw weak count: `Weak`s, plus one for all strong references
+    /// together while any exist, plus one while the collector holds the
+    /// object in a garbage set.
+    #[inline(always)]
+    pub(crate) fn weak(&self) -> usize {
+        self.weak.get() as usize
+    }
+
+    #[inline(always)]
+    pub(crate) fn inc_weak(&self) {
+        let weak = self.weak.get().wrapping_add(1);
+        self.weak.set(weak);
+        if weak == 0 {
+            count_overflow();
+        }
+    }
+
+    /// Decrements the weak count and returns the new count.
+    #[inline(always)]
+    pub(crate) fn dec_weak(&self) -> usize {
+        let weak = self.weak.get() - 1;
+        self.weak.set(weak);
+        weak as usize
+    }
+
+    #[inline(always)]
+    pub(crate) fn flags(&self) -> usize {
+        self.vtable_and_flags.get().addr() & flags::ALL
+    }
+
+    #[inline(always)]
+    pub(crate) fn has(&self, flag: usize) -> bool {
+        self.flags() & flag != 0
+    }
+
+    pub(crate) fn set(&self, flag: usize) {
+        let tagged = self.vtable_and_flags.get();
+        self.vtable_and_flags.set(tagged.map_addr(|a| a | flag));
+    }
+
+    #[inline(always)]
+    pub(crate) fn vtable(&self) -> &'static VTable {
+        let tagged = self.vtable_and_flags.get();
+        // SAFETY: the untagged pointer is the `&'static VTable` that
+        // `Header::new` stored; only the flag bits ever change.
+        unsafe { &*tagged.map_addr(|a| a & !flags::ALL) }
+    }
+
+    /// Whether `Weak::upgrade` may hand out a new strong reference.
+    #[inline(always)]
+    pub(crate) fn is_upgradable(&self) -> bool {
+        self.strong.get() != 0 && self.flags() & (flags::DEAD | flags::WEAK_CLEARED) == 0
+    }
+
+    /// The object's list links, if it is tracked.
+    ///
+    /// Takes the header as a raw pointer: the links lie outside the header,
+    /// so they must be reached with the allocation's own provenance, never
+    /// through a `&Header`.
+    #[inline]
+    pub(crate) fn links(this: NonNull<Header>) -> Option<NonNull<Links>> {
+        // SAFETY: `this` points at a live header.
+        if unsafe { this.as_ref() }.has(flags::TRACKED) {
+            // SAFETY: a TRACKED header was allocated with `Links` right in
+            // front of it (`VTables::TRACKED`), within the same allocation.
+            Some(unsafe { this.byte_sub(LINKS_SIZE).cast::<Links>() })
+        } else {
+            None
+        }
+    }
+
+    /// The address of the value, as `Gc::as_ptr` returns it.
+    pub(crate) fn value_address(&self) -> *const () {
+        ptr::from_ref(self)
+            .cast::<u8>()
+            .wrapping_add(self.vtable().value_offset)
+            .cast()
+    }
+
+    /// The start of the allocation, for `dealloc`.
+    pub(crate) fn allocation(this: NonNull<Header>) -> NonNull<u8> {
+        // SAFETY: `header_offset` is the distance from the allocation's
+        // start to the header, so the result is the allocation's start.
+        unsafe { this.cast::<u8>().sub(this.as_ref().vtable().header_offset) }
+    }
+}
+
+// List operations take raw `NonNull<Links>`: a node's pointer must keep the
+// provenance of its whole allocation, so that `Links::header` may step from
+// the links to the header and the value behind them.
+impl Links {
+    /// An empty list head (once [`Links::link_to_self`] has run at its
+    /// final address).
+    pub(crate) const fn new() -> Links {
+        Links {
+            next: Cell::new(ptr::null()),
+            prev: Cell::new(ptr::null()),
+        }
+    }
+
+    /// Makes `this` a list of its own: an empty head, or an object in no list.
+    pub(crate) fn link_to_self(this: NonNull<Links>) {
+        // SAFETY: `this` points at live links (all callers).
+        let links = unsafe { this.as_ref() };
+        links.next.set(this.as_ptr());
+        links.prev.set(this.as_ptr());
+    }
+
+    /// The header that follows an object's links.
+    pub(crate) fn header(this: NonNull<Links>) -> NonNull<Header> {
+        // SAFETY: object links are always directly followed by the header,
+        // and `this` has the provenance of the whole allocation.
+        unsafe { this.byte_add(LINKS_SIZE).cast() }
+    }
+
+    /// Appends `node` at the end of the list headed by `head`.
+    pub(crate) fn push_back(head: NonNull<Links>, node: NonNull<Links>) {
+        // SAFETY: `head` is a valid list; its `prev` is its last node (or
+        // itself), live while in the list; `node` is live.
+        unsafe {
+            let last = NonNull::new_unchecked(head.as_ref().prev.get().cast_mut());
+            node.as_ref().prev.set(last.as_ptr());
+            node.as_ref().next.set(head.as_ptr());
+            last.as_ref().next.set(node.as_ptr());
+            head.as_ref().prev.set(node.as_ptr());
+        }
+    }
+
+    /// Takes `this` out of its list and links it to itself. A no-op for an
+    /// object in no list.
+    pub(crate) fn unlink(this: NonNull<Links>) {
+        // SAFETY: outside an analysis, `next` and `prev` point at live
+        // neighbours in the same list (or at `this`).
+        unsafe {
+            let links = this.as_ref();
+            let (next, prev) = (&*links.next.get(), &*links.prev.get());
+            prev.next.set(links.next.get());
+            next.prev.set(links.prev.get());
+        }
+        Links::link_to_self(this);
+    }
+
+    /// Moves every node of the list headed by `other` to the end of the
+    /// list headed by `head`, leaving `other` empty.
+    pub(crate) fn append(head: NonNull<Links>, other: NonNull<Links>) {
+        if Links::is_empty(other) {
+            return;
+        }
+        // SAFETY: both heads are valid lists; their ends are live nodes.
+        unsafe {
+            let (first, last) = (other.as_ref().next.get(), other.as_ref().prev.get());
+            let tail = head.as_ref().prev.get();
+            (*tail).next.set(first);
+            (*first).prev.set(tail);
+            (*last).next.set(head.as_ptr());
+            head.as_ref().prev.set(last);
+        }
+        Links::link_to_self(other);
+    }
+
+    pub(crate) fn is_empty(head: NonNull<Links>) -> bool {
+        // SAFETY: `head` is a live list head.
+        ptr::eq(unsafe { head.as_ref() }.next.get(), head.as_ptr())
+    }
+
+    /// The headers of the objects in the list headed by `head`, in order.
+    pub(crate) fn headers(head: NonNull<Links>) -> Vec<NonNull<Header>> {
+        let mut out = Vec::new();
+        Links::for_each(head, |node| out.push(Links::header(node)));
+        out
+    }
+
+    pub(crate) fn len(head: NonNull<Links>) -> usize {
+        let mut n = 0;
+        Links::for_each(head, |_| n += 1);
+        n
+    }
+
+    fn for_each(head: NonNull<Links>, mut f: impl FnMut(NonNull<Links>)) {
+        // SAFETY: `head` is a live list head.
+        let mut node = unsafe { head.as_ref() }.next.get();
+        while !ptr::eq(node, head.as_ptr()) {
+            // SAFETY: every node of a list is a live object's links; read
+            // `next` before `f`, which may relink the node.
+            let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
+            node = unsafe { this.as_ref() }.next.get();
+            f(this);
+        }
+    }
+
+    // Analysis scratch: `next` holds the mark, `prev` the count of
+    // references not yet accounted for (CPython's `gc_refs`).
+
+    /// Puts the object in the analysed set with `refs` references to
+    /// account for. Its list links are lost; the caller relinks it after.
+    pub(crate) fn begin_analysis(&self, refs: usize) {
+        self.next.set(ptr::without_provenance(IN_SET));
+        self.prev.set(ptr::without_provenance(refs));
+    }
+
+    pub(crate) fn mark(&self) -> Mark {
+        let next = self.next.get().addr();
+        if next & IN_SET == 0 {
+            Mark::Outside
+        } else {
+            Mark::InSet {
+                reachable: next & REACHABLE != 0,
+            }
+        }
+    }
+
+    pub(crate) fn refs(&self) -> usize {
+        self.prev.get().addr()
+    }
+
+    pub(crate) fn decrement_refs(&self) {
+        let refs = self.refs();
+        debug_assert!(refs > 0, "a Trace impl reported more edges than exist");
+        self.prev.set(ptr::without_provenance(refs.saturating_sub(1)));
+    }
+
+    pub(crate) fn set_mark_reachable(&self) {
+        self.next.set(ptr::without_provenance(IN_SET | REACHABLE));
+    }
+}
+
+/// The vtables of a concrete type `T`.
+pub(crate) struct VTables<T>(core::marker::PhantomData<T>);
+
+impl<T: Trace> VTables<T> {
+    const UNTRACKED: VTable = Self::vtable(false);
+    const TRACKED: VTable = Self::vtable(true);
+
+    /// The vtable for a `T` allocation, tracked or not.
+    #[inline(always)]
+    pub(crate) fn get(tracked: bool) -> &'static VTable {
+        if tracked {
+            &Self::TRACKED
+        } else {
+            &Self::UNTRACKED
+        }
+    }
+
+    const fn vtable(tracked: bool) -> VTable {
+        let box_layout = Layout::new::<GcBox<T>>();
+        let header_offset = if !tracked {
+            0
+        } else if box_layout.align() > LINKS_SIZE {
+            box_layout.align()
+        } else {
+            LINKS_SIZE
+        };
+        let align = if box_layout.align() > align_of::<Links>() {
+            box_layout.align()
+        } else {
+            align_of::<Links>()
+        };
+        let layout = match Layout::from_size_align(header_offset + box_layout.size(), align) {
+            Ok(layout) => layout,
+            Err(_) => panic!("gcptr: value too large to allocate"),
+        };
+        VTable {
+            trace: trace_value::<T>,
+            finalize: finalize_value::<T>,
+            drop_value: drop_value::<T>,
+            layout,
+            header_offset,
+            value_offset: core::mem::offset_of!(GcBox<T>, value),
+        }
+    }
+}
+
+/// # Safety
+/// `header` heads a live `GcBox<T>` whose value has not been dropped.
+unsafe fn trace_value<T: Trace>(header: NonNull<Header>, tracer: &mut Tracer) {
+    // SAFETY: per the function's contract.
+    unsafe { (*header.cast::<GcBox<T>>().as_ptr()).value.trace(tracer) }
+}
+
+/// # Safety
+/// As `trace_value`.
+unsafe fn finalize_value<T: Trace>(header: NonNull<Header>) {
+    // SAFETY: per the function's contract.
+    unsafe { (*header.cast::<GcBox<T>>().as_ptr()).value.__finalize() }
+}
+
+/// # Safety
+/// As `trace_value`; the value is dropped in place and must not be used
+/// again.
+unsafe fn drop_value<T: Trace>(header: NonNull<Header>) {
+    // SAFETY: per the function's contract.
+    unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*header.cast::<GcBox<T>>().as_ptr()).value)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_sixteen_bytes_and_links_sixteen_more() {
+        assert_eq!(size_of::<Header>(), 16);
+        assert_eq!(size_of::<Links>(), 16);
+        assert_eq!(VTables::<u64>::get(false).layout.size(), 24);
+        assert_eq!(VTables::<Vec<u64>>::get(true).layout.size(), 32 + 24);
+    }
+
+    #[test]
+    fn over_aligned_values_keep_links_just_before_the_header() {
+        #[repr(align(64))]
+        struct Wide(#[allow(dead_code)] u8);
+        // SAFETY: `Wide` owns no Gc.
+        unsafe impl Trace for Wide {
+            fn trace(&self, _: &mut Tracer) {}
+        }
+        let vt = VTables::<Wide>::get(true);
+        assert_eq!(vt.header_offset, 64);
+        assert_eq!(vt.layout.align(), 64);
+        assert_eq!(vt.value_offset, 64);
+    }
+
+    #[test]
+    fn flags_live_beside_the_vtable_pointer() {
+        let vt = VTables::<u64>::get(false);
+        let header = Header::new(vt, flags::FINALIZED);
+        header.set(flags::DEAD);
+        assert!(header.has(flags::DEAD) && header.has(flags::FINALIZED));
+        assert!(!header.has(flags::TRACKED));
+        assert!(ptr::eq(header.vtable(), vt));
+        assert!(!header.is_upgradable());
+    }
+
+    #[test]
+    fn analysis_scratch_round_trips() {
+        let links = Links::new();
+        let this = NonNull::from(&links);
+        links.begin_analysis(3);
+        assert_eq!(links.mark(), Mark::InSet { reachable: false });
+        links.decrement_refs();
+        assert_eq!(links.refs(), 2);
+        links.set_mark_reachable();
+        assert_eq!(links.mark(), Mark::InSet { reachable: true });
+        Links::link_to_self(this);
+        assert_eq!(links.mark(), Mark::Outside);
+        assert!(Links::is_empty(this));
+    }
+}

@@ -1,0 +1,112 @@
+//! Python's memory model for Rust: reference counting plus a cycle
+//! collector.
+//!
+//! [`Gc<T>`] is used where you would use `Rc<T>`. Every `Gc` is reference
+//! counted, so an object dies the moment its last `Gc` goes, as with `Rc`:
+//! deterministically, in the thread that dropped it. What `Rc` cannot do is
+//! free objects that refer to each other in a cycle (a parent and its
+//! children, an observer and its subject, a button and its click handler).
+//! gcptr finds such cycles with a per-thread, generational collector
+//! modelled on CPython's `gc` module, and reclaims them.
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use gcptr::{Gc, Trace};
+//!
+//! #[derive(Trace)]
+//! struct Node {
+//!     name: String,
+//!     next: RefCell<Option<Gc<Node>>>,
+//! }
+//!
+//! let a = Gc::new(Node { name: "a".into(), next: RefCell::new(None) });
+//! let b = Gc::new(Node { name: "b".into(), next: RefCell::new(Some(a.clone())) });
+//! *a.next.borrow_mut() = Some(b.clone()); // a -> b -> a
+//! drop((a, b));                           // still alive: they hold each other
+//! assert_eq!(gcptr::collect(), 2);        // found and freed
+//! ```
+//!
+//! # The model
+//!
+//! * **Reference counts** decide when an object dies, as in CPython and
+//!   `Rc`. When the count reaches zero, the object's finalizer (if its type
+//!   has one, see [`Finalize`]) runs, then its value is dropped.
+//! * **Tracing** tells the collector which `Gc`s an object owns:
+//!   `#[derive(Trace)]` writes the [`Trace`] impl. Types that can never own
+//!   a `Gc` (plain data: numbers, strings, vectors of them) are not
+//!   *tracked*: the collector never sees them, and they cost what `Rc`
+//!   costs.
+//! * **The collector** finds garbage cycles by trial deletion: for each
+//!   tracked object it subtracts, from its strong count, the references
+//!   that come from other tracked objects. An object with references left
+//!   over is held from outside (a local variable, a static, an untracked
+//!   owner) and so is everything it reaches; the rest is garbage. It runs
+//!   automatically as tracked objects are allocated (see [`threshold`]), or
+//!   when you call [`collect`].
+//! * **Generations.** Tracked objects start in generation 0; those that
+//!   survive a collection move up, to 1, then 2. Young generations are
+//!   collected often and old ones rarely, with CPython's thresholds
+//!   `[700, 10, 10]`, so the cost of collecting stays proportional to the
+//!   work the program does.
+//! * **Weak references** ([`Weak`]) never keep an object alive, and stop
+//!   upgrading as soon as the object is dead or condemned by a collection.
+//!
+//! # Drop and dead cycles
+//!
+//! When the collector frees a cycle, it drops the members' values one after
+//! the other. A `Drop` impl that reaches a peer through a `Gc` may find that
+//! peer already dropped: such an access panics with a message naming the
+//! cause; it is never a use-after-free. Code that needs its peers belongs
+//! in a finalizer ([`Finalize`]), which runs while the whole cycle is
+//! intact.
+//!
+//! # Threads
+//!
+//! `Gc` and `Weak` are neither `Send` nor `Sync`. Each thread has its own
+//! collector, and every function of this crate's root acts on the calling
+//! thread's. When a thread exits, the cycles it left unreachable are
+//! collected (their finalizers and `Drop`s run) before it is joined.
+//!
+//! # Python to gcptr
+//!
+//! | Python | gcptr |
+//! |---|---|
+//! | `x = Obj()` | `let x = Gc::new(Obj { .. })` |
+//! | `a is b` | `Gc::ptr_eq(&a, &b)` |
+//! | `id(x)` | `Gc::as_ptr(&x)` |
+//! | `sys.getrefcount(x) - 1` | `Gc::strong_count(&x)` |
+//! | `gc.collect()` | [`collect()`] |
+//! | `gc.collect(1)` | [`collect_generation(1)`](collect_generation) |
+//! | `gc.enable()`, `gc.disable()`, `gc.isenabled()` | [`enable`], [`disable`], [`is_enabled`] |
+//! | `gc.get_count()` | [`count()`] |
+//! | `gc.get_threshold()`, `gc.set_threshold()` | [`threshold`], [`set_threshold`] |
+//! | `gc.get_stats()` | [`stats()`] |
+//! | `gc.freeze()`, `gc.unfreeze()`, `gc.get_freeze_count()` | [`freeze`], [`unfreeze`], [`freeze_count`] |
+//! | `gc.get_referents(x)` | [`referents(&*x)`](referents) |
+//! | `__del__` | [`Finalize`] with `#[gc(finalize)]` |
+//! | `weakref.ref(x)` | [`Gc::downgrade(&x)`](Gc::downgrade) |
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[macro_use]
+mod macros;
+
+mod collector;
+mod gc;
+mod header;
+mod trace;
+mod trace_impls;
+mod weak;
+
+pub use collector::{
+    collect, collect_generation, count, disable, enable, freeze, freeze_count, is_enabled,
+    set_threshold, stats, threshold, unfreeze, GenerationStats,
+};
+pub use gc::Gc;
+pub use trace::{referents, Finalize, Trace, Tracer};
+pub use weak::Weak;
+
+/// Derives [`Trace`]; see the `gcptr-derive` crate for the attributes.
+pub use gcptr_derive::Trace;

@@ -1,0 +1,254 @@
+//! [`Trace`], [`Tracer`] and [`Finalize`]: how the collector sees the edges
+//! between objects.
+
+use core::ptr::NonNull;
+
+use crate::header::{flags, Header, Links, Mark};
+
+/// A type whose strong edges (the [`Gc`](crate::Gc)s it owns) the collector
+/// can enumerate.
+///
+/// Derive it with `#[derive(Trace)]`; write it by hand only for types the
+/// derive cannot see into.
+///
+/// # Safety
+///
+/// An implementation promises four things. Breaking any of them is
+/// undefined behaviour; the collector's soundness rests on them.
+///
+/// 1. `trace` visits (calls [`Trace::trace`] on) only `Gc`s that `self`
+///    owns, each at most once per call. Visiting a `Gc` that `self` does not
+///    own would let the collector discount a reference that is really held
+///    from elsewhere and free a live object. Visiting *fewer* than `self`
+///    owns is allowed: the missed objects only look held from outside, so
+///    they may leak but are never freed early.
+/// 2. `trace` reports the same edges on every call as long as no `Gc` is
+///    added to or removed from `self`, and it does not move `Gc`s in or out
+///    of `self` itself.
+/// 3. If `__may_own_gc` returns `false`, no value of the type ever owns a
+///    `Gc` (directly, or through anything it owns). The defaults are
+///    conservative; only the derive and this crate's own impls lower it.
+/// 4. `trace` does not panic. (A panic is contained by the collector, but
+///    the object whose trace panicked may then leak.)
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use gcptr::{Gc, Trace, Tracer};
+///
+/// struct Node {
+///     label: u32,
+///     next: RefCell<Option<Gc<Node>>>,
+/// }
+///
+/// // SAFETY: `trace` visits exactly the one `Gc` that `Node` owns.
+/// unsafe impl Trace for Node {
+///     fn trace(&self, tracer: &mut Tracer) {
+///         self.next.trace(tracer);
+///     }
+/// }
+///
+/// let a = Gc::new(Node { label: 1, next: RefCell::new(None) });
+/// *a.next.borrow_mut() = Some(a.clone()); // a self-cycle
+/// drop(a);
+/// assert_eq!(gcptr::collect(), 1);
+/// ```
+pub unsafe trait Trace {
+    /// Visits every `Gc` that `self` owns by calling its `trace`.
+    fn trace(&self, tracer: &mut Tracer);
+
+    /// Whether a value of this type can own a `Gc`, and so take part in a
+    /// reference cycle. Objects of types that answer `false` are not
+    /// tracked by the collector at all and cost what an `Rc` costs.
+    ///
+    /// This is a function rather than an associated constant so that
+    /// `Trace` stays dyn-compatible; it is always inlined to a constant.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn __may_own_gc() -> bool
+    where
+        Self: Sized,
+    {
+        true
+    }
+
+    /// Whether this type has a finalizer (`#[gc(finalize)]`).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn __has_finalizer() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
+
+    /// Runs the type's [`Finalize::finalize`]; the derive overrides it for
+    /// types marked `#[gc(finalize)]`.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn __finalize(&self) {}
+}
+
+/// Code that runs once per object, before its value is dropped: Python's
+/// `__del__` ([PEP 442]).
+///
+/// A type opts in with `#[derive(Trace)]` and `#[gc(finalize)]`. Then
+/// `finalize` runs exactly once per object, whether the object dies because
+/// its strong count reached zero or because the collector found it in a
+/// garbage cycle. In a cycle, every member's finalizer runs while the whole
+/// cycle is still intact, so a finalizer may read its peers, which a `Drop`
+/// impl must not (see the crate docs, "Drop and dead cycles").
+///
+/// A finalizer may resurrect its object or its peers by storing a `Gc` to
+/// them somewhere reachable; the collector notices and frees none of what
+/// was resurrected. The finalizer does not run again for those objects.
+///
+/// [PEP 442]: https://peps.python.org/pep-0442/
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::{Cell, RefCell};
+/// use gcptr::{Finalize, Gc, Trace};
+///
+/// thread_local!(static FINALIZED: Cell<u32> = const { Cell::new(0) });
+///
+/// #[derive(Trace)]
+/// #[gc(finalize)]
+/// struct Partner {
+///     name: &'static str,
+///     partner: RefCell<Option<Gc<Partner>>>,
+/// }
+///
+/// impl Finalize for Partner {
+///     fn finalize(&self) {
+///         // The peer is still intact here, even in a garbage cycle.
+///         let partner = self.partner.borrow();
+///         assert!(partner.as_ref().unwrap().name.len() > 0);
+///         FINALIZED.with(|n| n.set(n.get() + 1));
+///     }
+/// }
+///
+/// let a = Gc::new(Partner { name: "a", partner: RefCell::new(None) });
+/// let b = Gc::new(Partner { name: "b", partner: RefCell::new(Some(a.clone())) });
+/// *a.partner.borrow_mut() = Some(b.clone());
+/// drop((a, b));
+/// assert_eq!(gcptr::collect(), 2);
+/// assert_eq!(FINALIZED.with(Cell::get), 2);
+/// ```
+pub trait Finalize {
+    /// Runs once, before the value is dropped.
+    fn finalize(&self);
+}
+
+/// What a [`Tracer`] does with each edge it is shown.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Action {
+    /// Trial deletion: one reference to a member of the collected set comes
+    /// from inside the set.
+    SubtractInternal,
+    /// Reachability: a member of the set is reachable from outside.
+    MarkReachable,
+    /// Diagnostics: record every strong edge.
+    Record,
+}
+
+/// The visitor that [`Trace::trace`] hands each owned `Gc` to.
+///
+/// Only the collector creates tracers; user code passes them on, by calling
+/// `trace(tracer)` on each field that may own a `Gc`.
+pub struct Tracer {
+    action: Action,
+    /// Objects marked reachable whose own edges are still to be followed
+    /// (`MarkReachable`), or every edge seen (`Record`).
+    pending: Vec<NonNull<Header>>,
+    /// Objects seen outside every list, set aside by `Gc::get_mut`, to be
+    /// taken back into generation 0.
+    set_aside: Vec<NonNull<Header>>,
+}
+
+impl Tracer {
+    pub(crate) fn new(action: Action) -> Self {
+        Tracer {
+            action,
+            pending: Vec::new(),
+            set_aside: Vec::new(),
+        }
+    }
+
+    pub(crate) fn pop_pending(&mut self) -> Option<NonNull<Header>> {
+        self.pending.pop()
+    }
+
+    pub(crate) fn into_pending(self) -> Vec<NonNull<Header>> {
+        self.pending
+    }
+
+    pub(crate) fn take_set_aside(&mut self) -> Vec<NonNull<Header>> {
+        core::mem::take(&mut self.set_aside)
+    }
+
+    /// Shows the tracer one strong edge, to the object whose header is `to`.
+    pub(crate) fn edge(&mut self, to: NonNull<Header>) {
+        if self.action == Action::Record {
+            self.pending.push(to);
+            return;
+        }
+        // `to` comes from a live `Gc` owned by the traced value (Trace's
+        // contract), so its header is allocated.
+        let Some(links) = Header::links(to) else {
+            return; // untracked: never part of a cycle
+        };
+        let node = links;
+        // SAFETY: the links of a tracked, allocated object.
+        let links = unsafe { links.as_ref() };
+        match (self.action, links.mark()) {
+            (Action::SubtractInternal, Mark::InSet { .. }) => links.decrement_refs(),
+            (Action::MarkReachable, Mark::InSet { reachable: false }) => {
+                links.set_mark_reachable();
+                self.pending.push(to);
+            }
+            (Action::SubtractInternal, Mark::Outside) if Links::is_empty(node) => {
+                // In no list: set aside by `Gc::get_mut`, or dead.
+                // SAFETY: allocated, as above.
+                if !unsafe { to.as_ref() }.has(flags::DEAD) {
+                    self.set_aside.push(to);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The addresses of the `Gc`s that `value`'s [`Trace`] impl visits, in
+/// visiting order, as [`Gc::as_ptr`](crate::Gc::as_ptr) gives them: Python's
+/// `gc.get_referents`.
+///
+/// Useful to check a hand-written `Trace` impl, or to see what an object
+/// keeps alive.
+///
+/// # Examples
+///
+/// ```
+/// use gcptr::{Gc, Trace};
+///
+/// #[derive(Trace)]
+/// struct Pair(Gc<u32>, Gc<u32>, #[gc(skip)] u64);
+///
+/// let (a, b) = (Gc::new(1), Gc::new(2));
+/// let pair = Pair(a.clone(), b.clone(), 3);
+/// let seen = gcptr::referents(&pair);
+/// assert_eq!(seen, [Gc::as_ptr(&a).cast::<()>(), Gc::as_ptr(&b).cast::<()>()]);
+/// ```
+pub fn referents<T: Trace + ?Sized>(value: &T) -> Vec<*const ()> {
+    let mut tracer = Tracer::new(Action::Record);
+    value.trace(&mut tracer);
+    tracer
+        .into_pending()
+        .into_iter()
+        // SAFETY: each header came from a `Gc` that `value` owns and is
+        // therefore allocated.
+        .map(|header| unsafe { header.as_ref() }.value_address())
+        .collect()
+}

@@ -1,0 +1,252 @@
+//! [`Trace`] for the standard library's types.
+//!
+//! Leaves (types that can own no `Gc`) say so through `__may_own_gc`, and
+//! containers pass on their elements' answer, so that a `Gc<u64>` or a
+//! `Gc<Vec<String>>` is never tracked. Pointers to unsized types (`Box<T>`
+//! for `T: ?Sized`) cannot ask their pointee, which may be a trait object,
+//! and answer `true`.
+
+use core::cell::{Cell, OnceCell, RefCell};
+use core::marker::{PhantomData, PhantomPinned};
+use core::num::{
+    NonZeroI128, NonZeroI16, NonZeroI32, NonZeroI64, NonZeroI8, NonZeroIsize, NonZeroU128,
+    NonZeroU16, NonZeroU32, NonZeroU64, NonZeroU8, NonZeroUsize, Wrapping,
+};
+use core::sync::atomic;
+use core::time::Duration;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::trace::{Trace, Tracer};
+
+macro_rules! leaf {
+    ($($ty:ty),* $(,)?) => {$(
+        // SAFETY: this type owns no `Gc`.
+        unsafe impl Trace for $ty {
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer) {}
+            #[inline(always)]
+            fn __may_own_gc() -> bool {
+                false
+            }
+        }
+    )*};
+}
+
+leaf!(
+    (), bool, char, u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64,
+    NonZeroU8, NonZeroU16, NonZeroU32, NonZeroU64, NonZeroU128, NonZeroUsize, NonZeroI8,
+    NonZeroI16, NonZeroI32, NonZeroI64, NonZeroI128, NonZeroIsize, String, Duration,
+    std::time::Instant, std::time::SystemTime, CString, OsString, PathBuf, PhantomPinned,
+    atomic::AtomicBool, atomic::AtomicU8, atomic::AtomicU16, atomic::AtomicU32,
+    atomic::AtomicU64, atomic::AtomicUsize, atomic::AtomicI8, atomic::AtomicI16,
+    atomic::AtomicI32, atomic::AtomicI64, atomic::AtomicIsize, core::any::TypeId,
+    core::cmp::Ordering, std::net::IpAddr, std::net::SocketAddr, core::ops::RangeFull,
+);
+
+// Unsized leaves: their `__may_own_gc` is never asked (it needs `Sized`).
+macro_rules! unsized_leaf {
+    ($($ty:ty),*) => {$(
+        // SAFETY: this type owns no `Gc`.
+        unsafe impl Trace for $ty {
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer) {}
+        }
+    )*};
+}
+
+unsized_leaf!(str, CStr, OsStr, Path);
+
+// SAFETY: `&T` owns nothing, so it reports no edges; borrowed data cannot be
+// in a `Gc` anyway (`Gc::new` needs `'static`), but `&'static T` can.
+unsafe impl<T: ?Sized> Trace for &'static T {
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer) {}
+    #[inline(always)]
+    fn __may_own_gc() -> bool {
+        false
+    }
+}
+
+// SAFETY: a `PhantomData` owns nothing.
+unsafe impl<T: ?Sized> Trace for PhantomData<T> {
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer) {}
+    #[inline(always)]
+    fn __may_own_gc() -> bool {
+        false
+    }
+}
+
+// SAFETY: `Cell<T: Copy>` cannot hold a `Gc` (`Gc` is not `Copy`).
+unsafe impl<T: Copy> Trace for Cell<T> {
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer) {}
+    #[inline(always)]
+    fn __may_own_gc() -> bool {
+        false
+    }
+}
+
+// SAFETY: visits the value when it can be borrowed. While it is mutably
+// borrowed the edges go unreported, which can only make objects look held
+// from outside (a leak for this collection, never an early free); see
+// `Trace`'s contract, point 1.
+unsafe impl<T: Trace> Trace for RefCell<T> {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer) {
+        if let Ok(value) = self.try_borrow() {
+            value.trace(tracer);
+        }
+    }
+    #[inline(always)]
+    fn __may_own_gc() -> bool {
+        T::__may_own_gc()
+    }
+}
+
+macro_rules! forward {
+    ($(impl[$($gen:tt)*] $ty:ty => |$this:ident, $tracer:ident| $body:expr, may_own: $may:expr;)*) => {$(
+        // SAFETY: visits every element the container owns, once.
+        unsafe impl<$($gen)*> Trace for $ty {
+            #[inline]
+            fn trace(&self, $tracer: &mut Tracer) {
+                let $this = self;
+                $body
+            }
+            #[inline(always)]
+            fn __may_own_gc() -> bool {
+                $may
+            }
+        }
+    )*};
+}
+
+forward! {
+    impl[T: Trace] Option<T> => |this, tracer| if let Some(value) = this {
+        value.trace(tracer)
+    }, may_own: T::__may_own_gc();
+    impl[T: Trace, E: Trace] Result<T, E> => |this, tracer| match this {
+        Ok(value) => value.trace(tracer),
+        Err(error) => error.trace(tracer),
+    }, may_own: T::__may_own_gc() || E::__may_own_gc();
+    impl[T: Trace] Vec<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
+        may_own: T::__may_own_gc();
+    impl[T: Trace] VecDeque<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
+        may_own: T::__may_own_gc();
+    impl[T: Trace] LinkedList<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
+        may_own: T::__may_own_gc();
+    impl[T: Trace] BinaryHeap<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
+        may_own: T::__may_own_gc();
+    impl[T: Trace, const N: usize] [T; N] => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
+        may_own: N > 0 && T::__may_own_gc();
+    impl[T: Trace, S: 'static] HashSet<T, S> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
+        may_own: T::__may_own_gc();
+    impl[T: Trace] BTreeSet<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
+        may_own: T::__may_own_gc();
+    impl[K: Trace, V: Trace, S: 'static] HashMap<K, V, S> => |this, tracer| this.iter().for_each(|(k, v)| {
+        k.trace(tracer);
+        v.trace(tracer);
+    }), may_own: K::__may_own_gc() || V::__may_own_gc();
+    impl[K: Trace, V: Trace] BTreeMap<K, V> => |this, tracer| this.iter().for_each(|(k, v)| {
+        k.trace(tracer);
+        v.trace(tracer);
+    }), may_own: K::__may_own_gc() || V::__may_own_gc();
+    impl[T: Trace] OnceCell<T> => |this, tracer| if let Some(value) = this.get() {
+        value.trace(tracer)
+    }, may_own: T::__may_own_gc();
+    impl[T: Trace] Wrapping<T> => |this, tracer| this.0.trace(tracer),
+        may_own: T::__may_own_gc();
+    impl[T: Trace] core::cmp::Reverse<T> => |this, tracer| this.0.trace(tracer),
+        may_own: T::__may_own_gc();
+    impl[T: Trace] core::mem::ManuallyDrop<T> => |this, tracer| (**this).trace(tracer),
+        may_own: T::__may_own_gc();
+    impl[T: Trace] core::ops::Range<T> => |this, tracer| {
+        this.start.trace(tracer);
+        this.end.trace(tracer);
+    }, may_own: T::__may_own_gc();
+}
+
+// SAFETY: visits every element once.
+unsafe impl<T: Trace> Trace for [T] {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer) {
+        self.iter().for_each(|v| v.trace(tracer));
+    }
+}
+
+// SAFETY: visits the boxed value.
+unsafe impl<T: ?Sized + Trace> Trace for Box<T> {
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer) {
+        (**self).trace(tracer);
+    }
+}
+
+// `Rc` and `Arc` share their value with owners the collector cannot see,
+// so their contents are not traced: a `Gc` inside them only looks held
+// from outside (a leak if it closes a cycle, never an early free). Prefer
+// `Gc` to `Rc` inside collected graphs.
+//
+// SAFETY: reports no edges (allowed: under-reporting only leaks).
+unsafe impl<T: ?Sized> Trace for Rc<T> {
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer) {}
+    #[inline(always)]
+    fn __may_own_gc() -> bool {
+        false
+    }
+}
+
+// SAFETY: as for `Rc`.
+unsafe impl<T: ?Sized> Trace for Arc<T> {
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer) {}
+    #[inline(always)]
+    fn __may_own_gc() -> bool {
+        false
+    }
+}
+
+macro_rules! tuples {
+    ($(($($name:ident),+))*) => {$(
+        // SAFETY: visits every field once.
+        unsafe impl<$($name: Trace),+> Trace for ($($name,)+) {
+            #[inline]
+            #[allow(non_snake_case)]
+            fn trace(&self, tracer: &mut Tracer) {
+                let ($($name,)+) = self;
+                $($name.trace(tracer);)+
+            }
+            #[inline(always)]
+            fn __may_own_gc() -> bool {
+                false $(|| $name::__may_own_gc())+
+            }
+        }
+    )*};
+}
+
+tuples! {
+    (A) (A, B) (A, B, C) (A, B, C, D) (A, B, C, D, E) (A, B, C, D, E, F) (A, B, C, D, E, F, G)
+    (A, B, C, D, E, F, G, H) (A, B, C, D, E, F, G, H, I) (A, B, C, D, E, F, G, H, I, J)
+    (A, B, C, D, E, F, G, H, I, J, K) (A, B, C, D, E, F, G, H, I, J, K, L)
+}
+
+macro_rules! fn_pointers {
+    ($(($($arg:ident),*))*) => {$(
+        // SAFETY: a function pointer owns nothing.
+        unsafe impl<R $(, $arg)*> Trace for fn($($arg),*) -> R {
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer) {}
+            #[inline(always)]
+            fn __may_own_gc() -> bool {
+                false
+            }
+        }
+    )*};
+}
+
+fn_pointers! { () (A) (A, B) (A, B, C) (A, B, C, D) (A, B, C, D, E) (A, B, C, D, E, F) }

@@ -1,0 +1,245 @@
+//! [`Weak<T>`]: the weak pointer.
+
+use core::fmt;
+use core::ptr::{self, NonNull};
+
+use crate::collector::death;
+use crate::gc::Gc;
+use crate::header::{GcBox, Header};
+use crate::trace::{Trace, Tracer};
+
+/// A reference that does not keep its object alive: Python's
+/// `weakref.ref`, in place of `rc::Weak<T>`.
+///
+/// [`upgrade`](Weak::upgrade) returns a [`Gc`] while the object lives, and
+/// `None` once it is dead, including as soon as a collection has found it
+/// to be garbage, before its finalizer runs (as CPython clears weak
+/// references first). A `Weak` keeps only the allocation's header, never
+/// the value, and the collector does not count it as a reference: a cycle
+/// of `Weak`s is no cycle at all.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use gcptr::{Gc, Trace, Weak};
+///
+/// #[derive(Trace)]
+/// struct TreeNode {
+///     parent: RefCell<Weak<TreeNode>>,
+///     children: RefCell<Vec<Gc<TreeNode>>>,
+/// }
+///
+/// let root = Gc::new(TreeNode { parent: RefCell::default(), children: RefCell::default() });
+/// let leaf = Gc::new(TreeNode {
+///     parent: RefCell::new(Gc::downgrade(&root)),
+///     children: RefCell::default(),
+/// });
+/// root.children.borrow_mut().push(leaf.clone());
+/// assert!(Gc::ptr_eq(&leaf.parent.borrow().upgrade().unwrap(), &root));
+/// drop(root); // no cycle: the parent link is weak
+/// assert!(leaf.parent.borrow().upgrade().is_none());
+/// ```
+pub struct Weak<T: ?Sized> {
+    // `usize::MAX` (never a valid address for a `GcBox`) for `Weak::new`.
+    ptr: NonNull<GcBox<T>>,
+}
+
+const DANGLING: usize = usize::MAX;
+
+impl<T> Weak<T> {
+    /// A `Weak` that points at nothing and never upgrades.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let empty: gcptr::Weak<i64> = gcptr::Weak::new();
+    /// assert!(empty.upgrade().is_none());
+    /// assert_eq!(empty.strong_count(), 0);
+    /// ```
+    pub const fn new() -> Weak<T> {
+        Weak {
+            // SAFETY: `usize::MAX` is not null.
+            ptr: unsafe { NonNull::new_unchecked(ptr::without_provenance_mut(DANGLING)) },
+        }
+    }
+}
+
+impl<T: ?Sized> Weak<T> {
+    pub(crate) fn from_inner(ptr: NonNull<GcBox<T>>) -> Weak<T> {
+        Weak { ptr }
+    }
+
+    /// The header, unless this `Weak` came from `Weak::new`.
+    #[inline]
+    fn header(&self) -> Option<&Header> {
+        if self.ptr.as_ptr().cast::<u8>().addr() == DANGLING {
+            None
+        } else {
+            // SAFETY: a `Weak` owns a unit of the weak count, which keeps
+            // the header allocated.
+            Some(unsafe { self.ptr.cast::<Header>().as_ref() })
+        }
+    }
+
+    /// A strong reference to the object, if it is alive and not condemned
+    /// by the collector.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let five = Gc::new(5);
+    /// let weak = Gc::downgrade(&five);
+    /// assert_eq!(*weak.upgrade().unwrap(), 5);
+    /// drop(five);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn upgrade(&self) -> Option<Gc<T>> {
+        let header = self.header()?;
+        if !header.is_upgradable() {
+            return None;
+        }
+        header.inc_strong();
+        // SAFETY: the strong count now includes the new `Gc`.
+        Some(unsafe { Gc::from_inner(self.ptr) })
+    }
+
+    /// The number of strong references, or 0 if [`upgrade`](Weak::upgrade)
+    /// would return `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let five = Gc::new(5);
+    /// let weak = Gc::downgrade(&five);
+    /// assert_eq!(weak.strong_count(), 1);
+    /// drop(five);
+    /// assert_eq!(weak.strong_count(), 0);
+    /// ```
+    pub fn strong_count(&self) -> usize {
+        self.header()
+            .filter(|h| h.is_upgradable())
+            .map_or(0, Header::strong)
+    }
+
+    /// The number of `Weak`s to the object, or 0 once it is dead (or for
+    /// `Weak::new`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let five = Gc::new(5);
+    /// let weak = Gc::downgrade(&five);
+    /// let _weak2 = weak.clone();
+    /// assert_eq!(weak.weak_count(), 2);
+    /// ```
+    pub fn weak_count(&self) -> usize {
+        self.header()
+            .filter(|h| h.strong() > 0)
+            .map_or(0, |h| h.weak() - 1)
+    }
+
+    /// Whether two `Weak`s point at the same allocation (or both at none),
+    /// as [`rc::Weak::ptr_eq`](std::rc::Weak::ptr_eq).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::{Gc, Weak};
+    ///
+    /// let a = Gc::new(1);
+    /// assert!(Weak::ptr_eq(&Gc::downgrade(&a), &Gc::downgrade(&a)));
+    /// assert!(Weak::ptr_eq(&Weak::<i32>::new(), &Weak::new()));
+    /// ```
+    pub fn ptr_eq(this: &Weak<T>, other: &Weak<T>) -> bool {
+        ptr::addr_eq(this.ptr.as_ptr(), other.ptr.as_ptr())
+    }
+
+    /// The address of the value (which may be dropped), as
+    /// [`Gc::as_ptr`] gives it; dangling for `Weak::new`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let a = Gc::new(1);
+    /// assert_eq!(Gc::downgrade(&a).as_ptr(), Gc::as_ptr(&a));
+    /// ```
+    pub fn as_ptr(&self) -> *const T {
+        if self.header().is_none() {
+            return self.ptr.as_ptr() as *const T;
+        }
+        // SAFETY: a projection within the allocation; nothing is read.
+        unsafe { ptr::addr_of!((*self.ptr.as_ptr()).value) }
+    }
+}
+
+impl<T: ?Sized> Clone for Weak<T> {
+    /// Another `Weak` to the same object.
+    ///
+    /// ```
+    /// let a = gcptr::Gc::new(1);
+    /// let w = gcptr::Gc::downgrade(&a);
+    /// assert!(gcptr::Weak::ptr_eq(&w, &w.clone()));
+    /// ```
+    fn clone(&self) -> Weak<T> {
+        if let Some(header) = self.header() {
+            header.inc_weak();
+        }
+        Weak { ptr: self.ptr }
+    }
+}
+
+impl<T: ?Sized> Drop for Weak<T> {
+    fn drop(&mut self) {
+        if self.header().is_some() {
+            // SAFETY: this `Weak`'s unit of the weak count; if it is the
+            // last one, the value is long gone (the strong references hold
+            // a unit until it is dropped).
+            unsafe { death::release_weak(self.ptr.cast()) };
+        }
+    }
+}
+
+impl<T> Default for Weak<T> {
+    /// `Weak::new()`.
+    ///
+    /// ```
+    /// let w: gcptr::Weak<u8> = Default::default();
+    /// assert!(w.upgrade().is_none());
+    /// ```
+    fn default() -> Weak<T> {
+        Weak::new()
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for Weak<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(Weak)")
+    }
+}
+
+impl<T: ?Sized> fmt::Pointer for Weak<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Pointer::fmt(&self.as_ptr(), f)
+    }
+}
+
+// SAFETY: a weak edge is not an edge for the collector: it owns no strong
+// reference, so there is nothing to visit.
+unsafe impl<T: ?Sized> Trace for Weak<T> {
+    #[inline(always)]
+    fn trace(&self, _: &mut Tracer) {}
+
+    #[inline(always)]
+    fn __may_own_gc() -> bool {
+        false
+    }
+}

@@ -1,0 +1,89 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::cell::{Cell, RefCell};
+
+use gcptr::{Gc, Trace, Tracer};
+
+thread_local! {
+    static DROPS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records its id when dropped, so tests can say which objects died, and
+/// how many times.
+pub struct DropLog(pub u32);
+
+impl Drop for DropLog {
+    fn drop(&mut self) {
+        DROPS.with(|d| d.borrow_mut().push(self.0));
+    }
+}
+
+// SAFETY: owns no Gc.
+unsafe impl Trace for DropLog {
+    fn trace(&self, _: &mut Tracer) {}
+    fn __may_own_gc() -> bool {
+        false
+    }
+}
+
+/// The ids dropped since the last call, sorted.
+pub fn take_drops() -> Vec<u32> {
+    let mut drops = DROPS.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    drops.sort_unstable();
+    drops
+}
+
+/// A graph node: an id that logs its drop, and edges.
+pub struct Node {
+    pub log: DropLog,
+    pub edges: RefCell<Vec<Gc<Node>>>,
+}
+
+// SAFETY: visits exactly the Gcs in `edges`.
+unsafe impl Trace for Node {
+    fn trace(&self, tracer: &mut Tracer) {
+        self.edges.trace(tracer);
+    }
+}
+
+impl Node {
+    pub fn new(id: u32) -> Gc<Node> {
+        Gc::new(Node {
+            log: DropLog(id),
+            edges: RefCell::new(Vec::new()),
+        })
+    }
+
+    pub fn id(&self) -> u32 {
+        self.log.0
+    }
+
+    pub fn link(&self, to: &Gc<Node>) {
+        self.edges.borrow_mut().push(to.clone());
+    }
+}
+
+/// A counter of events, per thread.
+pub struct Counter(Cell<usize>);
+
+impl Counter {
+    pub const fn new() -> Self {
+        Counter(Cell::new(0))
+    }
+    pub fn bump(&self) {
+        self.0.set(self.0.get() + 1);
+    }
+    pub fn get(&self) -> usize {
+        self.0.get()
+    }
+}
+
+/// Sizes that Miri can afford.
+pub fn scaled(n: usize) -> usize {
+    if cfg!(miri) {
+        (n / 1000).max(10)
+    } else {
+        n
+    }
+}
