@@ -1,0 +1,372 @@
+//! Writes the `unsafe impl Trace` from the checked model.
+//!
+//! Every path in the output is absolute (`::gcptr::...` or the user's
+//! `#[gc(crate = "...")]`, `::core::...`) and every local is
+//! `Span::mixed_site()`, so the expansion means the same whatever the user
+//! has in scope, even under `#![no_implicit_prelude]`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{GenericParam, Ident, Type, TypePath, WherePredicate};
+
+use crate::model::{Body, Field, Input, Variant};
+
+/// The soundness argument, which the generated `unsafe impl` relies on:
+///
+/// 1. `trace` visits each traced field exactly once, by calling that
+///    field's own `Trace::trace` (whose contract covers what it owns); the
+///    fields are owned by `self`, so only `Gc`s that `self` owns are visited.
+/// 2. Skipped fields are not visited: under-reporting can only leak.
+/// 3. `__may_own_gc` is the `||` of the traced fields' answers; a skipped
+///    field that owns a `Gc` makes the answer too low, which (as for
+///    `trace`) can only keep objects out of the collector's sight.
+/// 4. The match borrows fields in place, so packed types, whose fields
+///    could be misaligned, are rejected by the model.
+pub fn derive(input: &Input) -> TokenStream {
+    let krate = match &input.attrs.krate {
+        Some(path) => path.to_token_stream(),
+        None => quote!(::gcptr),
+    };
+    let ident = input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+
+    let mut predicates: Vec<TokenStream> = where_clause
+        .map(|clause| {
+            clause
+                .predicates
+                .iter()
+                .map(ToTokens::to_token_stream)
+                .collect()
+        })
+        .unwrap_or_default();
+    match &input.attrs.bound {
+        Some(bound) => predicates.extend(bound.iter().map(WherePredicate::to_token_stream)),
+        None => predicates.extend(inferred_bounds(input, &krate)),
+    }
+    let where_clause = quote!(where #(#predicates,)*);
+
+    let tracer = Ident::new("__tracer", Span::mixed_site());
+    let fields: Vec<FieldPlan> = input
+        .body
+        .variants()
+        .iter()
+        .flat_map(|variant| {
+            variant
+                .traced_fields()
+                .map(move |field| FieldPlan::new(variant, field))
+        })
+        .collect();
+    let checks = fields.iter().map(|plan| plan.assert_fn(&krate));
+    let asserts = fields.iter().map(FieldPlan::assert_call);
+    let body = trace_body(&input.body, &tracer);
+    let may_own_gc = fields.iter().map(|plan| {
+        let ty = plan.field.ty;
+        quote_spanned!(ty.span()=> (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__may_own_gc())
+    });
+    let may_own_body = if fields.is_empty() {
+        quote!(false)
+    } else {
+        may_own_gc_guarded(quote!(false #(|| #may_own_gc)*))
+    };
+    let finalize = input.attrs.finalize.then(|| {
+        quote! {
+            #[inline(always)]
+            fn __has_finalizer() -> ::core::primitive::bool {
+                true
+            }
+
+            #[inline]
+            fn __finalize(&self) {
+                <Self as #krate::Finalize>::finalize(self)
+            }
+        }
+    });
+    let support = support(&krate);
+
+    quote! {
+        // An anonymous const keeps the helpers out of the user's namespace.
+        const _: () = {
+            #support
+            #(#checks)*
+
+            #[automatically_derived]
+            unsafe impl #impl_generics #krate::Trace for #ident #ty_generics #where_clause {
+                #[inline]
+                fn trace(&self, #tracer: &mut #krate::Tracer) {
+                    #(#asserts)*
+                    #body
+                }
+
+                #[inline]
+                fn __may_own_gc() -> ::core::primitive::bool {
+                    #may_own_body
+                }
+
+                #finalize
+            }
+        };
+    }
+}
+
+/// Wraps the `||` of the fields' answers in a recursion guard.
+///
+/// A type that contains itself through a container that asks its element
+/// (`children: Vec<Self>`, or `A { bs: Vec<B> }` with `B { as_: Vec<A> }`)
+/// would otherwise ask itself forever. The depth is counted per thread and
+/// per derive (shared by a generic type's instantiations); past the limit
+/// the answer is `true`, which is always sound: the object is only tracked
+/// when it need not be. So recursive types are tracked, and non-recursive
+/// ones nest 32 deep before they are.
+fn may_own_gc_guarded(answer: TokenStream) -> TokenStream {
+    quote! {
+        ::std::thread_local! {
+            static DEPTH: ::core::cell::Cell<::core::primitive::u32> =
+                const { ::core::cell::Cell::new(0) };
+        }
+        let depth = DEPTH.with(|depth| depth.replace(depth.get() + 1));
+        let answer = depth >= 32 || { #answer };
+        DEPTH.with(|d| d.set(depth));
+        answer
+    }
+}
+
+/// The helpers through which the impl reaches its fields' `Trace` impls.
+///
+/// A field whose type is not `Trace` must give exactly one error, the one
+/// from its `FieldPlan::check_items`. So the impl does not call
+/// `Trace::trace` on a field directly (that would be a second error, and a
+/// third from `__may_own_gc`): it calls a method on `&__GcptrProbe<F>`,
+/// which resolves to the real `Trace` impl when `F: Trace` holds, and to a
+/// fallback otherwise (method resolution tries `__GcptrProbe<F>` before
+/// `&__GcptrProbe<F>`). The fallback is what `#[gc(skip)]` would do, with a
+/// conservative `__may_own_gc`, so it is sound even if it were reached; and
+/// it is never reached in a program that compiles, because the check of
+/// that field fails in the same environment.
+///
+/// `__may_own_gc` needs `F: Sized`; an unsized last field (`tail: [T]`)
+/// takes the fallback there and answers `true`, still traced by `trace`.
+fn support(krate: &TokenStream) -> TokenStream {
+    quote! {
+        struct __GcptrProbe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
+
+        trait __GcptrTraceField<T: ?::core::marker::Sized> {
+            fn __trace_field(&self, value: &T, tracer: &mut #krate::Tracer);
+        }
+        impl<T: ?::core::marker::Sized + #krate::Trace> __GcptrTraceField<T> for __GcptrProbe<T> {
+            #[inline(always)]
+            fn __trace_field(&self, value: &T, tracer: &mut #krate::Tracer) {
+                #krate::Trace::trace(value, tracer)
+            }
+        }
+        trait __GcptrTraceFieldFallback<T: ?::core::marker::Sized> {
+            fn __trace_field(&self, value: &T, tracer: &mut #krate::Tracer);
+        }
+        impl<T: ?::core::marker::Sized> __GcptrTraceFieldFallback<T> for &__GcptrProbe<T> {
+            #[inline(always)]
+            fn __trace_field(&self, _: &T, _: &mut #krate::Tracer) {}
+        }
+
+        trait __GcptrMayOwnGc {
+            fn __may_own_gc(&self) -> ::core::primitive::bool;
+        }
+        impl<T: #krate::Trace> __GcptrMayOwnGc for __GcptrProbe<T> {
+            #[inline(always)]
+            fn __may_own_gc(&self) -> ::core::primitive::bool {
+                <T as #krate::Trace>::__may_own_gc()
+            }
+        }
+        trait __GcptrMayOwnGcFallback {
+            fn __may_own_gc(&self) -> ::core::primitive::bool;
+        }
+        impl<T: ?::core::marker::Sized> __GcptrMayOwnGcFallback for &__GcptrProbe<T> {
+            #[inline(always)]
+            fn __may_own_gc(&self) -> ::core::primitive::bool {
+                true
+            }
+        }
+    }
+}
+
+/// One traced field, with what is needed to check and trace it.
+struct FieldPlan<'a> {
+    field: &'a Field<'a>,
+    /// The function whose bound demands that the field's type is `Trace`:
+    /// rustc's note "required by a bound in `field_next_must_implement_trace`"
+    /// is how the error names the field.
+    assert_ident: Ident,
+}
+
+impl<'a> FieldPlan<'a> {
+    fn new(variant: &Variant, field: &'a Field<'a>) -> Self {
+        let member = match &field.member {
+            syn::Member::Named(ident) => ident.unraw().to_string(),
+            syn::Member::Unnamed(index) => index.index.to_string(),
+        };
+        let name = match variant.ident {
+            Some(variant) => format!("variant_{}_field_{member}", variant.unraw()),
+            None => format!("field_{member}"),
+        };
+        FieldPlan {
+            field,
+            assert_ident: format_ident!("{}_must_implement_trace", name),
+        }
+    }
+
+    /// The function that demands `Trace` of this field's type. (A
+    /// `#[diagnostic::on_unimplemented]` of our own could name the field in
+    /// the message, but tool attributes do not resolve under
+    /// `#![no_implicit_prelude]`; the message and the `#[gc(skip)]` hint
+    /// come from the one on `Trace`.)
+    fn assert_fn(&self, krate: &TokenStream) -> TokenStream {
+        let assert_ident = &self.assert_ident;
+        quote! {
+            #[allow(non_snake_case)]
+            #[inline(always)]
+            fn #assert_ident<T: ?::core::marker::Sized + #krate::Trace>() {}
+        }
+    }
+
+    /// The call that fails, at the field's type, if it is not `Trace`. It
+    /// sits in the impl so that the field's type may use `Self` and the
+    /// type's generics.
+    fn assert_call(&self) -> TokenStream {
+        let ty = self.field.ty;
+        let assert_ident = &self.assert_ident;
+        quote_spanned!(ty.span()=> #assert_ident::<#ty>();)
+    }
+}
+
+/// `match self { pattern => { trace each field } ... }`.
+fn trace_body(body: &Body, tracer: &Ident) -> TokenStream {
+    let arms = body.variants().iter().map(|variant| {
+        let path = match variant.ident {
+            Some(ident) => quote!(Self::#ident),
+            None => quote!(Self),
+        };
+        let traced: Vec<(&Field, Ident)> = variant
+            .traced_fields()
+            .enumerate()
+            .map(|(index, field)| {
+                let span = Span::mixed_site().located_at(field.ty.span());
+                (field, format_ident!("__field{}", index, span = span))
+            })
+            .collect();
+        let bindings = traced.iter().map(|(field, binding)| {
+            let member = &field.member;
+            quote!(#member: #binding)
+        });
+        let calls = traced.iter().map(|(field, binding)| {
+            let ty = field.ty;
+            quote_spanned! {ty.span()=>
+                (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__trace_field(#binding, #tracer);
+            }
+        });
+        quote! {
+            #path { #(#bindings,)* .. } => { #(#calls)* }
+        }
+    });
+    match body {
+        // An enum without variants has no value to trace.
+        Body::Enum(variants) if variants.is_empty() => quote!(match *self {}),
+        _ => quote!(match self { #(#arms)* }),
+    }
+}
+
+/// `T: Trace` for each type parameter that occurs in a traced field's type,
+/// and `T::Assoc: Trace` for each associated type of one that occurs there
+/// (serde's rule; a repeated predicate is harmless). A parameter that only
+/// skipped fields use needs no bound.
+fn inferred_bounds(input: &Input, krate: &TokenStream) -> Vec<TokenStream> {
+    let params: Vec<&Ident> = input
+        .generics
+        .params
+        .iter()
+        .filter_map(|param| match param {
+            GenericParam::Type(param) => Some(&param.ident),
+            _ => None,
+        })
+        .collect();
+    if params.is_empty() {
+        return Vec::new();
+    }
+    let mut visitor = ParamVisitor {
+        params: &params,
+        used: vec![false; params.len()],
+        projections: Vec::new(),
+    };
+    for field in input
+        .body
+        .variants()
+        .iter()
+        .flat_map(Variant::traced_fields)
+    {
+        visitor.visit_type(field.ty);
+    }
+    let used = params
+        .iter()
+        .zip(&visitor.used)
+        .filter(|(_, used)| **used)
+        .map(|(param, _)| quote!(#param: #krate::Trace));
+    let projections = visitor
+        .projections
+        .iter()
+        .map(|ty| quote!(#ty: #krate::Trace));
+    used.chain(projections).collect()
+}
+
+/// Finds which type parameters a type mentions by name (`T`, as serde does),
+/// and which associated types of them (`T::Assoc`, `<T as Tr>::Assoc`).
+struct ParamVisitor<'p, 'ast> {
+    params: &'p [&'p Ident],
+    used: Vec<bool>,
+    projections: Vec<&'ast TypePath>,
+}
+
+impl ParamVisitor<'_, '_> {
+    fn param_index(&self, ident: &Ident) -> Option<usize> {
+        self.params.iter().position(|param| *param == ident)
+    }
+
+    fn mentions_param(&self, ty: &Type) -> bool {
+        let mut inner = ParamVisitor {
+            params: self.params,
+            used: vec![false; self.params.len()],
+            projections: Vec::new(),
+        };
+        inner.visit_type(ty);
+        inner.used.iter().any(|used| *used) || !inner.projections.is_empty()
+    }
+}
+
+impl<'ast> Visit<'ast> for ParamVisitor<'_, 'ast> {
+    fn visit_type_path(&mut self, ty: &'ast TypePath) {
+        if let Some(qself) = &ty.qself {
+            if self.mentions_param(&qself.ty) {
+                self.projections.push(ty);
+            }
+            return;
+        }
+        let path = &ty.path;
+        if path.leading_colon.is_none() {
+            if let Some(index) = self.param_index(&path.segments[0].ident) {
+                if path.segments.len() == 1 {
+                    self.used[index] = true;
+                } else {
+                    self.projections.push(ty);
+                }
+                // Generic arguments further along (`T::Assoc<U>`) count too.
+                for segment in path.segments.iter().skip(1) {
+                    self.visit_path_arguments(&segment.arguments);
+                }
+                return;
+            }
+        }
+        syn::visit::visit_type_path(self, ty);
+    }
+
+    // A macro in type position (`my_type!(T)`) cannot be seen into; its
+    // parameters stay unbounded and rustc asks for `#[gc(bound)]`.
+}

@@ -1,0 +1,175 @@
+//! Declarative macros that write [`Trace`](crate::Trace) impls for types the
+//! derive cannot be put on: types from other crates.
+//!
+//! Both are `unsafe_`: the compiler cannot check what they claim, and each
+//! states its contract under "Safety". For your own types, use
+//! `#[derive(Trace)]` instead, which is safe.
+
+/// Declares types that can never own a [`Gc`](crate::Gc): their `Trace`
+/// impl visits nothing, and the collector never tracks a `Gc` of them.
+///
+/// Takes a comma-separated list of types, or one generic type written as
+/// `impl<T, U> Type<T, U>` (the parameters get no bounds).
+///
+/// # Safety
+///
+/// No value of a listed type may own a `Gc` or a `Weak`, directly or through
+/// anything it owns (a `Box<dyn Any>`, a callback, a type parameter). A
+/// type that does breaks [`Trace`](crate::Trace)'s contract: cycles through
+/// it are invisible to the collector, and the collector is told it need not
+/// track such objects at all.
+///
+/// # Examples
+///
+/// ```
+/// use gcptr::{Gc, Trace};
+///
+/// mod other_crate {
+///     pub struct Uuid(pub u128);
+///     pub struct Handle<T>(pub u32, pub std::marker::PhantomData<T>);
+/// }
+/// use other_crate::{Handle, Uuid};
+///
+/// // SAFETY: a `Uuid` is 16 bytes of plain data, and a `Handle` is an index.
+/// gcptr::unsafe_trace_leaf!(Uuid);
+/// gcptr::unsafe_trace_leaf!(impl<T> Handle<T>);
+///
+/// #[derive(Trace)]
+/// struct Session {
+///     id: Uuid,
+///     file: Handle<std::fs::File>,
+/// }
+///
+/// let session = Gc::new(Session { id: Uuid(7), file: Handle(3, std::marker::PhantomData) });
+/// assert!(gcptr::referents(&*session).is_empty());
+/// assert_eq!(session.id.0 + u128::from(session.file.0), 10);
+/// ```
+#[macro_export]
+macro_rules! unsafe_trace_leaf {
+    (impl<$($param:ident),+ $(,)?> $ty:ty) => {
+        // SAFETY: the caller of `unsafe_trace_leaf!` promises that this type
+        // owns no `Gc`.
+        unsafe impl<$($param),+> $crate::Trace for $ty {
+            #[inline(always)]
+            fn trace(&self, _: &mut $crate::Tracer) {}
+
+            #[inline(always)]
+            fn __may_own_gc() -> ::core::primitive::bool {
+                false
+            }
+        }
+    };
+    ($($ty:ty),+ $(,)?) => {$(
+        // SAFETY: the caller of `unsafe_trace_leaf!` promises that this type
+        // owns no `Gc`.
+        unsafe impl $crate::Trace for $ty {
+            #[inline(always)]
+            fn trace(&self, _: &mut $crate::Tracer) {}
+
+            #[inline(always)]
+            fn __may_own_gc() -> ::core::primitive::bool {
+                false
+            }
+        }
+    )+};
+}
+
+/// Writes the `Trace` impl of a struct from another crate by listing the
+/// fields that may own a [`Gc`](crate::Gc): `trace` visits them in the order
+/// given.
+///
+/// Write `Type { field, other }`; for a tuple struct name the fields by
+/// index, `Type { 0, 1 }`; for a generic type, `impl<T> Type<T> { field }`,
+/// which adds `T: Trace` for each parameter. The fields must be visible
+/// (`pub`) where the macro is used. Fields are reached by destructuring
+/// `Self`, never through `Deref`, so each name is a field of the type
+/// itself, and each field listed must implement `Trace`.
+///
+/// # Safety
+///
+/// Every field that is *not* listed must own no `Gc`, directly or through
+/// anything it owns: the impl tells the collector that the type can own a
+/// `Gc` only if a listed field can, and an untracked object that does own
+/// one breaks [`Trace`](crate::Trace)'s contract.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use gcptr::{Gc, Trace};
+///
+/// mod other_crate {
+///     // A generic container we cannot derive `Trace` on.
+///     pub struct Labelled<T> {
+///         pub label: String,
+///         pub value: T,
+///     }
+/// }
+/// use other_crate::Labelled;
+///
+/// // SAFETY: `label` is a `String`, which owns no `Gc`.
+/// gcptr::unsafe_trace_fields!(impl<T> Labelled<T> { value });
+///
+/// #[derive(Trace)]
+/// struct Node {
+///     next: RefCell<Option<Gc<Labelled<Node>>>>,
+/// }
+///
+/// let node = Gc::new(Labelled {
+///     label: "a".to_string(),
+///     value: Node { next: RefCell::new(None) },
+/// });
+/// *node.value.next.borrow_mut() = Some(node.clone()); // a cycle
+/// let seen = gcptr::referents(&*node);
+/// assert_eq!(seen, [Gc::as_ptr(&node).cast::<()>()]);
+/// drop(node);
+/// assert_eq!(gcptr::collect(), 1);
+/// ```
+#[macro_export]
+macro_rules! unsafe_trace_fields {
+    (impl<$($param:ident),+ $(,)?> $ty:ty { $($field:tt),* $(,)? }) => {
+        // SAFETY: the caller of `unsafe_trace_fields!` promises that the
+        // fields not listed own no `Gc`; the listed ones are traced through
+        // their own `Trace` impls.
+        unsafe impl<$($param: $crate::Trace),+> $crate::Trace for $ty {
+            $crate::__trace_fields_body!($($field),*);
+        }
+    };
+    ($ty:ty { $($field:tt),* $(,)? }) => {
+        // SAFETY: the caller of `unsafe_trace_fields!` promises that the
+        // fields not listed own no `Gc`; the listed ones are traced through
+        // their own `Trace` impls.
+        unsafe impl $crate::Trace for $ty {
+            $crate::__trace_fields_body!($($field),*);
+        }
+    };
+}
+
+/// The methods of an `unsafe_trace_fields!` impl.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __trace_fields_body {
+    ($($field:tt),*) => {
+        #[inline]
+        fn trace(&self, tracer: &mut $crate::Tracer) {
+            $({
+                let Self { $field: field, .. } = self;
+                $crate::Trace::trace(field, tracer);
+            })*
+        }
+
+        #[inline]
+        fn __may_own_gc() -> ::core::primitive::bool {
+            // A field's type is named by a function that borrows it, so the
+            // caller need not spell the types out.
+            #[inline(always)]
+            fn may_own_gc<S, T: $crate::Trace>(_: fn(&S) -> &T) -> ::core::primitive::bool {
+                <T as $crate::Trace>::__may_own_gc()
+            }
+            false $(|| may_own_gc::<Self, _>(|this| {
+                let Self { $field: field, .. } = this;
+                field
+            }))*
+        }
+    };
+}
