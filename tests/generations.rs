@@ -1,0 +1,228 @@
+//! Generations, thresholds, counts, automatic collection and freezing, as
+//! Python's `gc` module has them. Every test runs on its own thread, so
+//! each starts with a fresh collector.
+
+mod support;
+
+use std::thread;
+
+use gcptr::Gc;
+use support::{take_drops, Node};
+
+fn on_fresh_thread(f: impl FnOnce() + Send + 'static) {
+    thread::spawn(f).join().unwrap();
+}
+
+/// Allocates a garbage self-cycle with id `id`.
+fn garbage(id: u32) {
+    let node = Node::new(id);
+    node.link(&node);
+}
+
+#[test]
+fn count_follows_tracked_allocations_and_deaths_only() {
+    on_fresh_thread(|| {
+        assert_eq!(gcptr::count(), [0, 0, 0]);
+        let a = Node::new(1);
+        let b = Node::new(2);
+        let _plain = Gc::new(5u64);
+        let _text = Gc::new(String::from("untracked"));
+        let _numbers = Gc::new(vec![1u64, 2, 3]);
+        assert_eq!(gcptr::count(), [2, 0, 0]);
+        drop(a);
+        assert_eq!(gcptr::count(), [1, 0, 0]);
+        gcptr::collect_generation(0);
+        assert_eq!(gcptr::count(), [0, 1, 0]);
+        gcptr::collect_generation(0);
+        gcptr::collect_generation(1);
+        assert_eq!(gcptr::count(), [0, 0, 1]);
+        gcptr::collect();
+        assert_eq!(gcptr::count(), [0, 0, 0]);
+        drop(b);
+        take_drops();
+    });
+}
+
+#[test]
+fn survivors_are_promoted_and_young_collections_leave_old_garbage_alone() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let survivor = Node::new(1);
+        survivor.link(&survivor);
+        gcptr::collect_generation(0); // survivor -> gen 1
+        gcptr::collect_generation(1); // survivor -> gen 2
+        let weak = Gc::downgrade(&survivor);
+        drop(survivor); // garbage now, but in generation 2
+        garbage(2); // garbage in generation 0
+        assert_eq!(gcptr::collect_generation(0), 1);
+        assert_eq!(take_drops(), [2]);
+        assert_eq!(gcptr::collect_generation(1), 0);
+        assert!(weak.upgrade().is_some(), "generation 2 is not collected by a gen-1 collection");
+        assert_eq!(gcptr::collect_generation(2), 1);
+        assert_eq!(take_drops(), [1]);
+        assert!(weak.upgrade().is_none());
+    });
+}
+
+#[test]
+fn generation_one_collection_includes_generation_zero() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        garbage(1);
+        gcptr::collect_generation(0);
+        take_drops();
+        let old = Node::new(2);
+        old.link(&old);
+        gcptr::collect_generation(0); // old -> gen 1
+        drop(old);
+        garbage(3); // gen 0
+        assert_eq!(gcptr::collect_generation(1), 2);
+        assert_eq!(take_drops(), [2, 3]);
+    });
+}
+
+#[test]
+fn automatic_collection_runs_after_700_tracked_allocations() {
+    on_fresh_thread(|| {
+        assert_eq!(gcptr::threshold(), [700, 10, 10]);
+        assert!(gcptr::is_enabled());
+        for id in 0..700 {
+            garbage(id);
+        }
+        assert_eq!(gcptr::stats()[0].collections, 0);
+        assert!(take_drops().is_empty());
+        garbage(700); // the 701st tracked allocation goes over the threshold
+        assert_eq!(gcptr::stats()[0].collections, 1);
+        assert_eq!(gcptr::stats()[0].collected, 700);
+        assert_eq!(take_drops().len(), 700);
+        // Untracked allocations do not count.
+        let plain: Vec<_> = (0..2000).map(Gc::new).collect();
+        assert_eq!(gcptr::stats()[0].collections, 1);
+        drop(plain);
+    });
+}
+
+#[test]
+fn disable_stops_automatic_collection_but_not_collect() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        for id in 0..2000 {
+            garbage(id);
+        }
+        assert_eq!(gcptr::stats()[0].collections, 0);
+        assert!(take_drops().is_empty());
+        assert_eq!(gcptr::count()[0], 2000);
+        assert_eq!(gcptr::collect(), 2000);
+        gcptr::enable();
+        assert!(gcptr::is_enabled());
+        take_drops();
+    });
+}
+
+#[test]
+fn set_threshold_changes_when_collections_happen() {
+    on_fresh_thread(|| {
+        gcptr::set_threshold([3, 2, 10]);
+        assert_eq!(gcptr::threshold(), [3, 2, 10]);
+        for id in 0..4 {
+            garbage(id);
+        }
+        assert_eq!(gcptr::stats()[0].collections, 1);
+        for id in 4..16 {
+            garbage(id);
+        }
+        // Generation 0 is collected each time its count passes 3; once
+        // three such collections have passed generation 1's threshold of 2,
+        // the next trigger collects generation 1 instead.
+        let [g0, g1, _] = gcptr::stats();
+        assert_eq!((g0.collections, g1.collections), (3, 1));
+        gcptr::set_threshold([0, 10, 10]); // 0 turns automatic collection off
+        let before = gcptr::stats()[0].collections + gcptr::stats()[1].collections;
+        for id in 100..2000 {
+            garbage(id);
+        }
+        let after = gcptr::stats()[0].collections + gcptr::stats()[1].collections;
+        assert_eq!(before, after);
+        gcptr::collect();
+        take_drops();
+    });
+}
+
+#[test]
+fn full_collections_wait_for_a_quarter_of_the_long_lived_objects() {
+    on_fresh_thread(|| {
+        gcptr::set_threshold([10, 1, 1]);
+        // 1000 long-lived objects in generation 2.
+        let keep: Vec<_> = (0..1000).map(Node::new).collect();
+        gcptr::collect();
+        let full_before = gcptr::stats()[2].collections;
+        // A little churn: generation 2's count passes its threshold, but
+        // only a few objects survive into it, far below 25% of 1000.
+        for id in 0..200 {
+            let n = Node::new(10_000 + id);
+            n.link(&n);
+        }
+        assert_eq!(gcptr::stats()[2].collections, full_before, "25% rule");
+        // Enough survivors to pass 25%: a full collection happens.
+        let more: Vec<_> = (0..400).map(|id| Node::new(20_000 + id)).collect();
+        for id in 0..100 {
+            garbage(30_000 + id);
+        }
+        assert!(gcptr::stats()[2].collections > full_before);
+        drop((keep, more));
+        gcptr::collect();
+        take_drops();
+    });
+}
+
+#[test]
+fn frozen_objects_are_never_collected_until_unfrozen() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let a = Node::new(1);
+        a.link(&a);
+        let weak = Gc::downgrade(&a);
+        gcptr::freeze();
+        assert_eq!(gcptr::freeze_count(), 1);
+        assert_eq!(gcptr::count(), [0, 0, 0]);
+        drop(a);
+        assert_eq!(gcptr::collect(), 0);
+        assert!(weak.upgrade().is_some());
+        gcptr::unfreeze();
+        assert_eq!(gcptr::freeze_count(), 0);
+        assert_eq!(gcptr::collect(), 1);
+        assert_eq!(take_drops(), [1]);
+    });
+}
+
+#[test]
+fn frozen_objects_still_die_by_count() {
+    on_fresh_thread(|| {
+        let a = Node::new(1);
+        gcptr::freeze();
+        drop(a);
+        assert_eq!(take_drops(), [1]);
+        assert_eq!(gcptr::freeze_count(), 0);
+    });
+}
+
+#[test]
+#[should_panic(expected = "generation 3 does not exist")]
+fn collecting_a_generation_that_does_not_exist_panics() {
+    gcptr::collect_generation(3);
+}
+
+#[test]
+fn stats_count_collections_and_collected_objects() {
+    on_fresh_thread(|| {
+        garbage(1);
+        garbage(2);
+        gcptr::collect();
+        let stats = gcptr::stats();
+        assert_eq!(stats[2].collections, 1);
+        assert_eq!(stats[2].collected, 2);
+        assert_eq!(stats[2].uncollectable, 0);
+        assert_eq!(stats[0].collections, 0);
+        take_drops();
+    });
+}

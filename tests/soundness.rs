@@ -1,0 +1,314 @@
+//! The soundness rules of DESIGN.md: dead values are never read, memory is
+//! never freed while a handle can reach it, panics leave the collector
+//! consistent, re-entrant calls are safe.
+
+mod support;
+
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::thread;
+
+use gcptr::{Gc, Trace, Tracer, Weak};
+use support::{take_drops, DropLog, Node};
+
+/// A node whose `Drop` runs a test-chosen action with its peer.
+struct Peer {
+    log: DropLog,
+    peer: RefCell<Option<Gc<Peer>>>,
+    on_drop: fn(&Peer),
+}
+
+// SAFETY: visits the one Gc it owns.
+unsafe impl Trace for Peer {
+    fn trace(&self, tracer: &mut Tracer) {
+        self.peer.trace(tracer);
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        (self.on_drop)(self);
+    }
+}
+
+fn peer_cycle(on_drop: fn(&Peer)) -> (Weak<Peer>, Weak<Peer>) {
+    let a = Gc::new(Peer { log: DropLog(1), peer: RefCell::new(None), on_drop });
+    let b = Gc::new(Peer { log: DropLog(2), peer: RefCell::new(Some(a.clone())), on_drop });
+    *a.peer.borrow_mut() = Some(b.clone());
+    (Gc::downgrade(&a), Gc::downgrade(&b))
+}
+
+fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn drop_that_reads_a_dead_peer_panics_naming_finalize_and_nothing_is_freed_twice() {
+    take_drops();
+    thread_local!(static READS: Cell<u32> = const { Cell::new(0) });
+    let (wa, wb) = peer_cycle(|this| {
+        // Reading the peer's value: it is condemned (maybe dropped already).
+        let peer = this.peer.borrow();
+        let id = peer.as_ref().unwrap().log.0;
+        READS.with(|r| r.set(r.get() + id));
+    });
+    let result = catch_unwind(gcptr::collect);
+    let message = panic_message(&result.expect_err("the Drop must panic"));
+    assert!(message.contains("already dropped by the cycle collector"), "{message}");
+    assert!(message.contains("Finalize"), "{message}");
+    assert_eq!(READS.with(Cell::get), 0, "no dead value was read");
+    // Both objects died exactly once, and the collector is still usable.
+    assert_eq!(take_drops(), [1, 2]);
+    assert!(wa.upgrade().is_none() && wb.upgrade().is_none());
+    assert_eq!(gcptr::collect(), 0);
+    let c = Node::new(3);
+    c.link(&c);
+    drop(c);
+    assert_eq!(gcptr::collect(), 1);
+    assert_eq!(take_drops(), [3]);
+}
+
+thread_local!(static RESCUED: RefCell<Vec<Gc<Peer>>> = const { RefCell::new(Vec::new()) });
+
+#[test]
+fn drop_that_resurrects_a_peer_gets_a_handle_that_panics_instead_of_reading_freed_memory() {
+    take_drops();
+    let (wa, _wb) = peer_cycle(|this| {
+        // Cloning a handle is allowed (no value is read) and keeps the
+        // memory, but not the value, alive.
+        if let Some(peer) = this.peer.borrow().as_ref() {
+            RESCUED.with(|r| r.borrow_mut().push(peer.clone()));
+        }
+    });
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(take_drops(), [1, 2]);
+    let rescued = RESCUED.with(|r| r.borrow_mut().pop().unwrap());
+    assert!(wa.upgrade().is_none(), "a dead object never upgrades");
+    assert_eq!(Gc::strong_count(&rescued), 1);
+    let read = catch_unwind(AssertUnwindSafe(|| rescued.log.0));
+    let message = panic_message(&read.expect_err("deref of a dead value must panic"));
+    assert!(message.contains("already dropped"), "{message}");
+    // Dropping the last handle frees the memory without dropping again.
+    RESCUED.with(|r| r.borrow_mut().clear());
+    drop(rescued);
+    assert!(take_drops().is_empty());
+}
+
+#[test]
+fn panic_in_drop_during_collection_completes_the_collection_then_propagates() {
+    take_drops();
+    let (wa, wb) = peer_cycle(|this| {
+        if this.log.0 == 1 {
+            panic!("boom in drop");
+        }
+    });
+    let other = Node::new(9);
+    other.link(&other);
+    drop(other);
+    let result = catch_unwind(gcptr::collect);
+    assert_eq!(panic_message(&result.unwrap_err()), "boom in drop");
+    assert_eq!(take_drops(), [1, 2, 9], "every garbage object was still dropped");
+    assert!(wa.upgrade().is_none() && wb.upgrade().is_none());
+    assert_eq!(gcptr::collect(), 0);
+}
+
+#[test]
+fn two_panics_in_one_collection_propagate_the_first_only() {
+    take_drops();
+    let _weaks = peer_cycle(|this| panic!("drop {}", this.log.0));
+    let result = catch_unwind(gcptr::collect);
+    let message = panic_message(&result.unwrap_err());
+    assert!(message == "drop 1" || message == "drop 2", "{message}");
+    assert_eq!(take_drops(), [1, 2]);
+}
+
+#[test]
+fn nested_collect_from_a_drop_returns_zero() {
+    thread_local!(static NESTED: Cell<Option<usize>> = const { Cell::new(None) });
+    take_drops();
+    let _weaks = peer_cycle(|_| NESTED.with(|n| n.set(Some(gcptr::collect()))));
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(NESTED.with(Cell::get), Some(0));
+    take_drops();
+}
+
+#[test]
+fn drop_that_allocates_and_drops_gcs_during_a_collection_is_safe() {
+    take_drops();
+    let _weaks = peer_cycle(|this| {
+        // A new cycle, made and abandoned from inside a collection.
+        let fresh = Node::new(100 + this.log.0);
+        fresh.link(&fresh);
+        let plain = Gc::new(5u8);
+        drop(plain);
+    });
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(take_drops(), [1, 2]);
+    assert_eq!(gcptr::collect(), 2, "the cycles made by the Drops");
+    assert_eq!(take_drops(), [101, 102]);
+}
+
+/// Sends its id when dropped, from any thread-exit order.
+struct Reporter(u32, std::sync::mpsc::Sender<u32>, RefCell<Option<Gc<Reporter>>>);
+
+// SAFETY: visits the one Gc it owns.
+unsafe impl Trace for Reporter {
+    fn trace(&self, tracer: &mut Tracer) {
+        self.2.trace(tracer);
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        let _ = self.1.send(self.0);
+    }
+}
+
+#[test]
+fn gc_in_a_thread_local_is_dropped_at_thread_exit() {
+    thread_local!(static HELD: RefCell<Option<Gc<Reporter>>> = const { RefCell::new(None) });
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let child = Gc::new(Reporter(2, tx.clone(), RefCell::new(None)));
+        let node = Gc::new(Reporter(1, tx, RefCell::new(Some(child))));
+        HELD.with(|h| *h.borrow_mut() = Some(node));
+        gcptr::collect();
+    })
+    .join()
+    .unwrap();
+    let mut dropped: Vec<u32> = rx.try_iter().collect();
+    dropped.sort_unstable();
+    assert_eq!(dropped, [1, 2]);
+}
+
+#[test]
+fn cycle_left_unreachable_at_thread_exit_is_reclaimed_before_join() {
+    thread_local!(static DROPS: Cell<u32> = const { Cell::new(0) });
+    struct Counted(RefCell<Option<Gc<Counted>>>, std::sync::mpsc::Sender<()>);
+    // SAFETY: visits the one Gc it owns.
+    unsafe impl Trace for Counted {
+        fn trace(&self, tracer: &mut Tracer) {
+            self.0.trace(tracer);
+        }
+    }
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            let _ = DROPS.try_with(|d| d.set(d.get() + 1));
+            self.1.send(()).unwrap();
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        gcptr::disable();
+        let a = Gc::new(Counted(RefCell::new(None), tx.clone()));
+        let b = Gc::new(Counted(RefCell::new(Some(a.clone())), tx));
+        *a.0.borrow_mut() = Some(b);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(rx.try_iter().count(), 2, "both Drops ran before join returned");
+}
+
+#[test]
+fn gc_dropped_by_a_thread_local_destroyed_after_the_collector_is_still_dropped() {
+    // The guard's order against other thread-locals is unspecified; make
+    // both orders happen by touching the holder before and after gcptr.
+    thread_local!(static EARLY: RefCell<Vec<Gc<Node>>> = const { RefCell::new(Vec::new()) });
+    thread_local!(static LATE: RefCell<Vec<Gc<Node>>> = const { RefCell::new(Vec::new()) });
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u32>>();
+    thread::spawn(move || {
+        EARLY.with(|e| e.borrow_mut().push(Node::new(1)));
+        let n = Node::new(2);
+        n.link(&Node::new(3));
+        LATE.with(|l| l.borrow_mut().push(n));
+        // Allocate from a destructor that runs at exit, too.
+        struct AtExit(std::sync::mpsc::Sender<Vec<u32>>);
+        impl Drop for AtExit {
+            fn drop(&mut self) {
+                let late = Node::new(4);
+                late.link(&late); // a cycle with maybe no collector: leaks, never crashes
+                self.0.send(vec![late.id()]).unwrap();
+            }
+        }
+        thread_local!(static EXIT: RefCell<Option<AtExit>> = const { RefCell::new(None) });
+        EXIT.with(|e| *e.borrow_mut() = Some(AtExit(tx)));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(rx.recv().unwrap(), [4]);
+}
+
+#[test]
+fn get_mut_value_is_never_traced_and_the_object_comes_back_to_the_collector() {
+    take_drops();
+    let mut a = Node::new(1);
+    {
+        let node = Gc::get_mut(&mut a).expect("unique");
+        node.edges.get_mut().clear();
+        // A collection while the value is mutably borrowed must not trace it.
+        assert_eq!(gcptr::collect(), 0);
+        node.log.0 = 10;
+    }
+    let b = Node::new(2);
+    b.link(&a);
+    a.link(&b);
+    drop((a, b));
+    // `a` was out of the lists; `b`'s trace brings it back, and the next
+    // collection reclaims both.
+    gcptr::collect();
+    gcptr::collect();
+    assert_eq!(take_drops(), [2, 10]);
+}
+
+#[test]
+fn under_reporting_trace_leaks_but_never_frees_a_live_object() {
+    struct Liar {
+        log: DropLog,
+        hidden: RefCell<Option<Gc<Liar>>>,
+    }
+    // SAFETY: reports fewer edges than it owns (none), which is allowed.
+    unsafe impl Trace for Liar {
+        fn trace(&self, _: &mut Tracer) {}
+    }
+    take_drops();
+    let a = Gc::new(Liar { log: DropLog(1), hidden: RefCell::new(None) });
+    let b = Gc::new(Liar { log: DropLog(2), hidden: RefCell::new(Some(a.clone())) });
+    *a.hidden.borrow_mut() = Some(b.clone());
+    let weak = Gc::downgrade(&a);
+    drop((a, b));
+    assert_eq!(gcptr::collect(), 0);
+    assert!(take_drops().is_empty());
+    let a = weak.upgrade().expect("still alive: leaked, not freed");
+    assert_eq!(a.log.0, 1);
+    // Break the cycle by hand to clean up.
+    a.hidden.borrow_mut().take();
+    drop(a);
+    assert_eq!(take_drops(), [1, 2]);
+}
+
+#[test]
+fn weak_upgrade_fails_inside_drops_run_by_the_collection() {
+    thread_local!(static SEEN: Cell<(u32, u32)> = const { Cell::new((0, 0)) });
+    thread_local!(static WEAKS: RefCell<Vec<Weak<Peer>>> = const { RefCell::new(Vec::new()) });
+    take_drops();
+    let (wa, wb) = peer_cycle(|_| {
+        WEAKS.with(|w| {
+            for weak in w.borrow().iter() {
+                let (ok, none) = SEEN.with(Cell::get);
+                SEEN.with(|s| match weak.upgrade() {
+                    Some(_) => s.set((ok + 1, none)),
+                    None => s.set((ok, none + 1)),
+                });
+            }
+        })
+    });
+    WEAKS.with(|w| w.borrow_mut().extend([wa, wb]));
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(SEEN.with(Cell::get), (0, 4));
+    WEAKS.with(|w| w.borrow_mut().clear());
+    take_drops();
+}
