@@ -1,0 +1,6 @@
+use gcptr::Gc;
+
+fn main() {
+    let text = String::from("borrowed");
+    let _gc = Gc::new(text.as_str());
+}
