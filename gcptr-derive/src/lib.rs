@@ -2,9 +2,9 @@
 //!
 //! Use it through the re-export, `gcptr::Trace`; its documentation lists the
 //! attributes. This crate is split as serde_derive and thiserror are:
-//! [`model`] parses the input and checks the `#[gc(...)]` attributes into
+//! `model` parses the input and checks the `#[gc(...)]` attributes into
 //! plain data (every mistake becomes a [`syn::Error`] spanned at the token at
-//! fault), and [`expand`] writes the impl from that model.
+//! fault), and `expand` writes the impl from that model.
 
 mod expand;
 mod model;
