@@ -240,6 +240,15 @@ impl<T: Trace + 'static> Gc<T> {
         h.set_strong(0);
         h.set(flags::DEAD);
         collector::untrack(header);
+        if let Some(payload) = crate::weak_maps::notify_death(header) {
+            // Only death callbacks panic; the value is still ours to return
+            // after the panic unwinds, so drop it with the allocation.
+            // SAFETY: as below; the value is read once, then dropped.
+            drop(unsafe { ptr::read(ptr::addr_of!((*this.ptr.as_ptr()).value)) });
+            // SAFETY: the strong references' share of the weak count.
+            unsafe { death::release_weak(header) };
+            std::panic::resume_unwind(payload);
+        }
         // SAFETY: alive, per the contract; DEAD now, so nothing reads or
         // drops it again.
         let value = unsafe { ptr::read(ptr::addr_of!((*this.ptr.as_ptr()).value)) };
@@ -540,8 +549,10 @@ impl<T: ?Sized> Drop for Gc<T> {
             return;
         }
         let header = self.ptr.cast::<Header>();
-        if h.flags() & (flags::TRACKED | flags::FINALIZED | flags::DEAD) == flags::FINALIZED {
-            // An untracked object with no finalizer: exactly `Rc`'s drop.
+        let slow = flags::TRACKED | flags::FINALIZED | flags::DEAD | flags::WATCHED;
+        if h.flags() & slow == flags::FINALIZED {
+            // An untracked, unwatched object with no finalizer: exactly
+            // `Rc`'s drop.
             // SAFETY: the last strong reference: the value is alive and
             // nothing else can reach it.
             unsafe {

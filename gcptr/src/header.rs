@@ -22,7 +22,7 @@
 //! * `vtable` is a `&'static VTable` for the concrete type the object was
 //!   allocated as: it survives coercion to `Gc<dyn Trait>` and lets the
 //!   collector, which sees only headers, trace, finalize, drop and free.
-//!   The vtable is 16-aligned, which leaves the low four bits for [`flags`].
+//!   The vtable is 32-aligned, which leaves the low five bits for [`flags`].
 //! * The links put a tracked object in one of the collector's intrusive,
 //!   circular, doubly linked lists (a generation, or the permanent one for
 //!   frozen objects). An object in no list links to itself, so unlinking it
@@ -52,12 +52,15 @@ pub(crate) mod flags {
     /// upgrade again, even if a finalizer resurrects the object (as CPython
     /// clears weak references before it runs finalizers).
     pub const WEAK_CLEARED: usize = 8;
-    pub const ALL: usize = 15;
+    /// Something watches for the object's death: a weak map entry or a
+    /// death callback (`weak_maps::watch`).
+    pub const WATCHED: usize = 16;
+    pub const ALL: usize = 31;
 }
 
 /// What the collector needs to know about a concrete type, with only a
 /// header pointer in hand.
-#[repr(C, align(16))]
+#[repr(C, align(32))]
 pub(crate) struct VTable {
     pub trace: unsafe fn(NonNull<Header>, &mut Tracer),
     pub finalize: unsafe fn(NonNull<Header>),
@@ -189,6 +192,11 @@ impl Header {
     pub(crate) fn set(&self, flag: usize) {
         let tagged = self.vtable_and_flags.get();
         self.vtable_and_flags.set(tagged.map_addr(|a| a | flag));
+    }
+
+    pub(crate) fn clear(&self, flag: usize) {
+        let tagged = self.vtable_and_flags.get();
+        self.vtable_and_flags.set(tagged.map_addr(|a| a & !flag));
     }
 
     #[inline(always)]

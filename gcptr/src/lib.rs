@@ -99,6 +99,7 @@ mod header;
 mod trace;
 mod trace_impls;
 mod weak;
+mod weak_maps;
 
 pub use collector::{
     collect, collect_generation, count, disable, enable, freeze, freeze_count, is_enabled,
@@ -107,6 +108,7 @@ pub use collector::{
 pub use gc::Gc;
 pub use trace::{referents, Finalize, Trace, Tracer};
 pub use weak::Weak;
+pub use weak_maps::{DeathCallback, WeakKeyMap, WeakSet, WeakValueMap};
 
 /// Derives [`Trace`]; see the `gcptr-derive` crate for the attributes.
 pub use gcptr_derive::Trace;

@@ -103,6 +103,13 @@ fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>
         h.set(flags::WEAK_CLEARED);
         Links::link_to_self(Header::links(header).expect("garbage is tracked"));
     }
+    // Weak references are cleared for the whole set before any callback
+    // runs, so no callback can reach a condemned object.
+    for &header in &garbage {
+        if let Some(payload) = crate::weak_maps::notify_death(header) {
+            first_panic.get_or_insert(payload);
+        }
+    }
     let garbage = finalize_and_recheck(st, garbage, older, first_panic);
     let resurrected = found - garbage.len();
     drop_values(st, &garbage, first_panic);

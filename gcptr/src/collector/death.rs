@@ -132,6 +132,8 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
             st.note_death();
         }
     }
+    let watcher_panic = crate::weak_maps::notify_death(header);
+    let finalizer_panic = finalizer_panic.or(watcher_panic);
     // SAFETY: the value is alive and nothing can reach it any more: the
     // strong count is zero and `Weak::upgrade` fails on DEAD objects.
     unsafe { (h.vtable().drop_value)(header) };

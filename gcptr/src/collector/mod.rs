@@ -7,7 +7,7 @@
 
 mod cycle;
 pub(crate) mod death;
-mod state;
+pub(crate) mod state;
 
 use core::ptr::NonNull;
 

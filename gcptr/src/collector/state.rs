@@ -11,8 +11,11 @@
 
 use core::cell::{Cell, RefCell};
 use core::ptr::{self, NonNull};
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::header::{Header, Links};
+use crate::weak_maps::Watcher;
 
 /// Figures for one generation, as `gcptr::stats()` returns them (Python's
 /// `gc.get_stats()`).
@@ -67,6 +70,8 @@ pub(crate) struct State {
     /// Objects whose strong count reached zero and whose death waits: for
     /// the stack of drops to unwind, or for an analysis to end.
     pub deferred: RefCell<Vec<NonNull<Header>>>,
+    /// Who to tell when a `WATCHED` object dies, by header address.
+    pub watchers: RefCell<HashMap<usize, Vec<Rc<dyn Watcher>>>>,
 }
 
 impl State {
@@ -84,6 +89,7 @@ impl State {
             stats: Default::default(),
             drop_depth: Cell::new(0),
             deferred: RefCell::new(Vec::new()),
+            watchers: RefCell::new(HashMap::new()),
         }
     }
 

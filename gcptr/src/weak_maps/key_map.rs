@@ -1,0 +1,308 @@
+//! [`WeakKeyMap`]: Python's `WeakKeyDictionary`.
+
+use core::cell::Cell;
+use core::fmt;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::{should_sweep, WeakSlot};
+use crate::gc::Gc;
+use crate::trace::Trace;
+
+/// A map whose keys are objects held weakly, by identity: Python's
+/// `WeakKeyDictionary`. Use it to attach data to objects you do not own.
+///
+/// An entry lasts as long as its key object: once it dies, the entry no
+/// longer counts in [`len`](WeakKeyMap::len) or shows in lookups, with no
+/// call needed. Its value is dropped by the map's next mutating call that
+/// sweeps, or with the map.
+///
+/// # Examples
+///
+/// ```
+/// use gcptr::{Gc, WeakKeyMap};
+///
+/// let widget = Gc::new(String::from("button"));
+/// let mut tooltips = WeakKeyMap::new();
+/// tooltips.insert(&widget, "Click me");
+/// assert_eq!(tooltips.get(&widget), Some(&"Click me"));
+/// drop(widget);
+/// assert!(tooltips.is_empty());
+/// ```
+pub struct WeakKeyMap<K: ?Sized + Trace, V> {
+    entries: HashMap<usize, (WeakSlot<K>, V)>,
+    live: Rc<Cell<usize>>,
+}
+
+fn identity<K: ?Sized>(key: &Gc<K>) -> usize {
+    Gc::as_ptr(key).cast::<()>().addr()
+}
+
+impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
+    /// An empty map.
+    ///
+    /// ```
+    /// let map: gcptr::WeakKeyMap<u32, &str> = gcptr::WeakKeyMap::new();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        WeakKeyMap {
+            entries: HashMap::new(),
+            live: Rc::new(Cell::new(0)),
+        }
+    }
+
+    /// Maps the object `key` to `value`. Returns the value it had, if any.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let k = Gc::new(0);
+    /// let mut map = WeakKeyMap::new();
+    /// assert_eq!(map.insert(&k, 1), None);
+    /// assert_eq!(map.insert(&k, 2), Some(1));
+    /// ```
+    pub fn insert(&mut self, key: &Gc<K>, value: V) -> Option<V> {
+        self.sweep_if_needed();
+        let slot = WeakSlot::new(key, &self.live);
+        let (old_slot, old_value) = self.entries.insert(identity(key), (slot, value))?;
+        let was_live = old_slot.is_live();
+        old_slot.disarm();
+        was_live.then_some(old_value)
+    }
+
+    /// The value attached to the object `key`.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let (k, other) = (Gc::new(0), Gc::new(0));
+    /// let mut map = WeakKeyMap::new();
+    /// map.insert(&k, "k");
+    /// assert_eq!(map.get(&k), Some(&"k"));
+    /// assert_eq!(map.get(&other), None); // by identity, not by value
+    /// ```
+    pub fn get(&self, key: &Gc<K>) -> Option<&V> {
+        let (slot, value) = self.entries.get(&identity(key))?;
+        slot.is_live().then_some(value)
+    }
+
+    /// The value attached to the object `key`, mutably.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let k = Gc::new(0);
+    /// let mut map = WeakKeyMap::new();
+    /// map.insert(&k, 1);
+    /// *map.get_mut(&k).unwrap() += 1;
+    /// assert_eq!(map.get(&k), Some(&2));
+    /// ```
+    pub fn get_mut(&mut self, key: &Gc<K>) -> Option<&mut V> {
+        let (slot, value) = self.entries.get_mut(&identity(key))?;
+        slot.is_live().then_some(value)
+    }
+
+    /// Whether the object `key` has an entry.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let k = Gc::new(0);
+    /// let mut map = WeakKeyMap::new();
+    /// map.insert(&k, ());
+    /// assert!(map.contains_key(&k));
+    /// ```
+    pub fn contains_key(&self, key: &Gc<K>) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Removes the entry of the object `key`, returning its value.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let k = Gc::new(0);
+    /// let mut map = WeakKeyMap::new();
+    /// map.insert(&k, 'v');
+    /// assert_eq!(map.remove(&k), Some('v'));
+    /// assert_eq!(map.remove(&k), None);
+    /// ```
+    pub fn remove(&mut self, key: &Gc<K>) -> Option<V> {
+        let (slot, value) = self.entries.remove(&identity(key))?;
+        let was_live = slot.is_live();
+        slot.disarm();
+        was_live.then_some(value)
+    }
+
+    /// The value attached to `key`, inserting `make()` first if it has none.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let k = Gc::new(0);
+    /// let mut visits = WeakKeyMap::new();
+    /// *visits.get_or_insert_with(&k, || 0) += 1;
+    /// *visits.get_or_insert_with(&k, || 0) += 1;
+    /// assert_eq!(visits.get(&k), Some(&2));
+    /// ```
+    pub fn get_or_insert_with(&mut self, key: &Gc<K>, make: impl FnOnce() -> V) -> &mut V {
+        if !self.contains_key(key) {
+            self.insert(key, make());
+        }
+        self.get_mut(key).expect("inserted above")
+    }
+
+    /// The number of entries whose key object is alive. Exact at all times.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let mut map = WeakKeyMap::new();
+    /// map.insert(&a, ());
+    /// map.insert(&b, ());
+    /// drop(a);
+    /// assert_eq!(map.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.live.get()
+    }
+
+    /// Whether no key object is alive.
+    ///
+    /// ```
+    /// let map: gcptr::WeakKeyMap<u8, u8> = gcptr::WeakKeyMap::new();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The live entries, in no particular order. A key that dies during
+    /// the iteration is skipped; the iteration goes on.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let k = Gc::new(5);
+    /// let mut map = WeakKeyMap::new();
+    /// map.insert(&k, "five");
+    /// let entries: Vec<_> = map.iter().map(|(k, v)| (*k, *v)).collect();
+    /// assert_eq!(entries, [(5, "five")]);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (Gc<K>, &V)> + '_ {
+        self.entries
+            .values()
+            .filter_map(|(slot, value)| Some((slot.upgrade()?, value)))
+    }
+
+    /// The live key objects.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let k = Gc::new(5);
+    /// let mut map = WeakKeyMap::new();
+    /// map.insert(&k, ());
+    /// assert!(Gc::ptr_eq(&map.keys().next().unwrap(), &k));
+    /// ```
+    pub fn keys(&self) -> impl Iterator<Item = Gc<K>> + '_ {
+        self.iter().map(|(key, _)| key)
+    }
+
+    /// The values of the live entries.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let k = Gc::new(5);
+    /// let mut map = WeakKeyMap::new();
+    /// map.insert(&k, 'v');
+    /// assert_eq!(map.values().collect::<Vec<_>>(), [&'v']);
+    /// ```
+    pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.iter().map(|(_, value)| value)
+    }
+
+    /// Keeps the live entries for which `keep` returns `true`; removes the
+    /// rest, and every dead entry.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let keys: Vec<_> = (0..4).map(Gc::new).collect();
+    /// let mut map: WeakKeyMap<i32, i32> = keys.iter().map(|k| (k.clone(), **k)).collect();
+    /// map.retain(|_, v| *v >= 2);
+    /// assert_eq!(map.len(), 2);
+    /// ```
+    pub fn retain(&mut self, mut keep: impl FnMut(&Gc<K>, &mut V) -> bool) {
+        self.entries.retain(|_, (slot, value)| {
+            let kept = slot.upgrade().is_some_and(|key| keep(&key, value));
+            if !kept {
+                slot.disarm();
+            }
+            kept
+        });
+    }
+
+    /// Removes every entry.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let k = Gc::new(1);
+    /// let mut map = WeakKeyMap::new();
+    /// map.insert(&k, ());
+    /// map.clear();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn clear(&mut self) {
+        for (slot, _) in self.entries.values() {
+            slot.disarm();
+        }
+        self.entries.clear();
+    }
+
+    fn sweep_if_needed(&mut self) {
+        if should_sweep(self.entries.len(), self.live.get()) {
+            self.entries.retain(|_, (slot, _)| slot.is_live());
+        }
+    }
+}
+
+impl<K: ?Sized + Trace, V> Drop for WeakKeyMap<K, V> {
+    fn drop(&mut self) {
+        for (slot, _) in self.entries.values() {
+            slot.disarm();
+        }
+    }
+}
+
+impl<K: ?Sized + Trace, V> Default for WeakKeyMap<K, V> {
+    fn default() -> Self {
+        WeakKeyMap::new()
+    }
+}
+
+impl<K: ?Sized + Trace, V> Extend<(Gc<K>, V)> for WeakKeyMap<K, V> {
+    fn extend<I: IntoIterator<Item = (Gc<K>, V)>>(&mut self, entries: I) {
+        for (key, value) in entries {
+            self.insert(&key, value);
+        }
+    }
+}
+
+impl<K: ?Sized + Trace, V> FromIterator<(Gc<K>, V)> for WeakKeyMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (Gc<K>, V)>>(entries: I) -> Self {
+        let mut map = WeakKeyMap::new();
+        map.extend(entries);
+        map
+    }
+}
+
+impl<K: ?Sized + Trace + fmt::Debug, V: fmt::Debug> fmt::Debug for WeakKeyMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}

@@ -1,0 +1,170 @@
+//! [`WeakSet`]: Python's `WeakSet`.
+
+use core::fmt;
+
+use super::WeakKeyMap;
+use crate::gc::Gc;
+use crate::trace::Trace;
+
+/// A set of objects held weakly, by identity: Python's `WeakSet`. A
+/// member leaves the set the moment it dies.
+///
+/// # Examples
+///
+/// ```
+/// use gcptr::{Gc, WeakSet};
+///
+/// let (a, b) = (Gc::new("a"), Gc::new("b"));
+/// let mut observers = WeakSet::new();
+/// observers.insert(&a);
+/// observers.insert(&b);
+/// drop(a);
+/// assert_eq!(observers.len(), 1);
+/// assert_eq!(*observers.iter().next().unwrap(), "b");
+/// ```
+pub struct WeakSet<T: ?Sized + Trace> {
+    members: WeakKeyMap<T, ()>,
+}
+
+impl<T: ?Sized + Trace> WeakSet<T> {
+    /// An empty set.
+    ///
+    /// ```
+    /// let set: gcptr::WeakSet<u32> = gcptr::WeakSet::new();
+    /// assert!(set.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        WeakSet {
+            members: WeakKeyMap::new(),
+        }
+    }
+
+    /// Adds the object; returns whether it was not a member yet.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(1);
+    /// let mut set = gcptr::WeakSet::new();
+    /// assert!(set.insert(&x));
+    /// assert!(!set.insert(&x));
+    /// ```
+    pub fn insert(&mut self, member: &Gc<T>) -> bool {
+        if self.members.contains_key(member) {
+            return false;
+        }
+        self.members.insert(member, ());
+        true
+    }
+
+    /// Removes the object; returns whether it was a member.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(1);
+    /// let mut set = gcptr::WeakSet::new();
+    /// set.insert(&x);
+    /// assert!(set.remove(&x));
+    /// assert!(!set.remove(&x));
+    /// ```
+    pub fn remove(&mut self, member: &Gc<T>) -> bool {
+        self.members.remove(member).is_some()
+    }
+
+    /// Whether the object is a member (by identity).
+    ///
+    /// ```
+    /// let (x, y) = (gcptr::Gc::new(1), gcptr::Gc::new(1));
+    /// let mut set = gcptr::WeakSet::new();
+    /// set.insert(&x);
+    /// assert!(set.contains(&x) && !set.contains(&y));
+    /// ```
+    pub fn contains(&self, member: &Gc<T>) -> bool {
+        self.members.contains_key(member)
+    }
+
+    /// The number of live members. Exact at all times.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(1);
+    /// let mut set = gcptr::WeakSet::new();
+    /// set.insert(&x);
+    /// drop(x);
+    /// assert_eq!(set.len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether no member is alive.
+    ///
+    /// ```
+    /// let set: gcptr::WeakSet<u8> = gcptr::WeakSet::new();
+    /// assert!(set.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The live members, in no particular order.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(1);
+    /// let mut set = gcptr::WeakSet::new();
+    /// set.insert(&x);
+    /// assert_eq!(set.iter().map(|m| *m).sum::<i32>(), 1);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = Gc<T>> + '_ {
+        self.members.keys()
+    }
+
+    /// Keeps the live members for which `keep` returns `true`.
+    ///
+    /// ```
+    /// let xs: Vec<_> = (0..4).map(gcptr::Gc::new).collect();
+    /// let mut set: gcptr::WeakSet<i32> = xs.iter().cloned().collect();
+    /// set.retain(|x| **x > 1);
+    /// assert_eq!(set.len(), 2);
+    /// ```
+    pub fn retain(&mut self, mut keep: impl FnMut(&Gc<T>) -> bool) {
+        self.members.retain(|member, _| keep(member));
+    }
+
+    /// Removes every member.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(1);
+    /// let mut set = gcptr::WeakSet::new();
+    /// set.insert(&x);
+    /// set.clear();
+    /// assert!(set.is_empty());
+    /// ```
+    pub fn clear(&mut self) {
+        self.members.clear();
+    }
+}
+
+impl<T: ?Sized + Trace> Default for WeakSet<T> {
+    fn default() -> Self {
+        WeakSet::new()
+    }
+}
+
+impl<T: ?Sized + Trace> Extend<Gc<T>> for WeakSet<T> {
+    fn extend<I: IntoIterator<Item = Gc<T>>>(&mut self, members: I) {
+        for member in members {
+            self.insert(&member);
+        }
+    }
+}
+
+impl<T: ?Sized + Trace> FromIterator<Gc<T>> for WeakSet<T> {
+    fn from_iter<I: IntoIterator<Item = Gc<T>>>(members: I) -> Self {
+        let mut set = WeakSet::new();
+        set.extend(members);
+        set
+    }
+}
+
+impl<T: ?Sized + Trace + fmt::Debug> fmt::Debug for WeakSet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}

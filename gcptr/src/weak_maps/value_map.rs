@@ -1,0 +1,319 @@
+//! [`WeakValueMap`]: Python's `WeakValueDictionary`.
+
+use core::borrow::Borrow;
+use core::cell::Cell;
+use core::fmt;
+use core::hash::Hash;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::{should_sweep, WeakSlot};
+use crate::gc::Gc;
+use crate::trace::Trace;
+
+/// A map whose values are held weakly: Python's `WeakValueDictionary`.
+///
+/// An entry lasts as long as its value: the moment the value dies (its
+/// last `Gc` dropped, or a collection reclaiming it), the entry is gone and
+/// [`len`](WeakValueMap::len) no longer counts it, with no call needed.
+/// This makes caches that never keep their values alive.
+///
+/// # Examples
+///
+/// ```
+/// use gcptr::{Gc, Trace, WeakValueMap};
+///
+/// #[derive(Trace)]
+/// struct User {
+///     name: String,
+/// }
+///
+/// let mut cache: WeakValueMap<u32, User> = WeakValueMap::new();
+/// let alice = cache.get_or_insert_with(1, || Gc::new(User { name: "Alice".into() }));
+/// assert_eq!(cache.get(&1).unwrap().name, "Alice");
+/// assert_eq!(cache.len(), 1);
+/// drop(alice); // the last handle
+/// assert_eq!(cache.len(), 0);
+/// assert!(cache.get(&1).is_none());
+/// ```
+pub struct WeakValueMap<K, V: ?Sized + Trace> {
+    entries: HashMap<K, WeakSlot<V>>,
+    live: Rc<Cell<usize>>,
+}
+
+impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
+    /// An empty map.
+    ///
+    /// ```
+    /// let map: gcptr::WeakValueMap<String, u32> = gcptr::WeakValueMap::new();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        WeakValueMap {
+            entries: HashMap::new(),
+            live: Rc::new(Cell::new(0)),
+        }
+    }
+
+    /// Maps `key` to `value` (held weakly). Returns the value the key had,
+    /// if it was alive.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let mut map = WeakValueMap::new();
+    /// assert!(map.insert("k", &a).is_none());
+    /// assert!(Gc::ptr_eq(&map.insert("k", &b).unwrap(), &a));
+    /// ```
+    pub fn insert(&mut self, key: K, value: &Gc<V>) -> Option<Gc<V>> {
+        self.sweep_if_needed();
+        let old = self.entries.insert(key, WeakSlot::new(value, &self.live))?;
+        let previous = old.upgrade();
+        old.disarm();
+        previous
+    }
+
+    /// The value of `key`, if it is alive.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let mut map = WeakValueMap::new();
+    /// let v = Gc::new(5);
+    /// map.insert(String::from("five"), &v);
+    /// assert_eq!(map.get("five").as_deref(), Some(&5)); // &str looks up String keys
+    /// ```
+    pub fn get<Q>(&self, key: &Q) -> Option<Gc<V>>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        self.entries.get(key)?.upgrade()
+    }
+
+    /// Whether `key` has a live value.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let mut map = WeakValueMap::new();
+    /// let v = Gc::new(5);
+    /// map.insert(1, &v);
+    /// assert!(map.contains_key(&1));
+    /// drop(v);
+    /// assert!(!map.contains_key(&1));
+    /// ```
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        self.entries.get(key).is_some_and(WeakSlot::is_live)
+    }
+
+    /// Removes `key`, returning its value if it was alive.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let mut map = WeakValueMap::new();
+    /// let v = Gc::new(5);
+    /// map.insert(1, &v);
+    /// assert_eq!(map.remove(&1).as_deref(), Some(&5));
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<Gc<V>>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        let old = self.entries.remove(key)?;
+        let value = old.upgrade();
+        old.disarm();
+        value
+    }
+
+    /// The value of `key` if it is alive; otherwise the result of `make`,
+    /// which is inserted. The cache pattern in one call.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let mut cache = WeakValueMap::new();
+    /// let first = cache.get_or_insert_with(7, || Gc::new(49));
+    /// let again = cache.get_or_insert_with(7, || unreachable!());
+    /// assert!(Gc::ptr_eq(&first, &again));
+    /// ```
+    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> Gc<V>) -> Gc<V> {
+        if let Some(value) = self.get(&key) {
+            return value;
+        }
+        let value = make();
+        self.insert(key, &value);
+        value
+    }
+
+    /// The number of entries whose value is alive. Exact at all times.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let mut map = WeakValueMap::new();
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// map.insert(1, &a);
+    /// map.insert(2, &b);
+    /// drop(a);
+    /// assert_eq!(map.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.live.get()
+    }
+
+    /// Whether no entry has a live value.
+    ///
+    /// ```
+    /// let map: gcptr::WeakValueMap<u8, u8> = gcptr::WeakValueMap::new();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The live entries, in no particular order. A value that dies during
+    /// the iteration is skipped; the iteration goes on.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let mut map = WeakValueMap::new();
+    /// let (a, b) = (Gc::new(10), Gc::new(20));
+    /// map.insert("a", &a);
+    /// map.insert("b", &b);
+    /// drop(b);
+    /// let live: Vec<_> = map.iter().map(|(k, v)| (*k, *v)).collect();
+    /// assert_eq!(live, [("a", 10)]);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (&K, Gc<V>)> + '_ {
+        self.entries
+            .iter()
+            .filter_map(|(key, slot)| Some((key, slot.upgrade()?)))
+    }
+
+    /// The keys of the live entries.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let mut map = WeakValueMap::new();
+    /// let a = Gc::new(1);
+    /// map.insert('x', &a);
+    /// assert_eq!(map.keys().collect::<Vec<_>>(), [&'x']);
+    /// ```
+    pub fn keys(&self) -> impl Iterator<Item = &K> + '_ {
+        self.iter().map(|(key, _)| key)
+    }
+
+    /// The live values.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let mut map = WeakValueMap::new();
+    /// let a = Gc::new(1);
+    /// map.insert('x', &a);
+    /// assert_eq!(map.values().map(|v| *v).sum::<i32>(), 1);
+    /// ```
+    pub fn values(&self) -> impl Iterator<Item = Gc<V>> + '_ {
+        self.iter().map(|(_, value)| value)
+    }
+
+    /// Keeps the live entries for which `keep` returns `true`; removes the
+    /// rest, and every dead entry.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let values: Vec<_> = (0..4).map(Gc::new).collect();
+    /// let mut map: WeakValueMap<usize, i32> = values.iter().cloned().enumerate().collect();
+    /// map.retain(|_, v| **v % 2 == 0);
+    /// assert_eq!(map.len(), 2);
+    /// ```
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &Gc<V>) -> bool) {
+        self.entries.retain(|key, slot| {
+            let kept = slot.upgrade().is_some_and(|value| keep(key, &value));
+            if !kept {
+                slot.disarm();
+            }
+            kept
+        });
+    }
+
+    /// Removes every entry.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let a = Gc::new(1);
+    /// let mut map = WeakValueMap::new();
+    /// map.insert(1, &a);
+    /// map.clear();
+    /// assert!(map.is_empty());
+    /// ```
+    pub fn clear(&mut self) {
+        for slot in self.entries.values() {
+            slot.disarm();
+        }
+        self.entries.clear();
+    }
+
+    fn sweep_if_needed(&mut self) {
+        if should_sweep(self.entries.len(), self.live.get()) {
+            self.entries.retain(|_, slot| slot.is_live());
+        }
+    }
+}
+
+impl<K, V: ?Sized + Trace> Drop for WeakValueMap<K, V> {
+    fn drop(&mut self) {
+        for slot in self.entries.values() {
+            slot.disarm();
+        }
+    }
+}
+
+impl<K: Hash + Eq, V: ?Sized + Trace> Default for WeakValueMap<K, V> {
+    fn default() -> Self {
+        WeakValueMap::new()
+    }
+}
+
+impl<K: Hash + Eq, V: ?Sized + Trace> Extend<(K, Gc<V>)> for WeakValueMap<K, V> {
+    fn extend<I: IntoIterator<Item = (K, Gc<V>)>>(&mut self, entries: I) {
+        for (key, value) in entries {
+            self.insert(key, &value);
+        }
+    }
+}
+
+impl<'a, K: Hash + Eq, V: ?Sized + Trace> Extend<(K, &'a Gc<V>)> for WeakValueMap<K, V> {
+    fn extend<I: IntoIterator<Item = (K, &'a Gc<V>)>>(&mut self, entries: I) {
+        for (key, value) in entries {
+            self.insert(key, value);
+        }
+    }
+}
+
+impl<K: Hash + Eq, V: ?Sized + Trace> FromIterator<(K, Gc<V>)> for WeakValueMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, Gc<V>)>>(entries: I) -> Self {
+        let mut map = WeakValueMap::new();
+        map.extend(entries);
+        map
+    }
+}
+
+impl<K: Hash + Eq + fmt::Debug, V: ?Sized + Trace + fmt::Debug> fmt::Debug for WeakValueMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}

@@ -1,0 +1,252 @@
+//! Weak containers stay exact: an entry goes the moment its object dies,
+//! by count or by collection, with no call to purge it.
+
+mod support;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use gcptr::{Gc, Trace, WeakKeyMap, WeakSet, WeakValueMap};
+use support::{take_drops, Node};
+
+#[derive(Trace, Debug)]
+struct User {
+    name: String,
+}
+
+fn user(name: &str) -> Gc<User> {
+    Gc::new(User { name: name.into() })
+}
+
+#[test]
+fn cache_returns_the_user_while_a_handle_lives_and_forgets_it_at_once() {
+    let mut cache: WeakValueMap<u32, User> = WeakValueMap::new();
+    let alice = cache.get_or_insert_with(1, || user("Alice"));
+    let again = cache.get_or_insert_with(1, || panic!("must hit the cache"));
+    assert!(Gc::ptr_eq(&alice, &again));
+    assert_eq!(cache.len(), 1);
+    drop(again);
+    assert_eq!(cache.len(), 1);
+    drop(alice);
+    assert_eq!(cache.len(), 0, "gone the moment the last handle drops");
+    assert!(cache.get(&1).is_none());
+    assert!(!cache.contains_key(&1));
+    let bob = cache.get_or_insert_with(1, || user("Bob"));
+    assert_eq!(cache.get(&1).unwrap().name, "Bob");
+    drop(bob);
+    assert!(cache.is_empty());
+}
+
+#[test]
+fn values_dying_in_a_collected_cycle_leave_their_maps() {
+    take_drops();
+    let mut map: WeakValueMap<&str, Node> = WeakValueMap::new();
+    let a = Node::new(1);
+    let b = Node::new(2);
+    a.link(&b);
+    b.link(&a);
+    map.insert("a", &a);
+    map.insert("b", &b);
+    drop((a, b));
+    assert_eq!(map.len(), 2, "a cycle is alive until collected");
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(map.len(), 0);
+    assert!(map.get("a").is_none());
+    assert_eq!(take_drops(), [1, 2]);
+}
+
+#[test]
+fn a_value_in_two_maps_leaves_both() {
+    let mut by_id = WeakValueMap::new();
+    let mut by_name = WeakValueMap::new();
+    let carol = user("Carol");
+    by_id.insert(3, &carol);
+    by_name.insert(String::from("Carol"), &carol);
+    assert!(Gc::ptr_eq(&by_name.get("Carol").unwrap(), &carol), "String key by &str");
+    drop(carol);
+    assert_eq!((by_id.len(), by_name.len()), (0, 0));
+}
+
+#[test]
+fn a_value_that_dies_during_iteration_is_skipped_and_iteration_goes_on() {
+    let users: Vec<_> = (0..10).map(|i| user(&format!("u{i}"))).collect();
+    let mut map = WeakValueMap::new();
+    for (i, u) in users.iter().enumerate() {
+        map.insert(i, u);
+    }
+    let holder = RefCell::new(users);
+    let mut seen = 0;
+    for (_, value) in map.iter() {
+        seen += 1;
+        // Kill every other user (and the one we hold is fine to keep).
+        holder.borrow_mut().retain(|u| !u.name.ends_with(['1', '3', '5', '7', '9']));
+        drop(value);
+    }
+    assert!(seen >= 5);
+    assert_eq!(map.len(), 5);
+    assert_eq!(map.iter().count(), 5);
+    let mut names: Vec<_> = map.values().map(|u| u.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["u0", "u2", "u4", "u6", "u8"]);
+}
+
+#[test]
+fn insert_replace_remove_and_retain_keep_len_exact() {
+    let (a, b, c) = (user("a"), user("b"), user("c"));
+    let mut map = WeakValueMap::new();
+    assert!(map.insert(1, &a).is_none());
+    assert!(Gc::ptr_eq(&map.insert(1, &b).unwrap(), &a));
+    assert_eq!(map.len(), 1);
+    drop(a); // replaced: its death must not change the count
+    assert_eq!(map.len(), 1);
+    map.insert(2, &c);
+    assert!(Gc::ptr_eq(&map.remove(&1).unwrap(), &b));
+    assert_eq!(map.len(), 1);
+    drop(b);
+    assert_eq!(map.len(), 1);
+    map.retain(|_, v| v.name != "c");
+    assert!(map.is_empty());
+    drop(c);
+    assert!(map.is_empty());
+    map.extend([(5, user("kept"))]); // dies at once: Extend takes ownership
+    assert!(map.is_empty());
+}
+
+#[test]
+fn map_dropped_before_its_values_is_fine() {
+    let u = user("x");
+    {
+        let mut map = WeakValueMap::new();
+        map.insert(0, &u);
+    }
+    drop(u);
+    let v = user("y");
+    let mut set = WeakSet::new();
+    set.insert(&v);
+    drop(set);
+    drop(v);
+}
+
+#[test]
+fn many_dead_entries_are_swept_and_len_stays_exact() {
+    let mut map = WeakValueMap::new();
+    let keep = user("keep");
+    map.insert(usize::MAX, &keep);
+    for i in 0..1000 {
+        let temp = user("temp");
+        map.insert(i, &temp);
+    }
+    assert_eq!(map.len(), 1);
+    assert_eq!(map.iter().count(), 1);
+    assert_eq!(format!("{map:?}"), r#"{18446744073709551615: User { name: "keep" }}"#);
+}
+
+#[test]
+fn weak_key_map_entries_go_with_their_keys() {
+    let (k1, k2) = (Gc::new(1u32), Gc::new(1u32));
+    let mut map = WeakKeyMap::new();
+    map.insert(&k1, "one");
+    map.insert(&k2, "other one");
+    assert_eq!(map.get(&k1), Some(&"one"), "by identity, not value");
+    assert_eq!(map.len(), 2);
+    drop(k1);
+    assert_eq!(map.len(), 1);
+    assert_eq!(map.values().collect::<Vec<_>>(), [&"other one"]);
+    *map.get_mut(&k2).unwrap() = "changed";
+    assert_eq!(map.remove(&k2), Some("changed"));
+    assert!(map.is_empty());
+}
+
+#[test]
+fn weak_key_map_keys_dying_in_a_cycle_leave_the_map() {
+    take_drops();
+    let a = Node::new(1);
+    a.link(&a);
+    let mut map = WeakKeyMap::new();
+    map.insert(&a, String::from("meta"));
+    drop(a);
+    assert_eq!(map.len(), 1);
+    gcptr::collect();
+    assert_eq!(map.len(), 0);
+    assert_eq!(take_drops(), [1]);
+}
+
+trait Observer: Trace {
+    fn notify(&self, event: &str);
+}
+
+#[derive(Trace)]
+struct Logger {
+    #[gc(skip)]
+    seen: Rc<RefCell<Vec<String>>>,
+}
+
+impl Observer for Logger {
+    fn notify(&self, event: &str) {
+        self.seen.borrow_mut().push(event.to_owned());
+    }
+}
+
+#[test]
+fn weak_set_of_observers_where_observers_drop_out() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let first = Gc::new(Logger { seen: seen.clone() });
+    let second = Gc::new(Logger { seen: seen.clone() });
+    let mut observers = WeakSet::new();
+    assert!(observers.insert(&first));
+    assert!(!observers.insert(&first));
+    observers.insert(&second);
+    for o in observers.iter() {
+        o.notify("one");
+    }
+    drop(first);
+    assert_eq!(observers.len(), 1);
+    for o in observers.iter() {
+        o.notify("two");
+    }
+    assert_eq!(seen.borrow().len(), 3);
+    assert!(observers.contains(&second));
+    assert!(observers.remove(&second));
+    assert!(observers.is_empty());
+}
+
+#[test]
+fn on_death_runs_once_when_the_object_dies_by_count_or_by_collection() {
+    let fired = Rc::new(Cell::new(0));
+    let x = Gc::new(7u8);
+    let counter = fired.clone();
+    let callback = Gc::on_death(&x, move || counter.set(counter.get() + 1));
+    assert!(callback.is_pending());
+    let y = x.clone();
+    drop(x);
+    assert_eq!(fired.get(), 0);
+    drop(y);
+    assert_eq!(fired.get(), 1);
+    assert!(!callback.is_pending());
+
+    take_drops();
+    let node = Node::new(1);
+    node.link(&node);
+    let counter = fired.clone();
+    let weak = Gc::downgrade(&node);
+    Gc::on_death(&node, move || {
+        // Runs before any finalizer or Drop, with the object unreachable.
+        assert!(weak.upgrade().is_none());
+        assert!(take_drops().is_empty());
+        counter.set(counter.get() + 10);
+    });
+    drop(node);
+    assert_eq!(fired.get(), 1);
+    gcptr::collect();
+    assert_eq!(fired.get(), 11);
+    assert_eq!(take_drops(), [1]);
+}
+
+#[test]
+fn cancelled_death_callbacks_never_run() {
+    let x = Gc::new(String::from("x"));
+    let callback = Gc::on_death(&x, || panic!("cancelled"));
+    assert!(callback.cancel());
+    assert!(!callback.cancel());
+    drop(x);
+}
