@@ -658,3 +658,7 @@ impl<T: ?Sized> Borrow<T> for Gc<T> {
 }
 
 impl<T: ?Sized> Unpin for Gc<T> {}
+
+// As `Rc`: the counts are the pointer's own business, not shared state a
+// panic could leave half-updated.
+impl<T: ?Sized + std::panic::RefUnwindSafe> std::panic::UnwindSafe for Gc<T> {}
