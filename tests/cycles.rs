@@ -91,8 +91,14 @@ macro_rules! container_cycle {
                 }
             }
             take_drops();
-            let a = Gc::new(Holder { log: DropLog(1), slot: RefCell::new($empty) });
-            let b = Gc::new(Holder { log: DropLog(2), slot: RefCell::new($empty) });
+            let a = Gc::new(Holder {
+                log: DropLog(1),
+                slot: RefCell::new($empty),
+            });
+            let b = Gc::new(Holder {
+                log: DropLog(2),
+                slot: RefCell::new($empty),
+            });
             {
                 let $slot = &mut *a.slot.borrow_mut();
                 let $gc = b.clone();
@@ -112,8 +118,18 @@ macro_rules! container_cycle {
     };
 }
 
-container_cycle!(cycle_through_vec_dies, Vec<Gc<Holder>>, Vec::new(), |s, g| s.push(g));
-container_cycle!(cycle_through_option_dies, Option<Gc<Holder>>, None, |s, g| *s = Some(g));
+container_cycle!(
+    cycle_through_vec_dies,
+    Vec<Gc<Holder>>,
+    Vec::new(),
+    |s, g| s.push(g)
+);
+container_cycle!(
+    cycle_through_option_dies,
+    Option<Gc<Holder>>,
+    None,
+    |s, g| *s = Some(g)
+);
 container_cycle!(
     cycle_through_hash_map_dies,
     HashMap<u32, Gc<Holder>>,

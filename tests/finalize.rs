@@ -41,7 +41,7 @@ struct Partner {
     #[gc(skip)]
     name: &'static str,
     #[gc(skip)]
-    log: DropLog,
+    _log: DropLog,
     partner: RefCell<Option<Gc<Partner>>>,
     me: RefCell<Weak<Partner>>,
 }
@@ -78,7 +78,7 @@ impl Finalize for Partner {
 fn partner(name: &'static str, id: u32) -> Gc<Partner> {
     Gc::new_cyclic(|me| Partner {
         name,
-        log: DropLog(id),
+        _log: DropLog(id),
         partner: RefCell::new(None),
         me: RefCell::new(me.clone()),
     })
@@ -103,7 +103,10 @@ fn each_finalizer_reads_its_partner_in_a_garbage_cycle() {
     reset(Mode::Read);
     let (wa, _) = pair();
     assert_eq!(gcptr::collect(), 2);
-    assert_eq!(events(), ["finalize a (partner b)", "finalize b (partner a)"]);
+    assert_eq!(
+        events(),
+        ["finalize a (partner b)", "finalize b (partner a)"]
+    );
     assert_eq!(take_drops(), [1, 2]);
     assert!(wa.upgrade().is_none());
 }
@@ -146,10 +149,26 @@ fn resurrection_in_a_cycle_keeps_everything_it_reaches_alive() {
     assert_eq!(after.resurrected - before.resurrected, 2);
     assert_eq!(events().len(), 2);
     assert!(take_drops().is_empty());
-    assert!(wa.upgrade().is_none(), "weak references stay cleared, as in CPython");
+    assert!(
+        wa.upgrade().is_none(),
+        "weak references stay cleared, as in CPython"
+    );
     let saved = SAVED.with(|s| std::mem::take(&mut *s.borrow_mut()));
     assert_eq!(saved.len(), 2);
-    assert_eq!(saved[0].partner.borrow().as_ref().unwrap().partner.borrow().as_ref().unwrap().name.len(), 1);
+    assert_eq!(
+        saved[0]
+            .partner
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .partner
+            .borrow()
+            .as_ref()
+            .unwrap()
+            .name
+            .len(),
+        1
+    );
     drop(saved);
     let _ = wb;
     MODE.with(|m| m.set(Mode::Read));

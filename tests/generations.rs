@@ -57,7 +57,10 @@ fn survivors_are_promoted_and_young_collections_leave_old_garbage_alone() {
         assert_eq!(gcptr::collect_generation(0), 1);
         assert_eq!(take_drops(), [2]);
         assert_eq!(gcptr::collect_generation(1), 0);
-        assert!(weak.upgrade().is_some(), "generation 2 is not collected by a gen-1 collection");
+        assert!(
+            weak.upgrade().is_some(),
+            "generation 2 is not collected by a gen-1 collection"
+        );
         assert_eq!(gcptr::collect_generation(2), 1);
         assert_eq!(take_drops(), [1]);
         assert!(weak.upgrade().is_none());

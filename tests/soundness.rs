@@ -32,8 +32,16 @@ impl Drop for Peer {
 }
 
 fn peer_cycle(on_drop: fn(&Peer)) -> (Weak<Peer>, Weak<Peer>) {
-    let a = Gc::new(Peer { log: DropLog(1), peer: RefCell::new(None), on_drop });
-    let b = Gc::new(Peer { log: DropLog(2), peer: RefCell::new(Some(a.clone())), on_drop });
+    let a = Gc::new(Peer {
+        log: DropLog(1),
+        peer: RefCell::new(None),
+        on_drop,
+    });
+    let b = Gc::new(Peer {
+        log: DropLog(2),
+        peer: RefCell::new(Some(a.clone())),
+        on_drop,
+    });
     *a.peer.borrow_mut() = Some(b.clone());
     (Gc::downgrade(&a), Gc::downgrade(&b))
 }
@@ -58,7 +66,10 @@ fn drop_that_reads_a_dead_peer_panics_naming_finalize_and_nothing_is_freed_twice
     });
     let result = catch_unwind(gcptr::collect);
     let message = panic_message(&result.expect_err("the Drop must panic"));
-    assert!(message.contains("already dropped by the cycle collector"), "{message}");
+    assert!(
+        message.contains("already dropped by the cycle collector"),
+        "{message}"
+    );
     assert!(message.contains("Finalize"), "{message}");
     assert_eq!(READS.with(Cell::get), 0, "no dead value was read");
     // Both objects died exactly once, and the collector is still usable.
@@ -111,7 +122,11 @@ fn panic_in_drop_during_collection_completes_the_collection_then_propagates() {
     drop(other);
     let result = catch_unwind(gcptr::collect);
     assert_eq!(panic_message(&result.unwrap_err()), "boom in drop");
-    assert_eq!(take_drops(), [1, 2, 9], "every garbage object was still dropped");
+    assert_eq!(
+        take_drops(),
+        [1, 2, 9],
+        "every garbage object was still dropped"
+    );
     assert!(wa.upgrade().is_none() && wb.upgrade().is_none());
     assert_eq!(gcptr::collect(), 0);
 }
@@ -153,7 +168,11 @@ fn drop_that_allocates_and_drops_gcs_during_a_collection_is_safe() {
 }
 
 /// Sends its id when dropped, from any thread-exit order.
-struct Reporter(u32, std::sync::mpsc::Sender<u32>, RefCell<Option<Gc<Reporter>>>);
+struct Reporter(
+    u32,
+    std::sync::mpsc::Sender<u32>,
+    RefCell<Option<Gc<Reporter>>>,
+);
 
 // SAFETY: visits the one Gc it owns.
 unsafe impl Trace for Reporter {
@@ -210,7 +229,11 @@ fn cycle_left_unreachable_at_thread_exit_is_reclaimed_before_join() {
     })
     .join()
     .unwrap();
-    assert_eq!(rx.try_iter().count(), 2, "both Drops ran before join returned");
+    assert_eq!(
+        rx.try_iter().count(),
+        2,
+        "both Drops ran before join returned"
+    );
 }
 
 #[test]
@@ -275,8 +298,14 @@ fn under_reporting_trace_leaks_but_never_frees_a_live_object() {
         fn trace(&self, _: &mut Tracer) {}
     }
     take_drops();
-    let a = Gc::new(Liar { log: DropLog(1), hidden: RefCell::new(None) });
-    let b = Gc::new(Liar { log: DropLog(2), hidden: RefCell::new(Some(a.clone())) });
+    let a = Gc::new(Liar {
+        log: DropLog(1),
+        hidden: RefCell::new(None),
+    });
+    let b = Gc::new(Liar {
+        log: DropLog(2),
+        hidden: RefCell::new(Some(a.clone())),
+    });
     *a.hidden.borrow_mut() = Some(b.clone());
     let weak = Gc::downgrade(&a);
     drop((a, b));

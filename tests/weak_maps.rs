@@ -62,7 +62,10 @@ fn a_value_in_two_maps_leaves_both() {
     let carol = user("Carol");
     by_id.insert(3, &carol);
     by_name.insert(String::from("Carol"), &carol);
-    assert!(Gc::ptr_eq(&by_name.get("Carol").unwrap(), &carol), "String key by &str");
+    assert!(
+        Gc::ptr_eq(&by_name.get("Carol").unwrap(), &carol),
+        "String key by &str"
+    );
     drop(carol);
     assert_eq!((by_id.len(), by_name.len()), (0, 0));
 }
@@ -79,7 +82,9 @@ fn a_value_that_dies_during_iteration_is_skipped_and_iteration_goes_on() {
     for (_, value) in map.iter() {
         seen += 1;
         // Kill every other user (and the one we hold is fine to keep).
-        holder.borrow_mut().retain(|u| !u.name.ends_with(['1', '3', '5', '7', '9']));
+        holder
+            .borrow_mut()
+            .retain(|u| !u.name.ends_with(['1', '3', '5', '7', '9']));
         drop(value);
     }
     assert!(seen >= 5);
@@ -138,7 +143,10 @@ fn many_dead_entries_are_swept_and_len_stays_exact() {
     }
     assert_eq!(map.len(), 1);
     assert_eq!(map.iter().count(), 1);
-    assert_eq!(format!("{map:?}"), r#"{18446744073709551615: User { name: "keep" }}"#);
+    assert_eq!(
+        format!("{map:?}"),
+        r#"{18446744073709551615: User { name: "keep" }}"#
+    );
 }
 
 #[test]

@@ -341,9 +341,11 @@ impl Links {
         // SAFETY: `head` is a live list head.
         let mut node = unsafe { head.as_ref() }.next.get();
         while !ptr::eq(node, head.as_ptr()) {
-            // SAFETY: every node of a list is a live object's links; read
-            // `next` before `f`, which may relink the node.
+            // SAFETY: every node of a list is a live object's links, so
+            // non-null and readable; read `next` before `f`, which may
+            // relink the node.
             let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
+            // SAFETY: as above.
             node = unsafe { this.as_ref() }.next.get();
             f(this);
         }
@@ -377,7 +379,8 @@ impl Links {
     pub(crate) fn decrement_refs(&self) {
         let refs = self.refs();
         debug_assert!(refs > 0, "a Trace impl reported more edges than exist");
-        self.prev.set(ptr::without_provenance(refs.saturating_sub(1)));
+        self.prev
+            .set(ptr::without_provenance(refs.saturating_sub(1)));
     }
 
     pub(crate) fn set_mark_reachable(&self) {
@@ -450,7 +453,11 @@ unsafe fn finalize_value<T: Trace>(header: NonNull<Header>) {
 /// again.
 unsafe fn drop_value<T: Trace>(header: NonNull<Header>) {
     // SAFETY: per the function's contract.
-    unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*header.cast::<GcBox<T>>().as_ptr()).value)) }
+    unsafe {
+        ptr::drop_in_place(ptr::addr_of_mut!(
+            (*header.cast::<GcBox<T>>().as_ptr()).value
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -209,12 +209,12 @@ impl Tracer {
                 links.set_mark_reachable();
                 self.pending.push(to);
             }
-            (Action::SubtractInternal, Mark::Outside) if Links::is_empty(node) => {
-                // In no list: set aside by `Gc::get_mut`, or dead.
+            // In no list and not dead: set aside by `Gc::get_mut`.
+            (Action::SubtractInternal, Mark::Outside)
                 // SAFETY: allocated, as above.
-                if !unsafe { to.as_ref() }.has(flags::DEAD) {
-                    self.set_aside.push(to);
-                }
+                if Links::is_empty(node) && !unsafe { to.as_ref() }.has(flags::DEAD) =>
+            {
+                self.set_aside.push(to);
             }
             _ => {}
         }
