@@ -164,11 +164,15 @@ fn create() -> Option<&'static State> {
         STATE.with(|s| s.set(GONE));
         return None;
     }
-    let state: &'static State = Box::leak(Box::new(State::new()));
+    // Keep the raw pointer (not one derived from a shared reference): the
+    // exit guard turns it back into the `Box` to free it.
+    let raw = Box::into_raw(Box::new(State::new()));
+    // SAFETY: just allocated; freed only by `ExitGuard`.
+    let state: &'static State = unsafe { &*raw };
     for head in state.lists() {
         Links::link_to_self(head);
     }
-    STATE.with(|s| s.set(state));
+    STATE.with(|s| s.set(raw));
     Some(state)
 }
 
@@ -206,7 +210,7 @@ impl Drop for ExitGuard {
             }
         }
         STATE.with(|s| s.set(GONE));
-        // SAFETY: from `Box::leak` in `create`; GONE is set, so no new
+        // SAFETY: from `Box::into_raw` in `create`; GONE is set, so no new
         // reference to it can be made, and none is alive (this thread runs
         // nothing else now).
         drop(unsafe { Box::from_raw(state.cast_mut()) });
