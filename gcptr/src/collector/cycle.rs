@@ -141,8 +141,18 @@ fn finalize_and_recheck(
             h.set(flags::FINALIZED);
             ran_any = true;
             let finalize = h.vtable().finalize;
+            // The finalizer borrows the value: hold a strong reference so
+            // that a peer's finalizer, run from inside this one, cannot
+            // drop the last reference and the value with it.
+            h.inc_strong();
             // SAFETY: the value is alive: not DEAD.
             catch(first_panic, || unsafe { finalize(header) });
+            if h.dec_strong() == 0 {
+                // Its last references went while it finalized: it dies
+                // by count now (it stays allocated: we hold a unit).
+                // SAFETY: the strong count just reached zero.
+                catch(first_panic, || unsafe { death::strong_count_reached_zero(header) });
+            }
         }
     }
     if !ran_any {
