@@ -54,6 +54,11 @@ use crate::header::{flags, Header, Links, Mark};
 /// drop(a);
 /// assert_eq!(gcptr::collect(), 1);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `gcptr::Trace`",
+    label = "this type must implement `Trace` to be owned by a `Gc` or traced",
+    note = "add `#[derive(Trace)]` to its definition, or mark the field `#[gc(skip)]` if it owns no `Gc`"
+)]
 pub unsafe trait Trace {
     /// Visits every `Gc` that `self` owns by calling its `trace`.
     fn trace(&self, tracer: &mut Tracer);
