@@ -1,0 +1,38 @@
+//! Workload 8: automatic collection while building. 2,000,000 tracked
+//! objects appended to a live `Vec` (CPython's quadratic trap), each
+//! library with its default automatic collection; gcptr also with its
+//! collector disabled, the figure its target is measured against.
+
+use std::time::Duration;
+
+use criterion::{criterion_group, Criterion, SamplingMode};
+use gcptr_benches::{libs, timed, BIG_STACK, W8_APPEND};
+
+fn auto(c: &mut Criterion) {
+    let mut g = c.benchmark_group("w8_append_2m");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_secs(2))
+        .sampling_mode(SamplingMode::Flat);
+    g.bench_function("gcptr (disabled)", |b| {
+        b.iter_custom(|iters| {
+            timed(iters, BIG_STACK, || (), |()| libs::gcptr::append_tracked_disabled(W8_APPEND), libs::gcptr::append_teardown)
+        })
+    });
+    macro_rules! each {
+        ($($m:ident),*) => {$(
+            g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed(iters, BIG_STACK,
+                || (), |()| libs::$m::append_tracked(W8_APPEND), libs::$m::append_teardown)));
+        )*};
+    }
+    each!(rc, gcptr, gc, dumpster, rust_cc, gcmodule, bacon_rajan_cc);
+    g.finish();
+}
+
+criterion_group!(benches, auto);
+
+fn main() {
+    gcptr_benches::run_probe_if_requested();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
