@@ -23,6 +23,18 @@ use std::sync::Arc;
 use crate::trace::{Trace, Tracer};
 
 macro_rules! leaf {
+    ($(impl[$($gen:tt)*] $ty:ty;)*) => {$(
+        // SAFETY: this type owns no `Gc` (or hides it from the collector,
+        // which can only leak; see below).
+        unsafe impl<$($gen)*> Trace for $ty {
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer) {}
+            #[inline(always)]
+            fn __may_own_gc() -> bool {
+                false
+            }
+        }
+    )*};
     ($($ty:ty),* $(,)?) => {$(
         // SAFETY: this type owns no `Gc`.
         unsafe impl Trace for $ty {
@@ -105,35 +117,17 @@ macro_rules! unsized_leaf {
 
 unsized_leaf!(str, CStr, OsStr, Path);
 
-// SAFETY: `&T` owns nothing, so it reports no edges; borrowed data cannot be
-// in a `Gc` anyway (`Gc::new` needs `'static`), but `&'static T` can.
-unsafe impl<T: ?Sized> Trace for &'static T {
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer) {}
-    #[inline(always)]
-    fn __may_own_gc() -> bool {
-        false
-    }
-}
-
-// SAFETY: a `PhantomData` owns nothing.
-unsafe impl<T: ?Sized> Trace for PhantomData<T> {
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer) {}
-    #[inline(always)]
-    fn __may_own_gc() -> bool {
-        false
-    }
-}
-
-// SAFETY: `Cell<T: Copy>` cannot hold a `Gc` (`Gc` is not `Copy`).
-unsafe impl<T: Copy> Trace for Cell<T> {
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer) {}
-    #[inline(always)]
-    fn __may_own_gc() -> bool {
-        false
-    }
+// `&'static T` and `PhantomData` own nothing; `Cell<T: Copy>` cannot hold a
+// `Gc` (`Gc` is not `Copy`). `Rc` and `Arc` share their value with owners
+// the collector cannot see, so their contents are not traced: a `Gc` inside
+// them only looks held from outside (a leak if it closes a cycle, never an
+// early free). Prefer `Gc` to `Rc` inside collected graphs.
+leaf! {
+    impl[T: ?Sized] &'static T;
+    impl[T: ?Sized] PhantomData<T>;
+    impl[T: Copy] Cell<T>;
+    impl[T: ?Sized] Rc<T>;
+    impl[T: ?Sized] Arc<T>;
 }
 
 // SAFETY: visits the value when it can be borrowed. While it is mutably
@@ -228,31 +222,6 @@ unsafe impl<T: ?Sized + Trace> Trace for Box<T> {
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         (**self).trace(tracer);
-    }
-}
-
-// `Rc` and `Arc` share their value with owners the collector cannot see,
-// so their contents are not traced: a `Gc` inside them only looks held
-// from outside (a leak if it closes a cycle, never an early free). Prefer
-// `Gc` to `Rc` inside collected graphs.
-//
-// SAFETY: reports no edges (allowed: under-reporting only leaks).
-unsafe impl<T: ?Sized> Trace for Rc<T> {
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer) {}
-    #[inline(always)]
-    fn __may_own_gc() -> bool {
-        false
-    }
-}
-
-// SAFETY: as for `Rc`.
-unsafe impl<T: ?Sized> Trace for Arc<T> {
-    #[inline(always)]
-    fn trace(&self, _: &mut Tracer) {}
-    #[inline(always)]
-    fn __may_own_gc() -> bool {
-        false
     }
 }
 
