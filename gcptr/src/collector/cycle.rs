@@ -151,7 +151,9 @@ fn finalize_and_recheck(
                 // Its last references went while it finalized: it dies
                 // by count now (it stays allocated: we hold a unit).
                 // SAFETY: the strong count just reached zero.
-                catch(first_panic, || unsafe { death::strong_count_reached_zero(header) });
+                catch(first_panic, || unsafe {
+                    death::strong_count_reached_zero(header)
+                });
             }
         }
     }
