@@ -161,10 +161,30 @@ pub fn probe(name: &str) -> bool {
     {
         drop_collect(build(W5_LIST));
     }
+    /// Workload 6 in a probe child (the probes binary, whose global
+    /// allocator is [`counting::Counting`]): prints `live <bytes per node>`
+    /// once the ring is built, then `peak <..>` and `leftover <..>` after
+    /// its drop + collect, so a crash in the latter still reports the former.
+    fn bytes<B>(build: fn(usize) -> B, drop_collect: fn(B)) {
+        use std::io::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        let (live, peak) = (&counting::LIVE, &counting::PEAK);
+        let before = live.load(Relaxed);
+        peak.store(before, Relaxed);
+        let per = |b: isize| (b - before) as f64 / W3_RING as f64;
+        let ring = build(W3_RING);
+        println!("live {:.2}", per(live.load(Relaxed)));
+        let _ = std::io::stdout().flush();
+        drop_collect(ring);
+        println!("peak {:.2}", per(peak.load(Relaxed)));
+        println!("leftover {:.2}", per(live.load(Relaxed)));
+        let _ = std::io::stdout().flush();
+    }
     macro_rules! dispatch {
         ($($m:ident),*) => {
             match name {
                 $(
+                    concat!("w6:", stringify!($m)) => bytes(libs::$m::ring_build, libs::$m::ring_drop_collect),
                     concat!("w3:", stringify!($m)) => ring(libs::$m::ring_build, libs::$m::ring_drop_collect),
                     concat!("w5:", stringify!($m)) => list(libs::$m::list_build, libs::$m::list_drop_collect),
                 )*
@@ -187,6 +207,60 @@ pub fn run_probe_if_requested() {
     let name = name.to_owned();
     let known = on_stack(stack, move || probe(&name));
     std::process::exit(if known { 0 } else { 2 });
+}
+
+/// A global allocator that counts requested bytes (live and peak), for
+/// workload 6. Only the `probes` bench registers it.
+pub mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
+
+    /// Bytes currently allocated.
+    pub static LIVE: AtomicIsize = AtomicIsize::new(0);
+    /// The most bytes allocated at once since it was last reset.
+    pub static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+    /// Forwards to `System`, counting.
+    pub struct Counting;
+
+    fn add(delta: isize) {
+        let live = LIVE.fetch_add(delta, Relaxed) + delta;
+        PEAK.fetch_max(live, Relaxed);
+    }
+
+    // SAFETY: forwards to `System`, only counting.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            add(layout.size() as isize);
+            // SAFETY: the caller's contract.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            LIVE.fetch_sub(layout.size() as isize, Relaxed);
+            // SAFETY: the caller's contract.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            add(new_size as isize - layout.size() as isize);
+            // SAFETY: the caller's contract.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+}
+
+/// Runs probe `name` on a `stack`-byte stack in a child process of the
+/// current executable: (whether it completed, what it printed).
+pub fn probe_child(name: &str, stack: usize) -> (bool, String) {
+    let exe = std::env::current_exe().expect("current exe");
+    match std::process::Command::new(exe)
+        .env(PROBE_ENV, format!("{name}:{stack}"))
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+    {
+        Ok(out) => (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()),
+        Err(_) => (false, String::new()),
+    }
 }
 
 /// Whether probe `name` (e.g. `"w5:gcptr"`) completes on a `stack`-byte
