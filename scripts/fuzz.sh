@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Fuzzes gcptr with the `ops` target (fuzz/fuzz_targets/ops.rs): programs of
+# the model-based test's operation language, decoded from fuzzer bytes and
+# checked against the reference model after every step, under
+# AddressSanitizer (cargo-fuzz's default).
+#
+#   scripts/fuzz.sh                 # 5 minutes, one job
+#   FUZZ_SECONDS=1800 FUZZ_JOBS=2 scripts/fuzz.sh
+#   scripts/fuzz.sh -runs=100000    # extra arguments go to libFuzzer
+#
+# Needs the nightly toolchain and cargo-fuzz (installed here if missing).
+# The corpus grows in fuzz/corpus/ops; crashes land in fuzz/artifacts/ops,
+# and `cargo +nightly fuzz run ops fuzz/artifacts/ops/<file>` replays one.
+# `cargo +nightly fuzz fmt ops <file>` prints it as a list of operations.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${FUZZ_SECONDS:-300}
+jobs=${FUZZ_JOBS:-1}
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz
+fi
+
+args=(-max_total_time="$seconds" -print_final_stats=1)
+if [ "$jobs" -gt 1 ]; then
+    args+=(-jobs="$jobs" -workers="$jobs")
+fi
+
+cd fuzz
+exec cargo +nightly fuzz run ops -- "${args[@]}" "$@"

@@ -1,0 +1,227 @@
+//! Model-based test: random programs over a heap of `Gc` nodes run against
+//! a plain reference model of the graph (`model/machine.rs` describes both,
+//! and the checks made after every step).
+//!
+//! `cargo test --test model` runs a few thousand programs; under Miri a
+//! handful of short ones. `GCPTR_MODEL_CASES=100000 cargo test --release
+//! --test model` runs more (the fuzz target in `fuzz/` drives the same
+//! language from fuzzer bytes).
+
+#[path = "model/machine.rs"]
+mod machine;
+
+use machine::{Config, FinMode, Harness, Kind, Op};
+use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRunner};
+
+/// Programs per test: `GCPTR_MODEL_CASES` if set.
+fn cases(default: u32) -> u32 {
+    let default = if cfg!(miri) { 10 } else { default };
+    std::env::var("GCPTR_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn max_len() -> usize {
+    if cfg!(miri) {
+        30
+    } else {
+        120
+    }
+}
+
+fn kind() -> impl Strategy<Value = Kind> {
+    prop_oneof![
+        6 => Just(Kind::Plain),
+        1 => Just(Kind::Fin(FinMode::Observe)),
+        1 => Just(Kind::Fin(FinMode::ResurrectEdges)),
+        1 => Just(Kind::Fin(FinMode::ResurrectSelf)),
+    ]
+}
+
+/// Root and edge indices: small, so that they mostly hit (they are taken
+/// modulo the list length).
+fn ix() -> impl Strategy<Value = u8> {
+    0u8..16
+}
+
+fn op(finalizers: bool) -> impl Strategy<Value = Op> {
+    let kind = if finalizers {
+        kind().boxed()
+    } else {
+        Just(Kind::Plain).boxed()
+    };
+    prop_oneof![
+        12 => kind.prop_map(Op::Alloc),
+        16 => (ix(), ix()).prop_map(|(from, to)| Op::AddEdge { from, to }),
+        5 => (ix(), ix()).prop_map(|(from, edge)| Op::RemoveEdge { from, edge }),
+        1 => ix().prop_map(|from| Op::ClearEdges { from }),
+        4 => (ix(), ix()).prop_map(|(from, edge)| Op::Follow { from, edge }),
+        3 => ix().prop_map(Op::CloneRoot),
+        12 => ix().prop_map(Op::DropRoot),
+        4 => ix().prop_map(Op::Downgrade),
+        3 => (ix(), any::<bool>()).prop_map(|(weak, keep)| Op::Upgrade { weak, keep }),
+        1 => ix().prop_map(Op::DropWeak),
+        3 => (ix(), ix()).prop_map(|(from, to)| Op::StoreWeak { from, to }),
+        2 => (ix(), ix(), any::<bool>())
+            .prop_map(|(from, idx, keep)| Op::UpgradeStored { from, idx, keep }),
+        5 => (0u8..3).prop_map(Op::Collect),
+        2 => Just(Op::CollectAll),
+        1 => Just(Op::Freeze),
+        1 => Just(Op::Unfreeze),
+        2 => Just(Op::DropResurrected),
+        2 => (0..machine::KEYS, ix()).prop_map(|(key, root)| Op::MapInsert { key, root }),
+        1 => (0..machine::KEYS, any::<bool>()).prop_map(|(key, fin)| Op::MapRemove { key, fin }),
+        1 => (0..machine::KEYS, any::<bool>(), any::<bool>())
+            .prop_map(|(key, fin, keep)| Op::MapGet { key, fin, keep }),
+        2 => ix().prop_map(Op::SetInsert),
+        1 => ix().prop_map(Op::SetRemove),
+    ]
+}
+
+fn program(finalizers: bool) -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(op(finalizers), 1..max_len())
+}
+
+fn run(cases: u32, config: impl Strategy<Value = Config>, finalizers: bool) {
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases,
+        failure_persistence: None,
+        // ChaCha, the default, dominates the run time in debug builds.
+        rng_algorithm: RngAlgorithm::XorShift,
+        ..RunnerConfig::default()
+    });
+    let result = runner.run(&(config, program(finalizers)), |(config, ops)| {
+        Harness::run(config, &ops);
+        Ok(())
+    });
+    machine::reset_thread();
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Automatic collection off: every death is predicted exactly, with
+/// finalizers that observe and resurrect.
+#[test]
+fn model_agrees_with_automatic_collection_off() {
+    run(cases(1500), Just(Config { automatic: None }), true);
+}
+
+/// The same without finalizers: plain reference counting and cycles.
+#[test]
+fn model_agrees_without_finalizers() {
+    run(cases(500), Just(Config { automatic: None }), false);
+}
+
+/// Automatic collection on with small thresholds: the model follows
+/// CPython's rules for when a collection runs, so it is still exact
+/// (and in particular nothing reachable is ever dropped, and all garbage
+/// is gone after a final `collect()`).
+#[test]
+fn model_agrees_with_small_automatic_thresholds() {
+    let thresholds = prop_oneof![
+        Just([5, 2, 2]),
+        (1usize..8, 0usize..4, 0usize..4).prop_map(|(a, b, c)| [a, b, c]),
+    ];
+    run(
+        cases(1000),
+        thresholds.prop_map(|t| Config { automatic: Some(t) }),
+        true,
+    );
+}
+
+// ------------------------------------------------ hand-written programs ---
+
+fn alloc() -> Op {
+    Op::Alloc(Kind::Plain)
+}
+
+#[test]
+fn two_cycle_survives_young_collection_after_promotion() {
+    // a <-> b, promoted to generation 1 by a young collection while held;
+    // once dropped, collecting generation 0 must not free them, 1 must.
+    let ops = [
+        alloc(),
+        alloc(),
+        Op::AddEdge { from: 0, to: 1 },
+        Op::AddEdge { from: 1, to: 0 },
+        Op::Collect(0),
+        Op::DropRoot(0),
+        Op::DropRoot(0),
+        Op::Collect(0),
+        Op::Collect(1),
+    ];
+    Harness::run(Config { automatic: None }, &ops);
+}
+
+#[test]
+fn finalizer_resurrects_a_cycle_then_it_dies_once() {
+    let ops = [
+        Op::Alloc(Kind::Fin(FinMode::ResurrectEdges)),
+        alloc(),
+        Op::AddEdge { from: 0, to: 1 },
+        Op::AddEdge { from: 1, to: 0 },
+        Op::Downgrade(0),
+        Op::DropRoot(0),
+        Op::DropRoot(0),
+        Op::CollectAll, // finalizer stores b: both resurrected
+        Op::Upgrade {
+            weak: 0,
+            keep: false,
+        }, // cleared for good
+        Op::DropResurrected,
+        Op::CollectAll, // now both die, without a second finalize
+    ];
+    Harness::run(Config { automatic: None }, &ops);
+}
+
+#[test]
+fn self_resurrection_by_count_then_collection() {
+    let ops = [
+        Op::Alloc(Kind::Fin(FinMode::ResurrectSelf)),
+        Op::Downgrade(0),
+        Op::DropRoot(0), // resurrects itself into RES
+        Op::Upgrade {
+            weak: 0,
+            keep: true,
+        },
+        Op::DropResurrected,
+        Op::DropRoot(0), // dies: the finalizer does not run again
+    ];
+    Harness::run(Config { automatic: None }, &ops);
+}
+
+#[test]
+fn frozen_cycle_is_never_collected_until_unfrozen() {
+    let ops = [
+        alloc(),
+        Op::AddEdge { from: 0, to: 0 },
+        Op::Freeze,
+        Op::DropRoot(0),
+        Op::CollectAll,
+        Op::Unfreeze,
+        Op::Collect(1),
+        Op::CollectAll,
+    ];
+    Harness::run(Config { automatic: None }, &ops);
+}
+
+#[test]
+fn fuzz_decoder_programs_run() {
+    // The fuzz target's decoder, on a few fixed inputs.
+    let (seeds, len) = if cfg!(miri) { (2, 40) } else { (64, 200) };
+    for seed in 0u32..seeds {
+        let bytes: Vec<u8> = (0..len)
+            .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed * 97) >> 13) as u8)
+            .collect();
+        let mut input = &bytes[..];
+        let config = Config::decode(&mut input);
+        let mut ops = Vec::new();
+        while let Some(op) = Op::decode(&mut input) {
+            ops.push(op);
+        }
+        Harness::run(config, &ops);
+    }
+}
