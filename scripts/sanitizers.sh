@@ -4,6 +4,7 @@
 #   scripts/sanitizers.sh asan       # AddressSanitizer + LeakSanitizer (nightly)
 #   scripts/sanitizers.sh valgrind   # valgrind --leak-check=full (stable build)
 #   scripts/sanitizers.sh            # both
+#   scripts/sanitizers.sh asan --test model   # extra arguments select tests
 #
 # Either must report zero errors and zero leaks. Tests that leak on purpose
 # can be excused with suppression files: LSAN_SUPPRESSIONS=<file> (LSan's
@@ -18,6 +19,13 @@ cd "$(dirname "$0")/.."
 
 host=$(rustc -vV | sed -n 's/^host: //p')
 mode=${1:-all}
+shift || true
+# Which test targets: all of the workspace's but the benchmarks', or those
+# given on the command line (cargo test's target selection).
+targets=(--workspace --exclude gcptr-benches --lib --bins --tests)
+if [ $# -gt 0 ]; then
+    targets=("$@")
+fi
 
 run_asan() {
     echo "=== AddressSanitizer + LeakSanitizer ==="
@@ -37,8 +45,7 @@ run_asan() {
     ASAN_OPTIONS="detect_leaks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1" \
     LSAN_OPTIONS="$lsan" \
     CARGO_TARGET_DIR=target/asan \
-        cargo +nightly test "${build_std[@]}" --target "$host" \
-        --workspace --exclude gcptr-benches --lib --bins --tests -- --test-threads=2
+        cargo +nightly test "${build_std[@]}" --target "$host" "${targets[@]}" -- --test-threads=2
 }
 
 run_valgrind() {
@@ -46,7 +53,7 @@ run_valgrind() {
     local list
     list=$(mktemp)
     CARGO_TARGET_DIR=target/valgrind \
-        cargo test --workspace --exclude gcptr-benches --lib --bins --tests --no-run \
+        cargo test "${targets[@]}" --no-run \
         --message-format=json \
         | python3 -c '
 import json, sys

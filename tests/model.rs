@@ -211,7 +211,7 @@ fn frozen_cycle_is_never_collected_until_unfrozen() {
 #[test]
 fn fuzz_decoder_programs_run() {
     // The fuzz target's decoder, on a few fixed inputs.
-    let (seeds, len) = if cfg!(miri) { (2, 40) } else { (64, 200) };
+    let (seeds, len): (u32, u32) = if cfg!(miri) { (2, 40) } else { (64, 200) };
     for seed in 0u32..seeds {
         let bytes: Vec<u8> = (0..len)
             .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed * 97) >> 13) as u8)
