@@ -15,7 +15,7 @@ fn addr<T: ?Sized>(gc: &Gc<T>) -> *const () {
 }
 
 fn may_own_gc<T: Trace>() -> bool {
-    <T as Trace>::__may_own_gc()
+    <T as Trace>::__may_own_gc(0)
 }
 
 /// A type without a `Trace` impl, for skipped fields.

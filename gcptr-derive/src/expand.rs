@@ -64,12 +64,12 @@ pub fn derive(input: &Input) -> TokenStream {
     let body = trace_body(&input.body, &tracer);
     let may_own_gc = fields.iter().map(|plan| {
         let ty = plan.field.ty;
-        quote_spanned!(ty.span()=> (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__may_own_gc())
+        quote_spanned!(ty.span()=> (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__may_own_gc(__gcptr_depth + 1))
     });
     let may_own_body = if fields.is_empty() {
         quote!(false)
     } else {
-        may_own_gc_guarded(quote!(false #(|| #may_own_gc)*))
+        may_own_gc_guarded(&krate, quote!(false #(|| #may_own_gc)*))
     };
     let finalize = input.attrs.finalize.then(|| {
         quote! {
@@ -101,7 +101,7 @@ pub fn derive(input: &Input) -> TokenStream {
                 }
 
                 #[inline]
-                fn __may_own_gc() -> ::core::primitive::bool {
+                fn __may_own_gc(__gcptr_depth: ::core::primitive::u32) -> ::core::primitive::bool {
                     #may_own_body
                 }
 
@@ -115,21 +115,14 @@ pub fn derive(input: &Input) -> TokenStream {
 ///
 /// A type that contains itself through a container that asks its element
 /// (`children: Vec<Self>`, or `A { bs: Vec<B> }` with `B { as_: Vec<A> }`)
-/// would otherwise ask itself forever. The depth is counted per thread and
-/// per derive (shared by a generic type's instantiations); past the limit
-/// the answer is `true`, which is always sound: the object is only tracked
-/// when it need not be. So recursive types are tracked, and non-recursive
-/// ones nest 32 deep before they are.
-fn may_own_gc_guarded(answer: TokenStream) -> TokenStream {
+/// would otherwise ask itself forever. Each derived type asks its fields
+/// one level deeper; past the limit the answer is `true`, which is always
+/// sound (the object is only tracked when it need not be). So recursive
+/// types are tracked, and the answer of a non-recursive type is still a
+/// constant once inlined, with no state.
+fn may_own_gc_guarded(krate: &TokenStream, answer: TokenStream) -> TokenStream {
     quote! {
-        ::std::thread_local! {
-            static DEPTH: ::core::cell::Cell<::core::primitive::u32> =
-                const { ::core::cell::Cell::new(0) };
-        }
-        let depth = DEPTH.with(|depth| depth.replace(depth.get() + 1));
-        let answer = depth >= 32 || { #answer };
-        DEPTH.with(|d| d.set(depth));
-        answer
+        __gcptr_depth >= #krate::__private::MAX_MAY_OWN_DEPTH || { #answer }
     }
 }
 
@@ -170,20 +163,20 @@ fn support(krate: &TokenStream) -> TokenStream {
         }
 
         trait __GcptrMayOwnGc {
-            fn __may_own_gc(&self) -> ::core::primitive::bool;
+            fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
         }
         impl<T: #krate::Trace> __GcptrMayOwnGc for __GcptrProbe<T> {
             #[inline(always)]
-            fn __may_own_gc(&self) -> ::core::primitive::bool {
-                <T as #krate::Trace>::__may_own_gc()
+            fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool {
+                <T as #krate::Trace>::__may_own_gc(depth)
             }
         }
         trait __GcptrMayOwnGcFallback {
-            fn __may_own_gc(&self) -> ::core::primitive::bool;
+            fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
         }
         impl<T: ?::core::marker::Sized> __GcptrMayOwnGcFallback for &__GcptrProbe<T> {
             #[inline(always)]
-            fn __may_own_gc(&self) -> ::core::primitive::bool {
+            fn __may_own_gc(&self, _: ::core::primitive::u32) -> ::core::primitive::bool {
                 true
             }
         }

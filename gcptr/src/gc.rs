@@ -151,7 +151,7 @@ impl<T: Trace + 'static> Gc<T> {
     /// through `assume_init` (or be forgotten): dropping it would drop an
     /// uninitialized `T`.
     fn allocate(strong: usize) -> Gc<MaybeUninit<T>> {
-        let tracked = T::__may_own_gc();
+        let tracked = T::__may_own_gc(0);
         let vtable = VTables::<T>::get(tracked);
         let mut flag_bits = 0;
         if tracked {

@@ -110,5 +110,11 @@ pub use trace::{referents, Finalize, Trace, Tracer};
 pub use weak::Weak;
 pub use weak_maps::{DeathCallback, WeakKeyMap, WeakSet, WeakValueMap};
 
+/// Items the macros expand to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::trace::MAX_MAY_OWN_DEPTH;
+}
+
 /// Derives [`Trace`]; see the `gcptr-derive` crate for the attributes.
 pub use gcptr_derive::Trace;

@@ -54,7 +54,7 @@ macro_rules! unsafe_trace_leaf {
             fn trace(&self, _: &mut $crate::Tracer) {}
 
             #[inline(always)]
-            fn __may_own_gc() -> ::core::primitive::bool {
+            fn __may_own_gc(_depth: ::core::primitive::u32) -> ::core::primitive::bool {
                 false
             }
         }
@@ -67,7 +67,7 @@ macro_rules! unsafe_trace_leaf {
             fn trace(&self, _: &mut $crate::Tracer) {}
 
             #[inline(always)]
-            fn __may_own_gc() -> ::core::primitive::bool {
+            fn __may_own_gc(_depth: ::core::primitive::u32) -> ::core::primitive::bool {
                 false
             }
         }
@@ -159,17 +159,23 @@ macro_rules! __trace_fields_body {
         }
 
         #[inline]
-        fn __may_own_gc() -> ::core::primitive::bool {
+        fn __may_own_gc(depth: ::core::primitive::u32) -> ::core::primitive::bool {
             // A field's type is named by a function that borrows it, so the
             // caller need not spell the types out.
             #[inline(always)]
-            fn may_own_gc<S, T: $crate::Trace>(_: fn(&S) -> &T) -> ::core::primitive::bool {
-                <T as $crate::Trace>::__may_own_gc()
+            fn may_own_gc<S, T: $crate::Trace>(
+                _: fn(&S) -> &T,
+                depth: ::core::primitive::u32,
+            ) -> ::core::primitive::bool {
+                <T as $crate::Trace>::__may_own_gc(depth)
+            }
+            if depth >= $crate::__private::MAX_MAY_OWN_DEPTH {
+                return true;
             }
             false $(|| may_own_gc::<Self, _>(|this| {
                 let Self { $field: field, .. } = this;
                 field
-            }))*
+            }, depth + 1))*
         }
     };
 }

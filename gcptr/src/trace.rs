@@ -68,13 +68,18 @@ pub unsafe trait Trace {
     /// tracked by the collector at all and cost what an `Rc` costs.
     ///
     /// This is a function rather than an associated constant so that
-    /// `Trace` stays dyn-compatible; it is always inlined to a constant.
+    /// `Trace` stays dyn-compatible; it inlines to a constant. `depth`
+    /// counts the derived types asked on the way down: a type that contains
+    /// itself (`children: Vec<Self>`) would otherwise ask itself forever, so
+    /// past `MAX_MAY_OWN_DEPTH` (32) the
+    /// answer is `true`. Containers pass `depth` on unchanged.
     #[doc(hidden)]
     #[inline(always)]
-    fn __may_own_gc() -> bool
+    fn __may_own_gc(depth: u32) -> bool
     where
         Self: Sized,
     {
+        let _ = depth;
         true
     }
 
@@ -146,6 +151,9 @@ pub trait Finalize {
     /// Runs once, before the value is dropped.
     fn finalize(&self);
 }
+
+/// How deep `Trace::__may_own_gc` asks before it answers `true`.
+pub const MAX_MAY_OWN_DEPTH: u32 = 32;
 
 /// What a [`Tracer`] does with each edge it is shown.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

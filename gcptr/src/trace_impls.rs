@@ -30,7 +30,7 @@ macro_rules! leaf {
             #[inline(always)]
             fn trace(&self, _: &mut Tracer) {}
             #[inline(always)]
-            fn __may_own_gc() -> bool {
+            fn __may_own_gc(_depth: u32) -> bool {
                 false
             }
         }
@@ -41,7 +41,7 @@ macro_rules! leaf {
             #[inline(always)]
             fn trace(&self, _: &mut Tracer) {}
             #[inline(always)]
-            fn __may_own_gc() -> bool {
+            fn __may_own_gc(_depth: u32) -> bool {
                 false
             }
         }
@@ -142,13 +142,13 @@ unsafe impl<T: Trace> Trace for RefCell<T> {
         }
     }
     #[inline(always)]
-    fn __may_own_gc() -> bool {
-        T::__may_own_gc()
+    fn __may_own_gc(depth: u32) -> bool {
+        T::__may_own_gc(depth)
     }
 }
 
 macro_rules! forward {
-    ($(impl[$($gen:tt)*] $ty:ty => |$this:ident, $tracer:ident| $body:expr, may_own: $may:expr;)*) => {$(
+    ($(impl[$($gen:tt)*] $ty:ty => |$this:ident, $tracer:ident| $body:expr, may_own($depth:ident): $may:expr;)*) => {$(
         // SAFETY: visits every element the container owns, once.
         unsafe impl<$($gen)*> Trace for $ty {
             #[inline]
@@ -157,7 +157,7 @@ macro_rules! forward {
                 $body
             }
             #[inline(always)]
-            fn __may_own_gc() -> bool {
+            fn __may_own_gc($depth: u32) -> bool {
                 $may
             }
         }
@@ -167,46 +167,46 @@ macro_rules! forward {
 forward! {
     impl[T: Trace] Option<T> => |this, tracer| if let Some(value) = this {
         value.trace(tracer)
-    }, may_own: T::__may_own_gc();
+    }, may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace, E: Trace] Result<T, E> => |this, tracer| match this {
         Ok(value) => value.trace(tracer),
         Err(error) => error.trace(tracer),
-    }, may_own: T::__may_own_gc() || E::__may_own_gc();
+    }, may_own(depth): T::__may_own_gc(depth) || E::__may_own_gc(depth);
     impl[T: Trace] Vec<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own: T::__may_own_gc();
+        may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace] VecDeque<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own: T::__may_own_gc();
+        may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace] LinkedList<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own: T::__may_own_gc();
+        may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace] BinaryHeap<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own: T::__may_own_gc();
+        may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace, const N: usize] [T; N] => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own: N > 0 && T::__may_own_gc();
+        may_own(depth): N > 0 && T::__may_own_gc(depth);
     impl[T: Trace, S: 'static] HashSet<T, S> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own: T::__may_own_gc();
+        may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace] BTreeSet<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own: T::__may_own_gc();
+        may_own(depth): T::__may_own_gc(depth);
     impl[K: Trace, V: Trace, S: 'static] HashMap<K, V, S> => |this, tracer| this.iter().for_each(|(k, v)| {
         k.trace(tracer);
         v.trace(tracer);
-    }), may_own: K::__may_own_gc() || V::__may_own_gc();
+    }), may_own(depth): K::__may_own_gc(depth) || V::__may_own_gc(depth);
     impl[K: Trace, V: Trace] BTreeMap<K, V> => |this, tracer| this.iter().for_each(|(k, v)| {
         k.trace(tracer);
         v.trace(tracer);
-    }), may_own: K::__may_own_gc() || V::__may_own_gc();
+    }), may_own(depth): K::__may_own_gc(depth) || V::__may_own_gc(depth);
     impl[T: Trace] OnceCell<T> => |this, tracer| if let Some(value) = this.get() {
         value.trace(tracer)
-    }, may_own: T::__may_own_gc();
+    }, may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace] Wrapping<T> => |this, tracer| this.0.trace(tracer),
-        may_own: T::__may_own_gc();
+        may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace] core::cmp::Reverse<T> => |this, tracer| this.0.trace(tracer),
-        may_own: T::__may_own_gc();
+        may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace] core::mem::ManuallyDrop<T> => |this, tracer| (**this).trace(tracer),
-        may_own: T::__may_own_gc();
+        may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace] core::ops::Range<T> => |this, tracer| {
         this.start.trace(tracer);
         this.end.trace(tracer);
-    }, may_own: T::__may_own_gc();
+    }, may_own(depth): T::__may_own_gc(depth);
 }
 
 // SAFETY: visits every element once.
@@ -236,8 +236,8 @@ macro_rules! tuples {
                 $($name.trace(tracer);)+
             }
             #[inline(always)]
-            fn __may_own_gc() -> bool {
-                false $(|| $name::__may_own_gc())+
+            fn __may_own_gc(depth: u32) -> bool {
+                false $(|| $name::__may_own_gc(depth))+
             }
         }
     )*};
@@ -256,7 +256,7 @@ macro_rules! fn_pointers {
             #[inline(always)]
             fn trace(&self, _: &mut Tracer) {}
             #[inline(always)]
-            fn __may_own_gc() -> bool {
+            fn __may_own_gc(_depth: u32) -> bool {
                 false
             }
         }

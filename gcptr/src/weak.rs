@@ -239,7 +239,7 @@ unsafe impl<T: ?Sized> Trace for Weak<T> {
     fn trace(&self, _: &mut Tracer) {}
 
     #[inline(always)]
-    fn __may_own_gc() -> bool {
+    fn __may_own_gc(_depth: u32) -> bool {
         false
     }
 }

@@ -23,7 +23,7 @@ impl Drop for DropLog {
 // SAFETY: owns no Gc.
 unsafe impl Trace for DropLog {
     fn trace(&self, _: &mut Tracer) {}
-    fn __may_own_gc() -> bool {
+    fn __may_own_gc(_depth: u32) -> bool {
         false
     }
 }
