@@ -71,16 +71,16 @@ fn cycles(c: &mut Criterion) {
     // ---- workload 2 ----
     let mut g = heavy(c, "w2_pairs_build");
     macro_rules! w2_build { ($m:ident) => {
-        g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed(iters, stack_of(stringify!($m), BIG_STACK),
-            || (), |()| libs::$m::pairs_build(W2_PAIRS), libs::$m::pairs_drop_collect)));
+        if survives_big(concat!("w2:", stringify!($m))) { g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed(iters, stack_of(stringify!($m), BIG_STACK),
+            || (), |()| libs::$m::pairs_build(W2_PAIRS), libs::$m::pairs_drop_collect))); }
     }; }
     each_lib!(w2_build);
     g.finish();
 
     let mut g = heavy(c, "w2_pairs_drop_collect");
     macro_rules! w2_drop { ($m:ident) => {
-        g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed(iters, stack_of(stringify!($m), BIG_STACK),
-            || libs::$m::pairs_build(W2_PAIRS), libs::$m::pairs_drop_collect, drop)));
+        if survives_big(concat!("w2:", stringify!($m))) { g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed(iters, stack_of(stringify!($m), BIG_STACK),
+            || libs::$m::pairs_build(W2_PAIRS), libs::$m::pairs_drop_collect, drop))); }
     }; }
     each_lib!(w2_drop);
     g.finish();
@@ -106,16 +106,16 @@ fn cycles(c: &mut Criterion) {
     fn nothing<T>(_: &T) {}
     let mut g = heavy(c, "w4_collect_live_tree");
     macro_rules! w4 { ($m:ident) => {
-        g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed_live(iters, BIG_STACK,
-            || libs::$m::tree_build(W4_DEPTH), nothing, libs::$m::tree_collect, |t| { drop(t); libs::$m::collect() })));
+        if survives_big(concat!("w4:", stringify!($m))) { g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed_live(iters, BIG_STACK,
+            || libs::$m::tree_build(W4_DEPTH), nothing, libs::$m::tree_collect, |t| { drop(t); libs::$m::collect() }))); }
     }; }
     each_lib!(w4);
     g.finish();
 
     let mut g = heavy(c, "w4_collect_live_tree_touched");
     macro_rules! w4t { ($m:ident) => {
-        g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed_live(iters, BIG_STACK,
-            || libs::$m::tree_build(W4_DEPTH), libs::$m::tree_touch, libs::$m::tree_collect, |t| { drop(t); libs::$m::collect() })));
+        if survives_big(concat!("w4:", stringify!($m))) { g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed_live(iters, BIG_STACK,
+            || libs::$m::tree_build(W4_DEPTH), libs::$m::tree_touch, libs::$m::tree_collect, |t| { drop(t); libs::$m::collect() }))); }
     }; }
     each_lib!(w4t);
     g.finish();
