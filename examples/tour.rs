@@ -44,7 +44,10 @@ struct Partner {
 impl Finalize for Partner {
     fn finalize(&self) {
         let other = self.partner.borrow().as_ref().map_or("nobody", |p| p.name);
-        println!("    __del__ of {}: my partner {} is still intact", self.name, other);
+        println!(
+            "    __del__ of {}: my partner {} is still intact",
+            self.name, other
+        );
         FINALIZED.with(|n| n.set(n.get() + 1));
     }
 }
@@ -58,7 +61,10 @@ fn main() {
     let b = a.clone();
     let c = person("Ada");
     println!("    b = a.clone(): ptr_eq(a, b) = {}", Gc::ptr_eq(&a, &b));
-    println!("    c is another Ada: ptr_eq(a, c) = {}", Gc::ptr_eq(&a, &c));
+    println!(
+        "    c is another Ada: ptr_eq(a, c) = {}",
+        Gc::ptr_eq(&a, &c)
+    );
     assert!(Gc::ptr_eq(&a, &b) && !Gc::ptr_eq(&a, &c));
     assert_eq!(a.name, c.name);
 
@@ -92,8 +98,14 @@ fn main() {
     assert!(watch.upgrade().is_none());
 
     step("5. Finalizers (__del__) see the whole cycle intact");
-    let x = Gc::new(Partner { name: "x", partner: RefCell::new(None) });
-    let y = Gc::new(Partner { name: "y", partner: RefCell::new(Some(x.clone())) });
+    let x = Gc::new(Partner {
+        name: "x",
+        partner: RefCell::new(None),
+    });
+    let y = Gc::new(Partner {
+        name: "y",
+        partner: RefCell::new(Some(x.clone())),
+    });
     *x.partner.borrow_mut() = Some(y.clone());
     drop((x, y));
     assert_eq!(gcptr::collect(), 2);
@@ -107,9 +119,15 @@ fn main() {
     let plain = Gc::new(42u64); // plain data is never tracked
     assert_eq!(gcptr::count(), [5, 0, 0]);
     gcptr::collect_generation(0);
-    println!("    after collect(0), survivors moved up: count() = {:?}", gcptr::count());
+    println!(
+        "    after collect(0), survivors moved up: count() = {:?}",
+        gcptr::count()
+    );
     assert_eq!(gcptr::count(), [0, 1, 0]);
-    println!("    thresholds (gc.get_threshold()): {:?}", gcptr::threshold());
+    println!(
+        "    thresholds (gc.get_threshold()): {:?}",
+        gcptr::threshold()
+    );
     assert_eq!(gcptr::threshold(), [700, 10, 10]);
     drop((keep, plain));
     dropped();

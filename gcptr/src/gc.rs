@@ -347,6 +347,10 @@ impl<T: ?Sized> Gc<T> {
         self.ptr.cast()
     }
 
+    pub(crate) fn inner(&self) -> NonNull<GcBox<T>> {
+        self.ptr
+    }
+
     /// Makes a `Gc` from a pointer whose strong count already includes it.
     pub(crate) unsafe fn from_inner(ptr: NonNull<GcBox<T>>) -> Gc<T> {
         Gc {

@@ -81,11 +81,12 @@ pub(crate) struct Header {
     vtable_and_flags: Cell<*const VTable>,
 }
 
-/// A `Gc` allocation as the typed pointers see it.
+/// A `Gc` allocation as the typed pointers see it. Public (hidden) only so
+/// that `gc_coerce!` can name it.
 #[repr(C)]
-pub(crate) struct GcBox<T: ?Sized> {
-    pub header: Header,
-    pub value: T,
+pub struct GcBox<T: ?Sized> {
+    pub(crate) header: Header,
+    pub(crate) value: T,
 }
 
 /// A tracked object's place in a collector list, just in front of its

@@ -86,6 +86,7 @@
 //! | `__del__` | [`Finalize`] with `#[gc(finalize)]` |
 //! | `weakref.ref(x)` | [`Gc::downgrade(&x)`](Gc::downgrade) |
 
+#![cfg_attr(feature = "nightly", feature(coerce_unsized, unsize))]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -93,6 +94,8 @@
 #[macro_use]
 mod macros;
 
+mod closure;
+mod coerce;
 mod collector;
 mod gc;
 mod header;
@@ -101,6 +104,7 @@ mod trace_impls;
 mod weak;
 mod weak_maps;
 
+pub use closure::{GcClosure, GcFn};
 pub use collector::{
     collect, collect_generation, count, disable, enable, freeze, freeze_count, is_enabled,
     set_threshold, stats, threshold, unfreeze, GenerationStats,
@@ -113,6 +117,8 @@ pub use weak_maps::{DeathCallback, WeakKeyMap, WeakSet, WeakValueMap};
 /// Items the macros expand to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::coerce::{from_raw_box, into_raw_box, CoercePointer};
+    pub use crate::header::GcBox;
     pub use crate::trace::MAX_MAY_OWN_DEPTH;
 }
 

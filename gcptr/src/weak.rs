@@ -70,6 +70,10 @@ impl<T: ?Sized> Weak<T> {
         Weak { ptr }
     }
 
+    pub(crate) fn inner(&self) -> NonNull<GcBox<T>> {
+        self.ptr
+    }
+
     /// The header, unless this `Weak` came from `Weak::new`.
     #[inline]
     fn header(&self) -> Option<&Header> {

@@ -1,0 +1,169 @@
+//! Closures whose captured `Gc`s the collector can see: [`GcClosure`],
+//! the [`GcFn`] trait for storing them, and [`gc_closure!`](crate::gc_closure).
+//!
+//! A plain Rust closure that captures a `Gc` hides it from the collector:
+//! a button whose click handler captures the button would be a cycle that
+//! no collection can see. A `GcClosure` keeps its captures in a traced
+//! tuple instead, and the function itself must be `Copy`, which a closure
+//! is only when it captures no `Gc` (nor any other owned value) of its own:
+//! forgetting to list a capture is a compile error, not a leak.
+
+use core::fmt;
+
+use crate::trace::{Trace, Tracer};
+
+/// A function together with the values it captures, which the collector
+/// traces. Made by [`gc_closure!`](crate::gc_closure); called with
+/// [`call`](GcClosure::call) or through [`GcFn`].
+///
+/// # Examples
+///
+/// ```
+/// use gcptr::{Gc, GcClosure};
+///
+/// let counter = Gc::new(std::cell::Cell::new(0));
+/// let bump = GcClosure::new((counter.clone(),), |(counter,): &(Gc<std::cell::Cell<i32>>,), by: i32| {
+///     counter.set(counter.get() + by)
+/// });
+/// bump.call(2);
+/// bump.call(3);
+/// assert_eq!(counter.get(), 5);
+/// ```
+pub struct GcClosure<C, F> {
+    captures: C,
+    function: F,
+}
+
+impl<C: Trace, F: Copy + 'static> GcClosure<C, F> {
+    /// A closure of `function` over `captures`. `function` receives the
+    /// captures by reference, then the call's argument.
+    pub fn new<A, R>(captures: C, function: F) -> Self
+    where
+        F: Fn(&C, A) -> R,
+    {
+        GcClosure { captures, function }
+    }
+
+    /// Calls the function with the captures and `argument` (use a tuple
+    /// for several, `()` for none).
+    pub fn call<A, R>(&self, argument: A) -> R
+    where
+        F: Fn(&C, A) -> R,
+    {
+        (self.function)(&self.captures, argument)
+    }
+
+    /// The captured values.
+    pub fn captures(&self) -> &C {
+        &self.captures
+    }
+}
+
+// SAFETY: visits the captures; the function is `Copy`, so it owns no `Gc`.
+unsafe impl<C: Trace, F: Copy + 'static> Trace for GcClosure<C, F> {
+    fn trace(&self, tracer: &mut Tracer) {
+        self.captures.trace(tracer);
+    }
+
+    fn __may_own_gc(depth: u32) -> bool {
+        C::__may_own_gc(depth)
+    }
+}
+
+impl<C, F> fmt::Debug for GcClosure<C, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GcClosure")
+    }
+}
+
+/// A callable that the collector can trace: store a [`GcClosure`] as
+/// `Box<dyn GcFn<A, R>>` in a field, or as `Gc<dyn GcFn<A, R>>` (with
+/// [`gc_coerce!`](crate::gc_coerce)).
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::{Cell, RefCell};
+/// use gcptr::{gc_closure, Gc, GcFn, Trace};
+///
+/// #[derive(Trace)]
+/// struct Button {
+///     clicks: Cell<u32>,
+///     on_click: RefCell<Option<Box<dyn GcFn>>>,
+/// }
+///
+/// let button = Gc::new(Button { clicks: Cell::new(0), on_click: RefCell::new(None) });
+/// // The handler captures the button: a cycle the collector can see.
+/// let handler = gc_closure!([button] move || button.clicks.set(button.clicks.get() + 1));
+/// *button.on_click.borrow_mut() = Some(Box::new(handler));
+/// button.on_click.borrow().as_ref().unwrap().call(());
+/// assert_eq!(button.clicks.get(), 1);
+/// drop(button);
+/// assert_eq!(gcptr::collect(), 1);
+/// ```
+pub trait GcFn<A = (), R = ()>: Trace {
+    /// Calls the function.
+    fn call(&self, argument: A) -> R;
+}
+
+impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosure<C, F> {
+    fn call(&self, argument: A) -> R {
+        GcClosure::call(self, argument)
+    }
+}
+
+/// Makes a [`GcClosure`]: a closure whose captures are listed, so that the
+/// collector traces them.
+///
+/// `gc_closure!([a, b] move |x, y| body)` clones `a` and `b` into the
+/// closure (the outer variables stay usable, as names do in Python); inside
+/// `body` they are references to the clones. The arguments arrive as one
+/// tuple: call it with `closure.call((x, y))`, or `call(())` for none.
+///
+/// A capture that is not listed makes the closure non-`Copy`, which is a
+/// compile error: a `Gc` hidden from the collector cannot slip in.
+///
+/// # Examples
+///
+/// ```
+/// use gcptr::{gc_closure, Gc};
+///
+/// let greeting = Gc::new(String::from("hello"));
+/// let greet = gc_closure!([greeting] move |name: &str| format!("{greeting}, {name}"));
+/// assert_eq!(greet.call(("world",)), "hello, world");
+/// ```
+///
+/// An unlisted capture is rejected:
+///
+/// ```compile_fail
+/// use gcptr::{gc_closure, Gc};
+/// let hidden = Gc::new(1);
+/// let f = gc_closure!([] move || *hidden + 1);
+/// ```
+#[macro_export]
+macro_rules! gc_closure {
+    ([$($capture:ident),* $(,)?] move || $body:expr) => {
+        $crate::GcClosure::new(
+            ($(::core::clone::Clone::clone(&$capture),)*),
+            move |($($capture,)*): &_, (): ()| $body,
+        )
+    };
+    ([$($capture:ident),* $(,)?] move |$($arg:ident $(: $ty:ty)?),* $(,)?| $body:expr) => {
+        $crate::GcClosure::new(
+            ($(::core::clone::Clone::clone(&$capture),)*),
+            move |($($capture,)*): &_, ($($arg,)*): ($($crate::__gc_closure_arg_type!($($ty)?),)*)| $body,
+        )
+    };
+}
+
+/// The type of a `gc_closure!` argument: as written, or inferred.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __gc_closure_arg_type {
+    () => {
+        _
+    };
+    ($ty:ty) => {
+        $ty
+    };
+}
