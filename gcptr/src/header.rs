@@ -65,6 +65,9 @@ pub(crate) struct VTable {
     pub trace: unsafe fn(NonNull<Header>, &mut Tracer),
     pub finalize: unsafe fn(NonNull<Header>),
     pub drop_value: unsafe fn(NonNull<Header>),
+    /// For diagnostics (`gcptr::referrers`).
+    pub type_name: fn() -> &'static str,
+    pub type_id: fn() -> core::any::TypeId,
     /// Layout of the whole allocation, links included.
     pub layout: Layout,
     /// From the start of the allocation to the header.
@@ -392,7 +395,7 @@ impl Links {
 /// The vtables of a concrete type `T`.
 pub(crate) struct VTables<T>(core::marker::PhantomData<T>);
 
-impl<T: Trace> VTables<T> {
+impl<T: Trace + 'static> VTables<T> {
     const UNTRACKED: VTable = Self::vtable(false);
     const TRACKED: VTable = Self::vtable(true);
 
@@ -428,6 +431,8 @@ impl<T: Trace> VTables<T> {
             trace: trace_value::<T>,
             finalize: finalize_value::<T>,
             drop_value: drop_value::<T>,
+            type_name: core::any::type_name::<T>,
+            type_id: core::any::TypeId::of::<T>,
             layout,
             header_offset,
             value_offset: core::mem::offset_of!(GcBox<T>, value),

@@ -83,6 +83,7 @@
 //! | `gc.get_stats()` | [`stats()`] |
 //! | `gc.freeze()`, `gc.unfreeze()`, `gc.get_freeze_count()` | [`freeze`], [`unfreeze`], [`freeze_count`] |
 //! | `gc.get_referents(x)` | [`referents(&*x)`](referents) |
+//! | `gc.get_referrers(x)` | [`referrers(&x)`](referrers) |
 //! | `__del__` | [`Finalize`] with `#[gc(finalize)]` |
 //! | `weakref.ref(x)` | [`Gc::downgrade(&x)`](Gc::downgrade) |
 
@@ -99,6 +100,7 @@ mod coerce;
 mod collector;
 mod gc;
 mod header;
+mod inspect;
 mod trace;
 mod trace_impls;
 mod weak;
@@ -110,7 +112,8 @@ pub use collector::{
     set_threshold, stats, threshold, unfreeze, GenerationStats,
 };
 pub use gc::Gc;
-pub use trace::{referents, Finalize, Trace, Tracer};
+pub use inspect::{referents, referrers, ObjectRef};
+pub use trace::{Finalize, Trace, Tracer};
 pub use weak::Weak;
 pub use weak_maps::{DeathCallback, WeakKeyMap, WeakSet, WeakValueMap};
 

@@ -233,35 +233,3 @@ impl Tracer {
         }
     }
 }
-
-/// The addresses of the `Gc`s that `value`'s [`Trace`] impl visits, in
-/// visiting order, as [`Gc::as_ptr`](crate::Gc::as_ptr) gives them: Python's
-/// `gc.get_referents`.
-///
-/// Useful to check a hand-written `Trace` impl, or to see what an object
-/// keeps alive.
-///
-/// # Examples
-///
-/// ```
-/// use gcptr::{Gc, Trace};
-///
-/// #[derive(Trace)]
-/// struct Pair(Gc<u32>, Gc<u32>, #[gc(skip)] u64);
-///
-/// let (a, b) = (Gc::new(1), Gc::new(2));
-/// let pair = Pair(a.clone(), b.clone(), 3);
-/// let seen = gcptr::referents(&pair);
-/// assert_eq!(seen, [Gc::as_ptr(&a).cast::<()>(), Gc::as_ptr(&b).cast::<()>()]);
-/// ```
-pub fn referents<T: Trace + ?Sized>(value: &T) -> Vec<*const ()> {
-    let mut tracer = Tracer::new(Action::Record);
-    value.trace(&mut tracer);
-    tracer
-        .into_pending()
-        .into_iter()
-        // SAFETY: each header came from a `Gc` that `value` owns and is
-        // therefore allocated.
-        .map(|header| unsafe { header.as_ref() }.value_address())
-        .collect()
-}

@@ -89,6 +89,15 @@ pub(crate) fn set_aside(header: NonNull<Header>) {
     }
 }
 
+/// Every tracked object in the collector's lists (none while an analysis
+/// has the lists in pieces).
+pub(crate) fn tracked_objects() -> Vec<NonNull<Header>> {
+    match state::current().filter(|st| !st.analysing.get()) {
+        Some(st) => st.lists().into_iter().flat_map(Links::headers).collect(),
+        None => Vec::new(),
+    }
+}
+
 /// Runs a full collection (Python's `gc.collect()`): finds every
 /// unreachable reference cycle, finalizes it and frees it.
 ///

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use super::{should_sweep, WeakSlot};
 use crate::gc::Gc;
-use crate::trace::Trace;
+use crate::trace::{Trace, Tracer};
 
 /// A map whose keys are objects held weakly, by identity: Python's
 /// `WeakKeyDictionary`. Use it to attach data to objects you do not own.
@@ -276,6 +276,19 @@ impl<K: ?Sized + Trace, V> Drop for WeakKeyMap<K, V> {
         for (slot, _) in self.entries.values() {
             slot.disarm();
         }
+    }
+}
+
+// SAFETY: the values are owned (and traced); the keys are weak edges.
+unsafe impl<K: ?Sized + Trace, V: Trace> Trace for WeakKeyMap<K, V> {
+    fn trace(&self, tracer: &mut Tracer) {
+        self.entries
+            .values()
+            .for_each(|(_, value)| value.trace(tracer));
+    }
+
+    fn __may_own_gc(depth: u32) -> bool {
+        V::__may_own_gc(depth)
     }
 }
 

@@ -4,7 +4,7 @@ use core::fmt;
 
 use super::WeakKeyMap;
 use crate::gc::Gc;
-use crate::trace::Trace;
+use crate::trace::{Trace, Tracer};
 
 /// A set of objects held weakly, by identity: Python's `WeakSet`. A
 /// member leaves the set the moment it dies.
@@ -138,6 +138,15 @@ impl<T: ?Sized + Trace> WeakSet<T> {
     /// ```
     pub fn clear(&mut self) {
         self.members.clear();
+    }
+}
+
+// SAFETY: members are weak edges: nothing to visit.
+unsafe impl<T: ?Sized + Trace> Trace for WeakSet<T> {
+    fn trace(&self, _: &mut Tracer) {}
+
+    fn __may_own_gc(_depth: u32) -> bool {
+        false
     }
 }
 

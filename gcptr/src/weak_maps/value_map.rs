@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use super::{should_sweep, WeakSlot};
 use crate::gc::Gc;
-use crate::trace::Trace;
+use crate::trace::{Trace, Tracer};
 
 /// A map whose values are held weakly: Python's `WeakValueDictionary`.
 ///
@@ -279,6 +279,17 @@ impl<K, V: ?Sized + Trace> Drop for WeakValueMap<K, V> {
         for slot in self.entries.values() {
             slot.disarm();
         }
+    }
+}
+
+// SAFETY: the keys are owned (and traced); the values are weak edges.
+unsafe impl<K: Trace, V: ?Sized + Trace> Trace for WeakValueMap<K, V> {
+    fn trace(&self, tracer: &mut Tracer) {
+        self.entries.keys().for_each(|key| key.trace(tracer));
+    }
+
+    fn __may_own_gc(depth: u32) -> bool {
+        K::__may_own_gc(depth)
     }
 }
 

@@ -1,0 +1,153 @@
+//! Looking at the object graph: what an object refers to, and what refers
+//! to it (Python's `gc.get_referents` and `gc.get_referrers`).
+
+use core::fmt;
+use core::ptr::NonNull;
+
+use crate::collector::{self, death};
+use crate::gc::Gc;
+use crate::header::{GcBox, Header};
+use crate::trace::{Action, Trace, Tracer};
+
+/// The addresses of the `Gc`s that `value`'s [`Trace`] impl visits, in
+/// visiting order, as [`Gc::as_ptr`] gives them: Python's
+/// `gc.get_referents`.
+///
+/// Useful to check a hand-written `Trace` impl, or to see what an object
+/// keeps alive.
+///
+/// # Examples
+///
+/// ```
+/// use gcptr::{Gc, Trace};
+///
+/// #[derive(Trace)]
+/// struct Pair(Gc<u32>, Gc<u32>, #[gc(skip)] u64);
+///
+/// let (a, b) = (Gc::new(1), Gc::new(2));
+/// let pair = Pair(a.clone(), b.clone(), 3);
+/// let seen = gcptr::referents(&pair);
+/// assert_eq!(seen, [Gc::as_ptr(&a).cast::<()>(), Gc::as_ptr(&b).cast::<()>()]);
+/// ```
+pub fn referents<T: Trace + ?Sized>(value: &T) -> Vec<*const ()> {
+    edges(|tracer| value.trace(tracer))
+        .into_iter()
+        // SAFETY: each header came from a `Gc` that `value` owns and is
+        // therefore allocated.
+        .map(|header| unsafe { header.as_ref() }.value_address())
+        .collect()
+}
+
+fn edges(trace: impl FnOnce(&mut Tracer)) -> Vec<NonNull<Header>> {
+    let mut tracer = Tracer::new(Action::Record);
+    trace(&mut tracer);
+    tracer.into_pending()
+}
+
+/// The tracked objects that hold a strong reference to `target`: Python's
+/// `gc.get_referrers`. Use it to find what keeps an object alive.
+///
+/// Only objects the collector tracks are searched (an untracked type
+/// cannot own a `Gc`); references from the stack, statics or `Rc`s are not
+/// objects and do not show. A value that is mutably borrowed (a `RefCell`
+/// borrowed with `borrow_mut`) cannot be searched. Called while a
+/// collection runs, it returns nothing.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use gcptr::{Gc, Trace};
+///
+/// #[derive(Trace)]
+/// struct Holder(RefCell<Vec<Gc<String>>>);
+///
+/// let leaked = Gc::new(String::from("who holds me?"));
+/// let holder = Gc::new(Holder(RefCell::new(vec![leaked.clone()])));
+/// let found = gcptr::referrers(&leaked);
+/// assert_eq!(found.len(), 1);
+/// assert!(found[0].type_name().ends_with("Holder"));
+/// assert!(Gc::ptr_eq(&found[0].downcast::<Holder>().unwrap(), &holder));
+/// ```
+pub fn referrers<T: ?Sized>(target: &Gc<T>) -> Vec<ObjectRef> {
+    let target = target.header();
+    collector::tracked_objects()
+        .into_iter()
+        .filter(|&object| {
+            // SAFETY: tracked objects in the lists are allocated and their
+            // values alive.
+            let trace = unsafe { object.as_ref() }.vtable().trace;
+            // SAFETY: as above.
+            edges(|tracer| unsafe { trace(object, tracer) }).contains(&target)
+        })
+        .map(ObjectRef::new)
+        .collect()
+}
+
+/// A weak, type-erased handle to an object found by [`referrers`]: its
+/// type, its address, and a typed [`Gc`] if you know the type.
+pub struct ObjectRef {
+    header: NonNull<Header>,
+}
+
+impl ObjectRef {
+    fn new(header: NonNull<Header>) -> ObjectRef {
+        // SAFETY: allocated (a tracked object in a list); the unit taken
+        // here keeps it so until `drop`.
+        unsafe { header.as_ref() }.inc_weak();
+        ObjectRef { header }
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: this handle owns a unit of the weak count.
+        unsafe { self.header.as_ref() }
+    }
+
+    /// The object's type, as `std::any::type_name` spells it.
+    pub fn type_name(&self) -> &'static str {
+        (self.header().vtable().type_name)()
+    }
+
+    /// The value's address, as [`Gc::as_ptr`] gives it.
+    pub fn address(&self) -> *const () {
+        self.header().value_address()
+    }
+
+    /// The object's strong count, or 0 once it is dead.
+    pub fn strong_count(&self) -> usize {
+        if self.header().is_upgradable() {
+            self.header().strong()
+        } else {
+            0
+        }
+    }
+
+    /// A strong reference to the object, if it is a `T` and alive.
+    pub fn downcast<T: 'static>(&self) -> Option<Gc<T>> {
+        let header = self.header();
+        if (header.vtable().type_id)() != core::any::TypeId::of::<T>() || !header.is_upgradable() {
+            return None;
+        }
+        header.inc_strong();
+        // SAFETY: the object was allocated as a `GcBox<T>` (its vtable is
+        // `T`'s) and the strong count now includes the new `Gc`.
+        Some(unsafe { Gc::from_inner(self.header.cast::<GcBox<T>>()) })
+    }
+}
+
+impl Drop for ObjectRef {
+    fn drop(&mut self) {
+        // SAFETY: the unit taken in `new`.
+        unsafe { death::release_weak(self.header) };
+    }
+}
+
+impl fmt::Debug for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectRef")
+            .field("type_name", &self.type_name())
+            .field("address", &self.address())
+            .field("strong_count", &self.strong_count())
+            .finish()
+    }
+}
