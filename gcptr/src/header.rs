@@ -68,8 +68,12 @@ pub(crate) struct VTable {
     /// For diagnostics (`gcptr::referrers`).
     pub type_name: fn() -> &'static str,
     pub type_id: fn() -> core::any::TypeId,
-    /// Layout of the whole allocation, links included.
+    /// Layout of the whole allocation, links included (for a slice, with
+    /// no element: see [`Header::allocation_layout`]).
     pub layout: Layout,
+    /// For a slice (`Gc<[T]>`, `Gc<str>`): the element's layout. The length
+    /// is then stored in the word just before the links (or the header).
+    pub element: Option<Layout>,
     /// From the start of the allocation to the header.
     pub header_offset: usize,
     /// From the header to the value.
@@ -240,6 +244,36 @@ impl Header {
             .cast::<u8>()
             .wrapping_add(self.vtable().value_offset)
             .cast()
+    }
+
+    /// The layout of the whole allocation, for `dealloc`.
+    pub(crate) fn allocation_layout(this: NonNull<Header>) -> Layout {
+        // SAFETY: `this` points at a live header.
+        let vtable = unsafe { this.as_ref() }.vtable();
+        match vtable.element {
+            None => vtable.layout,
+            Some(element) => slice_layout(vtable, element, Header::slice_len(this)),
+        }
+    }
+
+    /// The length of a slice allocation.
+    pub(crate) fn slice_len(this: NonNull<Header>) -> usize {
+        Header::slice_len_slot(this).map_or(0, |slot| {
+            // SAFETY: written by `SliceVTables`' allocation before the
+            // header was, and never changed.
+            unsafe { slot.read() }
+        })
+    }
+
+    /// Where a slice allocation keeps its length: just before its links
+    /// (tracked) or its header.
+    pub(crate) fn slice_len_slot(this: NonNull<Header>) -> Option<NonNull<usize>> {
+        // SAFETY: `this` points at a live header.
+        let h = unsafe { this.as_ref() };
+        h.vtable().element?;
+        let before = if h.has(flags::TRACKED) { LINKS_SIZE } else { 0 } + size_of::<usize>();
+        // SAFETY: slice layouts reserve that word in front (`SliceVTables`).
+        Some(unsafe { this.byte_sub(before).cast::<usize>() })
     }
 
     /// The start of the allocation, for `dealloc`.
@@ -434,6 +468,7 @@ impl<T: Trace + 'static> VTables<T> {
             type_name: core::any::type_name::<T>,
             type_id: core::any::TypeId::of::<T>,
             layout,
+            element: None,
             header_offset,
             value_offset: core::mem::offset_of!(GcBox<T>, value),
         }
@@ -465,6 +500,119 @@ unsafe fn drop_value<T: Trace>(header: NonNull<Header>) {
         ))
     }
 }
+
+/// The layout of a slice allocation of `len` elements.
+pub(crate) fn slice_layout(vtable: &VTable, element: Layout, len: usize) -> Layout {
+    let size = element
+        .size()
+        .checked_mul(len)
+        .and_then(|data| data.checked_add(vtable.layout.size()))
+        .expect("gcptr: slice too large to allocate");
+    Layout::from_size_align(size, vtable.layout.align())
+        .expect("gcptr: slice too large to allocate")
+        .pad_to_align()
+}
+
+/// The vtables of `[T]` (and of `str`, which is `[u8]` for the collector).
+pub(crate) struct SliceVTables<T>(core::marker::PhantomData<T>);
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+const fn round_up(n: usize, align: usize) -> usize {
+    (n + align - 1) & !(align - 1)
+}
+
+impl<T: Trace + 'static> SliceVTables<T> {
+    const UNTRACKED: VTable = Self::vtable(
+        false,
+        core::any::type_name::<[T]>,
+        core::any::TypeId::of::<[T]>,
+    );
+    const TRACKED: VTable = Self::vtable(
+        true,
+        core::any::type_name::<[T]>,
+        core::any::TypeId::of::<[T]>,
+    );
+
+    /// The vtable for a `[T]` allocation, tracked or not.
+    pub(crate) fn get(tracked: bool) -> &'static VTable {
+        if tracked {
+            &Self::TRACKED
+        } else {
+            &Self::UNTRACKED
+        }
+    }
+
+    const fn vtable(
+        tracked: bool,
+        type_name: fn() -> &'static str,
+        type_id: fn() -> core::any::TypeId,
+    ) -> VTable {
+        let align = max(align_of::<Header>(), align_of::<T>());
+        let prefix = size_of::<usize>() + if tracked { LINKS_SIZE } else { 0 };
+        let header_offset = round_up(prefix, align);
+        let value_offset = round_up(size_of::<Header>(), align_of::<T>());
+        let layout = match Layout::from_size_align(header_offset + value_offset, align) {
+            Ok(layout) => layout,
+            Err(_) => panic!("gcptr: element too large to allocate"),
+        };
+        VTable {
+            trace: trace_slice::<T>,
+            finalize: finalize_nothing,
+            drop_value: drop_slice::<T>,
+            type_name,
+            type_id,
+            layout,
+            element: Some(Layout::new::<T>()),
+            header_offset,
+            value_offset,
+        }
+    }
+}
+
+impl SliceVTables<u8> {
+    const STR: VTable = Self::vtable(
+        false,
+        core::any::type_name::<str>,
+        core::any::TypeId::of::<str>,
+    );
+
+    /// The vtable for a `str` allocation.
+    pub(crate) fn str() -> &'static VTable {
+        &Self::STR
+    }
+}
+
+/// The elements of a slice allocation.
+fn slice_elements<T>(header: NonNull<Header>) -> *mut [T] {
+    // SAFETY: `header` heads a live slice allocation: the elements start
+    // `value_offset` bytes after the header.
+    let data = unsafe { header.byte_add(header.as_ref().vtable().value_offset) };
+    ptr::slice_from_raw_parts_mut(data.cast::<T>().as_ptr(), Header::slice_len(header))
+}
+
+/// # Safety
+/// `header` heads a live `[T]` allocation whose elements are alive.
+unsafe fn trace_slice<T: Trace>(header: NonNull<Header>, tracer: &mut Tracer) {
+    // SAFETY: per the function's contract.
+    unsafe { (*slice_elements::<T>(header)).trace(tracer) }
+}
+
+/// # Safety
+/// As `trace_slice`; the elements are dropped and must not be used again.
+unsafe fn drop_slice<T>(header: NonNull<Header>) {
+    // SAFETY: per the function's contract.
+    unsafe { ptr::drop_in_place(slice_elements::<T>(header)) }
+}
+
+/// Slices have no finalizer.
+unsafe fn finalize_nothing(_: NonNull<Header>) {}
 
 #[cfg(test)]
 mod tests {

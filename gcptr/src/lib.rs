@@ -101,6 +101,7 @@ mod collector;
 mod gc;
 mod header;
 mod inspect;
+mod slice;
 mod trace;
 mod trace_impls;
 mod weak;

@@ -163,8 +163,7 @@ pub(crate) unsafe fn release_weak(header: NonNull<Header>) {
 /// # Safety
 /// Nothing can reach the object any more.
 unsafe fn free(header: NonNull<Header>) {
-    // SAFETY: the header is still allocated until this call.
-    let layout = unsafe { header.as_ref() }.vtable().layout;
+    let layout = Header::allocation_layout(header);
     // SAFETY: the allocation was made with this layout (`gc.rs`).
     unsafe { std::alloc::dealloc(Header::allocation(header).as_ptr(), layout) };
 }

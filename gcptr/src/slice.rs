@@ -1,0 +1,154 @@
+//! `Gc<[T]>` and `Gc<str>`: unsized values, allocated in one block with
+//! their header, as `Rc<[T]>` and `Rc<str>` are.
+//!
+//! The collector sees only headers, so a slice allocation keeps its length
+//! in the word in front of its links (or header): see
+//! `header::SliceVTables`.
+
+use core::mem::ManuallyDrop;
+use core::ptr::{self, NonNull};
+use std::alloc::{alloc, handle_alloc_error};
+
+use crate::collector;
+use crate::gc::Gc;
+use crate::header::{flags, slice_layout, GcBox, Header, Links, SliceVTables, VTable};
+use crate::trace::Trace;
+
+/// Allocates a slice object of `len` elements of `T`, copying them from
+/// `source`, which the caller must then forget (its elements now belong to
+/// the object). Returns the object's thin header.
+fn allocate_slice<T>(
+    vtable: &'static VTable,
+    tracked: bool,
+    source: *const T,
+    len: usize,
+) -> NonNull<Header> {
+    let element = vtable.element.expect("a slice vtable");
+    let layout = slice_layout(vtable, element, len);
+    // SAFETY: the layout has a non-zero size (it holds the header).
+    let Some(memory) = NonNull::new(unsafe { alloc(layout) }) else {
+        handle_alloc_error(layout)
+    };
+    let flag_bits = flags::FINALIZED | if tracked { flags::TRACKED } else { 0 };
+    // SAFETY: `header_offset` and `value_offset` lie within the allocation
+    // (`SliceVTables`), all writes are to its own, properly aligned slots.
+    unsafe {
+        let header = memory.add(vtable.header_offset).cast::<Header>();
+        header.as_ptr().write(Header::new(vtable, flag_bits));
+        let slot = Header::slice_len_slot(header).expect("a slice header");
+        slot.as_ptr().write(len);
+        if let Some(links) = Header::links(header) {
+            links.as_ptr().write(Links::new());
+            Links::link_to_self(links);
+        }
+        let data = header.byte_add(vtable.value_offset).cast::<T>();
+        ptr::copy_nonoverlapping(source, data.as_ptr(), len);
+        header
+    }
+}
+
+/// The fat `GcBox<[T]>` pointer of a slice object.
+fn slice_box<T>(header: NonNull<Header>, len: usize) -> NonNull<GcBox<[T]>> {
+    let fat = ptr::slice_from_raw_parts_mut(header.as_ptr().cast::<T>(), len) as *mut GcBox<[T]>;
+    // SAFETY: derived from the non-null header pointer.
+    unsafe { NonNull::new_unchecked(fat) }
+}
+
+impl<T: Trace + 'static> From<Vec<T>> for Gc<[T]> {
+    /// Moves the elements of a `Vec` into a new `Gc<[T]>`.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let numbers: Gc<[u32]> = Gc::from(vec![1, 2, 3]);
+    /// assert_eq!(&*numbers, [1, 2, 3]);
+    /// ```
+    fn from(elements: Vec<T>) -> Gc<[T]> {
+        let tracked = T::__may_own_gc(0);
+        let elements = ManuallyDrop::new(elements);
+        let len = elements.len();
+        let header = allocate_slice(
+            SliceVTables::<T>::get(tracked),
+            tracked,
+            elements.as_ptr(),
+            len,
+        );
+        // Free the vector's buffer; its elements moved into the object.
+        // SAFETY: rebuilt from the `ManuallyDrop`'s own parts, length 0.
+        drop(unsafe { Vec::from_raw_parts(elements.as_ptr().cast_mut(), 0, elements.capacity()) });
+        if let Some(links) = Header::links(header) {
+            collector::track_new(links);
+        }
+        // SAFETY: the header's one strong reference becomes this `Gc`.
+        unsafe { Gc::from_inner(slice_box(header, len)) }
+    }
+}
+
+impl<T: Trace + Clone + 'static> From<&[T]> for Gc<[T]> {
+    /// Clones the elements of a slice into a new `Gc<[T]>`.
+    ///
+    /// ```
+    /// let letters: gcptr::Gc<[char]> = gcptr::Gc::from(&['a', 'b'][..]);
+    /// assert_eq!(letters.len(), 2);
+    /// ```
+    fn from(elements: &[T]) -> Gc<[T]> {
+        Gc::from(elements.to_vec())
+    }
+}
+
+impl<T: Trace + 'static> FromIterator<T> for Gc<[T]> {
+    /// Collects an iterator into a new `Gc<[T]>`.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let squares: Gc<[u64]> = (1..=4).map(|n| n * n).collect();
+    /// assert_eq!(&*squares, [1, 4, 9, 16]);
+    /// let same = Gc::from_iter(squares.iter().copied());
+    /// assert_eq!(same, squares);
+    /// ```
+    fn from_iter<I: IntoIterator<Item = T>>(elements: I) -> Gc<[T]> {
+        Gc::from(elements.into_iter().collect::<Vec<T>>())
+    }
+}
+
+impl From<&str> for Gc<str> {
+    /// Copies a string into a new `Gc<str>`.
+    ///
+    /// ```
+    /// let name: gcptr::Gc<str> = gcptr::Gc::from("Ada");
+    /// assert_eq!(&*name, "Ada");
+    /// ```
+    fn from(text: &str) -> Gc<str> {
+        let len = text.len();
+        let header = allocate_slice(SliceVTables::<u8>::str(), false, text.as_ptr(), len);
+        let bytes = slice_box::<u8>(header, len);
+        // SAFETY: the bytes are a copy of a `str`, so valid UTF-8; `GcBox<str>`
+        // and `GcBox<[u8]>` have the same layout and metadata.
+        unsafe { Gc::from_inner(NonNull::new_unchecked(bytes.as_ptr() as *mut GcBox<str>)) }
+    }
+}
+
+impl From<String> for Gc<str> {
+    /// Copies a `String` into a new `Gc<str>`.
+    ///
+    /// ```
+    /// let name: gcptr::Gc<str> = gcptr::Gc::from(String::from("Grace"));
+    /// assert_eq!(name.len(), 5);
+    /// ```
+    fn from(text: String) -> Gc<str> {
+        Gc::from(text.as_str())
+    }
+}
+
+impl<T: Trace + 'static> From<Box<T>> for Gc<T> {
+    /// Moves a boxed value into a new `Gc`.
+    ///
+    /// ```
+    /// let x: gcptr::Gc<u8> = gcptr::Gc::from(Box::new(7));
+    /// assert_eq!(*x, 7);
+    /// ```
+    fn from(boxed: Box<T>) -> Gc<T> {
+        Gc::new(*boxed)
+    }
+}
