@@ -258,3 +258,51 @@ fn cancelled_death_callbacks_never_run() {
     assert!(!callback.cancel());
     drop(x);
 }
+
+#[test]
+fn weak_with_callback_fires_on_death_and_not_after_the_handle_is_dropped() {
+    let fired = Rc::new(Cell::new(0));
+    let x = Gc::new(1u8);
+    let counter = fired.clone();
+    let kept = Gc::downgrade_with(&x, move || counter.set(counter.get() + 1));
+    let counter = fired.clone();
+    let dropped_handle = Gc::downgrade_with(&x, move || counter.set(counter.get() + 100));
+    assert!(kept.is_pending() && dropped_handle.is_pending());
+    drop(dropped_handle);
+    drop(x);
+    assert_eq!(fired.get(), 1);
+    assert!(!kept.is_pending());
+    assert!(kept.upgrade().is_none());
+}
+
+#[test]
+fn callbacks_of_weak_references_owned_by_the_garbage_do_not_run() {
+    // CPython's rule: a weakref that dies in the same cycle as its referent
+    // does not call back.
+    #[derive(Trace)]
+    struct Owner {
+        partner: RefCell<Option<Gc<Owner>>>,
+        watching: RefCell<Option<gcptr::WeakWithCallback<Owner>>>,
+    }
+    let fired = Rc::new(Cell::new(0));
+    let a = Gc::new(Owner {
+        partner: RefCell::new(None),
+        watching: RefCell::new(None),
+    });
+    let b = Gc::new(Owner {
+        partner: RefCell::new(Some(a.clone())),
+        watching: RefCell::new(None),
+    });
+    *a.partner.borrow_mut() = Some(b.clone());
+    let counter = fired.clone();
+    *a.watching.borrow_mut() = Some(Gc::downgrade_with(&b, move || {
+        counter.set(counter.get() + 1)
+    }));
+    // A handle outside the garbage still fires.
+    let counter = fired.clone();
+    let outside = Gc::downgrade_with(&b, move || counter.set(counter.get() + 10));
+    drop((a, b));
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(fired.get(), 10);
+    assert!(!outside.is_pending());
+}

@@ -86,6 +86,9 @@
 //! | `gc.get_referrers(x)` | [`referrers(&x)`](referrers) |
 //! | `__del__` | [`Finalize`] with `#[gc(finalize)]` |
 //! | `weakref.ref(x)` | [`Gc::downgrade(&x)`](Gc::downgrade) |
+//! | `weakref.ref(x, callback)` | [`Gc::downgrade_with(&x, callback)`](Gc::downgrade_with) |
+//! | `weakref.finalize(x, f)` | [`Gc::on_death(&x, f)`](Gc::on_death) |
+//! | `WeakValueDictionary`, `WeakKeyDictionary`, `WeakSet` | [`WeakValueMap`], [`WeakKeyMap`], [`WeakSet`] |
 
 #![cfg_attr(feature = "nightly", feature(coerce_unsized, unsize))]
 #![deny(missing_docs)]
@@ -116,7 +119,7 @@ pub use gc::Gc;
 pub use inspect::{referents, referrers, ObjectRef};
 pub use trace::{Finalize, Trace, Tracer};
 pub use weak::Weak;
-pub use weak_maps::{DeathCallback, WeakKeyMap, WeakSet, WeakValueMap};
+pub use weak_maps::{DeathCallback, WeakKeyMap, WeakSet, WeakValueMap, WeakWithCallback};
 
 /// Items the macros expand to; not part of the API.
 #[doc(hidden)]

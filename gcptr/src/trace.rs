@@ -4,6 +4,7 @@
 use core::ptr::NonNull;
 
 use crate::header::{flags, Header, Links, Mark};
+use crate::weak_maps::CallbackState;
 
 /// A type whose strong edges (the [`Gc`](crate::Gc)s it owns) the collector
 /// can enumerate.
@@ -165,6 +166,8 @@ pub(crate) enum Action {
     MarkReachable,
     /// Diagnostics: record every strong edge.
     Record,
+    /// Garbage found: cancel the callbacks of the weak references it owns.
+    CancelCallbacks,
 }
 
 /// The visitor that [`Trace::trace`] hands each owned `Gc` to.
@@ -202,11 +205,20 @@ impl Tracer {
         core::mem::take(&mut self.set_aside)
     }
 
+    /// Shows the tracer a weak reference's callback owned by the traced
+    /// value.
+    pub(crate) fn weak_callback(&mut self, callback: &CallbackState) {
+        if self.action == Action::CancelCallbacks {
+            callback.cancel();
+        }
+    }
+
     /// Shows the tracer one strong edge, to the object whose header is `to`.
     pub(crate) fn edge(&mut self, to: NonNull<Header>) {
-        if self.action == Action::Record {
-            self.pending.push(to);
-            return;
+        match self.action {
+            Action::Record => return self.pending.push(to),
+            Action::CancelCallbacks => return,
+            Action::SubtractInternal | Action::MarkReachable => {}
         }
         // `to` comes from a live `Gc` owned by the traced value (Trace's
         // contract), so its header is allocated.

@@ -104,7 +104,15 @@ fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>
         Links::link_to_self(Header::links(header).expect("garbage is tracked"));
     }
     // Weak references are cleared for the whole set before any callback
-    // runs, so no callback can reach a condemned object.
+    // runs, so no callback can reach a condemned object. The callbacks of
+    // weak references that the garbage itself owns are cancelled (CPython's
+    // rule: they die with it, and their callbacks could see it).
+    if st.callback_weaks.get() > 0 {
+        let mut tracer = Tracer::new(Action::CancelCallbacks);
+        for &header in &garbage {
+            trace(header, &mut tracer, first_panic);
+        }
+    }
     for &header in &garbage {
         if let Some(payload) = crate::weak_maps::notify_death(header) {
             first_panic.get_or_insert(payload);

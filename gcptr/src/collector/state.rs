@@ -70,6 +70,9 @@ pub(crate) struct State {
     /// Objects whose strong count reached zero and whose death waits: for
     /// the stack of drops to unwind, or for an analysis to end.
     pub deferred: RefCell<Vec<NonNull<Header>>>,
+    /// Live `WeakWithCallback`s: while there are none, a collection skips
+    /// looking for them in its garbage.
+    pub callback_weaks: Cell<usize>,
     /// Who to tell when a `WATCHED` object dies, by header address.
     pub watchers: RefCell<HashMap<usize, Vec<Rc<dyn Watcher>>>>,
 }
@@ -89,6 +92,7 @@ impl State {
             stats: Default::default(),
             drop_depth: Cell::new(0),
             deferred: RefCell::new(Vec::new()),
+            callback_weaks: Cell::new(0),
             watchers: RefCell::new(HashMap::new()),
         }
     }

@@ -1,6 +1,6 @@
 //! Weak containers ([`WeakValueMap`], [`WeakKeyMap`], [`WeakSet`]) and
-//! death callbacks ([`Gc::on_death`]), with the death notifications they
-//! share.
+//! death callbacks ([`Gc::on_death`], [`Gc::downgrade_with`]), with the
+//! death notifications they share.
 //!
 //! An object that something watches carries the `WATCHED` flag, and its
 //! watchers sit in a per-thread table keyed by its address. The moment the
@@ -16,6 +16,7 @@
 //! mutating call once they outnumber the live ones, which keeps the sweep
 //! amortized O(1) per death.
 
+mod callback;
 mod key_map;
 mod set;
 mod value_map;
@@ -24,6 +25,8 @@ use core::cell::Cell;
 use core::ptr::NonNull;
 use std::rc::Rc;
 
+pub(crate) use callback::CallbackState;
+pub use callback::{DeathCallback, WeakWithCallback};
 pub use key_map::WeakKeyMap;
 pub use set::WeakSet;
 pub use value_map::WeakValueMap;
@@ -143,117 +146,4 @@ impl Watcher for EntryWatch {
 /// alive, should sweep out its dead ones now.
 pub(crate) fn should_sweep(entries: usize, live: usize) -> bool {
     entries.saturating_sub(live) > live.max(8)
-}
-
-/// A callback registered with [`Gc::on_death`]: Python's
-/// `weakref.finalize`.
-///
-/// Dropping the handle does not cancel the callback (as with Python's
-/// `weakref.finalize`, the registry keeps it); call
-/// [`cancel`](DeathCallback::cancel) for that.
-pub struct DeathCallback {
-    state: Rc<CallbackState>,
-}
-
-struct CallbackState {
-    callback: core::cell::RefCell<Option<Box<dyn FnOnce()>>>,
-}
-
-impl Watcher for CallbackState {
-    fn object_died(&self) {
-        let callback = self.callback.borrow_mut().take();
-        if let Some(callback) = callback {
-            callback();
-        }
-    }
-
-    fn is_armed(&self) -> bool {
-        self.callback.borrow().is_some()
-    }
-}
-
-impl DeathCallback {
-    /// Cancels the callback if it has not run yet (Python's
-    /// `finalize.detach()`). Returns whether it was still pending.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gcptr::Gc;
-    ///
-    /// let x = Gc::new(1);
-    /// let callback = Gc::on_death(&x, || panic!("never runs"));
-    /// assert!(callback.cancel());
-    /// drop(x);
-    /// ```
-    pub fn cancel(&self) -> bool {
-        self.state.callback.borrow_mut().take().is_some()
-    }
-
-    /// Whether the callback has neither run nor been cancelled (Python's
-    /// `finalize.alive`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use gcptr::Gc;
-    ///
-    /// let x = Gc::new(1);
-    /// let callback = Gc::on_death(&x, || ());
-    /// assert!(callback.is_pending());
-    /// drop(x);
-    /// assert!(!callback.is_pending());
-    /// ```
-    pub fn is_pending(&self) -> bool {
-        self.state.is_armed()
-    }
-}
-
-impl core::fmt::Debug for DeathCallback {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("DeathCallback")
-            .field("pending", &self.is_pending())
-            .finish()
-    }
-}
-
-impl<T: ?Sized> Gc<T> {
-    /// Registers `callback` to run once when the object dies: Python's
-    /// `weakref.finalize(obj, callback)`.
-    ///
-    /// The callback runs when the object can no longer be upgraded: when
-    /// its strong count reaches zero (after its finalizer, if that did not
-    /// resurrect it), or when a collection finds it to be garbage (before
-    /// any finalizer of that collection runs, as CPython calls weak
-    /// reference callbacks first). It never receives the object, so it
-    /// cannot bring it back. A panic in the callback propagates from the
-    /// drop or collection that ran it, once that is complete.
-    ///
-    /// Once the thread's collector is gone (during thread exit), the
-    /// callback is dropped without running.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::cell::Cell;
-    /// use std::rc::Rc;
-    /// use gcptr::Gc;
-    ///
-    /// let fired = Rc::new(Cell::new(false));
-    /// let x = Gc::new(String::from("temporary"));
-    /// let flag = fired.clone();
-    /// Gc::on_death(&x, move || flag.set(true));
-    /// assert!(!fired.get());
-    /// drop(x);
-    /// assert!(fired.get());
-    /// ```
-    pub fn on_death(this: &Gc<T>, callback: impl FnOnce() + 'static) -> DeathCallback {
-        let state = Rc::new(CallbackState {
-            callback: core::cell::RefCell::new(Some(Box::new(callback))),
-        });
-        if !watch_death(this.header(), state.clone()) {
-            state.callback.borrow_mut().take();
-        }
-        DeathCallback { state }
-    }
 }

@@ -1,0 +1,227 @@
+//! Death callbacks: [`Gc::on_death`] (Python's `weakref.finalize`) and
+//! [`Gc::downgrade_with`] (`weakref.ref(obj, callback)`).
+
+use core::cell::RefCell;
+use std::rc::Rc;
+
+use super::{watch_death, Watcher};
+use crate::collector::state;
+use crate::gc::Gc;
+use crate::trace::{Trace, Tracer};
+use crate::weak::Weak;
+
+/// A callback registered with [`Gc::on_death`]: Python's
+/// `weakref.finalize`.
+///
+/// Dropping the handle does not cancel the callback (as with Python's
+/// `weakref.finalize`, the registry keeps it); call
+/// [`cancel`](DeathCallback::cancel) for that.
+pub struct DeathCallback {
+    state: Rc<CallbackState>,
+}
+
+pub(crate) struct CallbackState {
+    callback: RefCell<Option<Box<dyn FnOnce()>>>,
+}
+
+impl CallbackState {
+    /// Cancels the callback: its handle dies with the garbage.
+    pub(crate) fn cancel(&self) {
+        self.callback.borrow_mut().take();
+    }
+}
+
+impl Watcher for CallbackState {
+    fn object_died(&self) {
+        let callback = self.callback.borrow_mut().take();
+        if let Some(callback) = callback {
+            callback();
+        }
+    }
+
+    fn is_armed(&self) -> bool {
+        self.callback.borrow().is_some()
+    }
+}
+
+impl DeathCallback {
+    /// Cancels the callback if it has not run yet (Python's
+    /// `finalize.detach()`). Returns whether it was still pending.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let x = Gc::new(1);
+    /// let callback = Gc::on_death(&x, || panic!("never runs"));
+    /// assert!(callback.cancel());
+    /// drop(x);
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.state.callback.borrow_mut().take().is_some()
+    }
+
+    /// Whether the callback has neither run nor been cancelled (Python's
+    /// `finalize.alive`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let x = Gc::new(1);
+    /// let callback = Gc::on_death(&x, || ());
+    /// assert!(callback.is_pending());
+    /// drop(x);
+    /// assert!(!callback.is_pending());
+    /// ```
+    pub fn is_pending(&self) -> bool {
+        self.state.is_armed()
+    }
+}
+
+impl core::fmt::Debug for DeathCallback {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DeathCallback")
+            .field("pending", &self.is_pending())
+            .finish()
+    }
+}
+
+/// A weak reference with a callback: Python's `weakref.ref(obj, callback)`.
+///
+/// The callback runs once when the object dies, as with
+/// [`Gc::on_death`], but only while this handle lives: dropping the handle
+/// cancels it. And, as in CPython, if the handle itself belongs to garbage
+/// that the same collection reclaims (it is a field of an object in the
+/// dead cycle), the callback does not run.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use gcptr::Gc;
+///
+/// let fired = Rc::new(Cell::new(false));
+/// let x = Gc::new(5);
+/// let flag = fired.clone();
+/// let weak = Gc::downgrade_with(&x, move || flag.set(true));
+/// assert_eq!(*weak.upgrade().unwrap(), 5);
+/// drop(x);
+/// assert!(fired.get());
+/// assert!(weak.upgrade().is_none());
+/// ```
+pub struct WeakWithCallback<T: ?Sized> {
+    weak: Weak<T>,
+    state: Rc<CallbackState>,
+}
+
+impl<T: ?Sized> WeakWithCallback<T> {
+    /// A strong reference, if the object is alive (as [`Weak::upgrade`]).
+    pub fn upgrade(&self) -> Option<Gc<T>> {
+        self.weak.upgrade()
+    }
+
+    /// The plain weak reference.
+    pub fn weak(&self) -> &Weak<T> {
+        &self.weak
+    }
+
+    /// Whether the callback has neither run nor been cancelled.
+    pub fn is_pending(&self) -> bool {
+        self.state.is_armed()
+    }
+}
+
+impl<T: ?Sized> Drop for WeakWithCallback<T> {
+    fn drop(&mut self) {
+        self.state.callback.borrow_mut().take();
+        if let Some(st) = state::current() {
+            st.callback_weaks
+                .set(st.callback_weaks.get().saturating_sub(1));
+        }
+    }
+}
+
+impl<T: ?Sized> core::fmt::Debug for WeakWithCallback<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WeakWithCallback")
+            .field("pending", &self.is_pending())
+            .finish()
+    }
+}
+
+// SAFETY: a weak edge: no `Gc` to visit. The tracer is shown the callback
+// so that a collection can cancel the callbacks of handles that die with
+// the garbage (CPython's rule).
+unsafe impl<T: ?Sized> Trace for WeakWithCallback<T> {
+    fn trace(&self, tracer: &mut Tracer) {
+        tracer.weak_callback(&self.state);
+    }
+
+    fn __may_own_gc(_depth: u32) -> bool {
+        false
+    }
+}
+
+impl<T: ?Sized> Gc<T> {
+    /// Registers `callback` to run once when the object dies: Python's
+    /// `weakref.finalize(obj, callback)`.
+    ///
+    /// The callback runs when the object can no longer be upgraded: when
+    /// its strong count reaches zero (after its finalizer, if that did not
+    /// resurrect it), or when a collection finds it to be garbage (before
+    /// any finalizer of that collection runs, as CPython calls weak
+    /// reference callbacks first). It never receives the object, so it
+    /// cannot bring it back. A panic in the callback propagates from the
+    /// drop or collection that ran it, once that is complete.
+    ///
+    /// Once the thread's collector is gone (during thread exit), the
+    /// callback is dropped without running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use gcptr::Gc;
+    ///
+    /// let fired = Rc::new(Cell::new(false));
+    /// let x = Gc::new(String::from("temporary"));
+    /// let flag = fired.clone();
+    /// Gc::on_death(&x, move || flag.set(true));
+    /// assert!(!fired.get());
+    /// drop(x);
+    /// assert!(fired.get());
+    /// ```
+    pub fn on_death(this: &Gc<T>, callback: impl FnOnce() + 'static) -> DeathCallback {
+        let state = Rc::new(CallbackState {
+            callback: RefCell::new(Some(Box::new(callback))),
+        });
+        if !watch_death(this.header(), state.clone()) {
+            state.callback.borrow_mut().take();
+        }
+        DeathCallback { state }
+    }
+
+    /// A weak reference whose callback runs when the object dies, unless
+    /// the reference is gone by then: Python's `weakref.ref(obj, callback)`.
+    /// See [`WeakWithCallback`].
+    pub fn downgrade_with(this: &Gc<T>, callback: impl FnOnce() + 'static) -> WeakWithCallback<T> {
+        let state = Rc::new(CallbackState {
+            callback: RefCell::new(Some(Box::new(callback))),
+        });
+        if !watch_death(this.header(), state.clone()) {
+            state.callback.borrow_mut().take();
+        }
+        if let Some(st) = state::current() {
+            st.callback_weaks.set(st.callback_weaks.get() + 1);
+        }
+        WeakWithCallback {
+            weak: Gc::downgrade(this),
+            state,
+        }
+    }
+}
