@@ -16,7 +16,7 @@ thread_local! {
 }
 
 struct Flaky {
-    log: DropLog,
+    _log: DropLog,
     next: RefCell<Option<Gc<Flaky>>>,
 }
 
@@ -36,7 +36,12 @@ unsafe impl Trace for Flaky {
 
 fn flaky_ring(ids: std::ops::Range<u32>) -> Vec<gcptr::Weak<Flaky>> {
     let nodes: Vec<_> = ids
-        .map(|id| Gc::new(Flaky { log: DropLog(id), next: RefCell::new(None) }))
+        .map(|id| {
+            Gc::new(Flaky {
+                log: DropLog(id),
+                next: RefCell::new(None),
+            })
+        })
         .collect();
     for (i, node) in nodes.iter().enumerate() {
         *node.next.borrow_mut() = Some(nodes[(i + 1) % nodes.len()].clone());
@@ -45,7 +50,8 @@ fn flaky_ring(ids: std::ops::Range<u32>) -> Vec<gcptr::Weak<Flaky>> {
 }
 
 #[test]
-fn a_panic_in_trace_at_every_point_of_the_analysis_frees_nothing_live_and_leaves_the_collector_working() {
+fn a_panic_in_trace_at_every_point_of_the_analysis_frees_nothing_live_and_leaves_the_collector_working(
+) {
     // 8 objects: the analysis traces each once to subtract internal
     // references, then the 4 reachable ones again to mark them: 12 points.
     for panic_at in 1..=12 {
@@ -68,7 +74,11 @@ fn a_panic_in_trace_at_every_point_of_the_analysis_frees_nothing_live_and_leaves
         let mut all = dropped;
         all.extend(take_drops());
         all.sort_unstable();
-        assert_eq!(all, [10, 11, 12, 13], "each garbage object dropped exactly once");
+        assert_eq!(
+            all,
+            [10, 11, 12, 13],
+            "each garbage object dropped exactly once"
+        );
         drop(keep);
         assert_eq!(gcptr::collect(), 4);
         assert_eq!(take_drops(), [0, 1, 2, 3]);
@@ -92,7 +102,10 @@ fn a_panic_in_a_death_callback_during_a_collection_propagates_after_it() {
 #[test]
 fn a_panic_in_a_death_callback_at_count_zero_still_frees_the_object() {
     take_drops();
-    let node = Gc::new(Flaky { log: DropLog(30), next: RefCell::new(None) });
+    let node = Gc::new(Flaky {
+        log: DropLog(30),
+        next: RefCell::new(None),
+    });
     let _callback = Gc::on_death(&node, || panic!("callback failed"));
     let weak = Gc::downgrade(&node);
     let result = catch_unwind(AssertUnwindSafe(move || drop(node)));
