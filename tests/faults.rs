@@ -38,7 +38,7 @@ fn flaky_ring(ids: std::ops::Range<u32>) -> Vec<gcptr::Weak<Flaky>> {
     let nodes: Vec<_> = ids
         .map(|id| {
             Gc::new(Flaky {
-                log: DropLog(id),
+                _log: DropLog(id),
                 next: RefCell::new(None),
             })
         })
@@ -103,7 +103,7 @@ fn a_panic_in_a_death_callback_during_a_collection_propagates_after_it() {
 fn a_panic_in_a_death_callback_at_count_zero_still_frees_the_object() {
     take_drops();
     let node = Gc::new(Flaky {
-        log: DropLog(30),
+        _log: DropLog(30),
         next: RefCell::new(None),
     });
     let _callback = Gc::on_death(&node, || panic!("callback failed"));
