@@ -192,6 +192,18 @@ pub fn probe(name: &str) -> bool {
                         drop(t);
                         libs::$m::collect();
                     }
+                    concat!("w1t:", stringify!($m)) => {
+                        libs::$m::new_drop_tracked(W1_NEW);
+                        libs::$m::clone_drop_tracked(W1_NEW);
+                        libs::$m::deref_tracked(W1_NEW);
+                    }
+                    concat!("w7:", stringify!($m)) => {
+                        libs::$m::binary_trees(11);
+                        libs::$m::binary_trees_parent(11);
+                        libs::$m::large_linked_list(4096);
+                        libs::$m::stress_test(0x5eed);
+                        libs::$m::dumpster_mix(1_000_000, 12345);
+                    }
                     concat!("w8:", stringify!($m)) => libs::$m::append_teardown(libs::$m::append_tracked(W8_APPEND)),
                     concat!("w6:", stringify!($m)) => bytes(libs::$m::ring_build, libs::$m::ring_drop_collect),
                     concat!("w3:", stringify!($m)) => ring(libs::$m::ring_build, libs::$m::ring_drop_collect),

@@ -325,7 +325,11 @@ pub fn large_linked_list(size: usize) -> Vec<usize> {
     res
 }
 
-// The stress test's random graph has no `Rc` version (it needs a collector).
+/// The stress test's random graph has no `Rc` version (it needs a
+/// collector): a no-op, so that the probes can call it.
+pub fn stress_test(_seed: u64) -> Vec<usize> {
+    Vec::new()
+}
 
 /// dumpster's mix with `Rc`: leaks every cycle it makes, as in dumpster's
 /// own benchmark.
