@@ -121,6 +121,11 @@ pub use trace::{Finalize, Trace, Tracer};
 pub use weak::Weak;
 pub use weak_maps::{DeathCallback, WeakKeyMap, WeakSet, WeakValueMap, WeakWithCallback};
 
+// The README's examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 /// Items the macros expand to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
