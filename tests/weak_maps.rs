@@ -306,3 +306,18 @@ fn callbacks_of_weak_references_owned_by_the_garbage_do_not_run() {
     assert_eq!(fired.get(), 10);
     assert!(!outside.is_pending());
 }
+
+#[test]
+fn a_watched_object_late_in_a_garbage_cycle_still_lets_every_value_drop_once() {
+    take_drops();
+    let ring: Vec<_> = (1..=5).map(Node::new).collect();
+    for i in 0..5 {
+        ring[i].link(&ring[(i + 1) % 5]);
+    }
+    let mut map = WeakValueMap::new();
+    map.insert("last", &ring[4]); // only the last-allocated member is watched
+    drop(ring);
+    assert_eq!(gcptr::collect(), 5);
+    assert_eq!(take_drops(), [1, 2, 3, 4, 5]);
+    assert!(map.is_empty());
+}

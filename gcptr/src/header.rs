@@ -389,6 +389,30 @@ impl Links {
         }
     }
 
+    /// Moves every object of the list headed by `head` into an analysis
+    /// (see [`Links::begin_analysis`]), appending their headers to `out`,
+    /// and leaves the list empty. Each starts with its strong count as the
+    /// references to account for, or 1 if it has none: an object whose
+    /// count is zero is queued to die (`death.rs`) and until then holds its
+    /// referents from outside.
+    pub(crate) fn take_for_analysis(head: NonNull<Links>, out: &mut Vec<NonNull<Header>>) {
+        // SAFETY: `head` is a live list head.
+        let mut node = unsafe { head.as_ref() }.next.get();
+        while !ptr::eq(node, head.as_ptr()) {
+            // SAFETY: every node of a list is a live object's links, and
+            // `next` is read before `begin_analysis` overwrites it.
+            let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
+            let links = unsafe { this.as_ref() };
+            node = links.next.get();
+            let header = Links::header(this);
+            // SAFETY: the header of a live object.
+            let strong = unsafe { header.as_ref() }.strong();
+            links.begin_analysis(strong.max(usize::from(strong == 0)));
+            out.push(header);
+        }
+        Links::link_to_self(head);
+    }
+
     // Analysis scratch: `next` holds the mark, `prev` the count of
     // references not yet accounted for (CPython's `gc_refs`).
 

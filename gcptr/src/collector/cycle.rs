@@ -7,22 +7,25 @@
 //!    `subtract_refs`). What is left counts references from outside: the
 //!    stack, statics, untracked owners, older generations. Objects with a
 //!    count above zero, and all they reach, are alive (`move_unreachable`,
-//!    done here with an explicit stack, never recursion). The rest is
-//!    garbage.
-//! 2. **Condemn.** Survivors move up a generation. Each garbage object gets
-//!    a unit of weak count held by the collector, so its memory outlives
-//!    anything that happens next, and `WEAK_CLEARED`: weak references stop
-//!    upgrading.
+//!    done here with an explicit stack, never recursion); they move up a
+//!    generation. The rest is garbage.
+//! 2. **Condemn.** Each garbage object gets a unit of weak count held by
+//!    the collector, so its memory outlives anything that happens next, and
+//!    `WEAK_CLEARED`: weak references stop upgrading. Then the weak
+//!    containers and death callbacks watching it are told.
 //! 3. **Finalize** every garbage object that has a finalizer not yet run,
 //!    while the whole garbage set is intact.
 //! 4. **Resurrection check.** If any finalizer ran, analyse the garbage set
 //!    again: what a finalizer made reachable from outside survives.
 //! 5. **Drop.** Mark every remaining object `DEAD` (deref panics from now
-//!    on, naming `Finalize`), then drop each value. References between
-//!    garbage objects die with the values; a reference that a `Drop` stored
-//!    elsewhere keeps the memory (not the value) alive.
-//! 6. **Release** the collector's units of weak count; memory that nothing
-//!    refers to is freed.
+//!    on, naming `Finalize`), then drop each value and give up the
+//!    collector's unit, which frees the memory once nothing refers to it.
+//!    References between garbage objects die with the values; a reference
+//!    that a `Drop` stored elsewhere keeps the memory (not the value) alive.
+//!
+//! Objects are visited in as few passes as the order above allows: with no
+//! finalizer to run and no watcher to tell, condemning and marking `DEAD`
+//! are one pass, and dropping and releasing another.
 //!
 //! A panic in a finalizer, a `Drop` or a trace is caught, the collection
 //! completes, and the first panic is resumed when the collector is
@@ -73,71 +76,110 @@ fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>
     }
     let older = st.generation((generation + 1).min(GENERATIONS - 1));
 
-    let set = Links::headers(young);
+    let mut set = st.scratch.take();
+    st.analysing.set(true);
     // The set's links become scratch; objects allocated meanwhile (by a
     // trace) start a fresh list.
-    Links::link_to_self(young);
-    let (survivors, garbage) = find_unreachable(st, set, first_panic);
-    for &header in &survivors {
-        relink(older, header);
-    }
+    Links::take_for_analysis(young, &mut set);
+    let total = set.len();
+    let mut garbage = find_unreachable(st, set, first_panic, |header| relink(older, header));
+    let survivors = total - garbage.len();
     match generation {
         1 => {
             let pending = &st.long_lived_pending;
-            pending.set(pending.get() + survivors.len());
+            pending.set(pending.get() + survivors);
         }
         2 => {
             st.long_lived_pending.set(0);
-            st.long_lived_total.set(survivors.len());
+            st.long_lived_total.set(survivors);
         }
         _ => {}
     }
-    drop(survivors);
 
     let found = garbage.len();
-    for &header in &garbage {
+    // A finalizer to run, or a watcher to tell, runs user code before the
+    // drops, and the DEAD marks must wait for it. Until one turns up, mark
+    // DEAD in the same pass (and take the marks back if one does).
+    let mut eventful = st.callback_weaks.get() > 0;
+    for (i, &header) in garbage.iter().enumerate() {
         // SAFETY: garbage objects are allocated; the unit taken here keeps
-        // them so until `release`.
+        // them so until the last pass.
         let h = unsafe { header.as_ref() };
         h.inc_weak();
         h.set(flags::WEAK_CLEARED);
         Links::link_to_self(Header::links(header).expect("garbage is tracked"));
+        if !eventful && h.flags() & (flags::FINALIZED | flags::WATCHED) != flags::FINALIZED {
+            eventful = true;
+            for &marked in &garbage[..i] {
+                // SAFETY: as above.
+                unsafe { marked.as_ref() }.clear(flags::DEAD);
+            }
+        }
+        if !eventful {
+            h.set(flags::DEAD);
+        }
     }
-    // Weak references are cleared for the whole set before any callback
-    // runs, so no callback can reach a condemned object. The callbacks of
-    // weak references that the garbage itself owns are cancelled (CPython's
-    // rule: they die with it, and their callbacks could see it).
+    let mut already_dead = Vec::new();
+    if eventful {
+        notify_watchers(st, &garbage, first_panic);
+        garbage = finalize_and_recheck(st, garbage, older, first_panic);
+        // Mark the whole set before any value is dropped, so that a `Drop`
+        // that reaches a peer panics whether or not the peer went first.
+        // Objects that died by count meanwhile are DEAD already: release
+        // them only.
+        garbage.retain(|&header| {
+            // SAFETY: held by the collector's unit of weak count.
+            let h = unsafe { header.as_ref() };
+            if h.has(flags::DEAD) {
+                already_dead.push(header);
+                return false;
+            }
+            h.set(flags::DEAD);
+            true
+        });
+    }
+    let reclaimed = garbage.len() + already_dead.len();
+    drop_and_release(st, &garbage, first_panic);
+    for &header in &already_dead {
+        // SAFETY: the unit of weak count taken at condemnation.
+        unsafe { death::release_weak(header) };
+    }
+    garbage.clear();
+    st.scratch.set(garbage);
+
+    let resurrected = found - reclaimed;
+    st.add_stats(generation, |s| {
+        s.collections += 1;
+        s.collected += reclaimed;
+        s.resurrected += resurrected;
+    });
+    reclaimed
+}
+
+/// Tells the weak containers and death callbacks watching `garbage`, after
+/// the weak references to all of it are cleared, so that no callback can
+/// reach a condemned object. The callbacks of weak references that the
+/// garbage itself owns are cancelled first (CPython's rule: they die with
+/// it).
+fn notify_watchers(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Option<Panic>) {
     if st.callback_weaks.get() > 0 {
         let mut tracer = Tracer::new(Action::CancelCallbacks);
-        for &header in &garbage {
+        for &header in garbage {
             trace(header, &mut tracer, first_panic);
         }
     }
-    for &header in &garbage {
+    for &header in garbage {
         if let Some(payload) = crate::weak_maps::notify_death(header) {
             first_panic.get_or_insert(payload);
         }
     }
-    let garbage = finalize_and_recheck(st, garbage, older, first_panic);
-    let resurrected = found - garbage.len();
-    drop_values(st, &garbage, first_panic);
-    for header in garbage {
-        // SAFETY: the unit of weak count taken at condemnation.
-        unsafe { death::release_weak(header) };
-    }
-    st.add_stats(generation, |s| {
-        s.collections += 1;
-        s.collected += found - resurrected;
-        s.resurrected += resurrected;
-    });
-    found - resurrected
 }
 
 /// Runs the finalizers of `garbage`; if any ran, returns what is still
 /// garbage afterwards and moves the resurrected objects to `older`.
 fn finalize_and_recheck(
     st: &State,
-    garbage: Vec<NonNull<Header>>,
+    mut garbage: Vec<NonNull<Header>>,
     older: NonNull<Links>,
     first_panic: &mut Option<Panic>,
 ) -> Vec<NonNull<Header>> {
@@ -170,17 +212,21 @@ fn finalize_and_recheck(
     }
     // A finalizer may have killed garbage objects by count (they are DEAD
     // now, and their memory is held by our unit), or stored new references.
-    let (live, dead): (Vec<_>, Vec<_>) = garbage
-        .into_iter()
-        // SAFETY: held by the collector's unit of weak count.
-        .partition(|h| !unsafe { h.as_ref() }.has(flags::DEAD));
-    let (resurrected, mut still_garbage) = find_unreachable(st, live, first_panic);
-    for &header in &resurrected {
+    // SAFETY: held by the collector's unit of weak count.
+    let dead_at = partition_in_place(&mut garbage, |&h| !unsafe { h.as_ref() }.has(flags::DEAD));
+    let dead = garbage.split_off(dead_at);
+    st.analysing.set(true);
+    for &header in &garbage {
+        // SAFETY: held by our unit; not DEAD, so tracked and alive.
+        let strong = unsafe { header.as_ref() }.strong();
+        links(header).begin_analysis(strong);
+    }
+    let mut still_garbage = find_unreachable(st, garbage, first_panic, |header| {
         relink(older, header);
         // SAFETY: the collector's unit; the strong references keep the
         // object allocated, so this cannot free it.
         unsafe { death::release_weak(header) };
-    }
+    });
     for &header in &still_garbage {
         Links::link_to_self(Header::links(header).expect("garbage is tracked"));
     }
@@ -188,53 +234,43 @@ fn finalize_and_recheck(
     still_garbage
 }
 
-/// Marks every object of `garbage` DEAD, then drops the values that are
-/// not dropped yet.
-fn drop_values(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Option<Panic>) {
-    let mut to_drop = Vec::with_capacity(garbage.len());
+/// Drops the value of each object of `garbage` (all marked DEAD by us) and
+/// gives up the collector's unit of weak count on it.
+///
+/// Releasing right after the drop is safe: an object whose memory this
+/// frees has no strong reference left, so no value dropped later can reach
+/// it; one that still has some keeps its memory through the strong
+/// references' own unit.
+fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Option<Panic>) {
+    // Deaths that the drops cause nest no deeper than from the top.
+    st.drop_depth.set(st.drop_depth.get() + 1);
     for &header in garbage {
-        // SAFETY: held by the collector's unit of weak count.
-        let h = unsafe { header.as_ref() };
-        if !h.has(flags::DEAD) {
-            h.set(flags::DEAD);
-            to_drop.push(header);
-        }
-    }
-    for header in to_drop {
         st.note_death();
-        // SAFETY: held by our unit; the value is not dropped yet (it was
-        // not DEAD above, and DEAD objects are never dropped by anyone but
-        // the one who set DEAD).
+        // SAFETY: held by our unit; the value is not dropped yet (we marked
+        // it DEAD, and only whoever sets DEAD drops the value).
         let drop_value = unsafe { header.as_ref() }.vtable().drop_value;
-        // Deaths that the drop causes nest no deeper than from the top.
-        st.drop_depth.set(st.drop_depth.get() + 1);
         // SAFETY: as above.
         catch(first_panic, || unsafe { drop_value(header) });
-        st.drop_depth.set(st.drop_depth.get() - 1);
+        // SAFETY: the unit of weak count taken at condemnation.
+        unsafe { death::release_weak(header) };
     }
+    st.drop_depth.set(st.drop_depth.get() - 1);
 }
 
-/// Trial deletion over `set`: splits it into (reachable from outside,
-/// garbage). The links of `set` are scratch while this runs; the caller
-/// relinks every object afterwards.
+/// Trial deletion over `set`, whose objects are in analysis (their links
+/// are scratch, `State::analysing` is set). Hands each object reachable
+/// from outside to `reachable` once the analysis is over, and returns the
+/// garbage, in the same buffer.
 ///
 /// If a trace panics, some edges went unseen, and an object reachable only
 /// through them would look like garbage: then the whole set is reported
 /// reachable.
 fn find_unreachable(
     st: &State,
-    set: Vec<NonNull<Header>>,
+    mut set: Vec<NonNull<Header>>,
     first_panic: &mut Option<Panic>,
-) -> (Vec<NonNull<Header>>, Vec<NonNull<Header>>) {
-    st.analysing.set(true);
-    for &header in &set {
-        // SAFETY: members of the set are allocated and tracked.
-        let h = unsafe { header.as_ref() };
-        // An object with no strong reference is queued to die (see
-        // `death.rs`); until it has, it holds its referents from outside.
-        let refs = h.strong().max(usize::from(h.strong() == 0));
-        links(header).begin_analysis(refs);
-    }
+    mut reachable: impl FnMut(NonNull<Header>),
+) -> Vec<NonNull<Header>> {
     let mut trace_panic = None;
     let mut tracer = Tracer::new(Action::SubtractInternal);
     for &header in &set {
@@ -252,18 +288,38 @@ fn find_unreachable(
             }
         }
     }
+    if let Some(payload) = trace_panic {
+        first_panic.get_or_insert(payload);
+        for &header in &set {
+            links(header).set_mark_reachable();
+        }
+    }
+    let garbage_at = partition_in_place(&mut set, |&header| {
+        links(header).mark() == (Mark::InSet { reachable: false })
+    });
     st.analysing.set(false);
+    for header in set.drain(garbage_at..) {
+        reachable(header);
+    }
     for header in returning {
         if let Some(links) = Header::links(header).filter(|&l| Links::is_empty(l)) {
             Links::push_back(st.generation(0), links);
         }
     }
-    if let Some(payload) = trace_panic {
-        first_panic.get_or_insert(payload);
-        return (set, Vec::new());
+    set
+}
+
+/// Reorders `items` so that those for which `first` holds come first, and
+/// returns how many they are.
+fn partition_in_place<T>(items: &mut [T], mut first: impl FnMut(&T) -> bool) -> usize {
+    let mut split = 0;
+    for i in 0..items.len() {
+        if first(&items[i]) {
+            items.swap(split, i);
+            split += 1;
+        }
     }
-    set.into_iter()
-        .partition(|&header| links(header).mark() == (Mark::InSet { reachable: true }))
+    split
 }
 
 fn links<'a>(header: NonNull<Header>) -> &'a Links {

@@ -70,6 +70,9 @@ pub(crate) struct State {
     /// Objects whose strong count reached zero and whose death waits: for
     /// the stack of drops to unwind, or for an analysis to end.
     pub deferred: RefCell<Vec<NonNull<Header>>>,
+    /// The buffer a collection keeps its set in, kept between collections
+    /// so that they do not allocate it anew.
+    pub scratch: Cell<Vec<NonNull<Header>>>,
     /// Live `WeakWithCallback`s: while there are none, a collection skips
     /// looking for them in its garbage.
     pub callback_weaks: Cell<usize>,
@@ -92,6 +95,7 @@ impl State {
             stats: Default::default(),
             drop_depth: Cell::new(0),
             deferred: RefCell::new(Vec::new()),
+            scratch: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
             watchers: RefCell::new(HashMap::new()),
         }
