@@ -399,9 +399,11 @@ impl Links {
         // SAFETY: `head` is a live list head.
         let mut node = unsafe { head.as_ref() }.next.get();
         while !ptr::eq(node, head.as_ptr()) {
-            // SAFETY: every node of a list is a live object's links, and
-            // `next` is read before `begin_analysis` overwrites it.
+            // SAFETY: every node of a list is a live object's links, so
+            // non-null and readable; `next` is read before
+            // `begin_analysis` overwrites it.
             let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
+            // SAFETY: as above.
             let links = unsafe { this.as_ref() };
             node = links.next.get();
             let header = Links::header(this);
