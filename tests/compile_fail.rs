@@ -7,6 +7,11 @@
 #[test]
 #[cfg_attr(miri, ignore)]
 fn misuse_does_not_compile() {
+    // The pinned `.stderr` files match the pinned toolchain only; the
+    // sanitizer runs use nightly and skip this test.
+    if std::env::var_os("GCPTR_SKIP_UI").is_some() {
+        return;
+    }
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/*.rs");
 }

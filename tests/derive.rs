@@ -736,3 +736,36 @@ fn trace_fields_macro_visits_the_listed_fields_in_order() {
     let wrapper = foreign::Wrapper(0, a.clone());
     assert_eq!(gcptr::referents(&wrapper), [addr(&a)]);
 }
+
+// The derive's expansion must not depend on the hygiene of the field
+// types' spans: here the fields are written inside a `macro_rules!` and the
+// derive attribute comes from its caller, so the two differ.
+macro_rules! define_nodes {
+    ($(#[$attr:meta])*) => {
+        $(#[$attr])*
+        struct MacroNode {
+            next: std::cell::RefCell<Option<gcptr::Gc<MacroNode>>>,
+        }
+
+        $(#[$attr])*
+        struct MacroLeaf {
+            value: u64,
+        }
+    };
+}
+
+define_nodes!(#[derive(gcptr::Trace)]);
+
+#[test]
+fn derive_inside_macro_rules_traces_and_classifies() {
+    assert!(<MacroNode as gcptr::Trace>::__may_own_gc(0));
+    assert!(!<MacroLeaf as gcptr::Trace>::__may_own_gc(0));
+    let a = gcptr::Gc::new(MacroNode {
+        next: std::cell::RefCell::new(None),
+    });
+    *a.next.borrow_mut() = Some(a.clone());
+    assert_eq!(gcptr::referents(&*a), [gcptr::Gc::as_ptr(&a).cast::<()>()]);
+    drop(a);
+    assert_eq!(gcptr::collect(), 1);
+    assert_eq!(MacroLeaf { value: 3 }.value, 3);
+}

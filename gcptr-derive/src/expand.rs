@@ -62,14 +62,18 @@ pub fn derive(input: &Input) -> TokenStream {
     let checks = fields.iter().map(|plan| plan.assert_fn(&krate));
     let asserts = fields.iter().map(FieldPlan::assert_call);
     let body = trace_body(&input.body, &tracer);
+    // One identifier, interpolated everywhere: spelled inside
+    // `quote_spanned!` it would take the field type's hygiene, which under
+    // `macro_rules!` is not the parameter's.
+    let depth = format_ident!("__gcptr_depth");
     let may_own_gc = fields.iter().map(|plan| {
         let ty = plan.field.ty;
-        quote_spanned!(ty.span()=> (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__may_own_gc(__gcptr_depth + 1))
+        quote_spanned!(ty.span()=> (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__may_own_gc(#depth + 1))
     });
     let may_own_body = if fields.is_empty() {
         quote!(false)
     } else {
-        may_own_gc_guarded(&krate, quote!(false #(|| #may_own_gc)*))
+        may_own_gc_guarded(&krate, &depth, quote!(false #(|| #may_own_gc)*))
     };
     let finalize = input.attrs.finalize.then(|| {
         quote! {
@@ -101,7 +105,7 @@ pub fn derive(input: &Input) -> TokenStream {
                 }
 
                 #[inline]
-                fn __may_own_gc(__gcptr_depth: ::core::primitive::u32) -> ::core::primitive::bool {
+                fn __may_own_gc(#depth: ::core::primitive::u32) -> ::core::primitive::bool {
                     #may_own_body
                 }
 
@@ -120,9 +124,9 @@ pub fn derive(input: &Input) -> TokenStream {
 /// sound (the object is only tracked when it need not be). So recursive
 /// types are tracked, and the answer of a non-recursive type is still a
 /// constant once inlined, with no state.
-fn may_own_gc_guarded(krate: &TokenStream, answer: TokenStream) -> TokenStream {
+fn may_own_gc_guarded(krate: &TokenStream, depth: &Ident, answer: TokenStream) -> TokenStream {
     quote! {
-        __gcptr_depth >= #krate::__private::MAX_MAY_OWN_DEPTH || { #answer }
+        #depth >= #krate::__private::MAX_MAY_OWN_DEPTH || { #answer }
     }
 }
 
