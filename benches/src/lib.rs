@@ -716,72 +716,9 @@ pub mod libs {
                 v
             }
         }
-        // gcptr's derive (as of this commit) breaks under `macro_rules!`
-        // hygiene like dumpster's: it spans the generated `__gcptr_depth`
-        // with the field types' spans (gcptr-derive/src/expand.rs). Until
-        // that is fixed, hand-written impls: all of these types are tracked,
-        // which is what the default `__may_own_gc` says.
-        derive []
-        derive_enum []
-        extra {
-            use ::gcptr::{Trace, Tracer};
-            unsafe impl Trace for Link {
-                fn trace(&self, t: &mut Tracer) { self.next.trace(t); }
-            }
-            unsafe impl Trace for DNode {
-                fn trace(&self, t: &mut Tracer) {
-                    self.next.trace(t);
-                    self.prev.trace(t);
-                }
-            }
-            unsafe impl Trace for Tree {
-                fn trace(&self, t: &mut Tracer) {
-                    self.left.trace(t);
-                    self.right.trace(t);
-                }
-            }
-            unsafe impl Trace for SNode {
-                fn trace(&self, t: &mut Tracer) { self.next.trace(t); }
-            }
-            unsafe impl Trace for BTree {
-                fn trace(&self, t: &mut Tracer) {
-                    if let BTree::Nested { left, right } = self {
-                        left.trace(t);
-                        right.trace(t);
-                    }
-                }
-            }
-            unsafe impl Trace for PTree {
-                fn trace(&self, t: &mut Tracer) {
-                    match self {
-                        PTree::Root { left, right } => {
-                            left.trace(t);
-                            right.trace(t);
-                        }
-                        PTree::Nested { parent, left, right } => {
-                            parent.trace(t);
-                            left.trace(t);
-                            right.trace(t);
-                        }
-                        PTree::End => {}
-                    }
-                }
-            }
-            unsafe impl Trace for LNode {
-                fn trace(&self, t: &mut Tracer) {
-                    if let LNode::Cons { next, previous } = self {
-                        next.trace(t);
-                        previous.trace(t);
-                    }
-                }
-            }
-            unsafe impl Trace for GNode {
-                fn trace(&self, t: &mut Tracer) { self.edges.trace(t); }
-            }
-            unsafe impl Trace for Multi {
-                fn trace(&self, t: &mut Tracer) { self.refs.trace(t); }
-            }
-        }
+        derive [#[derive(::gcptr::Trace)]]
+        derive_enum [#[derive(::gcptr::Trace)]]
+        extra {}
     }
 
     gc_lib! {
