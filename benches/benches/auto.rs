@@ -16,7 +16,13 @@ fn auto(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat);
     g.bench_function("gcptr (disabled)", |b| {
         b.iter_custom(|iters| {
-            timed(iters, BIG_STACK, || (), |()| libs::gcptr::append_tracked_disabled(W8_APPEND), libs::gcptr::append_teardown)
+            timed(
+                iters,
+                BIG_STACK,
+                || (),
+                |()| libs::gcptr::append_tracked_disabled(W8_APPEND),
+                libs::gcptr::append_teardown,
+            )
         })
     });
     macro_rules! each {

@@ -11,8 +11,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, BenchmarkGroup, Criterion, SamplingMode};
 use criterion::measurement::WallTime;
+use criterion::{criterion_group, BenchmarkGroup, Criterion, SamplingMode};
 use gcptr_benches::{libs, timed, timed_live, BIG_STACK, NORMAL_STACK, SMALL_STACK};
 use gcptr_benches::{W2_PAIRS, W3_RING, W4_DEPTH, W5_LIST};
 
@@ -31,7 +31,10 @@ fn gcptr_stack(name: &str, want: usize) -> usize {
     if gcptr_benches::survives(name, want) {
         want
     } else {
-        eprintln!("warning: gcptr overflows a {} KiB stack on {name}; benchmarking it on a big stack", want >> 10);
+        eprintln!(
+            "warning: gcptr overflows a {} KiB stack on {name}; benchmarking it on a big stack",
+            want >> 10
+        );
         BIG_STACK
     }
 }
@@ -56,12 +59,19 @@ fn survives_big(name: &str) -> bool {
     if name.ends_with(":gcptr") || gcptr_benches::survives(name, BIG_STACK) {
         return true;
     }
-    eprintln!("warning: {name} overflows even a {} GiB stack: not benchmarked", BIG_STACK >> 30);
+    eprintln!(
+        "warning: {name} overflows even a {} GiB stack: not benchmarked",
+        BIG_STACK >> 30
+    );
     false
 }
 
 fn stack_of(m: &str, gcptr: usize) -> usize {
-    if m == "gcptr" { gcptr } else { BIG_STACK }
+    if m == "gcptr" {
+        gcptr
+    } else {
+        BIG_STACK
+    }
 }
 
 fn cycles(c: &mut Criterion) {
@@ -70,62 +80,161 @@ fn cycles(c: &mut Criterion) {
 
     // ---- workload 2 ----
     let mut g = heavy(c, "w2_pairs_build");
-    macro_rules! w2_build { ($m:ident) => {
-        if survives_big(concat!("w2:", stringify!($m))) { g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed(iters, stack_of(stringify!($m), BIG_STACK),
-            || (), |()| libs::$m::pairs_build(W2_PAIRS), libs::$m::pairs_drop_collect))); }
-    }; }
+    macro_rules! w2_build {
+        ($m:ident) => {
+            if survives_big(concat!("w2:", stringify!($m))) {
+                g.bench_function(libs::$m::NAME, |b| {
+                    b.iter_custom(|iters| {
+                        timed(
+                            iters,
+                            stack_of(stringify!($m), BIG_STACK),
+                            || (),
+                            |()| libs::$m::pairs_build(W2_PAIRS),
+                            libs::$m::pairs_drop_collect,
+                        )
+                    })
+                });
+            }
+        };
+    }
     each_lib!(w2_build);
     g.finish();
 
     let mut g = heavy(c, "w2_pairs_drop_collect");
-    macro_rules! w2_drop { ($m:ident) => {
-        if survives_big(concat!("w2:", stringify!($m))) { g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed(iters, stack_of(stringify!($m), BIG_STACK),
-            || libs::$m::pairs_build(W2_PAIRS), libs::$m::pairs_drop_collect, drop))); }
-    }; }
+    macro_rules! w2_drop {
+        ($m:ident) => {
+            if survives_big(concat!("w2:", stringify!($m))) {
+                g.bench_function(libs::$m::NAME, |b| {
+                    b.iter_custom(|iters| {
+                        timed(
+                            iters,
+                            stack_of(stringify!($m), BIG_STACK),
+                            || libs::$m::pairs_build(W2_PAIRS),
+                            libs::$m::pairs_drop_collect,
+                            drop,
+                        )
+                    })
+                });
+            }
+        };
+    }
     each_lib!(w2_drop);
     g.finish();
 
     // ---- workload 3 ----
     let mut g = heavy(c, "w3_ring_build");
-    macro_rules! w3_build { ($m:ident) => {
-        if survives_big(concat!("w3:", stringify!($m))) { g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed(iters, stack_of(stringify!($m), w3_stack),
-            || (), |()| libs::$m::ring_build(W3_RING), libs::$m::ring_drop_collect))); }
-    }; }
+    macro_rules! w3_build {
+        ($m:ident) => {
+            if survives_big(concat!("w3:", stringify!($m))) {
+                g.bench_function(libs::$m::NAME, |b| {
+                    b.iter_custom(|iters| {
+                        timed(
+                            iters,
+                            stack_of(stringify!($m), w3_stack),
+                            || (),
+                            |()| libs::$m::ring_build(W3_RING),
+                            libs::$m::ring_drop_collect,
+                        )
+                    })
+                });
+            }
+        };
+    }
     each_lib!(w3_build);
     g.finish();
 
     let mut g = heavy(c, "w3_ring_drop_collect");
-    macro_rules! w3_drop { ($m:ident) => {
-        if survives_big(concat!("w3:", stringify!($m))) { g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed(iters, stack_of(stringify!($m), w3_stack),
-            || libs::$m::ring_build(W3_RING), libs::$m::ring_drop_collect, drop))); }
-    }; }
+    macro_rules! w3_drop {
+        ($m:ident) => {
+            if survives_big(concat!("w3:", stringify!($m))) {
+                g.bench_function(libs::$m::NAME, |b| {
+                    b.iter_custom(|iters| {
+                        timed(
+                            iters,
+                            stack_of(stringify!($m), w3_stack),
+                            || libs::$m::ring_build(W3_RING),
+                            libs::$m::ring_drop_collect,
+                            drop,
+                        )
+                    })
+                });
+            }
+        };
+    }
     each_lib!(w3_drop);
     g.finish();
 
     // ---- workload 4: Rc's figure is one plain traversal of the tree ----
     fn nothing<T>(_: &T) {}
     let mut g = heavy(c, "w4_collect_live_tree");
-    macro_rules! w4 { ($m:ident) => {
-        if survives_big(concat!("w4:", stringify!($m))) { g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed_live(iters, BIG_STACK,
-            || libs::$m::tree_build(W4_DEPTH), nothing, libs::$m::tree_collect, |t| { drop(t); libs::$m::collect() }))); }
-    }; }
+    macro_rules! w4 {
+        ($m:ident) => {
+            if survives_big(concat!("w4:", stringify!($m))) {
+                g.bench_function(libs::$m::NAME, |b| {
+                    b.iter_custom(|iters| {
+                        timed_live(
+                            iters,
+                            BIG_STACK,
+                            || libs::$m::tree_build(W4_DEPTH),
+                            nothing,
+                            libs::$m::tree_collect,
+                            |t| {
+                                drop(t);
+                                libs::$m::collect()
+                            },
+                        )
+                    })
+                });
+            }
+        };
+    }
     each_lib!(w4);
     g.finish();
 
     let mut g = heavy(c, "w4_collect_live_tree_touched");
-    macro_rules! w4t { ($m:ident) => {
-        if survives_big(concat!("w4:", stringify!($m))) { g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed_live(iters, BIG_STACK,
-            || libs::$m::tree_build(W4_DEPTH), libs::$m::tree_touch, libs::$m::tree_collect, |t| { drop(t); libs::$m::collect() }))); }
-    }; }
+    macro_rules! w4t {
+        ($m:ident) => {
+            if survives_big(concat!("w4:", stringify!($m))) {
+                g.bench_function(libs::$m::NAME, |b| {
+                    b.iter_custom(|iters| {
+                        timed_live(
+                            iters,
+                            BIG_STACK,
+                            || libs::$m::tree_build(W4_DEPTH),
+                            libs::$m::tree_touch,
+                            libs::$m::tree_collect,
+                            |t| {
+                                drop(t);
+                                libs::$m::collect()
+                            },
+                        )
+                    })
+                });
+            }
+        };
+    }
     each_lib!(w4t);
     g.finish();
 
     // ---- workload 5 ----
     let mut g = heavy(c, "w5_list_drop");
-    macro_rules! w5 { ($m:ident) => {
-        if survives_big(concat!("w5:", stringify!($m))) { g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed(iters, stack_of(stringify!($m), w5_stack),
-            || libs::$m::list_build(W5_LIST), libs::$m::list_drop_collect, drop))); }
-    }; }
+    macro_rules! w5 {
+        ($m:ident) => {
+            if survives_big(concat!("w5:", stringify!($m))) {
+                g.bench_function(libs::$m::NAME, |b| {
+                    b.iter_custom(|iters| {
+                        timed(
+                            iters,
+                            stack_of(stringify!($m), w5_stack),
+                            || libs::$m::list_build(W5_LIST),
+                            libs::$m::list_drop_collect,
+                            drop,
+                        )
+                    })
+                });
+            }
+        };
+    }
     each_lib!(w5);
     g.finish();
     black_box(());

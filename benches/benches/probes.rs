@@ -11,7 +11,9 @@
 //! Prints a table and writes `target/gcptr-bench/probes.json`, which
 //! `benches/report.py` reads.
 
-use gcptr_benches::{counting::Counting, libs, probe_child, survives, BIG_STACK, NORMAL_STACK, SMALL_STACK, W3_RING};
+use gcptr_benches::{
+    counting::Counting, libs, probe_child, survives, BIG_STACK, NORMAL_STACK, SMALL_STACK, W3_RING,
+};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -19,7 +21,10 @@ static ALLOC: Counting = Counting;
 fn main() {
     gcptr_benches::run_probe_if_requested();
     // `cargo bench -- FILTER`: run only if the filter names these probes.
-    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let names = "probes w6_bytes_per_node w3_stack w5_stack";
     if !filters.is_empty() && !filters.iter().any(|f| names.contains(f.as_str())) {
         return;
@@ -27,7 +32,10 @@ fn main() {
 
     let mut json = String::from("{\n  \"w6_bytes_per_node\": {\n");
     println!("w6: bytes per node of a {W3_RING}-node doubly linked ring (requested sizes)");
-    println!("{:<16} {:>8} {:>8} {:>10}", "library", "live", "peak", "leftover");
+    println!(
+        "{:<16} {:>8} {:>8} {:>10}",
+        "library", "live", "peak", "leftover"
+    );
     let mut rows = Vec::new();
     macro_rules! w6 {
         ($($m:ident),*) => {$(
@@ -48,7 +56,10 @@ fn main() {
     json += "\n  },\n  \"stack\": {\n";
 
     println!("\nstack probes (ok = completes, OVERFLOW = aborts): w3 = ring drop+collect, w5 = list drop");
-    println!("{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}", "library", "w3 256K", "w3 2M", "w3 4G", "w5 256K", "w5 2M", "w5 4G");
+    println!(
+        "{:<16} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "library", "w3 256K", "w3 2M", "w3 4G", "w5 256K", "w5 2M", "w5 4G"
+    );
     let mut rows = Vec::new();
     macro_rules! stack {
         ($($m:ident),*) => {$(

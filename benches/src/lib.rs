@@ -279,7 +279,10 @@ pub fn probe_child(name: &str, stack: usize) -> (bool, String) {
         .stderr(std::process::Stdio::null())
         .output()
     {
-        Ok(out) => (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) => (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ),
         Err(_) => (false, String::new()),
     }
 }
