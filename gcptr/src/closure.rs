@@ -37,6 +37,11 @@ pub struct GcClosure<C, F> {
 impl<C: Trace, F: Copy + 'static> GcClosure<C, F> {
     /// A closure of `function` over `captures`. `function` receives the
     /// captures by reference, then the call's argument.
+    ///
+    /// ```
+    /// let twice = gcptr::GcClosure::new((2,), |(k,): &(i32,), x: i32| k * x);
+    /// assert_eq!(twice.call(21), 42);
+    /// ```
     pub fn new<A, R>(captures: C, function: F) -> Self
     where
         F: Fn(&C, A) -> R,
@@ -46,6 +51,11 @@ impl<C: Trace, F: Copy + 'static> GcClosure<C, F> {
 
     /// Calls the function with the captures and `argument` (use a tuple
     /// for several, `()` for none).
+    ///
+    /// ```
+    /// let add = gcptr::gc_closure!([] move |a: i32, b: i32| a + b);
+    /// assert_eq!(add.call((2, 3)), 5);
+    /// ```
     pub fn call<A, R>(&self, argument: A) -> R
     where
         F: Fn(&C, A) -> R,
@@ -54,6 +64,12 @@ impl<C: Trace, F: Copy + 'static> GcClosure<C, F> {
     }
 
     /// The captured values.
+    ///
+    /// ```
+    /// let name = gcptr::Gc::new(String::from("x"));
+    /// let f = gcptr::gc_closure!([name] move || name.len());
+    /// assert_eq!(*f.captures().0, "x");
+    /// ```
     pub fn captures(&self) -> &C {
         &self.captures
     }
@@ -103,6 +119,13 @@ impl<C, F> fmt::Debug for GcClosure<C, F> {
 /// ```
 pub trait GcFn<A = (), R = ()>: Trace {
     /// Calls the function.
+    ///
+    /// ```
+    /// use gcptr::GcFn;
+    ///
+    /// let f: Box<dyn GcFn<(u8,), u8>> = Box::new(gcptr::gc_closure!([] move |x: u8| x + 1));
+    /// assert_eq!(f.call((1,)), 2);
+    /// ```
     fn call(&self, argument: A) -> R;
 }
 

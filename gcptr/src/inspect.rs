@@ -104,16 +104,49 @@ impl ObjectRef {
     }
 
     /// The object's type, as `std::any::type_name` spells it.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    /// use std::cell::RefCell;
+    ///
+    /// let leaf = Gc::new(0u8);
+    /// let holder = Gc::new(RefCell::new(vec![leaf.clone()]));
+    /// let found = gcptr::referrers(&leaf);
+    /// assert!(found[0].type_name().contains("RefCell"));
+    /// # drop(holder);
+    /// ```
     pub fn type_name(&self) -> &'static str {
         (self.header().vtable().type_name)()
     }
 
     /// The value's address, as [`Gc::as_ptr`] gives it.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    /// use std::cell::RefCell;
+    ///
+    /// let leaf = Gc::new(0u8);
+    /// let holder = Gc::new(RefCell::new(vec![leaf.clone()]));
+    /// let found = gcptr::referrers(&leaf);
+    /// assert_eq!(found[0].address(), Gc::as_ptr(&holder).cast::<()>());
+    /// ```
     pub fn address(&self) -> *const () {
         self.header().value_address()
     }
 
     /// The object's strong count, or 0 once it is dead.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    /// use std::cell::RefCell;
+    ///
+    /// let leaf = Gc::new(0u8);
+    /// let holder = Gc::new(RefCell::new(vec![leaf.clone()]));
+    /// let found = gcptr::referrers(&leaf);
+    /// assert_eq!(found[0].strong_count(), 1);
+    /// drop(holder);
+    /// assert_eq!(found[0].strong_count(), 0);
+    /// ```
     pub fn strong_count(&self) -> usize {
         if self.header().is_upgradable() {
             self.header().strong()
@@ -123,6 +156,18 @@ impl ObjectRef {
     }
 
     /// A strong reference to the object, if it is a `T` and alive.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    /// use std::cell::RefCell;
+    ///
+    /// let leaf = Gc::new(0u8);
+    /// let holder = Gc::new(RefCell::new(vec![leaf.clone()]));
+    /// let found = gcptr::referrers(&leaf);
+    /// assert!(found[0].downcast::<String>().is_none());
+    /// let back = found[0].downcast::<RefCell<Vec<Gc<u8>>>>().unwrap();
+    /// assert!(Gc::ptr_eq(&back, &holder));
+    /// ```
     pub fn downcast<T: 'static>(&self) -> Option<Gc<T>> {
         let header = self.header();
         if (header.vtable().type_id)() != core::any::TypeId::of::<T>() || !header.is_upgradable() {

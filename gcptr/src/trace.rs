@@ -62,6 +62,23 @@ use crate::weak_maps::CallbackState;
 )]
 pub unsafe trait Trace {
     /// Visits every `Gc` that `self` owns by calling its `trace`.
+    ///
+    /// ```
+    /// use gcptr::{Gc, Trace, Tracer};
+    ///
+    /// struct Pair(Gc<u8>, Gc<u8>);
+    ///
+    /// // SAFETY: visits exactly the two Gcs it owns.
+    /// unsafe impl Trace for Pair {
+    ///     fn trace(&self, tracer: &mut Tracer) {
+    ///         self.0.trace(tracer);
+    ///         self.1.trace(tracer);
+    ///     }
+    /// }
+    ///
+    /// let pair = Pair(Gc::new(1), Gc::new(2));
+    /// assert_eq!(gcptr::referents(&pair).len(), 2);
+    /// ```
     fn trace(&self, tracer: &mut Tracer);
 
     /// Whether a value of this type can own a `Gc`, and so take part in a
@@ -149,7 +166,23 @@ pub unsafe trait Trace {
 /// assert_eq!(FINALIZED.with(Cell::get), 2);
 /// ```
 pub trait Finalize {
-    /// Runs once, before the value is dropped.
+    /// Runs once, before the value is dropped. See the trait's example.
+    ///
+    /// ```
+    /// use gcptr::{Finalize, Gc, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// #[gc(finalize)]
+    /// struct Logged(&'static str);
+    ///
+    /// impl Finalize for Logged {
+    ///     fn finalize(&self) {
+    ///         println!("finalizing {}", self.0);
+    ///     }
+    /// }
+    ///
+    /// drop(Gc::new(Logged("once"))); // prints "finalizing once"
+    /// ```
     fn finalize(&self);
 }
 

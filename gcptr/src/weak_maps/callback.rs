@@ -120,16 +120,36 @@ pub struct WeakWithCallback<T: ?Sized> {
 
 impl<T: ?Sized> WeakWithCallback<T> {
     /// A strong reference, if the object is alive (as [`Weak::upgrade`]).
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(1);
+    /// let weak = gcptr::Gc::downgrade_with(&x, || ());
+    /// assert_eq!(weak.upgrade().as_deref(), Some(&1));
+    /// ```
     pub fn upgrade(&self) -> Option<Gc<T>> {
         self.weak.upgrade()
     }
 
     /// The plain weak reference.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(1);
+    /// let weak = gcptr::Gc::downgrade_with(&x, || ());
+    /// assert_eq!(weak.weak().strong_count(), 1);
+    /// ```
     pub fn weak(&self) -> &Weak<T> {
         &self.weak
     }
 
     /// Whether the callback has neither run nor been cancelled.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(1);
+    /// let weak = gcptr::Gc::downgrade_with(&x, || ());
+    /// assert!(weak.is_pending());
+    /// drop(x);
+    /// assert!(!weak.is_pending());
+    /// ```
     pub fn is_pending(&self) -> bool {
         self.state.is_armed()
     }
