@@ -68,6 +68,9 @@ pub(crate) fn run_deferred(st: &State) {
 }
 
 fn run_deferred_at_depth(st: &State) {
+    if st.deferred.borrow().is_empty() {
+        return;
+    }
     loop {
         let next = st.deferred.borrow_mut().pop();
         let Some(header) = next else { break };
@@ -150,6 +153,7 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
 /// # Safety
 /// The caller owns that unit, and the value has been dropped (or moved
 /// out) if this frees the memory.
+#[inline]
 pub(crate) unsafe fn release_weak(header: NonNull<Header>) {
     // SAFETY: the unit the caller owns keeps the header allocated.
     if unsafe { header.as_ref() }.dec_weak() == 0 {

@@ -63,13 +63,21 @@ pub(crate) fn watch_death(header: NonNull<Header>, watcher: Rc<dyn Watcher>) -> 
 
 /// Tells the watchers of a dying object, if any. Returns the first panic
 /// of a watcher (a death callback), after telling all of them.
+#[inline]
 pub(crate) fn notify_death(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Send>> {
     // SAFETY: the caller keeps the object allocated.
-    let h = unsafe { header.as_ref() };
-    if !h.has(flags::WATCHED) {
-        return None;
+    if unsafe { header.as_ref() }.has(flags::WATCHED) {
+        notify_watchers(header)
+    } else {
+        None
     }
-    h.clear(flags::WATCHED);
+}
+
+#[cold]
+#[inline(never)]
+fn notify_watchers(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Send>> {
+    // SAFETY: the caller keeps the object allocated.
+    unsafe { header.as_ref() }.clear(flags::WATCHED);
     let st = state::current()?;
     let watchers = st.watchers.borrow_mut().remove(&header.as_ptr().addr())?;
     let mut first_panic = None;
