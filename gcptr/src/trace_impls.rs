@@ -35,17 +35,9 @@ macro_rules! leaf {
             }
         }
     )*};
-    ($($ty:ty),* $(,)?) => {$(
-        // SAFETY: this type owns no `Gc`.
-        unsafe impl Trace for $ty {
-            #[inline(always)]
-            fn trace(&self, _: &mut Tracer) {}
-            #[inline(always)]
-            fn __may_own_gc(_depth: u32) -> bool {
-                false
-            }
-        }
-    )*};
+    ($($ty:ty),* $(,)?) => {
+        leaf! { $(impl[] $ty;)* }
+    };
 }
 
 leaf!(
