@@ -407,6 +407,7 @@ impl<T: ?Sized> Gc<T> {
     /// let x = Gc::new("hello");
     /// let y = x.clone();
     /// assert_eq!(Gc::as_ptr(&x), Gc::as_ptr(&y));
+    /// // SAFETY: `x` keeps the value alive while the pointer is read.
     /// assert_eq!(unsafe { *Gc::as_ptr(&x) }, "hello");
     /// ```
     #[inline]
