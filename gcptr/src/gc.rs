@@ -527,6 +527,23 @@ impl<T: ?Sized> Clone for Gc<T> {
     }
 }
 
+impl<T: ?Sized> Gc<T> {
+    /// The common death of a tracked object (see
+    /// [`death::tracked_reached_zero`]), with the value's drop inlined.
+    #[inline(never)]
+    fn die_tracked(&mut self) {
+        let value = self.ptr.as_ptr();
+        // SAFETY: the strong count just reached zero, and the object is
+        // tracked, alive, unwatched and has no finalizer to run (checked by
+        // the caller); the closure drops the live value, once.
+        unsafe {
+            death::tracked_reached_zero(self.ptr.cast(), || {
+                ptr::drop_in_place(ptr::addr_of_mut!((*value).value));
+            });
+        }
+    }
+}
+
 impl<T: ?Sized> Drop for Gc<T> {
     /// Drops a strong reference; the last one kills the object at once:
     /// its finalizer runs, then its value is dropped.
@@ -564,6 +581,8 @@ impl<T: ?Sized> Drop for Gc<T> {
                 ptr::drop_in_place(ptr::addr_of_mut!((*self.ptr.as_ptr()).value));
                 death::release_weak(header);
             }
+        } else if h.flags() & slow == flags::TRACKED | flags::FINALIZED {
+            self.die_tracked();
         } else {
             // SAFETY: the strong count just reached zero.
             unsafe { death::strong_count_reached_zero(header) };

@@ -339,6 +339,20 @@ impl Links {
         Links::link_to_self(this);
     }
 
+    /// Takes `this` out of its list for good, as the object dies: its own
+    /// links are left stale, never to be followed again (a `DEAD` object is
+    /// in no list, and no list operation touches it).
+    #[inline(always)]
+    pub(crate) fn unlink_dying(this: NonNull<Links>) {
+        // SAFETY: as in `unlink`.
+        unsafe {
+            let links = this.as_ref();
+            let (next, prev) = (&*links.next.get(), &*links.prev.get());
+            prev.next.set(links.next.get());
+            next.prev.set(links.prev.get());
+        }
+    }
+
     /// Moves every node of the list headed by `other` to the end of the
     /// list headed by `head`, leaving `other` empty.
     pub(crate) fn append(head: NonNull<Links>, other: NonNull<Links>) {

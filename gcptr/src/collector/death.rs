@@ -59,6 +59,53 @@ pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
     }
 }
 
+/// The common death, kept small enough to inline into `Gc::drop`: a
+/// tracked object with no finalizer and no watcher, outside an analysis
+/// and below the trashcan's depth. Anything else takes the general path.
+///
+/// # Safety
+/// `header` is an allocated, tracked object whose strong count just became
+/// zero, with the flags `FINALIZED` set and `DEAD` and `WATCHED` clear;
+/// `drop_value` drops its value in place.
+#[inline]
+pub(crate) unsafe fn tracked_reached_zero(header: NonNull<Header>, drop_value: impl FnOnce()) {
+    let Some(st) = state::current_if_created() else {
+        // SAFETY: per the contract.
+        return unsafe { strong_count_reached_zero(header) };
+    };
+    let depth = st.drop_depth.get();
+    if st.analysing.get() || depth >= MAX_DROP_DEPTH {
+        // SAFETY: per the contract.
+        return unsafe { strong_count_reached_zero(header) };
+    }
+    // SAFETY: allocated, per the contract.
+    let h = unsafe { header.as_ref() };
+    h.set(flags::DEAD);
+    if let Some(links) = Header::links(header) {
+        Links::unlink_dying(links);
+    }
+    st.note_death();
+    {
+        let _depth = DropDepth::enter(st);
+        // The value is alive and nothing can reach it any more: the
+        // strong count is zero and `Weak::upgrade` fails on DEAD objects.
+        drop_value();
+    }
+    // SAFETY: the strong references' share of the weak count.
+    unsafe { release_weak(header) };
+    if depth == 0 {
+        run_deferred_at_depth_zero(st);
+    }
+}
+
+/// Runs the deaths the trashcan queued, once the outermost drop is done.
+#[inline]
+fn run_deferred_at_depth_zero(st: &State) {
+    if !st.deferred_is_empty() {
+        run_deferred(st);
+    }
+}
+
 /// Runs the queued deaths (after a collection, or at thread exit).
 pub(crate) fn run_deferred(st: &State) {
     if st.drop_depth.get() == 0 && !st.analysing.get() {

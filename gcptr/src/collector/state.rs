@@ -125,6 +125,14 @@ impl State {
         self.stats[generation].set(stats);
     }
 
+    /// Whether no death waits in `deferred`.
+    #[inline]
+    pub(crate) fn deferred_is_empty(&self) -> bool {
+        self.deferred
+            .try_borrow()
+            .is_ok_and(|queue| queue.is_empty())
+    }
+
     /// Counts one fewer live tracked object (CPython decrements generation
     /// 0's count on every deallocation).
     pub(crate) fn note_death(&self) {
@@ -162,6 +170,15 @@ pub(crate) fn current() -> Option<&'static State> {
     } else {
         None
     }
+}
+
+/// The calling thread's collector state if it exists: as [`current`],
+/// without creating it. Any tracked object's thread has created it.
+#[inline(always)]
+pub(crate) fn current_if_created() -> Option<&'static State> {
+    let state = STATE.with(Cell::get);
+    // SAFETY: as in `current`.
+    (state.addr() > GONE.addr()).then(|| unsafe { &*state })
 }
 
 #[cold]
