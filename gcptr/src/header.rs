@@ -23,6 +23,8 @@
 //!   allocated as: it survives coercion to `Gc<dyn Trait>` and lets the
 //!   collector, which sees only headers, trace, finalize, drop and free.
 //!   The vtable is 32-aligned, which leaves the low five bits for [`flags`].
+//!   While the object is `WATCHED`, the word points at the first node of
+//!   its watchers instead, which holds the vtable (`weak_maps`).
 //! * The links put a tracked object in one of the collector's intrusive,
 //!   circular, doubly linked lists (a generation, or the permanent one for
 //!   frozen objects). An object in no list links to itself, so unlinking it
@@ -209,10 +211,36 @@ impl Header {
 
     #[inline(always)]
     pub(crate) fn vtable(&self) -> &'static VTable {
-        let tagged = self.vtable_and_flags.get();
-        // SAFETY: the untagged pointer is the `&'static VTable` that
-        // `Header::new` stored; only the flag bits ever change.
-        unsafe { &*tagged.map_addr(|a| a & !flags::ALL) }
+        let pointer = self.tagged_pointer();
+        if self.has(flags::WATCHED) {
+            // SAFETY: a WATCHED header points at the first node of its
+            // watchers (`weak_maps::WatchNode`), a live `#[repr(C)]` struct
+            // whose first field is a `Cell` holding the vtable.
+            unsafe { &*(*pointer.cast::<Cell<*const VTable>>()).get() }
+        } else {
+            // SAFETY: otherwise the pointer is the `&'static VTable` that
+            // `Header::new` stored (or that the last watcher put back).
+            unsafe { &*pointer.cast::<VTable>() }
+        }
+    }
+
+    /// The header's pointer without its flags: the vtable, or while
+    /// `WATCHED` the first watcher node.
+    #[inline(always)]
+    pub(crate) fn tagged_pointer(&self) -> *const () {
+        self.vtable_and_flags
+            .get()
+            .map_addr(|a| a & !flags::ALL)
+            .cast()
+    }
+
+    /// Replaces the header's pointer, keeping the flags. `pointer` is
+    /// 32-aligned: the vtable, or a watcher node (`weak_maps`).
+    pub(crate) fn set_tagged_pointer(&self, pointer: *const ()) {
+        debug_assert_eq!(pointer.addr() & flags::ALL, 0);
+        let flag_bits = self.flags();
+        self.vtable_and_flags
+            .set(pointer.cast::<VTable>().map_addr(|a| a | flag_bits));
     }
 
     /// Whether `Weak::upgrade` may hand out a new strong reference.

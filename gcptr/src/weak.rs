@@ -76,7 +76,7 @@ impl<T: ?Sized> Weak<T> {
 
     /// The header, unless this `Weak` came from `Weak::new`.
     #[inline]
-    fn header(&self) -> Option<&Header> {
+    pub(crate) fn header(&self) -> Option<&Header> {
         if self.ptr.as_ptr().cast::<u8>().addr() == DANGLING {
             None
         } else {

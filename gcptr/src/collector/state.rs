@@ -11,11 +11,8 @@
 
 use core::cell::{Cell, RefCell};
 use core::ptr::{self, NonNull};
-use std::collections::HashMap;
-use std::rc::Rc;
 
 use crate::header::{Header, Links};
-use crate::weak_maps::Watcher;
 
 /// Figures for one generation, as `gcptr::stats()` returns them (Python's
 /// `gc.get_stats()`).
@@ -76,8 +73,6 @@ pub(crate) struct State {
     /// Live `WeakWithCallback`s: while there are none, a collection skips
     /// looking for them in its garbage.
     pub callback_weaks: Cell<usize>,
-    /// Who to tell when a `WATCHED` object dies, by header address.
-    pub watchers: RefCell<HashMap<usize, Vec<Rc<dyn Watcher>>>>,
 }
 
 impl State {
@@ -97,7 +92,6 @@ impl State {
             deferred: RefCell::new(Vec::new()),
             scratch: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
-            watchers: RefCell::new(HashMap::new()),
         }
     }
 

@@ -1,12 +1,14 @@
 //! Death callbacks: [`Gc::on_death`] (Python's `weakref.finalize`) and
 //! [`Gc::downgrade_with`] (`weakref.ref(obj, callback)`).
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
+use core::ptr::{self, NonNull};
 use std::rc::Rc;
 
-use super::{watch_death, Watcher};
+use super::WatchNode;
 use crate::collector::state;
 use crate::gc::Gc;
+use crate::header::Header;
 use crate::trace::{Trace, Tracer};
 use crate::weak::Weak;
 
@@ -20,27 +22,83 @@ pub struct DeathCallback {
     state: Rc<CallbackState>,
 }
 
+/// A registered callback, and its node in the object's watchers. While
+/// linked, the object's list owns one reference to it.
+#[repr(C)]
 pub(crate) struct CallbackState {
+    node: WatchNode,
+    /// The watched object while the node is linked; null after.
+    object: Cell<*const Header>,
     callback: RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
 impl CallbackState {
+    /// Registers `callback` for the death of `object`; with no collector
+    /// left (thread exit), drops it instead.
+    fn watch(object: &Gc<impl ?Sized>, callback: Box<dyn FnOnce()>) -> Rc<CallbackState> {
+        let state = Rc::new(CallbackState {
+            node: WatchNode::new(ptr::null()),
+            object: Cell::new(ptr::null()),
+            callback: RefCell::new(None),
+        });
+        if state::current().is_some() {
+            *state.callback.borrow_mut() = Some(callback);
+            state.object.set(object.header().as_ptr());
+            let owned_by_list = Rc::into_raw(state.clone());
+            // SAFETY: `object` is alive; the list's reference keeps the
+            // node at its address until it is unlinked. The pointer has the
+            // provenance of the whole `Rc` allocation, for `died`.
+            unsafe {
+                WatchNode::link(
+                    NonNull::new_unchecked(owned_by_list.cast_mut()).cast(),
+                    object.header(),
+                )
+            };
+        }
+        state
+    }
+
+    /// Takes the node out of the object's watchers, with the list's
+    /// reference.
+    fn unwatch(this: &Rc<CallbackState>) {
+        let object = this.object.replace(ptr::null());
+        if object.is_null() {
+            return;
+        }
+        // SAFETY: linked (`object` was set), so the object is allocated;
+        // the list owned one reference, from `Rc::into_raw` in `watch` (the
+        // same pointer `Rc::as_ptr` gives), and `this` is another, so this
+        // cannot free the state.
+        unsafe {
+            WatchNode::unlink(NonNull::from(&this.node), &*object);
+            Rc::decrement_strong_count(Rc::as_ptr(this));
+        }
+    }
+
     /// Cancels the callback: its handle dies with the garbage.
     pub(crate) fn cancel(&self) {
         self.callback.borrow_mut().take();
     }
-}
-
-impl Watcher for CallbackState {
-    fn object_died(&self) {
-        let callback = self.callback.borrow_mut().take();
-        if let Some(callback) = callback {
-            callback();
-        }
-    }
 
     fn is_armed(&self) -> bool {
         self.callback.borrow().is_some()
+    }
+}
+
+/// Runs the callback of a `CallbackState` whose object died.
+///
+/// # Safety
+/// `node` is the node of a `CallbackState` (its first field), linked by
+/// `watch` with the pointer `Rc::into_raw` gave, and unlinked now; the
+/// list's reference passes to this call.
+pub(super) unsafe fn died(node: NonNull<WatchNode>) {
+    // SAFETY: per the contract (`#[repr(C)]`, node first).
+    let state = unsafe { Rc::from_raw(node.as_ptr().cast::<CallbackState>()) };
+    state.object.set(ptr::null());
+    let callback = state.callback.borrow_mut().take();
+    drop(state);
+    if let Some(callback) = callback {
+        callback();
     }
 }
 
@@ -59,6 +117,7 @@ impl DeathCallback {
     /// drop(x);
     /// ```
     pub fn cancel(&self) -> bool {
+        CallbackState::unwatch(&self.state);
         self.state.callback.borrow_mut().take().is_some()
     }
 
@@ -157,6 +216,7 @@ impl<T: ?Sized> WeakWithCallback<T> {
 
 impl<T: ?Sized> Drop for WeakWithCallback<T> {
     fn drop(&mut self) {
+        CallbackState::unwatch(&self.state);
         self.state.callback.borrow_mut().take();
         if let Some(st) = state::current() {
             st.callback_weaks
@@ -217,25 +277,16 @@ impl<T: ?Sized> Gc<T> {
     /// assert!(fired.get());
     /// ```
     pub fn on_death(this: &Gc<T>, callback: impl FnOnce() + 'static) -> DeathCallback {
-        let state = Rc::new(CallbackState {
-            callback: RefCell::new(Some(Box::new(callback))),
-        });
-        if !watch_death(this.header(), state.clone()) {
-            state.callback.borrow_mut().take();
+        DeathCallback {
+            state: CallbackState::watch(this, Box::new(callback)),
         }
-        DeathCallback { state }
     }
 
     /// A weak reference whose callback runs when the object dies, unless
     /// the reference is gone by then: Python's `weakref.ref(obj, callback)`.
     /// See [`WeakWithCallback`].
     pub fn downgrade_with(this: &Gc<T>, callback: impl FnOnce() + 'static) -> WeakWithCallback<T> {
-        let state = Rc::new(CallbackState {
-            callback: RefCell::new(Some(Box::new(callback))),
-        });
-        if !watch_death(this.header(), state.clone()) {
-            state.callback.borrow_mut().take();
-        }
+        let state = CallbackState::watch(this, Box::new(callback));
         if let Some(st) = state::current() {
             st.callback_weaks.set(st.callback_weaks.get() + 1);
         }

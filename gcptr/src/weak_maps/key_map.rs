@@ -1,11 +1,9 @@
 //! [`WeakKeyMap`]: Python's `WeakKeyDictionary`.
 
-use core::cell::Cell;
 use core::fmt;
 use std::collections::HashMap;
-use std::rc::Rc;
 
-use super::{should_sweep, WeakSlot};
+use super::{should_sweep, EntrySlab, WeakSlot};
 use crate::gc::Gc;
 use crate::trace::{Trace, Tracer};
 
@@ -31,7 +29,8 @@ use crate::trace::{Trace, Tracer};
 /// ```
 pub struct WeakKeyMap<K: ?Sized + Trace, V> {
     entries: HashMap<usize, (WeakSlot<K>, V)>,
-    live: Rc<Cell<usize>>,
+    /// After `entries`: they go first.
+    slab: EntrySlab,
 }
 
 fn identity<K: ?Sized>(key: &Gc<K>) -> usize {
@@ -48,7 +47,7 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     pub fn new() -> Self {
         WeakKeyMap {
             entries: HashMap::new(),
-            live: Rc::new(Cell::new(0)),
+            slab: EntrySlab::new(),
         }
     }
 
@@ -64,11 +63,10 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// ```
     pub fn insert(&mut self, key: &Gc<K>, value: V) -> Option<V> {
         self.sweep_if_needed();
-        let slot = WeakSlot::new(key, &self.live);
+        let slot = WeakSlot::new(key, &self.slab);
         let (old_slot, old_value) = self.entries.insert(identity(key), (slot, value))?;
-        let was_live = old_slot.is_live();
-        old_slot.disarm();
-        was_live.then_some(old_value)
+        self.slab.forget(&old_slot);
+        old_slot.is_live().then_some(old_value)
     }
 
     /// The value attached to the object `key`.
@@ -130,9 +128,8 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// ```
     pub fn remove(&mut self, key: &Gc<K>) -> Option<V> {
         let (slot, value) = self.entries.remove(&identity(key))?;
-        let was_live = slot.is_live();
-        slot.disarm();
-        was_live.then_some(value)
+        self.slab.forget(&slot);
+        slot.is_live().then_some(value)
     }
 
     /// The value attached to `key`, inserting `make()` first if it has none.
@@ -166,7 +163,7 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert_eq!(map.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.live.get()
+        self.slab.live()
     }
 
     /// Whether no key object is alive.
@@ -240,7 +237,7 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
         self.entries.retain(|_, (slot, value)| {
             let kept = slot.upgrade().is_some_and(|key| keep(&key, value));
             if !kept {
-                slot.disarm();
+                self.slab.forget(slot);
             }
             kept
         });
@@ -258,24 +255,31 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert!(map.is_empty());
     /// ```
     pub fn clear(&mut self) {
-        for (slot, _) in self.entries.values() {
-            slot.disarm();
-        }
+        self.entries
+            .values()
+            .for_each(|(slot, _)| self.slab.forget(slot));
         self.entries.clear();
     }
 
     fn sweep_if_needed(&mut self) {
-        if should_sweep(self.entries.len(), self.live.get()) {
-            self.entries.retain(|_, (slot, _)| slot.is_live());
+        if should_sweep(self.entries.len(), self.slab.live()) {
+            let slab = &self.slab;
+            self.entries.retain(|_, (slot, _)| {
+                let live = slot.is_live();
+                if !live {
+                    slab.forget(slot);
+                }
+                live
+            });
         }
     }
 }
 
 impl<K: ?Sized + Trace, V> Drop for WeakKeyMap<K, V> {
     fn drop(&mut self) {
-        for (slot, _) in self.entries.values() {
-            slot.disarm();
-        }
+        self.entries
+            .values()
+            .for_each(|(slot, _)| self.slab.forget(slot));
     }
 }
 

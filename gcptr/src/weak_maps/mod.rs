@@ -3,13 +3,14 @@
 //! death notifications they share.
 //!
 //! An object that something watches carries the `WATCHED` flag, and its
-//! watchers sit in a per-thread table keyed by its address. The moment the
-//! object can no longer be upgraded (its count reached zero and its
-//! finalizer did not resurrect it, or a collection condemned it, or its
-//! value was moved out), the table entry is taken and every watcher is
-//! told, at O(1) cost per watcher. Objects nobody watches pay one flag test.
+//! watchers form an intrusive, doubly linked list of [`WatchNode`]s that
+//! the header itself heads: while `WATCHED` is set, the header's vtable
+//! word points at the first node, which holds the vtable in its place
+//! (`Header::vtable` follows it). So watching an object, unwatching it and
+//! telling its watchers of its death cost O(1) per watcher, with no table
+//! to look up; objects nobody watches pay one flag test when they die.
 //!
-//! A container entry's watcher only flips the entry's `alive` bit and
+//! A container entry's node only flips the entry's `alive` bit and
 //! decrements the container's live count, so `len()` is exact at once and
 //! a death never mutates a container that is being iterated or borrowed.
 //! The dead entries themselves are swept out by the container's next
@@ -21,9 +22,11 @@ mod key_map;
 mod set;
 mod value_map;
 
+use core::alloc::Layout;
 use core::cell::Cell;
-use core::ptr::NonNull;
-use std::rc::Rc;
+use core::ptr::{self, NonNull};
+use std::alloc;
+use std::panic::AssertUnwindSafe;
 
 pub(crate) use callback::CallbackState;
 pub use callback::{DeathCallback, WeakWithCallback};
@@ -31,34 +34,90 @@ pub use key_map::WeakKeyMap;
 pub use set::WeakSet;
 pub use value_map::WeakValueMap;
 
-use crate::collector::state;
 use crate::gc::Gc;
-use crate::header::{flags, Header};
+use crate::header::{flags, Header, VTable};
 use crate::weak::Weak;
 
-/// Someone to tell when an object dies.
-pub(crate) trait Watcher {
-    fn object_died(&self);
-    /// Whether telling still matters; disarmed watchers are pruned.
-    fn is_armed(&self) -> bool;
+/// One watcher of one object's death, in that object's list of watchers:
+/// a container entry (in the container's [`EntrySlab`]) or a death
+/// callback (the first field of a `CallbackState`). 32 bytes, 32-aligned.
+///
+/// While a node is linked, its object is allocated: every way an object
+/// dies tells its watchers, which unlinks them, before its memory can go.
+#[repr(C, align(32))]
+pub(crate) struct WatchNode {
+    /// The watched object's vtable. Whichever node heads the list stands
+    /// in for the vtable in the header (`Header::vtable`), so it must be
+    /// the first field.
+    vtable: Cell<*const VTable>,
+    /// The next node; on a slab's free list, the next free node.
+    next: Cell<*const WatchNode>,
+    /// The previous node; null for the head, which the header points at.
+    prev: Cell<*const WatchNode>,
+    /// The container slab the node belongs to (`SlabShared`), or null for
+    /// a death callback.
+    owner: *const (),
 }
 
-/// Registers `watcher` for the death of the object at `header`. Returns
-/// `false` (and registers nothing) once the thread's collector is gone.
-pub(crate) fn watch_death(header: NonNull<Header>, watcher: Rc<dyn Watcher>) -> bool {
-    let Some(st) = state::current() else {
-        return false;
-    };
-    let mut table = st.watchers.borrow_mut();
-    let watchers = table.entry(header.as_ptr().addr()).or_default();
-    // Entries removed from their containers leave disarmed watchers behind;
-    // prune them here so an object that is inserted and removed again and
-    // again does not grow its list.
-    watchers.retain(|w| w.is_armed());
-    watchers.push(watcher);
-    // SAFETY: the caller holds a reference to the object.
-    unsafe { header.as_ref() }.set(flags::WATCHED);
-    true
+impl WatchNode {
+    /// An unlinked node of `owner` (see the field).
+    #[inline]
+    pub(crate) fn new(owner: *const ()) -> WatchNode {
+        WatchNode {
+            vtable: Cell::new(ptr::null()),
+            next: Cell::new(ptr::null()),
+            prev: Cell::new(ptr::null()),
+            owner,
+        }
+    }
+
+    /// Puts `node` (unlinked) at the head of the watchers of `object`.
+    ///
+    /// # Safety
+    /// `object` is allocated and alive (the caller holds a `Gc` to it);
+    /// `node` stays at its address until it is unlinked.
+    #[inline]
+    pub(crate) unsafe fn link(node: NonNull<WatchNode>, object: NonNull<Header>) {
+        // SAFETY: per the contract.
+        let (n, h) = unsafe { (node.as_ref(), object.as_ref()) };
+        n.vtable.set(h.vtable());
+        n.prev.set(ptr::null());
+        n.next.set(if h.has(flags::WATCHED) {
+            let first = h.tagged_pointer().cast::<WatchNode>();
+            // SAFETY: a WATCHED header points at its first, live node.
+            unsafe { (*first).prev.set(node.as_ptr()) };
+            first
+        } else {
+            ptr::null()
+        });
+        h.set_tagged_pointer(node.as_ptr().cast());
+        h.set(flags::WATCHED);
+    }
+
+    /// Takes `node` out of the watchers of `object`.
+    ///
+    /// # Safety
+    /// `node` is linked into the watchers of `object`, which is allocated.
+    #[inline]
+    pub(crate) unsafe fn unlink(node: NonNull<WatchNode>, object: &Header) {
+        // SAFETY: per the contract; the neighbours of a linked node are
+        // linked nodes.
+        unsafe {
+            let n = node.as_ref();
+            let (next, prev) = (n.next.get(), n.prev.get());
+            if !next.is_null() {
+                (*next).prev.set(prev);
+            }
+            if !prev.is_null() {
+                (*prev).next.set(next);
+            } else if !next.is_null() {
+                object.set_tagged_pointer(next.cast());
+            } else {
+                object.set_tagged_pointer(n.vtable.get().cast());
+                object.clear(flags::WATCHED);
+            }
+        }
+    }
 }
 
 /// Tells the watchers of a dying object, if any. Returns the first panic
@@ -77,81 +136,233 @@ pub(crate) fn notify_death(header: NonNull<Header>) -> Option<Box<dyn std::any::
 #[inline(never)]
 fn notify_watchers(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Send>> {
     // SAFETY: the caller keeps the object allocated.
-    unsafe { header.as_ref() }.clear(flags::WATCHED);
-    let st = state::current()?;
-    let watchers = st.watchers.borrow_mut().remove(&header.as_ptr().addr())?;
+    let h = unsafe { header.as_ref() };
     let mut first_panic = None;
-    for watcher in watchers {
-        let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| watcher.object_died()));
-        if let Err(payload) = told {
-            first_panic.get_or_insert(payload);
+    // One node at a time, from the head, so that the list is whole
+    // whenever a callback runs (it may unlink other nodes).
+    while h.has(flags::WATCHED) {
+        // SAFETY: a WATCHED header points at its first, live node.
+        let node =
+            unsafe { NonNull::new_unchecked(h.tagged_pointer().cast_mut().cast::<WatchNode>()) };
+        // SAFETY: the head of the object's watchers.
+        unsafe { WatchNode::unlink(node, h) };
+        // SAFETY: the node is live and just unlinked from its object.
+        if unsafe { node.as_ref() }.owner.is_null() {
+            // SAFETY: a node with no slab is a `CallbackState`'s.
+            let told =
+                std::panic::catch_unwind(AssertUnwindSafe(|| unsafe { callback::died(node) }));
+            if let Err(payload) = told {
+                first_panic.get_or_insert(payload);
+            }
+        } else {
+            // SAFETY: a slab's node, unlinked.
+            unsafe { SlabShared::release(node) };
         }
     }
     first_panic
 }
 
-/// A container entry's weak reference, and its link to the object's death.
+/// A container entry's weak reference. Its node in the object's watchers
+/// is found through the object when the entry leaves
+/// ([`EntrySlab::forget`]), so the entry is no bigger than a `Weak`.
 pub(crate) struct WeakSlot<T: ?Sized> {
     weak: Weak<T>,
-    watch: Rc<EntryWatch>,
 }
 
 impl<T: ?Sized> WeakSlot<T> {
-    /// A live entry for `gc`, counted in `live`.
-    pub(crate) fn new(gc: &Gc<T>, live: &Rc<Cell<usize>>) -> WeakSlot<T> {
-        let watch = Rc::new(EntryWatch {
-            alive: Cell::new(true),
-            live: live.clone(),
-        });
-        live.set(live.get() + 1);
-        // With no collector left (thread exit) nothing will tell the entry
-        // of the death; `is_live` then still answers from the weak count.
-        watch_death(gc.header(), watch.clone());
+    /// A live entry for `gc`, counted in `slab`'s live entries.
+    #[inline]
+    pub(crate) fn new(gc: &Gc<T>, slab: &EntrySlab) -> WeakSlot<T> {
+        slab.watch(gc.header());
         WeakSlot {
             weak: Gc::downgrade(gc),
-            watch,
         }
     }
 
+    /// Whether the object is alive. (Every way an object dies makes it
+    /// fail to upgrade before its watchers are told.)
+    #[inline]
     pub(crate) fn is_live(&self) -> bool {
-        self.watch.alive.get() && self.weak.strong_count() > 0
+        self.weak.strong_count() > 0
     }
 
+    #[inline]
     pub(crate) fn upgrade(&self) -> Option<Gc<T>> {
-        if self.watch.alive.get() {
-            self.weak.upgrade()
+        self.weak.upgrade()
+    }
+}
+
+/// Nodes in the first chunk of an [`EntrySlab`]; each further chunk
+/// doubles the slab's capacity.
+const FIRST_CHUNK: usize = 16;
+
+/// A container's count of live entries, and the nodes that keep it: one
+/// linked into its object's watchers per live entry. A death unlinks the
+/// node, decrements the count and frees the node; so does an entry leaving
+/// the container while its object lives ([`EntrySlab::forget`]).
+///
+/// Nodes are 32-aligned (they stand in for the vtable in a header, beside
+/// the flag bits), which `malloc` does slowly: so they come in chunks that
+/// double the capacity each time (a few large allocations, as a growing
+/// `Vec` makes), and freed ones are reused. The container must `forget`
+/// every entry before its slab is dropped.
+pub(crate) struct EntrySlab {
+    /// From `Box::leak`; freed by `Drop`. Raw: deaths reach it while the
+    /// container may be borrowed.
+    shared: NonNull<SlabShared>,
+}
+
+struct SlabShared {
+    live: Cell<usize>,
+    /// Freed nodes, linked through their `next`.
+    free: Cell<*mut WatchNode>,
+    /// The next never-used node of the newest chunk, and how many are left.
+    fresh: Cell<(*mut WatchNode, usize)>,
+    /// Each chunk's first node and length.
+    chunks: Cell<Vec<(NonNull<WatchNode>, usize)>>,
+    capacity: Cell<usize>,
+}
+
+impl EntrySlab {
+    pub(crate) fn new() -> EntrySlab {
+        let shared = Box::new(SlabShared {
+            live: Cell::new(0),
+            free: Cell::new(ptr::null_mut()),
+            fresh: Cell::new((ptr::null_mut(), 0)),
+            chunks: Cell::new(Vec::new()),
+            capacity: Cell::new(0),
+        });
+        EntrySlab {
+            shared: NonNull::from(Box::leak(shared)),
+        }
+    }
+
+    #[inline]
+    fn shared(&self) -> &SlabShared {
+        // SAFETY: alive until `Drop`.
+        unsafe { self.shared.as_ref() }
+    }
+
+    /// The number of live entries.
+    #[inline]
+    pub(crate) fn live(&self) -> usize {
+        self.shared().live.get()
+    }
+
+    /// Counts a new live entry for the object at `header`, and links a node
+    /// into its watchers.
+    #[inline]
+    fn watch(&self, header: NonNull<Header>) {
+        let shared = self.shared();
+        let free = shared.free.get();
+        let node = if !free.is_null() {
+            // SAFETY: a freed node: its `next` links the free list.
+            shared.free.set(unsafe { (*free).next.get() }.cast_mut());
+            free
         } else {
-            None
-        }
+            self.fresh_node()
+        };
+        // SAFETY: `node` is an unused node of one of our chunks.
+        unsafe { node.write(WatchNode::new(self.shared.as_ptr().cast_const().cast())) };
+        shared.live.set(shared.live.get() + 1);
+        // SAFETY: the caller holds a `Gc` to the object; the node stays in
+        // its chunk until it is freed, after it is unlinked. Within a
+        // chunk, the pointer is not null.
+        unsafe { WatchNode::link(NonNull::new_unchecked(node), header) };
     }
 
-    /// The entry leaves its container (removed, replaced, or the container
-    /// dropped): it no longer counts, whatever becomes of the object.
-    pub(crate) fn disarm(&self) {
-        self.watch.object_died();
+    fn fresh_node(&self) -> *mut WatchNode {
+        let shared = self.shared();
+        let (mut fresh, mut left) = shared.fresh.get();
+        if left == 0 {
+            let len = shared.capacity.get().max(FIRST_CHUNK);
+            let layout = Layout::array::<WatchNode>(len).expect("gcptr: too many weak entries");
+            // SAFETY: not zero-sized (`len` > 0, nodes are 32 bytes).
+            let Some(chunk) = NonNull::new(unsafe { alloc::alloc(layout) }.cast::<WatchNode>())
+            else {
+                alloc::handle_alloc_error(layout)
+            };
+            let mut chunks = shared.chunks.take();
+            chunks.push((chunk, len));
+            shared.chunks.set(chunks);
+            shared.capacity.set(shared.capacity.get() + len);
+            (fresh, left) = (chunk.as_ptr(), len);
+        }
+        // SAFETY: `left` nodes remain in the chunk from `fresh` on.
+        shared.fresh.set((unsafe { fresh.add(1) }, left - 1));
+        fresh
+    }
+
+    /// The entry `slot` leaves the container (removed, replaced, swept, or
+    /// the container dropped): if its object has not died yet, unlink one
+    /// node of this slab from its watchers and stop counting it.
+    #[inline]
+    pub(crate) fn forget<T: ?Sized>(&self, slot: &WeakSlot<T>) {
+        let Some(header) = slot.weak.header() else {
+            return;
+        };
+        if !header.has(flags::WATCHED) {
+            return;
+        }
+        let mut node = header.tagged_pointer().cast::<WatchNode>();
+        let owner = self.shared.as_ptr().cast_const().cast::<()>();
+        // SAFETY: a WATCHED header points at its first node; the list's
+        // nodes are live while linked.
+        while let Some(n) = unsafe { node.as_ref() } {
+            if ptr::eq(n.owner, owner) {
+                // SAFETY: not null; the raw pointer keeps the chunk's
+                // provenance, which the free list needs.
+                let n = unsafe { NonNull::new_unchecked(node.cast_mut()) };
+                // SAFETY: `n` is in the object's watchers; then unlinked.
+                unsafe {
+                    WatchNode::unlink(n, header);
+                    SlabShared::release(n);
+                }
+                return;
+            }
+            node = n.next.get();
+        }
     }
 }
 
-/// The watcher of one container entry.
-struct EntryWatch {
-    alive: Cell<bool>,
-    live: Rc<Cell<usize>>,
-}
-
-impl Watcher for EntryWatch {
-    fn object_died(&self) {
-        if self.alive.replace(false) {
-            self.live.set(self.live.get() - 1);
+impl SlabShared {
+    /// Uncounts and frees a node of a slab, unlinked now: its object died,
+    /// or its entry left the container.
+    ///
+    /// # Safety
+    /// `node` came from `EntrySlab::watch`, is unlinked, and is not used
+    /// again.
+    #[inline]
+    unsafe fn release(node: NonNull<WatchNode>) {
+        // SAFETY: per the contract; the slab outlives its linked nodes
+        // (the container forgets every entry before dropping it).
+        unsafe {
+            let shared = &*node.as_ref().owner.cast::<SlabShared>();
+            shared.live.set(shared.live.get() - 1);
+            node.as_ref().next.set(shared.free.get());
+            shared.free.set(node.as_ptr());
         }
     }
+}
 
-    fn is_armed(&self) -> bool {
-        self.alive.get()
+impl Drop for EntrySlab {
+    fn drop(&mut self) {
+        // SAFETY: from `Box::leak` in `new`; the container forgot every
+        // entry first, so no node is linked.
+        let shared = unsafe { Box::from_raw(self.shared.as_ptr()) };
+        debug_assert_eq!(shared.live.get(), 0, "a container forgot no entry");
+        for (chunk, len) in shared.chunks.take() {
+            let layout = Layout::array::<WatchNode>(len).expect("allocated with this layout");
+            // SAFETY: allocated in `fresh_node` with this layout; nodes have
+            // no drop glue.
+            unsafe { alloc::dealloc(chunk.as_ptr().cast(), layout) };
+        }
     }
 }
 
 /// Whether a container holding `entries` entries, of which `live` are
 /// alive, should sweep out its dead ones now.
+#[inline]
 pub(crate) fn should_sweep(entries: usize, live: usize) -> bool {
     entries.saturating_sub(live) > live.max(8)
 }

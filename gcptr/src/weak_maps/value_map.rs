@@ -1,13 +1,11 @@
 //! [`WeakValueMap`]: Python's `WeakValueDictionary`.
 
 use core::borrow::Borrow;
-use core::cell::Cell;
 use core::fmt;
 use core::hash::Hash;
 use std::collections::HashMap;
-use std::rc::Rc;
 
-use super::{should_sweep, WeakSlot};
+use super::{should_sweep, EntrySlab, WeakSlot};
 use crate::gc::Gc;
 use crate::trace::{Trace, Tracer};
 
@@ -38,7 +36,8 @@ use crate::trace::{Trace, Tracer};
 /// ```
 pub struct WeakValueMap<K, V: ?Sized + Trace> {
     entries: HashMap<K, WeakSlot<V>>,
-    live: Rc<Cell<usize>>,
+    /// After `entries`: they go first.
+    slab: EntrySlab,
 }
 
 impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
@@ -51,7 +50,7 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     pub fn new() -> Self {
         WeakValueMap {
             entries: HashMap::new(),
-            live: Rc::new(Cell::new(0)),
+            slab: EntrySlab::new(),
         }
     }
 
@@ -68,10 +67,9 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// ```
     pub fn insert(&mut self, key: K, value: &Gc<V>) -> Option<Gc<V>> {
         self.sweep_if_needed();
-        let old = self.entries.insert(key, WeakSlot::new(value, &self.live))?;
-        let previous = old.upgrade();
-        old.disarm();
-        previous
+        let old = self.entries.insert(key, WeakSlot::new(value, &self.slab))?;
+        self.slab.forget(&old);
+        old.upgrade()
     }
 
     /// The value of `key`, if it is alive.
@@ -129,9 +127,8 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         Q: ?Sized + Hash + Eq,
     {
         let old = self.entries.remove(key)?;
-        let value = old.upgrade();
-        old.disarm();
-        value
+        self.slab.forget(&old);
+        old.upgrade()
     }
 
     /// The value of `key` if it is alive; otherwise the result of `make`,
@@ -167,7 +164,7 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// assert_eq!(map.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.live.get()
+        self.slab.live()
     }
 
     /// Whether no entry has a live value.
@@ -243,7 +240,7 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         self.entries.retain(|key, slot| {
             let kept = slot.upgrade().is_some_and(|value| keep(key, &value));
             if !kept {
-                slot.disarm();
+                self.slab.forget(slot);
             }
             kept
         });
@@ -261,24 +258,31 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// assert!(map.is_empty());
     /// ```
     pub fn clear(&mut self) {
-        for slot in self.entries.values() {
-            slot.disarm();
-        }
+        self.entries
+            .values()
+            .for_each(|slot| self.slab.forget(slot));
         self.entries.clear();
     }
 
     fn sweep_if_needed(&mut self) {
-        if should_sweep(self.entries.len(), self.live.get()) {
-            self.entries.retain(|_, slot| slot.is_live());
+        if should_sweep(self.entries.len(), self.slab.live()) {
+            let slab = &self.slab;
+            self.entries.retain(|_, slot| {
+                let live = slot.is_live();
+                if !live {
+                    slab.forget(slot);
+                }
+                live
+            });
         }
     }
 }
 
 impl<K, V: ?Sized + Trace> Drop for WeakValueMap<K, V> {
     fn drop(&mut self) {
-        for slot in self.entries.values() {
-            slot.disarm();
-        }
+        self.entries
+            .values()
+            .for_each(|slot| self.slab.forget(slot));
     }
 }
 
