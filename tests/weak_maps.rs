@@ -133,6 +133,54 @@ fn map_dropped_before_its_values_is_fine() {
 }
 
 #[test]
+fn one_value_under_two_keys_counts_twice_and_leaves_each_key_on_its_own() {
+    let u = user("twice");
+    let mut map = WeakValueMap::new();
+    map.insert("a", &u);
+    map.insert("b", &u);
+    assert_eq!(map.len(), 2);
+    assert!(Gc::ptr_eq(&map.remove("a").unwrap(), &u));
+    assert_eq!(map.len(), 1);
+    map.insert("b", &u); // replaced by itself
+    assert_eq!(map.len(), 1);
+    let mut other = WeakValueMap::new();
+    other.insert(1, &u);
+    drop(u);
+    assert_eq!((map.len(), other.len()), (0, 0));
+    assert!(map.get("b").is_none() && other.get(&1).is_none());
+}
+
+#[test]
+fn a_death_callback_may_drop_a_map_watching_the_same_object() {
+    // The callback runs while the object's watchers are being told: the
+    // containers are told first, in either order of registration, and the
+    // map's drop finds the list consistent.
+    for callback_first in [true, false] {
+        let x = user("x");
+        let y = user("y");
+        let map = Rc::new(RefCell::new(Some(WeakValueMap::new())));
+        let ran = Rc::new(Cell::new(false));
+        let register = |x: &Gc<User>| {
+            let (map, ran) = (map.clone(), ran.clone());
+            Gc::on_death(x, move || {
+                let dropped = map.borrow_mut().take().expect("runs once");
+                assert_eq!(dropped.len(), 1, "x's entry is gone, y's is alive");
+                drop(dropped);
+                ran.set(true);
+            })
+        };
+        let callback = callback_first.then(|| register(&x));
+        map.borrow_mut().as_mut().unwrap().insert(0, &x);
+        map.borrow_mut().as_mut().unwrap().insert(1, &y);
+        let callback = callback.or_else(|| Some(register(&x))).unwrap();
+        drop(x);
+        assert!(ran.get() && !callback.is_pending());
+        assert!(map.borrow().is_none());
+        drop(y); // its node left with the map: nothing to tell
+    }
+}
+
+#[test]
 fn many_dead_entries_are_swept_and_len_stays_exact() {
     let mut map = WeakValueMap::new();
     let keep = user("keep");

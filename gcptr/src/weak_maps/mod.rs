@@ -137,29 +137,58 @@ pub(crate) fn notify_death(header: NonNull<Header>) -> Option<Box<dyn std::any::
 fn notify_watchers(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Send>> {
     // SAFETY: the caller keeps the object allocated.
     let h = unsafe { header.as_ref() };
+    // Containers first, which runs no user code: by the time a callback
+    // runs, every container's `len` is exact.
+    let mut node = h.tagged_pointer().cast::<WatchNode>();
+    // SAFETY: a WATCHED header points at its first node, and each node at
+    // the next; all are live while linked.
+    while let Some(n) = unsafe { node.as_ref() }.filter(|_| h.has(flags::WATCHED)) {
+        let next = n.next.get();
+        if !n.owner.is_null() {
+            // SAFETY: a slab's node, linked to this object; `release`
+            // reuses `next`, read above.
+            unsafe {
+                let n = NonNull::new_unchecked(node.cast_mut());
+                WatchNode::unlink(n, h);
+                SlabShared::release(n);
+            }
+        }
+        node = next;
+    }
+    // Then the callbacks, one at a time from the head, so that the list is
+    // whole whenever one runs (it may unlink others).
     let mut first_panic = None;
-    // One node at a time, from the head, so that the list is whole
-    // whenever a callback runs (it may unlink other nodes).
     while h.has(flags::WATCHED) {
-        // SAFETY: a WATCHED header points at its first, live node.
+        // SAFETY: a WATCHED header points at its first, live node: a
+        // callback's, as only those are left (and a callback cannot add a
+        // container entry for an object that no longer upgrades).
         let node =
             unsafe { NonNull::new_unchecked(h.tagged_pointer().cast_mut().cast::<WatchNode>()) };
-        // SAFETY: the head of the object's watchers.
+        // SAFETY: the head of the object's watchers; then unlinked.
         unsafe { WatchNode::unlink(node, h) };
-        // SAFETY: the node is live and just unlinked from its object.
-        if unsafe { node.as_ref() }.owner.is_null() {
-            // SAFETY: a node with no slab is a `CallbackState`'s.
-            let told =
-                std::panic::catch_unwind(AssertUnwindSafe(|| unsafe { callback::died(node) }));
-            if let Err(payload) = told {
-                first_panic.get_or_insert(payload);
-            }
-        } else {
-            // SAFETY: a slab's node, unlinked.
-            unsafe { SlabShared::release(node) };
+        // SAFETY: as above.
+        let told =
+            std::panic::catch_unwind(AssertUnwindSafe(|| unsafe { callback_or_entry_died(node) }));
+        if let Err(payload) = told {
+            first_panic.get_or_insert(payload);
         }
     }
     first_panic
+}
+
+/// Tells the owner of `node` that its object died.
+///
+/// # Safety
+/// `node` is live and just unlinked from its object.
+unsafe fn callback_or_entry_died(node: NonNull<WatchNode>) {
+    // SAFETY: per the contract; a node with no slab is a `CallbackState`'s.
+    unsafe {
+        if node.as_ref().owner.is_null() {
+            callback::died(node);
+        } else {
+            SlabShared::release(node);
+        }
+    }
 }
 
 /// A container entry's weak reference. Its node in the object's watchers
