@@ -23,9 +23,10 @@
 //!    References between garbage objects die with the values; a reference
 //!    that a `Drop` stored elsewhere keeps the memory (not the value) alive.
 //!
-//! Objects are visited in as few passes as the order above allows: with no
-//! finalizer to run and no watcher to tell, condemning and marking `DEAD`
-//! are one pass, and dropping and releasing another.
+//! Objects are visited in as few passes as the order above allows: the
+//! analysis's last pass also moves each survivor up and condemns each
+//! garbage object (marking it `DEAD` too while no finalizer or watcher
+//! has turned up); dropping and releasing are one more.
 //!
 //! A panic in a finalizer, a `Drop` or a trace is caught, the collection
 //! completes, and the first panic is resumed when the collector is
@@ -82,7 +83,37 @@ fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>
     // trace) start a fresh list.
     Links::take_for_analysis(young, &mut set);
     let total = set.len();
-    let mut garbage = find_unreachable(st, set, first_panic, |header| relink(older, header));
+    // A finalizer to run, or a watcher to tell, runs user code before the
+    // drops, and the DEAD marks must wait for it. Until one turns up, mark
+    // DEAD as each object is condemned (and take the marks back if one
+    // does).
+    let mut eventful = st.callback_weaks.get() > 0;
+    let mut marked_dead = 0;
+    let mut garbage = find_unreachable(
+        st,
+        set,
+        first_panic,
+        |header| relink(older, header),
+        |header| {
+            // SAFETY: garbage objects are allocated; the unit taken here
+            // keeps them so until the last pass.
+            let h = unsafe { header.as_ref() };
+            h.inc_weak();
+            h.set(flags::WEAK_CLEARED);
+            Links::link_to_self(Header::links(header).expect("garbage is tracked"));
+            eventful |= h.flags() & (flags::FINALIZED | flags::WATCHED) != flags::FINALIZED;
+            if !eventful {
+                h.set(flags::DEAD);
+                marked_dead += 1;
+            }
+        },
+    );
+    if eventful {
+        for &marked in &garbage[..marked_dead] {
+            // SAFETY: as above.
+            unsafe { marked.as_ref() }.clear(flags::DEAD);
+        }
+    }
     let survivors = total - garbage.len();
     match generation {
         1 => {
@@ -97,28 +128,6 @@ fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>
     }
 
     let found = garbage.len();
-    // A finalizer to run, or a watcher to tell, runs user code before the
-    // drops, and the DEAD marks must wait for it. Until one turns up, mark
-    // DEAD in the same pass (and take the marks back if one does).
-    let mut eventful = st.callback_weaks.get() > 0;
-    for (i, &header) in garbage.iter().enumerate() {
-        // SAFETY: garbage objects are allocated; the unit taken here keeps
-        // them so until the last pass.
-        let h = unsafe { header.as_ref() };
-        h.inc_weak();
-        h.set(flags::WEAK_CLEARED);
-        Links::link_to_self(Header::links(header).expect("garbage is tracked"));
-        if !eventful && h.flags() & (flags::FINALIZED | flags::WATCHED) != flags::FINALIZED {
-            eventful = true;
-            for &marked in &garbage[..i] {
-                // SAFETY: as above.
-                unsafe { marked.as_ref() }.clear(flags::DEAD);
-            }
-        }
-        if !eventful {
-            h.set(flags::DEAD);
-        }
-    }
     let mut already_dead = Vec::new();
     if eventful {
         notify_watchers(st, &garbage, first_panic);
@@ -221,15 +230,18 @@ fn finalize_and_recheck(
         let strong = unsafe { header.as_ref() }.strong();
         links(header).begin_analysis(strong);
     }
-    let mut still_garbage = find_unreachable(st, garbage, first_panic, |header| {
-        relink(older, header);
-        // SAFETY: the collector's unit; the strong references keep the
-        // object allocated, so this cannot free it.
-        unsafe { death::release_weak(header) };
-    });
-    for &header in &still_garbage {
-        Links::link_to_self(Header::links(header).expect("garbage is tracked"));
-    }
+    let mut still_garbage = find_unreachable(
+        st,
+        garbage,
+        first_panic,
+        |header| {
+            relink(older, header);
+            // SAFETY: the collector's unit; the strong references keep the
+            // object allocated, so this cannot free it.
+            unsafe { death::release_weak(header) };
+        },
+        |header| Links::link_to_self(Header::links(header).expect("garbage is tracked")),
+    );
     still_garbage.extend(dead);
     still_garbage
 }
@@ -259,8 +271,9 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
 
 /// Trial deletion over `set`, whose objects are in analysis (their links
 /// are scratch, `State::analysing` is set). Hands each object reachable
-/// from outside to `reachable` once the analysis is over, and returns the
-/// garbage, in the same buffer.
+/// from outside to `reachable`, and each other one to `garbage`, in one
+/// last pass over the set (in which no user code runs); returns the
+/// garbage, in the same buffer and in the order `garbage` saw it.
 ///
 /// If a trace panics, some edges went unseen, and an object reachable only
 /// through them would look like garbage: then the whole set is reported
@@ -270,6 +283,7 @@ fn find_unreachable(
     mut set: Vec<NonNull<Header>>,
     first_panic: &mut Option<Panic>,
     mut reachable: impl FnMut(NonNull<Header>),
+    mut garbage: impl FnMut(NonNull<Header>),
 ) -> Vec<NonNull<Header>> {
     let mut trace_panic = None;
     let mut tracer = Tracer::new(Action::SubtractInternal);
@@ -294,13 +308,22 @@ fn find_unreachable(
             links(header).set_mark_reachable();
         }
     }
-    let garbage_at = partition_in_place(&mut set, |&header| {
-        links(header).mark() == (Mark::InSet { reachable: false })
-    });
-    st.analysing.set(false);
-    for header in set.drain(garbage_at..) {
-        reachable(header);
+    // Garbage is compacted to the front as it is found. An object's links
+    // stop being scratch when it is handed on; the marks read here are
+    // all of objects not handed on yet.
+    let mut found = 0;
+    for i in 0..set.len() {
+        let header = set[i];
+        if links(header).mark() == (Mark::InSet { reachable: false }) {
+            garbage(header);
+            set[found] = header;
+            found += 1;
+        } else {
+            reachable(header);
+        }
     }
+    set.truncate(found);
+    st.analysing.set(false);
     for header in returning {
         if let Some(links) = Header::links(header).filter(|&l| Links::is_empty(l)) {
             Links::push_back(st.generation(0), links);
