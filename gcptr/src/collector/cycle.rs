@@ -271,9 +271,14 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
 
 /// Trial deletion over `set`, whose objects are in analysis (their links
 /// are scratch, `State::analysing` is set). Hands each object reachable
-/// from outside to `reachable`, and each other one to `garbage`, in one
-/// last pass over the set (in which no user code runs); returns the
+/// from outside to `reachable` as soon as it is traced, and each other one
+/// to `garbage` at the end (no user code runs in between); returns the
 /// garbage, in the same buffer and in the order `garbage` saw it.
+///
+/// Survivors are handed on in the order they are traced, roots before
+/// what they reach; the next collection of their generation walks them in
+/// that order and finds each reached before the walk gets to it, so that
+/// only unreached objects need a second look.
 ///
 /// If a trace panics, some edges went unseen, and an object reachable only
 /// through them would look like garbage: then the whole set is reported
@@ -291,36 +296,46 @@ fn find_unreachable(
         trace(header, &mut tracer, &mut trace_panic);
     }
     let returning = tracer.take_set_aside();
+    // A handed-on object's links are list links again (`Mark::Outside`),
+    // so edges to it are ignored from then on. Objects with no references
+    // from outside, not reached yet, are kept at the front of the buffer
+    // (behind the walk) as candidates.
     let mut tracer = Tracer::new(Action::MarkReachable);
-    for &header in &set {
+    let mut candidates = 0;
+    for i in 0..set.len() {
+        let header = set[i];
         let l = links(header);
-        if l.refs() > 0 && l.mark() == (Mark::InSet { reachable: false }) {
-            l.set_mark_reachable();
-            trace(header, &mut tracer, &mut trace_panic);
-            while let Some(reached) = tracer.pop_pending() {
-                trace(reached, &mut tracer, &mut trace_panic);
+        if l.mark() != (Mark::InSet { reachable: false }) {
+            continue;
+        }
+        if l.refs() == 0 {
+            set[candidates] = header;
+            candidates += 1;
+            continue;
+        }
+        l.set_mark_reachable();
+        trace(header, &mut tracer, &mut trace_panic);
+        reachable(header);
+        while let Some(reached) = tracer.pop_pending() {
+            trace(reached, &mut tracer, &mut trace_panic);
+            reachable(reached);
+        }
+    }
+    let mut found = 0;
+    for i in 0..candidates {
+        let header = set[i];
+        if links(header).mark() == (Mark::InSet { reachable: false }) {
+            if trace_panic.is_some() {
+                reachable(header);
+            } else {
+                garbage(header);
+                set[found] = header;
+                found += 1;
             }
         }
     }
     if let Some(payload) = trace_panic {
         first_panic.get_or_insert(payload);
-        for &header in &set {
-            links(header).set_mark_reachable();
-        }
-    }
-    // Garbage is compacted to the front as it is found. An object's links
-    // stop being scratch when it is handed on; the marks read here are
-    // all of objects not handed on yet.
-    let mut found = 0;
-    for i in 0..set.len() {
-        let header = set[i];
-        if links(header).mark() == (Mark::InSet { reachable: false }) {
-            garbage(header);
-            set[found] = header;
-            found += 1;
-        } else {
-            reachable(header);
-        }
     }
     set.truncate(found);
     st.analysing.set(false);
