@@ -108,10 +108,19 @@ fn insert(c: &mut Criterion) {
 
 fn death(c: &mut Criterion) {
     let mut g = config(c, "w10_death_with_entry");
+    // Both keep the memory with a `Weak` (the map's, or a plain one), so
+    // that both time the deaths and neither the frees.
     g.bench_function("gcptr (plain drop)", |b| {
         b.iter_batched(
-            || (0..N).map(|id| Gc::new(User { id })).collect::<Vec<_>>(),
-            drop,
+            || {
+                let gcs: Vec<_> = (0..N).map(|id| Gc::new(User { id })).collect();
+                let weaks: Vec<_> = gcs.iter().map(Gc::downgrade).collect();
+                (gcs, weaks)
+            },
+            |(gcs, weaks)| {
+                drop(gcs);
+                weaks
+            },
             BatchSize::LargeInput,
         )
     });
