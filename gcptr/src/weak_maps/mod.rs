@@ -10,12 +10,13 @@
 //! telling its watchers of its death cost O(1) per watcher, with no table
 //! to look up; objects nobody watches pay one flag test when they die.
 //!
-//! A container entry's node only flips the entry's `alive` bit and
-//! decrements the container's live count, so `len()` is exact at once and
-//! a death never mutates a container that is being iterated or borrowed.
-//! The dead entries themselves are swept out by the container's next
-//! mutating call once they outnumber the live ones, which keeps the sweep
-//! amortized O(1) per death.
+//! Telling a container entry's node only decrements the container's live
+//! count and puts the node back on the container's free list
+//! ([`EntrySlab`]), so `len()` is exact at once and a death never mutates a
+//! container that is being iterated or borrowed. The dead entries' slots
+//! in the container's hash table (a key and a `Weak`) are swept out by its
+//! next mutating call once they outnumber the live ones, which keeps the
+//! sweep amortized O(1) per death.
 
 mod callback;
 mod key_map;
