@@ -258,8 +258,10 @@ impl<T: ?Sized> Gc<T> {
     /// cannot bring it back. A panic in the callback propagates from the
     /// drop or collection that ran it, once that is complete.
     ///
-    /// Once the thread's collector is gone (during thread exit), the
-    /// callback is dropped without running.
+    /// A callback registered once the thread's collector is gone (late in
+    /// thread exit, from another thread-local's destructor) is dropped
+    /// without running; one registered before runs when its object dies,
+    /// even if that happens during thread exit.
     ///
     /// # Examples
     ///
