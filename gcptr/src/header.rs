@@ -356,14 +356,7 @@ impl Links {
     /// Takes `this` out of its list and links it to itself. A no-op for an
     /// object in no list.
     pub(crate) fn unlink(this: NonNull<Links>) {
-        // SAFETY: outside an analysis, `next` and `prev` point at live
-        // neighbours in the same list (or at `this`).
-        unsafe {
-            let links = this.as_ref();
-            let (next, prev) = (&*links.next.get(), &*links.prev.get());
-            prev.next.set(links.next.get());
-            next.prev.set(links.prev.get());
-        }
+        Links::unlink_dying(this);
         Links::link_to_self(this);
     }
 
@@ -372,7 +365,8 @@ impl Links {
     /// in no list, and no list operation touches it).
     #[inline(always)]
     pub(crate) fn unlink_dying(this: NonNull<Links>) {
-        // SAFETY: as in `unlink`.
+        // SAFETY: outside an analysis, `next` and `prev` point at live
+        // neighbours in the same list (or at `this`).
         unsafe {
             let links = this.as_ref();
             let (next, prev) = (&*links.next.get(), &*links.prev.get());
