@@ -341,3 +341,106 @@ fn weak_upgrade_fails_inside_drops_run_by_the_collection() {
     WEAKS.with(|w| w.borrow_mut().clear());
     take_drops();
 }
+
+// ---- make_mut when a death callback panics; deaths queued during a re-check ----
+
+#[derive(Trace, Clone)]
+#[gc(finalize)]
+struct Finalized(Vec<u8>);
+
+thread_local!(static FINALIZED: Cell<usize> = const { Cell::new(0) });
+
+impl gcptr::Finalize for Finalized {
+    fn finalize(&self) {
+        assert_eq!(self.0, [1, 2, 3], "finalized with its value");
+        FINALIZED.with(|f| f.set(f.get() + 1));
+    }
+}
+
+#[test]
+fn make_mut_leaves_a_valid_gc_when_a_death_callback_panics() {
+    let mut a = Gc::new(Finalized(vec![1, 2, 3]));
+    let weak = Gc::downgrade(&a);
+    let _callback = Gc::on_death(&a, || panic!("callback failed"));
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        Gc::make_mut(&mut a);
+    }));
+    assert!(result.is_err(), "the callback's panic propagates");
+    assert!(
+        weak.upgrade().is_none(),
+        "the Weak stays with the old allocation"
+    );
+    assert_eq!(
+        a.0,
+        [1, 2, 3],
+        "`a` holds the value, in the fresh allocation"
+    );
+    assert_eq!(Gc::strong_count(&a), 1);
+    assert_eq!(
+        FINALIZED.with(Cell::get),
+        0,
+        "a moved value is not finalized"
+    );
+    drop(a);
+    assert_eq!(FINALIZED.with(Cell::get), 1);
+}
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct DropsPeer {
+    log: DropLog,
+    peer: RefCell<Option<Gc<Peered>>>,
+}
+
+impl gcptr::Finalize for DropsPeer {
+    fn finalize(&self) {
+        drop(self.peer.borrow_mut().take());
+    }
+}
+
+#[derive(Trace)]
+struct Peered {
+    log: DropLog,
+    back: RefCell<Option<Gc<DropsPeer>>>,
+}
+
+/// A list node that may collect when dropped: at depth 50 in a dropped
+/// list, the deaths in that collection are queued (the trashcan).
+#[derive(Trace)]
+struct Deep {
+    next: Option<Gc<Deep>>,
+    collect_here: bool,
+}
+
+impl Drop for Deep {
+    fn drop(&mut self) {
+        if self.collect_here {
+            gcptr::collect();
+        }
+    }
+}
+
+#[test]
+fn a_death_queued_while_finalizers_run_is_not_dropped_twice() {
+    take_drops();
+    let a = Gc::new(DropsPeer {
+        log: DropLog(901),
+        peer: RefCell::new(None),
+    });
+    let b = Gc::new(Peered {
+        log: DropLog(902),
+        back: RefCell::new(Some(a.clone())),
+    });
+    *a.peer.borrow_mut() = Some(b);
+    drop(a);
+    let mut head: Option<Gc<Deep>> = None;
+    for i in 0..60 {
+        head = Some(Gc::new(Deep {
+            next: head,
+            collect_here: i == 60 - 50,
+        }));
+    }
+    drop(head);
+    gcptr::collect();
+    assert_eq!(take_drops(), [901, 902], "each dropped once");
+}

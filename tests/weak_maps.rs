@@ -369,3 +369,122 @@ fn a_watched_object_late_in_a_garbage_cycle_still_lets_every_value_drop_once() {
     assert_eq!(take_drops(), [1, 2, 3, 4, 5]);
     assert!(map.is_empty());
 }
+
+// ---- watchers of objects that no longer upgrade, and panics mid-insert ----
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct Registers {
+    me: RefCell<Option<Gc<Registers>>>,
+}
+
+thread_local! {
+    static REGISTERED: RefCell<Option<gcptr::DeathCallback>> = const { RefCell::new(None) };
+    static CONDEMNED_MAP: RefCell<WeakValueMap<u32, Registers>> = RefCell::new(WeakValueMap::new());
+}
+
+impl gcptr::Finalize for Registers {
+    fn finalize(&self) {
+        // The object is condemned: it no longer upgrades, and nothing will
+        // tell a watcher registered now.
+        let me = self.me.borrow().clone().expect("the cycle is intact");
+        let callback = Gc::on_death(&me, || panic!("must not run"));
+        REGISTERED.with(|r| *r.borrow_mut() = Some(callback));
+        CONDEMNED_MAP.with(|m| m.borrow_mut().insert(1, &me));
+    }
+}
+
+#[test]
+fn watchers_of_a_condemned_object_are_refused() {
+    let a = Gc::new(Registers {
+        me: RefCell::new(None),
+    });
+    *a.me.borrow_mut() = Some(a.clone());
+    drop(a);
+    assert_eq!(gcptr::collect(), 1);
+    let callback = REGISTERED
+        .with(|r| r.borrow_mut().take())
+        .expect("the finalizer ran");
+    assert!(!callback.is_pending(), "dropped at registration");
+    assert!(
+        !callback.cancel(),
+        "nothing to cancel, and no freed memory touched"
+    );
+    CONDEMNED_MAP.with(|m| {
+        let m = m.borrow();
+        assert_eq!((m.len(), m.iter().count()), (0, 0));
+        assert!(m.get(&1).is_none());
+    });
+}
+
+struct PanickyKey(bool);
+
+impl std::hash::Hash for PanickyKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        assert!(!self.0, "hash failed");
+        state.write_u8(0);
+    }
+}
+impl PartialEq for PanickyKey {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for PanickyKey {}
+
+#[test]
+fn a_key_whose_hash_panics_leaves_the_map_exact() {
+    let v = user("v");
+    {
+        let mut map: WeakValueMap<PanickyKey, User> = WeakValueMap::new();
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            map.insert(PanickyKey(true), &v);
+        }));
+        assert!(failed.is_err());
+        assert_eq!(map.len(), 0);
+        map.insert(PanickyKey(false), &v);
+        assert_eq!(map.len(), 1);
+    } // the map, and its slab, go before the value
+    drop(v); // nothing is left watching it
+}
+
+#[derive(Trace)]
+struct RingNode {
+    next: RefCell<Option<Gc<RingNode>>>,
+}
+
+thread_local! {
+    static RING_MAP: RefCell<WeakValueMap<u32, RingNode>> = RefCell::new(WeakValueMap::new());
+    static SEEN: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+}
+
+#[test]
+fn callbacks_during_a_collection_see_every_map_exact() {
+    let a = Gc::new(RingNode {
+        next: RefCell::new(None),
+    });
+    let b = Gc::new(RingNode {
+        next: RefCell::new(Some(a.clone())),
+    });
+    *a.next.borrow_mut() = Some(b.clone());
+    RING_MAP.with(|m| {
+        m.borrow_mut().insert(1, &a);
+        m.borrow_mut().insert(2, &b);
+    });
+    let callbacks: Vec<_> = [&a, &b]
+        .into_iter()
+        .map(|x| {
+            Gc::on_death(x, || {
+                let seen = RING_MAP.with(|m| {
+                    let m = m.borrow();
+                    (m.len(), m.iter().count())
+                });
+                SEEN.with(|s| s.borrow_mut().push(seen));
+            })
+        })
+        .collect();
+    drop((a, b));
+    assert_eq!(gcptr::collect(), 2);
+    assert!(callbacks.iter().all(|c| !c.is_pending()));
+    assert_eq!(SEEN.with(|s| s.borrow().clone()), [(0, 0), (0, 0)]);
+}

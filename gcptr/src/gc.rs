@@ -208,7 +208,12 @@ impl<T: Trace + 'static> Gc<T> {
             return Err(this);
         }
         // SAFETY: the only strong reference, and the value is alive.
-        Ok(unsafe { Gc::take_value(this) })
+        let (value, callback_panic) = unsafe { Gc::take_value(this) };
+        if let Some(payload) = callback_panic {
+            drop(value);
+            std::panic::resume_unwind(payload);
+        }
+        Ok(value)
     }
 
     /// Returns the value if `this` is its last strong reference, as
@@ -230,32 +235,26 @@ impl<T: Trace + 'static> Gc<T> {
     }
 
     /// Moves the value out of `this`, leaving the allocation to its `Weak`s.
+    /// Returns it with the first panic of a death callback, for the caller
+    /// to resume once its own state is in order.
     ///
     /// # Safety
     /// `this` is the only strong reference and the value is alive.
-    unsafe fn take_value(this: Gc<T>) -> T {
+    unsafe fn take_value(this: Gc<T>) -> (T, Option<Box<dyn core::any::Any + Send>>) {
         let this = ManuallyDrop::new(this);
         let header = this.ptr.cast::<Header>();
         let h = this.header_ref();
         h.set_strong(0);
         h.set(flags::DEAD);
         collector::untrack(header);
-        if let Some(payload) = crate::weak_maps::notify_death(header) {
-            // Only death callbacks panic; the value is still ours to return
-            // after the panic unwinds, so drop it with the allocation.
-            // SAFETY: as below; the value is read once, then dropped.
-            drop(unsafe { ptr::read(ptr::addr_of!((*this.ptr.as_ptr()).value)) });
-            // SAFETY: the strong references' share of the weak count.
-            unsafe { death::release_weak(header) };
-            std::panic::resume_unwind(payload);
-        }
+        let callback_panic = crate::weak_maps::notify_death(header);
         // SAFETY: alive, per the contract; DEAD now, so nothing reads or
         // drops it again.
         let value = unsafe { ptr::read(ptr::addr_of!((*this.ptr.as_ptr()).value)) };
         // SAFETY: the strong references' share of the weak count; the value
         // is moved out, so freeing the memory drops nothing.
         unsafe { death::release_weak(header) };
-        value
+        (value, callback_panic)
     }
 }
 
@@ -299,18 +298,21 @@ impl<T: Trace + Clone + 'static> Gc<T> {
             *this = Gc::new((**this).clone());
         } else if h.weak() != 1 {
             // Move the value to a fresh allocation, leaving the `Weak`s with
-            // the old one. Nothing in between runs user code, so `*this` is
-            // never seen half-moved.
-            let fresh = Gc::allocate(1);
+            // the old one. A death callback may panic: its panic waits
+            // until `*this` holds the fresh object.
             // SAFETY: `this` is the only strong reference (checked above);
-            // `ptr::read` takes it over and `ptr::write` below replaces it.
-            unsafe {
-                let value = Gc::take_value(ptr::read(this));
-                let fresh = fresh.assume_init(value);
-                ptr::write(this, fresh);
-            }
+            // `ptr::read` takes it over and `ptr::write` replaces it before
+            // anything can unwind.
+            let callback_panic = unsafe {
+                let (value, callback_panic) = Gc::take_value(ptr::read(this));
+                ptr::write(this, Gc::allocate(1).assume_init(value));
+                callback_panic
+            };
             if let Some(links) = Header::links(this.header()) {
                 collector::track_new(links);
+            }
+            if let Some(payload) = callback_panic {
+                std::panic::resume_unwind(payload);
             }
         }
         Gc::get_mut(this).expect("a fresh or unique Gc is uniquely owned")
@@ -338,7 +340,7 @@ impl<T> Gc<MaybeUninit<T>> {
 
 impl<T: ?Sized> Gc<T> {
     #[inline(always)]
-    fn header_ref(&self) -> &Header {
+    pub(crate) fn header_ref(&self) -> &Header {
         // SAFETY: a `Gc` keeps its allocation, and so the header, alive.
         unsafe { self.ptr.cast::<Header>().as_ref() }
     }
@@ -530,12 +532,14 @@ impl<T: ?Sized> Clone for Gc<T> {
 impl<T: ?Sized> Gc<T> {
     /// The common death of a tracked object (see
     /// [`death::tracked_reached_zero`]), with the value's drop inlined.
+    ///
+    /// # Safety
+    /// The strong count just reached zero, and the object is tracked, alive,
+    /// unwatched and has no finalizer to run.
     #[inline(never)]
-    fn die_tracked(&mut self) {
+    unsafe fn die_tracked(&mut self) {
         let value = self.ptr.as_ptr();
-        // SAFETY: the strong count just reached zero, and the object is
-        // tracked, alive, unwatched and has no finalizer to run (checked by
-        // the caller); the closure drops the live value, once.
+        // SAFETY: per the contract; the closure drops the live value, once.
         unsafe {
             death::tracked_reached_zero(self.ptr.cast(), || {
                 ptr::drop_in_place(ptr::addr_of_mut!((*value).value));
@@ -582,7 +586,9 @@ impl<T: ?Sized> Drop for Gc<T> {
                 death::release_weak(header);
             }
         } else if h.flags() & slow == flags::TRACKED | flags::FINALIZED {
-            self.die_tracked();
+            // SAFETY: the strong count just reached zero; the flags say
+            // tracked, not DEAD, not WATCHED, finalized (or no finalizer).
+            unsafe { self.die_tracked() };
         } else {
             // SAFETY: the strong count just reached zero.
             unsafe { death::strong_count_reached_zero(header) };

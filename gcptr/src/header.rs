@@ -427,10 +427,7 @@ impl Links {
 
     /// Moves every object of the list headed by `head` into an analysis
     /// (see [`Links::begin_analysis`]), appending their headers to `out`,
-    /// and leaves the list empty. Each starts with its strong count as the
-    /// references to account for, or 1 if it has none: an object whose
-    /// count is zero is queued to die (`death.rs`) and until then holds its
-    /// referents from outside.
+    /// and leaves the list empty.
     pub(crate) fn take_for_analysis(head: NonNull<Links>, out: &mut Vec<NonNull<Header>>) {
         // SAFETY: `head` is a live list head.
         let mut node = unsafe { head.as_ref() }.next.get();
@@ -445,7 +442,7 @@ impl Links {
             let header = Links::header(this);
             // SAFETY: the header of a live object.
             let strong = unsafe { header.as_ref() }.strong();
-            links.begin_analysis(strong.max(usize::from(strong == 0)));
+            links.begin_analysis(strong);
             out.push(header);
         }
         Links::link_to_self(head);
@@ -454,9 +451,13 @@ impl Links {
     // Analysis scratch: `next` holds the mark, `prev` the count of
     // references not yet accounted for (CPython's `gc_refs`).
 
-    /// Puts the object in the analysed set with `refs` references to
-    /// account for. Its list links are lost; the caller relinks it after.
-    pub(crate) fn begin_analysis(&self, refs: usize) {
+    /// Puts the object, whose strong count is `strong`, in the analysed
+    /// set, with that many references to account for; or 1 if it has none:
+    /// an object whose count is zero is queued to die (`death.rs`) and until
+    /// then holds its referents from outside. Its list links are lost; the
+    /// caller relinks it after.
+    pub(crate) fn begin_analysis(&self, strong: usize) {
+        let refs = strong.max(usize::from(strong == 0));
         self.next.set(ptr::without_provenance(IN_SET));
         self.prev.set(ptr::without_provenance(refs));
     }

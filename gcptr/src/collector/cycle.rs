@@ -177,8 +177,13 @@ fn notify_watchers(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Op
             trace(header, &mut tracer, first_panic);
         }
     }
+    // Every container first (no user code), so that the callbacks see each
+    // container's `len()` without the whole garbage set.
     for &header in garbage {
-        if let Some(payload) = crate::weak_maps::notify_death(header) {
+        crate::weak_maps::tell_containers(header);
+    }
+    for &header in garbage {
+        if let Some(payload) = crate::weak_maps::run_callbacks(header) {
             first_panic.get_or_insert(payload);
         }
     }

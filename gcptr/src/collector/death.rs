@@ -123,8 +123,15 @@ fn run_deferred_at_depth(st: &State) {
         let Some(header) = next else { break };
         // SAFETY: queued objects have a strong count of zero and are
         // allocated: their memory is held by the strong references' share
-        // of the weak count until `die` releases it.
-        unsafe { die(header, Some(st)) };
+        // of the weak count until `die` (or the release below) gives it up.
+        if unsafe { header.as_ref() }.has(flags::DEAD) {
+            // A collection dropped it meanwhile: only that share is left.
+            // SAFETY: as above; released once, here.
+            unsafe { release_weak(header) };
+        } else {
+            // SAFETY: as above, and not DEAD.
+            unsafe { die(header, Some(st)) };
+        }
     }
 }
 

@@ -34,14 +34,18 @@ pub(crate) struct CallbackState {
 
 impl CallbackState {
     /// Registers `callback` for the death of `object`; with no collector
-    /// left (thread exit), drops it instead.
+    /// left (thread exit), or an object that no longer upgrades, drops it
+    /// instead.
     fn watch(object: &Gc<impl ?Sized>, callback: Box<dyn FnOnce()>) -> Rc<CallbackState> {
         let state = Rc::new(CallbackState {
             node: WatchNode::new(ptr::null()),
             object: Cell::new(ptr::null()),
             callback: RefCell::new(None),
         });
-        if state::current().is_some() {
+        // An object that no longer upgrades (condemned by a collection, or
+        // dead, and reached from a finalizer or a `Drop`) will never tell
+        // its watchers: the callback cannot run, so it is dropped.
+        if state::current().is_some() && object.header_ref().is_upgradable() {
             *state.callback.borrow_mut() = Some(callback);
             state.object.set(object.header().as_ptr());
             let owned_by_list = Rc::into_raw(state.clone());

@@ -121,25 +121,31 @@ impl WatchNode {
     }
 }
 
-/// Tells the watchers of a dying object, if any. Returns the first panic
-/// of a watcher (a death callback), after telling all of them.
+/// Tells the watchers of a dying object, if any: first the containers,
+/// then the callbacks ([`tell_containers`], [`run_callbacks`]). Returns the
+/// first panic of a callback, after running all of them.
 #[inline]
 pub(crate) fn notify_death(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Send>> {
+    tell_containers(header);
+    run_callbacks(header)
+}
+
+/// Tells the containers watching a dying object (which runs no user code),
+/// so that every `len()` is exact before any callback runs. A collection
+/// does this for all of its garbage before it runs any callback.
+#[inline]
+pub(crate) fn tell_containers(header: NonNull<Header>) {
     // SAFETY: the caller keeps the object allocated.
     if unsafe { header.as_ref() }.has(flags::WATCHED) {
-        notify_watchers(header)
-    } else {
-        None
+        release_container_nodes(header);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn notify_watchers(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Send>> {
+fn release_container_nodes(header: NonNull<Header>) {
     // SAFETY: the caller keeps the object allocated.
     let h = unsafe { header.as_ref() };
-    // Containers first, which runs no user code: by the time a callback
-    // runs, every container's `len` is exact.
     let mut node = h.tagged_pointer().cast::<WatchNode>();
     // SAFETY: a WATCHED header points at its first node, and each node at
     // the next; all are live while linked.
@@ -156,13 +162,32 @@ fn notify_watchers(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Se
         }
         node = next;
     }
-    // Then the callbacks, one at a time from the head, so that the list is
-    // whole whenever one runs (it may unlink others).
+}
+
+/// Runs the death callbacks of a dying object, one at a time from the head
+/// of its list, so that the list is whole whenever one runs (it may unlink
+/// others). Returns the first panic, after running all of them.
+#[inline]
+pub(crate) fn run_callbacks(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Send>> {
+    // SAFETY: the caller keeps the object allocated.
+    if unsafe { header.as_ref() }.has(flags::WATCHED) {
+        run_callbacks_now(header)
+    } else {
+        None
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn run_callbacks_now(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Send>> {
+    // SAFETY: the caller keeps the object allocated.
+    let h = unsafe { header.as_ref() };
     let mut first_panic = None;
     while h.has(flags::WATCHED) {
-        // SAFETY: a WATCHED header points at its first, live node: a
-        // callback's, as only those are left (and a callback cannot add a
-        // container entry for an object that no longer upgrades).
+        // SAFETY: a WATCHED header points at its first, live node. Nothing
+        // new is linked to an object that no longer upgrades (`watch`), so
+        // these are callbacks, or container nodes that a callback's code
+        // could not have added: `callback_or_entry_died` handles both.
         let node =
             unsafe { NonNull::new_unchecked(h.tagged_pointer().cast_mut().cast::<WatchNode>()) };
         // SAFETY: the head of the object's watchers; then unlinked.
@@ -280,9 +305,16 @@ impl EntrySlab {
     }
 
     /// Counts a new live entry for the object at `header`, and links a node
-    /// into its watchers.
+    /// into its watchers; unless the object no longer upgrades (a
+    /// finalizer or a `Drop` can hold a `Gc` to an object that a
+    /// collection condemned): then the entry is dead from the start, and
+    /// nothing will tell it.
     #[inline]
     fn watch(&self, header: NonNull<Header>) {
+        // SAFETY: the caller holds a `Gc` to the object.
+        if !unsafe { header.as_ref() }.is_upgradable() {
+            return;
+        }
         let shared = self.shared();
         let free = shared.free.get();
         let node = if !free.is_null() {
@@ -377,10 +409,18 @@ impl SlabShared {
 
 impl Drop for EntrySlab {
     fn drop(&mut self) {
-        // SAFETY: from `Box::leak` in `new`; the container forgot every
-        // entry first, so no node is linked.
+        if self.live() != 0 {
+            // A container failed to forget an entry (a bug): some node may
+            // still be linked to an object that will tell it of its death.
+            // Leak the slab rather than free memory an object points into.
+            if cfg!(debug_assertions) && !std::thread::panicking() {
+                panic!("gcptr bug: a weak container dropped its slab with live entries");
+            }
+            return;
+        }
+        // SAFETY: from `Box::leak` in `new`; no entry is live, so no node is
+        // linked (a linked node is a live entry).
         let shared = unsafe { Box::from_raw(self.shared.as_ptr()) };
-        debug_assert_eq!(shared.live.get(), 0, "a container forgot no entry");
         for (chunk, len) in shared.chunks.take() {
             let layout = Layout::array::<WatchNode>(len).expect("allocated with this layout");
             // SAFETY: allocated in `fresh_node` with this layout; nodes have

@@ -3,6 +3,7 @@
 use core::borrow::Borrow;
 use core::fmt;
 use core::hash::Hash;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use super::{should_sweep, EntrySlab, WeakSlot};
@@ -67,9 +68,20 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// ```
     pub fn insert(&mut self, key: K, value: &Gc<V>) -> Option<Gc<V>> {
         self.sweep_if_needed();
-        let old = self.entries.insert(key, WeakSlot::new(value, &self.slab))?;
-        self.slab.forget(&old);
-        old.upgrade()
+        // Hashing and comparing keys runs user code, which may panic: the
+        // new entry is watched only once its place is found. The duplicate
+        // key is dropped (user code again) after the old entry is forgotten.
+        match self.entries.entry(key) {
+            Entry::Occupied(mut entry) => {
+                let old = entry.insert(WeakSlot::new(value, &self.slab));
+                self.slab.forget(&old);
+                old.upgrade()
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(WeakSlot::new(value, &self.slab));
+                None
+            }
+        }
     }
 
     /// The value of `key`, if it is alive.
@@ -126,7 +138,8 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        let old = self.entries.remove(key)?;
+        // The key is dropped (user code) after the entry is forgotten.
+        let (_key, old) = self.entries.remove_entry(key)?;
         self.slab.forget(&old);
         old.upgrade()
     }
