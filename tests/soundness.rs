@@ -404,8 +404,9 @@ struct Peered {
     back: RefCell<Option<Gc<DropsPeer>>>,
 }
 
-/// A list node that may collect when dropped: at depth 50 in a dropped
-/// list, the deaths in that collection are queued (the trashcan).
+/// A list node that may collect when dropped: the 48th death down a
+/// dropped list runs at the trashcan's limit, so the deaths in that
+/// collection are queued.
 #[derive(Trace)]
 struct Deep {
     next: Option<Gc<Deep>>,
@@ -437,10 +438,76 @@ fn a_death_queued_while_finalizers_run_is_not_dropped_twice() {
     for i in 0..60 {
         head = Some(Gc::new(Deep {
             next: head,
-            collect_here: i == 60 - 50,
+            collect_here: i == 60 - 48,
         }));
     }
     drop(head);
     gcptr::collect();
     assert_eq!(take_drops(), [901, 902], "each dropped once");
+}
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct FinalizedPeer {
+    log: DropLog,
+    back: RefCell<Option<Gc<DropsFinalizedPeer>>>,
+}
+
+thread_local!(static PEER_FINALIZED: Cell<usize> = const { Cell::new(0) });
+
+impl gcptr::Finalize for FinalizedPeer {
+    fn finalize(&self) {
+        PEER_FINALIZED.with(|f| f.set(f.get() + 1));
+    }
+}
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct DropsFinalizedPeer {
+    log: DropLog,
+    peer: RefCell<Option<Gc<FinalizedPeer>>>,
+}
+
+impl gcptr::Finalize for DropsFinalizedPeer {
+    fn finalize(&self) {
+        drop(self.peer.borrow_mut().take());
+    }
+}
+
+#[test]
+fn a_queued_death_whose_object_also_has_a_finalizer_happens_once() {
+    // The collection runs deep in a chain of drops: the first finalizer
+    // drops the peer's last reference, which queues its death; the peer's
+    // own finalizer then runs, and its death must stay queued, once.
+    for keep_weak in [false, true] {
+        take_drops();
+        PEER_FINALIZED.with(|f| f.set(0));
+        let a = Gc::new(DropsFinalizedPeer {
+            log: DropLog(911),
+            peer: RefCell::new(None),
+        });
+        let b = Gc::new(FinalizedPeer {
+            log: DropLog(912),
+            back: RefCell::new(Some(a.clone())),
+        });
+        let weak = keep_weak.then(|| Gc::downgrade(&b));
+        *a.peer.borrow_mut() = Some(b);
+        drop(a);
+        let mut head: Option<Gc<Deep>> = None;
+        for i in 0..60 {
+            head = Some(Gc::new(Deep {
+                next: head,
+                collect_here: i == 60 - 48,
+            }));
+        }
+        drop(head);
+        gcptr::collect();
+        assert_eq!(take_drops(), [911, 912], "each dropped once");
+        assert_eq!(PEER_FINALIZED.with(Cell::get), 1, "finalized once");
+        if let Some(weak) = weak {
+            // Its unit of the weak count kept the memory (Miri checks it).
+            assert!(weak.upgrade().is_none());
+            drop(weak);
+        }
+    }
 }

@@ -381,6 +381,8 @@ struct Registers {
 thread_local! {
     static REGISTERED: RefCell<Option<gcptr::DeathCallback>> = const { RefCell::new(None) };
     static CONDEMNED_MAP: RefCell<WeakValueMap<u32, Registers>> = RefCell::new(WeakValueMap::new());
+    static CONDEMNED_KEYS: RefCell<WeakKeyMap<Registers, u32>> = RefCell::new(WeakKeyMap::new());
+    static CONDEMNED_SET: RefCell<WeakSet<Registers>> = RefCell::new(WeakSet::new());
 }
 
 impl gcptr::Finalize for Registers {
@@ -391,6 +393,8 @@ impl gcptr::Finalize for Registers {
         let callback = Gc::on_death(&me, || panic!("must not run"));
         REGISTERED.with(|r| *r.borrow_mut() = Some(callback));
         CONDEMNED_MAP.with(|m| m.borrow_mut().insert(1, &me));
+        CONDEMNED_KEYS.with(|m| *m.borrow_mut().get_or_insert_with(&me, || 0) += 1);
+        CONDEMNED_SET.with(|s| s.borrow_mut().insert(&me));
     }
 }
 
@@ -415,6 +419,8 @@ fn watchers_of_a_condemned_object_are_refused() {
         assert_eq!((m.len(), m.iter().count()), (0, 0));
         assert!(m.get(&1).is_none());
     });
+    CONDEMNED_KEYS.with(|m| assert_eq!(m.borrow().len(), 0));
+    CONDEMNED_SET.with(|s| assert_eq!(s.borrow().len(), 0));
 }
 
 struct PanickyKey(bool);

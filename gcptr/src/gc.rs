@@ -243,10 +243,12 @@ impl<T: Trace + 'static> Gc<T> {
     unsafe fn take_value(this: Gc<T>) -> (T, Option<Box<dyn core::any::Any + Send>>) {
         let this = ManuallyDrop::new(this);
         let header = this.ptr.cast::<Header>();
+        // First, as it may panic (in a misused `Trace`): nothing is changed
+        // yet, and `this` is not dropped.
+        collector::untrack(header);
         let h = this.header_ref();
         h.set_strong(0);
         h.set(flags::DEAD);
-        collector::untrack(header);
         let callback_panic = crate::weak_maps::notify_death(header);
         // SAFETY: alive, per the contract; DEAD now, so nothing reads or
         // drops it again.
@@ -299,13 +301,17 @@ impl<T: Trace + Clone + 'static> Gc<T> {
         } else if h.weak() != 1 {
             // Move the value to a fresh allocation, leaving the `Weak`s with
             // the old one. A death callback may panic: its panic waits
-            // until `*this` holds the fresh object.
-            // SAFETY: `this` is the only strong reference (checked above);
-            // `ptr::read` takes it over and `ptr::write` replaces it before
-            // anything can unwind.
+            // until `*this` holds the fresh object. The fresh allocation is
+            // a `Gc<MaybeUninit<T>>` with `T`'s vtable: it must never drop.
+            let fresh = ManuallyDrop::new(Gc::allocate(1));
+            // SAFETY: `this` is the only strong reference (checked above).
+            // `ptr::read` hands it to `take_value`, which either panics
+            // having changed nothing (and does not drop it), or consumes
+            // it; `ptr::write` then replaces it, and nothing in between
+            // can unwind.
             let callback_panic = unsafe {
                 let (value, callback_panic) = Gc::take_value(ptr::read(this));
-                ptr::write(this, Gc::allocate(1).assume_init(value));
+                ptr::write(this, ManuallyDrop::into_inner(fresh).assume_init(value));
                 callback_panic
             };
             if let Some(links) = Header::links(this.header()) {

@@ -171,16 +171,16 @@ fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>
 /// garbage itself owns are cancelled first (CPython's rule: they die with
 /// it).
 fn notify_watchers(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Option<Panic>) {
+    // Every container first, before any user code (traces, callbacks)
+    // runs, so that each container's `len()` leaves the whole set out.
+    for &header in garbage {
+        crate::weak_maps::tell_containers(header);
+    }
     if st.callback_weaks.get() > 0 {
         let mut tracer = Tracer::new(Action::CancelCallbacks);
         for &header in garbage {
             trace(header, &mut tracer, first_panic);
         }
-    }
-    // Every container first (no user code), so that the callbacks see each
-    // container's `len()` without the whole garbage set.
-    for &header in garbage {
-        crate::weak_maps::tell_containers(header);
     }
     for &header in garbage {
         if let Some(payload) = crate::weak_maps::run_callbacks(header) {
@@ -205,13 +205,16 @@ fn finalize_and_recheck(
             h.set(flags::FINALIZED);
             ran_any = true;
             let finalize = h.vtable().finalize;
+            // A count of zero already: its death is queued (the trashcan),
+            // and stays so; the re-check below keeps it for the queue.
+            let queued = h.strong() == 0;
             // The finalizer borrows the value: hold a strong reference so
             // that a peer's finalizer, run from inside this one, cannot
             // drop the last reference and the value with it.
             h.inc_strong();
             // SAFETY: the value is alive: not DEAD.
             catch(first_panic, || unsafe { finalize(header) });
-            if h.dec_strong() == 0 {
+            if h.dec_strong() == 0 && !queued {
                 // Its last references went while it finalized: it dies
                 // by count now (it stays allocated: we hold a unit).
                 // SAFETY: the strong count just reached zero.

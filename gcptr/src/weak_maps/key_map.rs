@@ -147,7 +147,13 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
         if !self.contains_key(key) {
             self.insert(key, make());
         }
-        self.get_mut(key).expect("inserted above")
+        // Straight from the table: a key that no longer upgrades has a dead
+        // entry, but an entry all the same.
+        let (_, value) = self
+            .entries
+            .get_mut(&identity(key))
+            .expect("inserted above");
+        value
     }
 
     /// The number of entries whose key object is alive. Exact at all times.

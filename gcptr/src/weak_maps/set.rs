@@ -39,7 +39,9 @@ impl<T: ?Sized + Trace> WeakSet<T> {
         }
     }
 
-    /// Adds the object; returns whether it was not a member yet.
+    /// Adds the object; returns whether it was not a member yet. (An object
+    /// that no longer upgrades, as a finalizer may see one, is never a
+    /// member: this returns `true` and the set stays as it was.)
     ///
     /// ```
     /// let x = gcptr::Gc::new(1);

@@ -58,6 +58,10 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// Maps `key` to `value` (held weakly). Returns the value the key had,
     /// if it was alive.
     ///
+    /// A value that no longer upgrades (a finalizer's view of an object
+    /// that a collection found to be garbage) makes a dead entry at once:
+    /// not counted by `len`, never returned by `get`.
+    ///
     /// ```
     /// use gcptr::{Gc, WeakValueMap};
     ///
@@ -164,7 +168,10 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         value
     }
 
-    /// The number of entries whose value is alive. Exact at all times.
+    /// The number of entries whose value is alive. Exact at all times,
+    /// with one exception: a value whose death the trashcan queued (deep in
+    /// a chain of drops) counts until the queue runs it, as CPython's
+    /// trashcan delays clearing weak references.
     ///
     /// ```
     /// use gcptr::{Gc, WeakValueMap};
