@@ -43,6 +43,10 @@ use crate::trace::{Action, Tracer};
 
 type Panic = Box<dyn Any + Send + 'static>;
 
+/// Entries of the set buffer kept between collections whatever their size:
+/// enough for the young generations at the default thresholds.
+const SCRATCH_KEPT: usize = 8192;
+
 /// Collects `generation` and all younger ones. Returns the number of
 /// objects found unreachable and reclaimed; 0 if a collection is already
 /// running.
@@ -154,6 +158,9 @@ fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>
         unsafe { death::release_weak(header) };
     }
     garbage.clear();
+    // Keep the buffer for the next collection, but not the memory of a
+    // large set that is gone (8 bytes per object it held).
+    garbage.shrink_to(SCRATCH_KEPT.max(2 * survivors));
     st.scratch.set(garbage);
 
     let resurrected = found - reclaimed;
