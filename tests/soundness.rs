@@ -511,3 +511,93 @@ fn a_queued_death_whose_object_also_has_a_finalizer_happens_once() {
         }
     }
 }
+
+// ---- a queued death whose object's finalizer the collector is running ----
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct ChainOwner {
+    log: DropLog,
+    chain: RefCell<Option<Gc<ChainLink>>>,
+}
+
+impl gcptr::Finalize for ChainOwner {
+    fn finalize(&self) {
+        // The chain dies, which queues the death 48 deep (of `Watched`);
+        // then the head's finalizer panic unwinds out of the outermost
+        // death, before it runs the queue.
+        drop(self.chain.borrow_mut().take());
+    }
+}
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct ChainLink {
+    log: DropLog,
+    next: Option<Gc<ChainLink>>,
+    target: Option<Gc<Watched>>,
+    panics: bool,
+}
+
+impl gcptr::Finalize for ChainLink {
+    fn finalize(&self) {
+        assert!(!self.panics, "the chain's head fails to finalize");
+    }
+}
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct Watched {
+    log: DropLog,
+    name: String,
+    back: RefCell<Option<Gc<ChainOwner>>>,
+}
+
+thread_local!(static WATCHED_FINALIZED: Cell<usize> = const { Cell::new(0) });
+
+impl gcptr::Finalize for Watched {
+    fn finalize(&self) {
+        // A death here runs the queue, which holds this very object.
+        drop(Node::new(999));
+        assert_eq!(self.name, "watched", "the value outlives its finalizer");
+        WATCHED_FINALIZED.with(|f| f.set(f.get() + 1));
+    }
+}
+
+#[test]
+fn the_queue_never_drops_a_value_whose_finalizer_is_running() {
+    take_drops();
+    let owner = Gc::new(ChainOwner {
+        log: DropLog(1000),
+        chain: RefCell::new(None),
+    });
+    let watched = Gc::new(Watched {
+        log: DropLog(1001),
+        name: "watched".into(),
+        back: RefCell::new(Some(owner.clone())),
+    });
+    // Link `k` (from the head, 0-based) dies `k + 1` deaths deep; the one
+    // that dies at depth 48 holds the only other reference to `watched`.
+    let mut chain = None;
+    for k in (0..60u32).rev() {
+        chain = Some(Gc::new(ChainLink {
+            log: DropLog(2000 + k),
+            next: chain,
+            target: (k == 47).then(|| watched.clone()),
+            panics: k == 0,
+        }));
+    }
+    *owner.chain.borrow_mut() = chain;
+    drop((owner, watched));
+    let collected = catch_unwind(AssertUnwindSafe(gcptr::collect));
+    assert!(
+        collected.is_err(),
+        "the head's panic propagates, once the collection is done"
+    );
+    gcptr::collect();
+    assert_eq!(WATCHED_FINALIZED.with(Cell::get), 1);
+    let mut expected: Vec<u32> = vec![999, 1000, 1001];
+    expected.extend(2000..2060);
+    expected.sort_unstable();
+    assert_eq!(take_drops(), expected, "each dropped once");
+}

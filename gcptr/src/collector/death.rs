@@ -118,20 +118,32 @@ fn run_deferred_at_depth(st: &State) {
     if st.deferred.borrow().is_empty() {
         return;
     }
+    // Deaths that must wait for the collection under way (see below).
+    let mut waiting = Vec::new();
     loop {
         let next = st.deferred.borrow_mut().pop();
         let Some(header) = next else { break };
-        // SAFETY: queued objects have a strong count of zero and are
-        // allocated: their memory is held by the strong references' share
-        // of the weak count until `die` (or the release below) gives it up.
-        if unsafe { header.as_ref() }.has(flags::DEAD) {
+        // SAFETY: queued objects are allocated: their memory is held by the
+        // strong references' share of the weak count until `die` (or the
+        // release below) gives it up.
+        let h = unsafe { header.as_ref() };
+        if h.has(flags::DEAD) {
             // A collection dropped it meanwhile: only that share is left.
             // SAFETY: as above; released once, here.
             unsafe { release_weak(header) };
+        } else if h.strong() != 0 {
+            // Nothing can make a `Gc` to an object whose count is zero, but
+            // a collection holds one while it runs the object's finalizer
+            // (and this runs from inside it): the value must outlive that.
+            // The collection runs the queue again when it ends.
+            waiting.push(header);
         } else {
-            // SAFETY: as above, and not DEAD.
+            // SAFETY: as above, with a count of zero, and not DEAD.
             unsafe { die(header, Some(st)) };
         }
+    }
+    if !waiting.is_empty() {
+        st.deferred.borrow_mut().extend(waiting);
     }
 }
 
