@@ -133,6 +133,8 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     }
 
     /// The value attached to `key`, inserting `make()` first if it has none.
+    /// (A key that no longer upgrades, as a finalizer may see one, never
+    /// has a live entry: each call makes and attaches a new value.)
     ///
     /// ```
     /// use gcptr::{Gc, WeakKeyMap};
