@@ -303,12 +303,12 @@ impl<T: Trace + Clone + 'static> Gc<T> {
             // the old one. A death callback may panic: its panic waits
             // until `*this` holds the fresh object. The fresh allocation is
             // a `Gc<MaybeUninit<T>>` with `T`'s vtable: it must never drop.
+            // `take_value` either panics having changed nothing (and drops
+            // nothing), or consumes the reference, and nothing between it
+            // and `ptr::write` can unwind.
             let fresh = ManuallyDrop::new(Gc::allocate(1));
-            // SAFETY: `this` is the only strong reference (checked above).
-            // `ptr::read` hands it to `take_value`, which either panics
-            // having changed nothing (and does not drop it), or consumes
-            // it; `ptr::write` then replaces it, and nothing in between
-            // can unwind.
+            // SAFETY: `this` is the only strong reference (checked above);
+            // `ptr::read` hands it over, `ptr::write` replaces it.
             let callback_panic = unsafe {
                 let (value, callback_panic) = Gc::take_value(ptr::read(this));
                 ptr::write(this, ManuallyDrop::into_inner(fresh).assume_init(value));

@@ -59,9 +59,10 @@ pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
     }
 }
 
-/// The common death, kept small enough to inline into `Gc::drop`: a
-/// tracked object with no finalizer and no watcher, outside an analysis
-/// and below the trashcan's depth. Anything else takes the general path.
+/// The common death, inlined into each type's `Gc::die_tracked` (with that
+/// type's drop): a tracked object with no finalizer and no watcher, outside
+/// an analysis and below the trashcan's depth. Anything else takes the
+/// general path.
 ///
 /// # Safety
 /// `header` is an allocated, tracked object whose strong count just became

@@ -69,14 +69,12 @@ impl CallbackState {
         if object.is_null() {
             return;
         }
-        // SAFETY: linked (`object` was set), so the object is allocated;
-        // the list owned one reference, from `Rc::into_raw` in `watch` (the
-        // same pointer `Rc::as_ptr` gives), and `this` is another, so this
-        // cannot free the state.
-        unsafe {
-            WatchNode::unlink(NonNull::from(&this.node), &*object);
-            Rc::decrement_strong_count(Rc::as_ptr(this));
-        }
+        // SAFETY: linked (`object` was set), so the object is allocated.
+        unsafe { WatchNode::unlink(NonNull::from(&this.node), &*object) };
+        // The list owned one reference, from `Rc::into_raw` in `watch` (the
+        // same pointer `Rc::as_ptr` gives); `this` is another one.
+        // SAFETY: so this releases the list's and cannot free the state.
+        unsafe { Rc::decrement_strong_count(Rc::as_ptr(this)) };
     }
 
     /// Cancels the callback: its handle dies with the garbage.

@@ -184,12 +184,12 @@ fn run_callbacks_now(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + 
     let h = unsafe { header.as_ref() };
     let mut first_panic = None;
     while h.has(flags::WATCHED) {
-        // SAFETY: a WATCHED header points at its first, live node. Nothing
-        // new is linked to an object that no longer upgrades (`watch`), so
-        // these are callbacks, or container nodes that a callback's code
-        // could not have added: `callback_or_entry_died` handles both.
-        let node =
-            unsafe { NonNull::new_unchecked(h.tagged_pointer().cast_mut().cast::<WatchNode>()) };
+        // Nothing new is linked to an object that no longer upgrades
+        // (`watch`), so these are callbacks (container nodes went first);
+        // `callback_or_entry_died` handles either kind anyway.
+        let head = h.tagged_pointer().cast_mut().cast::<WatchNode>();
+        // SAFETY: a WATCHED header points at its first, live node.
+        let node = unsafe { NonNull::new_unchecked(head) };
         // SAFETY: the head of the object's watchers; then unlinked.
         unsafe { WatchNode::unlink(node, h) };
         // SAFETY: as above.
