@@ -180,21 +180,102 @@ fn a_death_callback_may_drop_a_map_watching_the_same_object() {
     }
 }
 
+thread_local! {
+    static KEYS_ALIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+/// A key that counts how many of its kind are alive.
+#[derive(PartialEq, Eq, Hash, Debug)]
+struct CountedKey(usize);
+
+impl CountedKey {
+    fn new(n: usize) -> Self {
+        KEYS_ALIVE.set(KEYS_ALIVE.get() + 1);
+        CountedKey(n)
+    }
+}
+
+/// Looks keys up by their number (derived `Hash` hashes just the field).
+impl std::borrow::Borrow<usize> for CountedKey {
+    fn borrow(&self) -> &usize {
+        &self.0
+    }
+}
+
+impl Drop for CountedKey {
+    fn drop(&mut self) {
+        KEYS_ALIVE.set(KEYS_ALIVE.get() - 1);
+    }
+}
+
 #[test]
-fn many_dead_entries_are_swept_and_len_stays_exact() {
+fn a_dead_entry_leaves_the_table_at_the_next_mutating_call() {
     let mut map = WeakValueMap::new();
     let keep = user("keep");
-    map.insert(usize::MAX, &keep);
+    map.insert(CountedKey::new(usize::MAX), &keep);
     for i in 0..1000 {
         let temp = user("temp");
-        map.insert(i, &temp);
+        map.insert(CountedKey::new(i), &temp);
+        assert_eq!(KEYS_ALIVE.get(), 2, "the previous dead entry went");
+        drop(temp);
+        assert_eq!(map.len(), 1);
+        assert_eq!(KEYS_ALIVE.get(), 2, "the key stays until a mutating call");
     }
-    assert_eq!(map.len(), 1);
+    assert!(map.remove(&(usize::MAX - 1)).is_none());
+    assert_eq!(KEYS_ALIVE.get(), 1, "no dead entry is left");
     assert_eq!(map.iter().count(), 1);
     assert_eq!(
         format!("{map:?}"),
-        r#"{18446744073709551615: User { name: "keep" }}"#
+        r#"{CountedKey(18446744073709551615): User { name: "keep" }}"#
     );
+    drop(map);
+    assert_eq!(KEYS_ALIVE.get(), 0);
+}
+
+#[test]
+fn entries_removed_while_their_death_is_pending_are_not_removed_twice() {
+    // `retain` kills a value whose entry it then drops itself: the node that
+    // the death put on the dead list finds no entry later, not the new one
+    // for the same key (whose value may even sit at the same address).
+    let mut map = WeakValueMap::new();
+    let victim = RefCell::new(Some(user("victim")));
+    map.insert(CountedKey::new(1), victim.borrow().as_ref().unwrap());
+    let other = user("other");
+    map.insert(CountedKey::new(2), &other);
+    map.retain(|_, _| {
+        victim.borrow_mut().take();
+        true
+    });
+    assert_eq!(map.len(), 1);
+    let again = user("again");
+    map.insert(CountedKey::new(1), &again);
+    assert_eq!(map.len(), 2);
+    assert!(map.remove(&3).is_none());
+    assert_eq!(map.get(&1).unwrap().name, "again");
+    assert_eq!(map.len(), 2);
+    assert_eq!(KEYS_ALIVE.get(), 2);
+    drop(again);
+    assert!(map.get(&1).is_none());
+    assert!(map.remove(&3).is_none());
+    assert_eq!(KEYS_ALIVE.get(), 1, "key 2's");
+    drop(map);
+}
+
+#[test]
+fn a_dead_key_leaves_a_weak_key_map_with_its_value_at_the_next_mutating_call() {
+    let mut map = WeakKeyMap::new();
+    let keep = Gc::new(0u32);
+    map.insert(&keep, CountedKey::new(0));
+    for i in 1..100 {
+        let temp = Gc::new(i);
+        map.insert(&temp, CountedKey::new(i as usize));
+        assert_eq!(KEYS_ALIVE.get(), 2);
+        drop(temp);
+        assert_eq!(map.len(), 1);
+    }
+    map.remove(&keep);
+    assert_eq!(KEYS_ALIVE.get(), 0, "the last dead entry's value went too");
+    assert!(map.is_empty());
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! [`WeakKeyMap`]: Python's `WeakKeyDictionary`.
 
 use core::fmt;
-use std::collections::HashMap;
 
-use super::{should_sweep, EntrySlab, WeakSlot};
+use hashbrown::hash_table::Entry;
+
+use super::table::{TableEntry, WeakSlot, WeakTable};
 use crate::gc::Gc;
 use crate::trace::{Trace, Tracer};
 
@@ -12,8 +13,9 @@ use crate::trace::{Trace, Tracer};
 ///
 /// An entry lasts as long as its key object: once it dies, the entry no
 /// longer counts in [`len`](WeakKeyMap::len) or shows in lookups, with no
-/// call needed. Its value is dropped by the map's next mutating call that
-/// sweeps, or with the map.
+/// call needed. Its value is dropped by the map's next `&mut self` call,
+/// or with the map: a death runs no code of the map's user, and touches
+/// nothing that an iteration or a borrowed value could be using.
 ///
 /// # Examples
 ///
@@ -28,13 +30,42 @@ use crate::trace::{Trace, Tracer};
 /// assert!(tooltips.is_empty());
 /// ```
 pub struct WeakKeyMap<K: ?Sized + Trace, V> {
-    entries: HashMap<usize, (WeakSlot<K>, V)>,
-    /// After `entries`: they go first.
-    slab: EntrySlab,
+    table: WeakTable<KeyEntry<K, V>>,
 }
 
-fn identity<K: ?Sized>(key: &Gc<K>) -> usize {
-    Gc::as_ptr(key).cast::<()>().addr()
+struct KeyEntry<K: ?Sized, V> {
+    hash: u64,
+    key: WeakSlot<K>,
+    value: V,
+}
+
+impl<K: ?Sized, V> TableEntry for KeyEntry<K, V> {
+    type Object = K;
+
+    #[inline]
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    #[inline]
+    fn slot(&self) -> &WeakSlot<K> {
+        &self.key
+    }
+}
+
+/// The hash of a key's identity: its address, mixed so that the low bits
+/// (which the table indexes by, and which alignment makes zero) and the
+/// high bits (which it tags entries with) both vary.
+#[inline]
+fn identity_hash<K: ?Sized>(key: &Gc<K>) -> u64 {
+    let mixed = (key.header().as_ptr().addr() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    mixed ^ (mixed >> 32)
+}
+
+/// Whether `entry` is `key`'s.
+#[inline]
+fn is_key<K: ?Sized, V>(key: &Gc<K>) -> impl Fn(&KeyEntry<K, V>) -> bool + '_ {
+    |entry| entry.key.is(key.header().as_ptr())
 }
 
 impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
@@ -46,8 +77,7 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// ```
     pub fn new() -> Self {
         WeakKeyMap {
-            entries: HashMap::new(),
-            slab: EntrySlab::new(),
+            table: WeakTable::new(),
         }
     }
 
@@ -62,11 +92,27 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert_eq!(map.insert(&k, 2), Some(1));
     /// ```
     pub fn insert(&mut self, key: &Gc<K>, value: V) -> Option<V> {
-        self.sweep_if_needed();
-        let slot = WeakSlot::new(key, &self.slab);
-        let (old_slot, old_value) = self.entries.insert(identity(key), (slot, value))?;
-        self.slab.forget(&old_slot);
-        old_slot.is_live().then_some(old_value)
+        self.table.remove_dead();
+        let hash = identity_hash(key);
+        let table = &mut self.table;
+        match table.entries.entry(hash, is_key(key), KeyEntry::hash) {
+            Entry::Occupied(mut found) => {
+                let entry = found.get_mut();
+                // An entry for this key is live while the key is.
+                let was_live = entry.key.is_live();
+                let old = core::mem::replace(&mut entry.value, value);
+                was_live.then_some(old)
+            }
+            Entry::Vacant(place) => {
+                let slot = WeakSlot::new(key, &table.slab, hash);
+                place.insert(KeyEntry {
+                    hash,
+                    key: slot,
+                    value,
+                });
+                None
+            }
+        }
     }
 
     /// The value attached to the object `key`.
@@ -81,8 +127,8 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert_eq!(map.get(&other), None); // by identity, not by value
     /// ```
     pub fn get(&self, key: &Gc<K>) -> Option<&V> {
-        let (slot, value) = self.entries.get(&identity(key))?;
-        slot.is_live().then_some(value)
+        let entry = self.table.find(identity_hash(key), is_key(key))?;
+        entry.key.is_live().then_some(&entry.value)
     }
 
     /// The value attached to the object `key`, mutably.
@@ -97,8 +143,12 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert_eq!(map.get(&k), Some(&2));
     /// ```
     pub fn get_mut(&mut self, key: &Gc<K>) -> Option<&mut V> {
-        let (slot, value) = self.entries.get_mut(&identity(key))?;
-        slot.is_live().then_some(value)
+        self.table.remove_dead();
+        let entry = self
+            .table
+            .entries
+            .find_mut(identity_hash(key), is_key(key))?;
+        entry.key.is_live().then_some(&mut entry.value)
     }
 
     /// Whether the object `key` has an entry.
@@ -127,9 +177,8 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert_eq!(map.remove(&k), None);
     /// ```
     pub fn remove(&mut self, key: &Gc<K>) -> Option<V> {
-        let (slot, value) = self.entries.remove(&identity(key))?;
-        self.slab.forget(&slot);
-        slot.is_live().then_some(value)
+        let removed = self.table.remove(identity_hash(key), is_key(key))?;
+        removed.key.is_live().then_some(removed.value)
     }
 
     /// The value attached to `key`, inserting `make()` first if it has none.
@@ -151,11 +200,12 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
         }
         // Straight from the table: a key that no longer upgrades has a dead
         // entry, but an entry all the same.
-        let (_, value) = self
+        let entry = self
+            .table
             .entries
-            .get_mut(&identity(key))
+            .find_mut(identity_hash(key), is_key(key))
             .expect("inserted above");
-        value
+        &mut entry.value
     }
 
     /// The number of entries whose key object is alive. Exact at all times.
@@ -171,7 +221,7 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert_eq!(map.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.slab.live()
+        self.table.live()
     }
 
     /// Whether no key object is alive.
@@ -197,9 +247,10 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert_eq!(entries, [(5, "five")]);
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = (Gc<K>, &V)> + '_ {
-        self.entries
-            .values()
-            .filter_map(|(slot, value)| Some((slot.upgrade()?, value)))
+        self.table
+            .entries
+            .iter()
+            .filter_map(|e| Some((e.key.upgrade()?, &e.value)))
     }
 
     /// The live key objects.
@@ -242,13 +293,8 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert_eq!(map.len(), 2);
     /// ```
     pub fn retain(&mut self, mut keep: impl FnMut(&Gc<K>, &mut V) -> bool) {
-        self.entries.retain(|_, (slot, value)| {
-            let kept = slot.upgrade().is_some_and(|key| keep(&key, value));
-            if !kept {
-                self.slab.forget(slot);
-            }
-            kept
-        });
+        self.table
+            .retain(|e| e.key.upgrade().is_some_and(|key| keep(&key, &mut e.value)));
     }
 
     /// Removes every entry.
@@ -258,45 +304,22 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     ///
     /// let k = Gc::new(1);
     /// let mut map = WeakKeyMap::new();
-    /// map.insert(&k, ());
+    /// map.insert(&k, "one");
     /// map.clear();
     /// assert!(map.is_empty());
     /// ```
     pub fn clear(&mut self) {
-        self.entries
-            .values()
-            .for_each(|(slot, _)| self.slab.forget(slot));
-        self.entries.clear();
-    }
-
-    fn sweep_if_needed(&mut self) {
-        if should_sweep(self.entries.len(), self.slab.live()) {
-            let slab = &self.slab;
-            self.entries.retain(|_, (slot, _)| {
-                let live = slot.is_live();
-                if !live {
-                    slab.forget(slot);
-                }
-                live
-            });
-        }
-    }
-}
-
-impl<K: ?Sized + Trace, V> Drop for WeakKeyMap<K, V> {
-    fn drop(&mut self) {
-        self.entries
-            .values()
-            .for_each(|(slot, _)| self.slab.forget(slot));
+        self.table.clear();
     }
 }
 
 // SAFETY: the values are owned (and traced); the keys are weak edges.
 unsafe impl<K: ?Sized + Trace, V: Trace> Trace for WeakKeyMap<K, V> {
     fn trace(&self, tracer: &mut Tracer) {
-        self.entries
-            .values()
-            .for_each(|(_, value)| value.trace(tracer));
+        self.table
+            .entries
+            .iter()
+            .for_each(|e| e.value.trace(tracer));
     }
 
     fn __may_own_gc(depth: u32) -> bool {

@@ -2,11 +2,12 @@
 
 use core::borrow::Borrow;
 use core::fmt;
-use core::hash::Hash;
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use core::hash::{BuildHasher, Hash};
+use std::hash::RandomState;
 
-use super::{should_sweep, EntrySlab, WeakSlot};
+use hashbrown::hash_table::Entry;
+
+use super::table::{TableEntry, WeakSlot, WeakTable};
 use crate::gc::Gc;
 use crate::trace::{Trace, Tracer};
 
@@ -15,7 +16,10 @@ use crate::trace::{Trace, Tracer};
 /// An entry lasts as long as its value: the moment the value dies (its
 /// last `Gc` dropped, or a collection reclaiming it), the entry is gone and
 /// [`len`](WeakValueMap::len) no longer counts it, with no call needed.
-/// This makes caches that never keep their values alive.
+/// This makes caches that never keep their values alive. The dead entry's
+/// key is dropped by the map's next `&mut self` call (or with the map),
+/// found by its hash: a death runs no code of the map's user, and touches
+/// nothing that an iteration or a borrowed key could be using.
 ///
 /// # Examples
 ///
@@ -36,9 +40,28 @@ use crate::trace::{Trace, Tracer};
 /// assert!(cache.get(&1).is_none());
 /// ```
 pub struct WeakValueMap<K, V: ?Sized + Trace> {
-    entries: HashMap<K, WeakSlot<V>>,
-    /// After `entries`: they go first.
-    slab: EntrySlab,
+    table: WeakTable<ValueEntry<K, V>>,
+    hasher: RandomState,
+}
+
+struct ValueEntry<K, V: ?Sized> {
+    hash: u64,
+    key: K,
+    value: WeakSlot<V>,
+}
+
+impl<K, V: ?Sized> TableEntry for ValueEntry<K, V> {
+    type Object = V;
+
+    #[inline]
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    #[inline]
+    fn slot(&self) -> &WeakSlot<V> {
+        &self.value
+    }
 }
 
 impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
@@ -50,8 +73,8 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// ```
     pub fn new() -> Self {
         WeakValueMap {
-            entries: HashMap::new(),
-            slab: EntrySlab::new(),
+            table: WeakTable::new(),
+            hasher: RandomState::new(),
         }
     }
 
@@ -71,18 +94,26 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// assert!(Gc::ptr_eq(&map.insert("k", &b).unwrap(), &a));
     /// ```
     pub fn insert(&mut self, key: K, value: &Gc<V>) -> Option<Gc<V>> {
-        self.sweep_if_needed();
+        self.table.remove_dead();
+        let hash = self.hasher.hash_one(&key);
         // Hashing and comparing keys runs user code, which may panic: the
         // new entry is watched only once its place is found. The duplicate
-        // key is dropped (user code again) after the old entry is forgotten.
-        match self.entries.entry(key) {
-            Entry::Occupied(mut entry) => {
-                let old = entry.insert(WeakSlot::new(value, &self.slab));
-                self.slab.forget(&old);
+        // key, and the old entry, are dropped (user code again) once the
+        // table is consistent.
+        let table = &mut self.table;
+        match table
+            .entries
+            .entry(hash, |e| e.key == key, ValueEntry::hash)
+        {
+            Entry::Occupied(mut found) => {
+                let new = WeakSlot::new(value, &table.slab, hash);
+                let old = core::mem::replace(&mut found.get_mut().value, new);
+                table.slab.forget(&old, hash);
                 old.upgrade()
             }
-            Entry::Vacant(entry) => {
-                entry.insert(WeakSlot::new(value, &self.slab));
+            Entry::Vacant(place) => {
+                let value = WeakSlot::new(value, &table.slab, hash);
+                place.insert(ValueEntry { hash, key, value });
                 None
             }
         }
@@ -103,7 +134,16 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        self.entries.get(key)?.upgrade()
+        self.find(key)?.value.upgrade()
+    }
+
+    fn find<Q>(&self, key: &Q) -> Option<&ValueEntry<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        let hash = self.hasher.hash_one(key);
+        self.table.find(hash, |e| e.key.borrow() == key)
     }
 
     /// Whether `key` has a live value.
@@ -123,7 +163,7 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        self.entries.get(key).is_some_and(WeakSlot::is_live)
+        self.find(key).is_some_and(|e| e.value.is_live())
     }
 
     /// Removes `key`, returning its value if it was alive.
@@ -142,10 +182,10 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
+        let hash = self.hasher.hash_one(key);
         // The key is dropped (user code) after the entry is forgotten.
-        let (_key, old) = self.entries.remove_entry(key)?;
-        self.slab.forget(&old);
-        old.upgrade()
+        let removed = self.table.remove(hash, |e| e.key.borrow() == key)?;
+        removed.value.upgrade()
     }
 
     /// The value of `key` if it is alive; otherwise the result of `make`,
@@ -184,7 +224,7 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// assert_eq!(map.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.slab.live()
+        self.table.live()
     }
 
     /// Whether no entry has a live value.
@@ -212,9 +252,10 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// assert_eq!(live, [("a", 10)]);
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&K, Gc<V>)> + '_ {
-        self.entries
+        self.table
+            .entries
             .iter()
-            .filter_map(|(key, slot)| Some((key, slot.upgrade()?)))
+            .filter_map(|e| Some((&e.key, e.value.upgrade()?)))
     }
 
     /// The keys of the live entries.
@@ -257,13 +298,8 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// assert_eq!(map.len(), 2);
     /// ```
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &Gc<V>) -> bool) {
-        self.entries.retain(|key, slot| {
-            let kept = slot.upgrade().is_some_and(|value| keep(key, &value));
-            if !kept {
-                self.slab.forget(slot);
-            }
-            kept
-        });
+        self.table
+            .retain(|e| e.value.upgrade().is_some_and(|value| keep(&e.key, &value)));
     }
 
     /// Removes every entry.
@@ -278,38 +314,14 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// assert!(map.is_empty());
     /// ```
     pub fn clear(&mut self) {
-        self.entries
-            .values()
-            .for_each(|slot| self.slab.forget(slot));
-        self.entries.clear();
-    }
-
-    fn sweep_if_needed(&mut self) {
-        if should_sweep(self.entries.len(), self.slab.live()) {
-            let slab = &self.slab;
-            self.entries.retain(|_, slot| {
-                let live = slot.is_live();
-                if !live {
-                    slab.forget(slot);
-                }
-                live
-            });
-        }
-    }
-}
-
-impl<K, V: ?Sized + Trace> Drop for WeakValueMap<K, V> {
-    fn drop(&mut self) {
-        self.entries
-            .values()
-            .for_each(|slot| self.slab.forget(slot));
+        self.table.clear();
     }
 }
 
 // SAFETY: the keys are owned (and traced); the values are weak edges.
 unsafe impl<K: Trace, V: ?Sized + Trace> Trace for WeakValueMap<K, V> {
     fn trace(&self, tracer: &mut Tracer) {
-        self.entries.keys().for_each(|key| key.trace(tracer));
+        self.table.entries.iter().for_each(|e| e.key.trace(tracer));
     }
 
     fn __may_own_gc(depth: u32) -> bool {
