@@ -6,6 +6,7 @@ use hashbrown::hash_table::Entry;
 
 use super::table::{TableEntry, WeakSlot, WeakTable};
 use crate::gc::Gc;
+use crate::header::Header;
 use crate::trace::{Trace, Tracer};
 
 /// A map whose keys are objects held weakly, by identity: Python's
@@ -34,7 +35,6 @@ pub struct WeakKeyMap<K: ?Sized + Trace, V> {
 }
 
 struct KeyEntry<K: ?Sized, V> {
-    hash: u64,
     key: WeakSlot<K>,
     value: V,
 }
@@ -44,7 +44,7 @@ impl<K: ?Sized, V> TableEntry for KeyEntry<K, V> {
 
     #[inline]
     fn hash(&self) -> u64 {
-        self.hash
+        identity_hash(self.key.address())
     }
 
     #[inline]
@@ -57,8 +57,8 @@ impl<K: ?Sized, V> TableEntry for KeyEntry<K, V> {
 /// (which the table indexes by, and which alignment makes zero) and the
 /// high bits (which it tags entries with) both vary.
 #[inline]
-fn identity_hash<K: ?Sized>(key: &Gc<K>) -> u64 {
-    let mixed = (key.header().as_ptr().addr() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+fn identity_hash(object: *const Header) -> u64 {
+    let mixed = (object.addr() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     mixed ^ (mixed >> 32)
 }
 
@@ -93,7 +93,7 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// ```
     pub fn insert(&mut self, key: &Gc<K>, value: V) -> Option<V> {
         self.table.remove_dead();
-        let hash = identity_hash(key);
+        let hash = identity_hash(key.header().as_ptr());
         let table = &mut self.table;
         match table.entries.entry(hash, is_key(key), KeyEntry::hash) {
             Entry::Occupied(mut found) => {
@@ -105,11 +105,7 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
             }
             Entry::Vacant(place) => {
                 let slot = WeakSlot::new(key, &table.slab, hash);
-                place.insert(KeyEntry {
-                    hash,
-                    key: slot,
-                    value,
-                });
+                place.insert(KeyEntry { key: slot, value });
                 None
             }
         }
@@ -127,7 +123,9 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert_eq!(map.get(&other), None); // by identity, not by value
     /// ```
     pub fn get(&self, key: &Gc<K>) -> Option<&V> {
-        let entry = self.table.find(identity_hash(key), is_key(key))?;
+        let entry = self
+            .table
+            .find(identity_hash(key.header().as_ptr()), is_key(key))?;
         entry.key.is_live().then_some(&entry.value)
     }
 
@@ -147,7 +145,7 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
         let entry = self
             .table
             .entries
-            .find_mut(identity_hash(key), is_key(key))?;
+            .find_mut(identity_hash(key.header().as_ptr()), is_key(key))?;
         entry.key.is_live().then_some(&mut entry.value)
     }
 
@@ -177,7 +175,9 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert_eq!(map.remove(&k), None);
     /// ```
     pub fn remove(&mut self, key: &Gc<K>) -> Option<V> {
-        let removed = self.table.remove(identity_hash(key), is_key(key))?;
+        let removed = self
+            .table
+            .remove(identity_hash(key.header().as_ptr()), is_key(key))?;
         removed.key.is_live().then_some(removed.value)
     }
 
@@ -203,7 +203,7 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
         let entry = self
             .table
             .entries
-            .find_mut(identity_hash(key), is_key(key))
+            .find_mut(identity_hash(key.header().as_ptr()), is_key(key))
             .expect("inserted above");
         &mut entry.value
     }

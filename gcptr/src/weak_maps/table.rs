@@ -41,28 +41,44 @@ impl<T: ?Sized> WeakSlot<T> {
         self.header().is_upgradable()
     }
 
+    /// As `Weak::upgrade`, less the test for `Weak::new`'s dangling
+    /// pointer, which a slot never holds: `get` is mostly this.
     #[inline]
     pub(crate) fn upgrade(&self) -> Option<Gc<T>> {
-        self.weak.upgrade()
+        let header = self.header();
+        if !header.is_upgradable() {
+            return None;
+        }
+        header.inc_strong();
+        // SAFETY: the strong count now includes the new `Gc`.
+        Some(unsafe { Gc::from_inner(self.weak.inner()) })
     }
 
     /// Whether this is an entry for the object whose header is at
     /// `object`.
     #[inline]
     pub(crate) fn is(&self, object: *const Header) -> bool {
-        ptr::eq(self.header(), object)
+        ptr::eq(self.address(), object)
+    }
+
+    /// The object's header, as an address (reads nothing).
+    #[inline]
+    pub(crate) fn address(&self) -> *const Header {
+        self.header()
     }
 
     #[inline]
     fn header(&self) -> &Header {
-        self.weak
-            .header()
-            .expect("a slot's `Weak` comes from a `Gc`")
+        // SAFETY: the slot's `Weak` came from a `Gc` (`new`), so it is not
+        // `Weak::new`'s dangling one, and its unit of the weak count keeps
+        // the header allocated.
+        unsafe { self.weak.inner().cast::<Header>().as_ref() }
     }
 }
 
-/// An entry of a [`WeakTable`]: its key's hash (kept, so that growing the
-/// table and removing dead entries run no user code) and its weak slot.
+/// An entry of a [`WeakTable`]: its key's hash (kept or computed without
+/// user code, so that growing the table and removing dead entries run
+/// none) and its weak slot.
 pub(crate) trait TableEntry {
     type Object: ?Sized;
 

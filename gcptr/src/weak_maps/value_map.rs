@@ -45,9 +45,30 @@ pub struct WeakValueMap<K, V: ?Sized + Trace> {
 }
 
 struct ValueEntry<K, V: ?Sized> {
-    hash: u64,
+    /// The low half of the key's hash (see [`KeyHash`]).
+    hash: KeyHash,
     key: K,
     value: WeakSlot<V>,
+}
+
+/// The low 32 bits of a key's hash, which is what an entry keeps: a `u32`
+/// key and its `Weak` then fill 16 bytes, as in a `HashMap<u32, Weak<V>>`.
+/// The table's hash is spread back to 64 bits from it ([`KeyHash::spread`]).
+#[derive(Clone, Copy)]
+struct KeyHash(u32);
+
+impl KeyHash {
+    fn of<Q: ?Sized + Hash>(hasher: &RandomState, key: &Q) -> KeyHash {
+        KeyHash(hasher.hash_one(key) as u32)
+    }
+
+    /// The table's hash: the multiplication keeps the low bits (which the
+    /// table indexes by) as random as the key's, and mixes all 32 bits into
+    /// the high ones (which it tags entries with).
+    #[inline]
+    fn spread(self) -> u64 {
+        u64::from(self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
 }
 
 impl<K, V: ?Sized> TableEntry for ValueEntry<K, V> {
@@ -55,7 +76,7 @@ impl<K, V: ?Sized> TableEntry for ValueEntry<K, V> {
 
     #[inline]
     fn hash(&self) -> u64 {
-        self.hash
+        self.hash.spread()
     }
 
     #[inline]
@@ -95,7 +116,8 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// ```
     pub fn insert(&mut self, key: K, value: &Gc<V>) -> Option<Gc<V>> {
         self.table.remove_dead();
-        let hash = self.hasher.hash_one(&key);
+        let key_hash = KeyHash::of(&self.hasher, &key);
+        let hash = key_hash.spread();
         // Hashing and comparing keys runs user code, which may panic: the
         // new entry is watched only once its place is found. The duplicate
         // key, and the old entry, are dropped (user code again) once the
@@ -113,7 +135,11 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
             }
             Entry::Vacant(place) => {
                 let value = WeakSlot::new(value, &table.slab, hash);
-                place.insert(ValueEntry { hash, key, value });
+                place.insert(ValueEntry {
+                    hash: key_hash,
+                    key,
+                    value,
+                });
                 None
             }
         }
@@ -142,7 +168,7 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        let hash = self.hasher.hash_one(key);
+        let hash = KeyHash::of(&self.hasher, key).spread();
         self.table.find(hash, |e| e.key.borrow() == key)
     }
 
@@ -182,7 +208,7 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        let hash = self.hasher.hash_one(key);
+        let hash = KeyHash::of(&self.hasher, key).spread();
         // The key is dropped (user code) after the entry is forgotten.
         let removed = self.table.remove(hash, |e| e.key.borrow() == key)?;
         removed.value.upgrade()
