@@ -561,3 +561,47 @@ fn the_queue_never_drops_a_value_whose_finalizer_is_running() {
     expected.sort_unstable();
     assert_eq!(take_drops(), expected, "each dropped once");
 }
+
+/// The holder side of a cycle through a value with no drop glue.
+#[derive(Trace)]
+struct Holder {
+    plain: RefCell<Option<Gc<std::mem::ManuallyDrop<Plain>>>>,
+}
+
+/// Held in a `ManuallyDrop`, which has no drop glue: the collector's drop
+/// of it changes nothing, so a `Drop` may still read it.
+#[derive(Trace)]
+struct Plain {
+    back: RefCell<Option<Gc<Holder>>>,
+}
+
+thread_local! {
+    static READ_AFTER_COLLECTION: Cell<bool> = const { Cell::new(false) };
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        if let Some(plain) = self.plain.borrow_mut().take() {
+            // A condemned peer, but one whose drop does nothing: readable.
+            let back = plain.back.borrow_mut().take();
+            READ_AFTER_COLLECTION.set(back.is_some());
+        }
+    }
+}
+
+#[test]
+fn a_condemned_value_with_no_drop_glue_stays_readable() {
+    let holder = Gc::new(Holder {
+        plain: RefCell::new(None),
+    });
+    let plain = Gc::new(std::mem::ManuallyDrop::new(Plain {
+        back: RefCell::new(Some(holder.clone())),
+    }));
+    *holder.plain.borrow_mut() = Some(plain);
+    drop(holder);
+    assert_eq!(gcptr::collect(), 2);
+    assert!(
+        READ_AFTER_COLLECTION.get(),
+        "the Drop read its peer, and took back the handle the peer's ManuallyDrop would leak"
+    );
+}

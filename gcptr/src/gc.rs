@@ -503,14 +503,20 @@ fn dead_object_accessed() -> ! {
 impl<T: ?Sized> Deref for Gc<T> {
     type Target = T;
 
+    /// Panics if the cycle collector has dropped the value (see
+    /// [`Finalize`](crate::Finalize)). A type with no drop glue skips that
+    /// test, at compile time: dropping such a value changes none of its
+    /// bytes, so there is nothing to protect (and it cannot own a `Gc`, so
+    /// it is never collected anyway unless it holds one it does not own).
     #[inline(always)]
     #[track_caller]
     fn deref(&self) -> &T {
-        if self.header_ref().has(flags::DEAD) {
+        if core::mem::needs_drop::<T>() && self.header_ref().has(flags::DEAD) {
             dead_object_accessed();
         }
-        // SAFETY: the value is alive (not DEAD) and shared: `Gc` never
-        // hands out `&mut T` while another reference exists.
+        // SAFETY: the value is shared (`Gc` never hands out `&mut T` while
+        // another reference exists) and valid: not DEAD, or of a type whose
+        // drop does nothing, in memory that this `Gc` keeps allocated.
         unsafe { &(*self.ptr.as_ptr()).value }
     }
 }
