@@ -575,3 +575,100 @@ fn callbacks_during_a_collection_see_every_map_exact() {
     assert!(callbacks.iter().all(|c| !c.is_pending()));
     assert_eq!(SEEN.with(|s| s.borrow().clone()), [(0, 0), (0, 0)]);
 }
+
+/// A key whose `Hash` disagrees with its `Eq` (a logic error, which must
+/// still leave the map exact): equal keys may hash differently.
+struct Shifty {
+    id: u32,
+    hash: u32,
+}
+
+impl PartialEq for Shifty {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Shifty {}
+
+impl std::hash::Hash for Shifty {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.hash.hash(state);
+    }
+}
+
+#[test]
+fn a_key_whose_hash_disagrees_with_eq_leaves_the_map_exact() {
+    let (x, y) = (user("x"), user("y"));
+    let mut map: WeakValueMap<Shifty, User> = WeakValueMap::new();
+    map.insert(Shifty { id: 1, hash: 0 }, &x);
+    // Look for a differently hashed equal key that the table still finds
+    // (same 7-bit tag, same bucket group).
+    let mut replaced = false;
+    for hash in 1..2000 {
+        if map.insert(Shifty { id: 1, hash }, &y).is_some() {
+            replaced = true;
+            break;
+        }
+        map.remove(&Shifty { id: 1, hash });
+        assert_eq!(map.len(), 1);
+    }
+    assert!(replaced, "some equal key with another hash was found");
+    assert_eq!(map.len(), 1);
+    assert_eq!(map.iter().count(), 1);
+    drop(y);
+    assert_eq!(map.len(), 0);
+    assert_eq!(map.len(), map.iter().count());
+    drop(x);
+    assert!(map.is_empty());
+    map.insert(Shifty { id: 2, hash: 2 }, &user("gone at once"));
+    assert!(map.is_empty());
+}
+
+#[test]
+fn many_keys_on_one_value_come_and_go_one_at_a_time() {
+    let n = if cfg!(miri) { 40 } else { 20_000 };
+    let shared = user("shared");
+    let mut map = WeakValueMap::new();
+    for key in 0..n {
+        map.insert(key, &shared);
+    }
+    assert_eq!(map.len(), n);
+    // Oldest first: the entry whose node sits deepest in the list.
+    for key in 0..n / 2 {
+        assert!(Gc::ptr_eq(&map.remove(&key).unwrap(), &shared));
+    }
+    map.retain(|key, _| key % 2 == 0);
+    assert_eq!(map.len(), n / 4);
+    let mut other = WeakValueMap::new();
+    for key in 0..n {
+        other.insert(key, &shared);
+    }
+    other.clear();
+    assert!(other.is_empty());
+    drop(shared);
+    assert!(map.is_empty());
+    assert_eq!(map.iter().count(), 0);
+}
+
+#[test]
+fn every_mut_call_takes_out_dead_entries_first() {
+    let keep = user("keep");
+    let mut map = WeakValueMap::new();
+    map.insert(CountedKey::new(0), &keep);
+    map.insert(CountedKey::new(1), &user("temp"));
+    assert_eq!(KEYS_ALIVE.get(), 2);
+    let hit = map.get_or_insert_with(CountedKey::new(0), || unreachable!());
+    assert!(Gc::ptr_eq(&hit, &keep));
+    assert_eq!(KEYS_ALIVE.get(), 1, "even a hit took the dead entry out");
+    drop(map);
+
+    let mut set = WeakSet::new();
+    let (a, b) = (Gc::new(1), Gc::new(2));
+    set.insert(&a);
+    set.insert(&b);
+    drop(b);
+    assert!(!set.insert(&a));
+    assert_eq!(set.len(), 1);
+    assert_eq!(set.iter().count(), 1);
+}

@@ -109,8 +109,7 @@ fn insert(c: &mut Criterion) {
 fn death(c: &mut Criterion) {
     let mut g = config(c, "w10_death_with_entry");
     // Both keep the memory with a `Weak` (the map's, or a plain one), so
-    // that both time the deaths and neither the frees. (The map's `Weak`s
-    // go with the entries, when `remove` takes the dead ones out.)
+    // that both time the deaths and neither the frees.
     g.bench_function("gcptr (plain drop)", |b| {
         b.iter_batched(
             || {
@@ -129,19 +128,20 @@ fn death(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let gcs: Vec<_> = (0..N).map(|id| Gc::new(User { id })).collect();
+                let weaks: Vec<_> = gcs.iter().map(Gc::downgrade).collect();
                 let mut map = WeakValueMap::new();
                 for u in &gcs {
                     map.insert(u.id, u);
                 }
-                (gcs, map)
+                (gcs, weaks, map)
             },
-            |(gcs, mut map)| {
+            |(gcs, weaks, mut map)| {
                 drop(gcs);
                 assert!(map.is_empty());
                 // The map's next mutating call takes the dead entries out of
                 // its table: part of the cost of the deaths.
                 assert!(map.remove(&N).is_none());
-                map
+                (weaks, map)
             },
             BatchSize::LargeInput,
         )

@@ -38,7 +38,7 @@ impl CallbackState {
     /// instead.
     fn watch(object: &Gc<impl ?Sized>, callback: Box<dyn FnOnce()>) -> Rc<CallbackState> {
         let state = Rc::new(CallbackState {
-            node: WatchNode::new(ptr::null(), 0),
+            node: WatchNode::new(0),
             object: Cell::new(ptr::null()),
             callback: RefCell::new(None),
         });

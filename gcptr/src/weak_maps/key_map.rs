@@ -48,6 +48,11 @@ impl<K: ?Sized, V> TableEntry for KeyEntry<K, V> {
     }
 
     #[inline]
+    fn hash_of(_: u32, object: *const Header) -> u64 {
+        identity_hash(object)
+    }
+
+    #[inline]
     fn slot(&self) -> &WeakSlot<K> {
         &self.key
     }
@@ -104,7 +109,7 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
                 was_live.then_some(old)
             }
             Entry::Vacant(place) => {
-                let slot = WeakSlot::new(key, &table.slab, hash);
+                let slot = WeakSlot::new(key, &table.slab, 0);
                 place.insert(KeyEntry { key: slot, value });
                 None
             }
@@ -195,6 +200,7 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// assert_eq!(visits.get(&k), Some(&2));
     /// ```
     pub fn get_or_insert_with(&mut self, key: &Gc<K>, make: impl FnOnce() -> V) -> &mut V {
+        self.table.remove_dead();
         if !self.contains_key(key) {
             self.insert(key, make());
         }
@@ -310,6 +316,12 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// ```
     pub fn clear(&mut self) {
         self.table.clear();
+    }
+
+    /// Takes out the entries whose keys died (what every `&mut self` call
+    /// does first).
+    pub(super) fn remove_dead(&mut self) {
+        self.table.remove_dead();
     }
 }
 

@@ -3,22 +3,20 @@
 //! death notifications they share.
 //!
 //! An object that something watches carries the `WATCHED` flag, and its
-//! watchers form an intrusive, singly linked list of [`WatchNode`]s that
+//! watchers form an intrusive, doubly linked list of [`WatchNode`]s that
 //! the header itself heads: while `WATCHED` is set, the header's vtable
 //! word points at the first node, which holds the vtable in its place
-//! (`Header::vtable` follows it). So watching an object and telling its
-//! watchers of its death cost O(1) per watcher, with no table to look up;
-//! objects nobody watches pay one flag test when they die. Unwatching one
-//! watcher walks the object's list, which is as long as the number of
-//! containers and callbacks watching that one object.
+//! (`Header::vtable` follows it). So watching an object, unwatching it and
+//! telling its watchers of its death cost O(1) per watcher, with no table
+//! to look up; objects nobody watches pay one flag test when they die.
 //!
 //! Telling a container entry's node of its object's death only decrements
 //! the container's live count and moves the node to the container's list
-//! of dead entries ([`table::EntrySlab`]), so `len()` is exact at once and
-//! a death never touches a container's hash table, which may be borrowed
-//! or iterated. The container's next `&mut self` call removes each dead
-//! entry from its table by the hash and address that its node kept: O(1)
-//! per death, with no scan.
+//! of dead entries (`table::EntrySlab`), so `len()` is exact at once and a
+//! death never touches a container's hash table, which may be borrowed or
+//! iterated. The container's next `&mut self` call removes each dead
+//! entry from its table by the hash its node kept: O(1) per death, with no
+//! scan.
 
 mod callback;
 mod key_map;
@@ -51,28 +49,32 @@ pub(crate) struct WatchNode {
     /// node of a list holds the same one). Whichever node heads the list
     /// stands in for the vtable in the header (`Header::vtable`), so it
     /// must be the first field. A container's node that was told of its
-    /// object's death holds the object's header here instead (`object`).
+    /// object's death holds the object's header here instead.
     vtable: Cell<*const VTable>,
     /// The next node; on a slab's free or dead list, the next node there.
     next: Cell<*const WatchNode>,
-    /// The container slab the node belongs to (`SlabShared`), or null for
-    /// a death callback.
-    owner: *const (),
-    /// The hash of a container entry's key, which finds the entry in its
-    /// table; 0 for a callback.
-    hash: Cell<u64>,
+    /// The previous node; null for the head, which the header points at.
+    prev: Cell<*const WatchNode>,
+    /// 0 for a death callback; a container entry's state and key hash
+    /// otherwise (`table::tag`).
+    tag: Cell<u64>,
 }
 
 impl WatchNode {
-    /// An unlinked node of `owner` (see the fields).
+    /// An unlinked node with `tag` (see the field).
     #[inline]
-    pub(crate) fn new(owner: *const (), hash: u64) -> WatchNode {
+    pub(crate) fn new(tag: u64) -> WatchNode {
         WatchNode {
             vtable: Cell::new(ptr::null()),
             next: Cell::new(ptr::null()),
-            owner,
-            hash: Cell::new(hash),
+            prev: Cell::new(ptr::null()),
+            tag: Cell::new(tag),
         }
+    }
+
+    #[inline]
+    fn is_callback(&self) -> bool {
+        self.tag.get() == 0
     }
 
     /// Puts `node` (unlinked) at the head of the watchers of `object`.
@@ -85,8 +87,12 @@ impl WatchNode {
         // SAFETY: per the contract.
         let (n, h) = unsafe { (node.as_ref(), object.as_ref()) };
         n.vtable.set(h.vtable());
+        n.prev.set(ptr::null());
         n.next.set(if h.has(flags::WATCHED) {
-            h.tagged_pointer().cast()
+            let first = h.tagged_pointer().cast::<WatchNode>();
+            // SAFETY: a WATCHED header points at its first, live node.
+            unsafe { (*first).prev.set(node.as_ptr()) };
+            first
         } else {
             ptr::null()
         });
@@ -94,44 +100,29 @@ impl WatchNode {
         h.set(flags::WATCHED);
     }
 
-    /// Takes `node` out of the watchers of `object`, given the node before
-    /// it (null for the head).
-    ///
-    /// # Safety
-    /// `node` is linked into the watchers of `object`, which is allocated,
-    /// right after `prev`.
-    #[inline]
-    unsafe fn unlink_after(prev: *const WatchNode, node: NonNull<WatchNode>, object: &Header) {
-        // SAFETY: per the contract; the nodes of a list are live.
-        unsafe {
-            let next = node.as_ref().next.get();
-            if let Some(prev) = prev.as_ref() {
-                prev.next.set(next);
-            } else if !next.is_null() {
-                object.set_tagged_pointer(next.cast());
-            } else {
-                object.set_tagged_pointer(node.as_ref().vtable.get().cast());
-                object.clear(flags::WATCHED);
-            }
-        }
-    }
-
-    /// Takes `node` out of the watchers of `object`: a walk from the head,
-    /// for a node found some other way than through the list.
+    /// Takes `node` out of the watchers of `object`.
     ///
     /// # Safety
     /// `node` is linked into the watchers of `object`, which is allocated.
+    #[inline]
     pub(crate) unsafe fn unlink(node: NonNull<WatchNode>, object: &Header) {
-        let mut prev: *const WatchNode = ptr::null();
-        let mut at = object.tagged_pointer().cast::<WatchNode>();
-        while !ptr::eq(at, node.as_ptr()) {
-            prev = at;
-            // SAFETY: `node` is in the list, so the walk meets it before
-            // the end; every node before it is live.
-            at = unsafe { (*at).next.get() };
+        // SAFETY: per the contract; the neighbours of a linked node are
+        // linked nodes.
+        unsafe {
+            let n = node.as_ref();
+            let (next, prev) = (n.next.get(), n.prev.get());
+            if !next.is_null() {
+                (*next).prev.set(prev);
+            }
+            if !prev.is_null() {
+                (*prev).next.set(next);
+            } else if !next.is_null() {
+                object.set_tagged_pointer(next.cast());
+            } else {
+                object.set_tagged_pointer(n.vtable.get().cast());
+                object.clear(flags::WATCHED);
+            }
         }
-        // SAFETY: per the contract, and `prev` is the node before it.
-        unsafe { WatchNode::unlink_after(prev, node, object) };
     }
 }
 
@@ -160,20 +151,17 @@ pub(crate) fn tell_containers(header: NonNull<Header>) {
 fn release_container_nodes(header: NonNull<Header>) {
     // SAFETY: the caller keeps the object allocated.
     let h = unsafe { header.as_ref() };
-    let mut prev: *const WatchNode = ptr::null();
     let mut node = h.tagged_pointer().cast::<WatchNode>();
     // SAFETY: a WATCHED header points at its first node, and each node at
     // the next; all are live while linked.
     while let Some(n) = unsafe { node.as_ref() }.filter(|_| h.has(flags::WATCHED)) {
         let next = n.next.get();
-        if n.owner.is_null() {
-            prev = node;
-        } else {
-            // SAFETY: a slab's node, linked to this object after `prev`;
-            // `died` reuses `next`, read above.
+        if !n.is_callback() {
+            // SAFETY: a slab's node, linked to this object; `died` reuses
+            // `next`, read above.
             unsafe {
                 let n = NonNull::new_unchecked(node.cast_mut());
-                WatchNode::unlink_after(prev, n, h);
+                WatchNode::unlink(n, h);
                 SlabShared::died(n, header);
             }
         }
@@ -208,7 +196,7 @@ fn run_callbacks_now(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + 
         // SAFETY: a WATCHED header points at its first, live node.
         let node = unsafe { NonNull::new_unchecked(head) };
         // SAFETY: the head of the object's watchers; then unlinked.
-        unsafe { WatchNode::unlink_after(ptr::null(), node, h) };
+        unsafe { WatchNode::unlink(node, h) };
         // SAFETY: as above.
         let told = std::panic::catch_unwind(AssertUnwindSafe(|| unsafe {
             callback_or_entry_died(node, header)
@@ -227,7 +215,7 @@ fn run_callbacks_now(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + 
 unsafe fn callback_or_entry_died(node: NonNull<WatchNode>, header: NonNull<Header>) {
     // SAFETY: per the contract; a node with no slab is a `CallbackState`'s.
     unsafe {
-        if node.as_ref().owner.is_null() {
+        if node.as_ref().is_callback() {
             callback::died(node);
         } else {
             SlabShared::died(node, header);

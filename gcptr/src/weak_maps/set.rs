@@ -50,6 +50,7 @@ impl<T: ?Sized + Trace> WeakSet<T> {
     /// assert!(!set.insert(&x));
     /// ```
     pub fn insert(&mut self, member: &Gc<T>) -> bool {
+        self.members.remove_dead();
         if self.members.contains_key(member) {
             return false;
         }

@@ -4,6 +4,7 @@
 
 use core::alloc::Layout;
 use core::cell::Cell;
+use core::mem::size_of;
 use core::ptr::{self, NonNull};
 use std::alloc;
 
@@ -11,24 +12,35 @@ use hashbrown::HashTable;
 
 use super::WatchNode;
 use crate::gc::Gc;
-use crate::header::{flags, Header};
+use crate::header::Header;
 use crate::weak::Weak;
 
-/// A container entry's weak reference. Its node in the object's watchers
-/// is found through the object when the entry leaves
-/// ([`EntrySlab::forget`]), so the entry is no bigger than a `Weak`.
+/// The `tag` of a container entry's node: these bits, and the low 32 bits
+/// of the entry's key hash (`WatchNode::tag`; a callback's tag is 0).
+pub(crate) mod tag {
+    /// A container entry's node.
+    pub const ENTRY: u64 = 1 << 32;
+    /// On its slab's dead list: its object died.
+    pub const DEAD: u64 = 1 << 33;
+    /// Its entry left the container while the node was on the dead list.
+    pub const ORPHAN: u64 = 1 << 34;
+}
+
+/// A container entry's weak reference, and its node in the object's
+/// watchers (until the object dies; then on the slab's dead list).
 pub(crate) struct WeakSlot<T: ?Sized> {
     weak: Weak<T>,
+    node: NonNull<WatchNode>,
 }
 
 impl<T: ?Sized> WeakSlot<T> {
-    /// An entry for `gc` whose key hashes to `hash`, watched by `slab`: a
+    /// An entry for `gc` whose key hash is `key_hash`, watched by `slab`: a
     /// live entry, unless the object no longer upgrades (see
     /// [`EntrySlab::watch`]).
     #[inline]
-    pub(crate) fn new(gc: &Gc<T>, slab: &EntrySlab, hash: u64) -> WeakSlot<T> {
-        slab.watch(gc.header(), hash);
+    pub(crate) fn new(gc: &Gc<T>, slab: &EntrySlab, key_hash: u32) -> WeakSlot<T> {
         WeakSlot {
+            node: slab.watch(gc.header(), key_hash),
             weak: Gc::downgrade(gc),
         }
     }
@@ -76,23 +88,28 @@ impl<T: ?Sized> WeakSlot<T> {
     }
 }
 
-/// An entry of a [`WeakTable`]: its key's hash (kept or computed without
-/// user code, so that growing the table and removing dead entries run
-/// none) and its weak slot.
+/// An entry of a [`WeakTable`]: how to hash it without user code (so that
+/// growing the table and removing dead entries run none), and its slot.
 pub(crate) trait TableEntry {
     type Object: ?Sized;
 
+    /// The entry's hash in the table.
     fn hash(&self) -> u64;
+
+    /// The hash in the table of an entry for `object` whose node kept
+    /// `key_hash` (the `key_hash` given to [`WeakSlot::new`]).
+    fn hash_of(key_hash: u32, object: *const Header) -> u64;
 
     fn slot(&self) -> &WeakSlot<Self::Object>;
 }
 
 /// The hash table of a weak container, and its [`EntrySlab`].
 ///
-/// Every entry has one node in the slab: linked into its object's watchers
-/// while the object is alive, then on the slab's dead list until
-/// [`remove_dead`](WeakTable::remove_dead) takes the entry out. The table
-/// is changed only through `&mut self`; deaths change only the slab.
+/// Each entry owns one node of the slab: linked into its object's watchers
+/// while the object is alive, then on the slab's dead list, until the
+/// entry leaves the table ([`remove_dead`](WeakTable::remove_dead) takes
+/// out the entries of the nodes on the dead list). The table is changed
+/// only through `&mut self`; deaths change only the slab.
 pub(crate) struct WeakTable<E: TableEntry> {
     pub(crate) entries: HashTable<E>,
     /// After `entries`: they go first.
@@ -121,7 +138,7 @@ impl<E: TableEntry> WeakTable<E> {
 
     /// Takes out the entries whose objects died since the last call, and
     /// drops them (which runs the keys' and values' `Drop`). Each is found
-    /// by the hash and address its node kept: O(1) per death.
+    /// by the hash its node kept, and by its node: O(1) per death.
     #[inline]
     pub(crate) fn remove_dead(&mut self) {
         if self.slab.has_dead() {
@@ -133,18 +150,22 @@ impl<E: TableEntry> WeakTable<E> {
     fn remove_dead_now(&mut self) {
         // One at a time: dropping an entry may kill other objects, whose
         // nodes join the dead list meanwhile.
-        while let Some((hash, object)) = self.slab.take_dead() {
-            // An entry that left the table another way may have left its
-            // node on the dead list; a live entry for a new object at the
-            // same address is not it (`is_live`). Two dead entries with the
-            // same hash and object are interchangeable.
-            let found = self
-                .entries
-                .find_entry(hash, |e| e.slot().is(object) && !e.slot().is_live());
-            if let Ok(found) = found {
-                let (entry, _) = found.remove();
-                drop(entry);
-            }
+        while let Some((node, node_tag, object)) = self.slab.take_dead() {
+            let removed = if node_tag & tag::ORPHAN != 0 {
+                None
+            } else {
+                let hash = E::hash_of(node_tag as u32, object);
+                let found = self.entries.find_entry(hash, |e| e.slot().node == node);
+                let Ok(found) = found else {
+                    // Left as it is (not freed: an entry may point at it).
+                    unreachable!("gcptr bug: a dead node's entry left the table");
+                };
+                Some(found.remove().0)
+            };
+            // SAFETY: taken off the dead list, and its entry (if any) is
+            // out of the table: nothing refers to it.
+            unsafe { self.slab.free(node) };
+            drop(removed);
         }
     }
 
@@ -153,7 +174,7 @@ impl<E: TableEntry> WeakTable<E> {
     pub(crate) fn remove(&mut self, hash: u64, eq: impl FnMut(&E) -> bool) -> Option<E> {
         self.remove_dead();
         let (entry, _) = self.entries.find_entry(hash, eq).ok()?.remove();
-        self.slab.forget(entry.slot(), entry.hash());
+        self.slab.forget(entry.slot());
         Some(entry)
     }
 
@@ -164,7 +185,7 @@ impl<E: TableEntry> WeakTable<E> {
         self.entries.retain(|entry| {
             let kept = entry.slot().is_live() && keep(entry);
             if !kept {
-                slab.forget(entry.slot(), entry.hash());
+                slab.forget(entry.slot());
             }
             kept
         });
@@ -179,7 +200,7 @@ impl<E: TableEntry> WeakTable<E> {
 
     fn forget_all(&self) {
         for entry in &self.entries {
-            self.slab.forget(entry.slot(), entry.hash());
+            self.slab.forget(entry.slot());
         }
     }
 }
@@ -190,9 +211,11 @@ impl<E: TableEntry> Drop for WeakTable<E> {
     }
 }
 
-/// Nodes in the first chunk of an [`EntrySlab`]; each further chunk
-/// doubles the slab's capacity.
-const FIRST_CHUNK: usize = 16;
+/// Nodes come in blocks of this many slots, aligned to their size, whose
+/// first slot holds the slab they belong to: a node finds its slab by
+/// rounding its address down, so it need not keep a pointer to it.
+const BLOCK_SLOTS: usize = 16;
+const BLOCK_BYTES: usize = BLOCK_SLOTS * size_of::<WatchNode>();
 
 /// A container's count of live entries, and the nodes that keep it: one
 /// per entry, linked into its object's watchers while the object lives. A
@@ -201,11 +224,9 @@ const FIRST_CHUNK: usize = 16;
 /// container while its object lives ([`EntrySlab::forget`]) unlinks its
 /// node and frees it.
 ///
-/// Nodes are 32-aligned (they stand in for the vtable in a header, beside
-/// the flag bits), which `malloc` does slowly: so they come in chunks that
-/// double the capacity each time (a few large allocations, as a growing
-/// `Vec` makes), and freed ones are reused. The container must `forget`
-/// every entry before its slab is dropped.
+/// Chunks of blocks double the capacity each time (a few large
+/// allocations, as a growing `Vec` makes), and freed nodes are reused. The
+/// container must `forget` every entry before its slab is dropped.
 pub(crate) struct EntrySlab {
     /// From `Box::leak`; freed by `Drop`. Raw: deaths reach it while the
     /// container may be borrowed.
@@ -217,11 +238,11 @@ pub(super) struct SlabShared {
     /// Freed nodes, linked through their `next`.
     free: Cell<*mut WatchNode>,
     /// Nodes whose objects died, linked through their `next`; each keeps
-    /// its object's header in its `vtable` field, and its entry's hash.
+    /// its object's header in its `vtable` field.
     dead: Cell<*mut WatchNode>,
-    /// The next never-used node of the newest chunk, and how many are left.
+    /// The next never-used slot of the newest chunk, and how many are left.
     fresh: Cell<(*mut WatchNode, usize)>,
-    /// Each chunk's first node and length.
+    /// Each chunk's first slot and length in slots.
     chunks: Cell<Vec<(NonNull<WatchNode>, usize)>>,
     capacity: Cell<usize>,
 }
@@ -247,113 +268,111 @@ impl EntrySlab {
         unsafe { self.shared.as_ref() }
     }
 
-    #[inline]
-    fn owner(&self) -> *const () {
-        self.shared.as_ptr().cast_const().cast()
-    }
-
     /// The number of live entries.
     #[inline]
     pub(crate) fn live(&self) -> usize {
         self.shared().live.get()
     }
 
-    /// Gives a new entry for the object at `header`, whose key hashes to
-    /// `hash`, a node: linked into the object's watchers and counted live;
-    /// or, if the object no longer upgrades (a finalizer or a `Drop` can
-    /// hold a `Gc` to an object that a collection condemned), put straight
-    /// on the dead list, since nothing will ever tell it.
+    /// Gives a new entry for the object at `header` a node that keeps
+    /// `key_hash`: linked into the object's watchers and counted live; or,
+    /// if the object no longer upgrades (a finalizer or a `Drop` can hold
+    /// a `Gc` to an object that a collection condemned), put straight on
+    /// the dead list, since nothing will ever tell it.
     #[inline]
-    fn watch(&self, header: NonNull<Header>, hash: u64) {
+    fn watch(&self, header: NonNull<Header>, key_hash: u32) -> NonNull<WatchNode> {
         let node = self.alloc_node();
-        // SAFETY: `node` is an unused node of one of our chunks.
-        unsafe { node.write(WatchNode::new(self.owner(), hash)) };
+        // SAFETY: an unused node of one of our chunks.
+        unsafe { node.write(WatchNode::new(tag::ENTRY | u64::from(key_hash))) };
         // SAFETY: the caller holds a `Gc` to the object.
         if unsafe { header.as_ref() }.is_upgradable() {
             let shared = self.shared();
             shared.live.set(shared.live.get() + 1);
             // SAFETY: the caller holds a `Gc` to the object; the node stays
-            // in its chunk until it is freed, after it is unlinked. Within
-            // a chunk, the pointer is not null.
-            unsafe { WatchNode::link(NonNull::new_unchecked(node), header) };
+            // in its chunk until it is freed, after it is unlinked.
+            unsafe { WatchNode::link(node, header) };
         } else {
             // SAFETY: as above; the node is unlinked, and counted nowhere.
+            unsafe { self.shared().push_dead(node, header) };
+        }
+        node
+    }
+
+    #[inline]
+    fn alloc_node(&self) -> NonNull<WatchNode> {
+        let shared = self.shared();
+        match NonNull::new(shared.free.get()) {
+            Some(free) => {
+                // SAFETY: a freed node: its `next` links the free list.
+                shared
+                    .free
+                    .set(unsafe { free.as_ref() }.next.get().cast_mut());
+                free
+            }
+            None => self.fresh_node(),
+        }
+    }
+
+    fn fresh_node(&self) -> NonNull<WatchNode> {
+        let shared = self.shared();
+        loop {
+            let (mut fresh, mut left) = shared.fresh.get();
+            if left == 0 {
+                (fresh, left) = self.new_chunk();
+            }
+            // SAFETY: `left` slots remain in the chunk from `fresh` on.
+            shared.fresh.set((unsafe { fresh.add(1) }, left - 1));
+            if fresh.addr() % BLOCK_BYTES != 0 {
+                // SAFETY: within a chunk, so not null.
+                return unsafe { NonNull::new_unchecked(fresh) };
+            }
+            // The first slot of a block: it names the slab.
+            // SAFETY: an unused, aligned slot of our chunk, big enough.
             unsafe {
-                self.shared()
-                    .push_dead(NonNull::new_unchecked(node), header)
+                fresh
+                    .cast::<*const SlabShared>()
+                    .write(self.shared.as_ptr())
             };
         }
     }
 
-    #[inline]
-    fn alloc_node(&self) -> *mut WatchNode {
+    #[cold]
+    fn new_chunk(&self) -> (*mut WatchNode, usize) {
         let shared = self.shared();
-        let free = shared.free.get();
-        if free.is_null() {
-            return self.fresh_node();
-        }
-        // SAFETY: a freed node: its `next` links the free list.
-        shared.free.set(unsafe { (*free).next.get() }.cast_mut());
-        free
+        let len = shared.capacity.get().max(BLOCK_SLOTS);
+        let layout = chunk_layout(len);
+        // SAFETY: not zero-sized (`len` > 0, nodes are 32 bytes).
+        let Some(chunk) = NonNull::new(unsafe { alloc::alloc(layout) }.cast::<WatchNode>()) else {
+            alloc::handle_alloc_error(layout)
+        };
+        let mut chunks = shared.chunks.take();
+        chunks.push((chunk, len));
+        shared.chunks.set(chunks);
+        shared.capacity.set(shared.capacity.get() + len);
+        (chunk.as_ptr(), len)
     }
 
-    fn fresh_node(&self) -> *mut WatchNode {
-        let shared = self.shared();
-        let (mut fresh, mut left) = shared.fresh.get();
-        if left == 0 {
-            let len = shared.capacity.get().max(FIRST_CHUNK);
-            let layout = Layout::array::<WatchNode>(len).expect("gcptr: too many weak entries");
-            // SAFETY: not zero-sized (`len` > 0, nodes are 32 bytes).
-            let Some(chunk) = NonNull::new(unsafe { alloc::alloc(layout) }.cast::<WatchNode>())
-            else {
-                alloc::handle_alloc_error(layout)
-            };
-            let mut chunks = shared.chunks.take();
-            chunks.push((chunk, len));
-            shared.chunks.set(chunks);
-            shared.capacity.set(shared.capacity.get() + len);
-            (fresh, left) = (chunk.as_ptr(), len);
-        }
-        // SAFETY: `left` nodes remain in the chunk from `fresh` on.
-        shared.fresh.set((unsafe { fresh.add(1) }, left - 1));
-        fresh
-    }
-
-    /// The entry `slot`, whose key hashes to `hash`, leaves the container
-    /// (removed, replaced, or the container dropped): if its object has not
-    /// died yet, unlink the entry's node from its watchers, stop counting
-    /// it and free it. (A dead entry's node is on the dead list, where
-    /// `remove_dead` finds that its entry is gone.)
+    /// The entry `slot` leaves the container (removed, replaced, or the
+    /// container dropped): if its object has not died, unlink its node from
+    /// the object's watchers, stop counting it and free it; if it has,
+    /// mark the node on the dead list an orphan, for `remove_dead` to free.
     #[inline]
-    pub(crate) fn forget<T: ?Sized>(&self, slot: &WeakSlot<T>, hash: u64) {
-        let header = slot.header();
-        if !header.has(flags::WATCHED) {
+    pub(crate) fn forget<T: ?Sized>(&self, slot: &WeakSlot<T>) {
+        // SAFETY: the entry's own node, which is freed only after the
+        // entry leaves: live.
+        let n = unsafe { slot.node.as_ref() };
+        let node_tag = n.tag.get();
+        if node_tag & tag::DEAD != 0 {
+            n.tag.set(node_tag | tag::ORPHAN);
             return;
         }
-        let owner = self.owner();
-        let mut prev: *const WatchNode = ptr::null();
-        let mut node = header.tagged_pointer().cast::<WatchNode>();
-        // SAFETY: a WATCHED header points at its first node; the list's
-        // nodes are live while linked.
-        while let Some(n) = unsafe { node.as_ref() } {
-            // Entries of one container for one object differ by hash (or
-            // are interchangeable).
-            if ptr::eq(n.owner, owner) && n.hash.get() == hash {
-                // SAFETY: not null; the raw pointer keeps the chunk's
-                // provenance, which the free list needs.
-                let n = unsafe { NonNull::new_unchecked(node.cast_mut()) };
-                // SAFETY: `n` is in the object's watchers, after `prev`;
-                // then unlinked, and counted live (linked).
-                unsafe {
-                    WatchNode::unlink_after(prev, n, header);
-                    let shared = self.shared();
-                    shared.live.set(shared.live.get() - 1);
-                    shared.push_free(n);
-                }
-                return;
-            }
-            prev = node;
-            node = n.next.get();
+        // SAFETY: not on the dead list, so linked into the watchers of the
+        // slot's object (allocated: the slot holds a `Weak`) and counted.
+        unsafe {
+            WatchNode::unlink(slot.node, slot.header());
+            let shared = self.shared();
+            shared.live.set(shared.live.get() - 1);
+            self.free(slot.node);
         }
     }
 
@@ -363,23 +382,33 @@ impl EntrySlab {
         !self.shared().dead.get().is_null()
     }
 
-    /// The hash and object of a node on the dead list, which is freed.
-    fn take_dead(&self) -> Option<(u64, *const Header)> {
+    /// A node off the dead list, with its tag and object; the caller frees
+    /// it once its entry is gone.
+    fn take_dead(&self) -> Option<(NonNull<WatchNode>, u64, *const Header)> {
         let shared = self.shared();
         let node = NonNull::new(shared.dead.get())?;
-        // SAFETY: a node on the dead list (see `push_dead`), then freed.
-        unsafe {
-            let n = node.as_ref();
-            shared.dead.set(n.next.get().cast_mut());
-            let found = (n.hash.get(), n.vtable.get().cast::<Header>());
-            shared.push_free(node);
-            Some(found)
-        }
+        // SAFETY: a node on the dead list (see `push_dead`).
+        let n = unsafe { node.as_ref() };
+        shared.dead.set(n.next.get().cast_mut());
+        Some((node, n.tag.get(), n.vtable.get().cast()))
     }
 
     /// Frees every node on the dead list, once the table is empty.
     fn discard_dead(&self) {
-        while self.take_dead().is_some() {}
+        while let Some((node, _, _)) = self.take_dead() {
+            // SAFETY: off the dead list, and no entry is left.
+            unsafe { self.free(node) };
+        }
+    }
+
+    /// # Safety
+    /// `node` is a node of this slab that nothing links or refers to.
+    #[inline]
+    unsafe fn free(&self, node: NonNull<WatchNode>) {
+        let shared = self.shared();
+        // SAFETY: per the contract.
+        unsafe { node.as_ref() }.next.set(shared.free.get());
+        shared.free.set(node.as_ptr());
     }
 }
 
@@ -388,13 +417,19 @@ impl SlabShared {
     /// the dead list.
     ///
     /// # Safety
-    /// `node` came from `EntrySlab::watch`, and was unlinked just now.
+    /// `node` came from `EntrySlab::watch`, was linked, and was unlinked
+    /// just now.
     #[inline]
     pub(super) unsafe fn died(node: NonNull<WatchNode>, header: NonNull<Header>) {
-        // SAFETY: per the contract; the slab outlives its linked nodes
-        // (the container forgets every entry before dropping it).
+        // SAFETY: per the contract. The node's block names its slab, which
+        // is alive: a linked node is counted live, and a slab with live
+        // entries is never freed (`EntrySlab::drop`).
         unsafe {
-            let shared = &*node.as_ref().owner.cast::<SlabShared>();
+            let block = node
+                .as_ptr()
+                .map_addr(|addr| addr & !(BLOCK_BYTES - 1))
+                .cast::<*const SlabShared>();
+            let shared = &**block;
             shared.live.set(shared.live.get() - 1);
             shared.push_dead(node, header);
         }
@@ -407,18 +442,17 @@ impl SlabShared {
         // SAFETY: per the contract.
         let n = unsafe { node.as_ref() };
         n.vtable.set(header.as_ptr().cast_const().cast());
+        n.tag.set(n.tag.get() | tag::DEAD);
         n.next.set(self.dead.get());
         self.dead.set(node.as_ptr());
     }
+}
 
-    /// # Safety
-    /// As `push_dead`.
-    #[inline]
-    unsafe fn push_free(&self, node: NonNull<WatchNode>) {
-        // SAFETY: per the contract.
-        unsafe { node.as_ref() }.next.set(self.free.get());
-        self.free.set(node.as_ptr());
-    }
+/// A chunk of `len` slots (a whole number of blocks), aligned to a block.
+fn chunk_layout(len: usize) -> Layout {
+    Layout::array::<WatchNode>(len)
+        .and_then(|layout| layout.align_to(BLOCK_BYTES))
+        .expect("gcptr: too many weak entries")
 }
 
 impl Drop for EntrySlab {
@@ -436,10 +470,9 @@ impl Drop for EntrySlab {
         // linked (a linked node is a live entry).
         let shared = unsafe { Box::from_raw(self.shared.as_ptr()) };
         for (chunk, len) in shared.chunks.take() {
-            let layout = Layout::array::<WatchNode>(len).expect("allocated with this layout");
-            // SAFETY: allocated in `fresh_node` with this layout; nodes have
+            // SAFETY: allocated in `new_chunk` with this layout; nodes have
             // no drop glue.
-            unsafe { alloc::dealloc(chunk.as_ptr().cast(), layout) };
+            unsafe { alloc::dealloc(chunk.as_ptr().cast(), chunk_layout(len)) };
         }
     }
 }

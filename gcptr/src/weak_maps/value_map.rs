@@ -9,6 +9,7 @@ use hashbrown::hash_table::Entry;
 
 use super::table::{TableEntry, WeakSlot, WeakTable};
 use crate::gc::Gc;
+use crate::header::Header;
 use crate::trace::{Trace, Tracer};
 
 /// A map whose values are held weakly: Python's `WeakValueDictionary`.
@@ -80,6 +81,11 @@ impl<K, V: ?Sized> TableEntry for ValueEntry<K, V> {
     }
 
     #[inline]
+    fn hash_of(key_hash: u32, _: *const Header) -> u64 {
+        KeyHash(key_hash).spread()
+    }
+
+    #[inline]
     fn slot(&self) -> &WeakSlot<V> {
         &self.value
     }
@@ -117,7 +123,6 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     pub fn insert(&mut self, key: K, value: &Gc<V>) -> Option<Gc<V>> {
         self.table.remove_dead();
         let key_hash = KeyHash::of(&self.hasher, &key);
-        let hash = key_hash.spread();
         // Hashing and comparing keys runs user code, which may panic: the
         // new entry is watched only once its place is found. The duplicate
         // key, and the old entry, are dropped (user code again) once the
@@ -125,16 +130,19 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         let table = &mut self.table;
         match table
             .entries
-            .entry(hash, |e| e.key == key, ValueEntry::hash)
+            .entry(key_hash.spread(), |e| e.key == key, ValueEntry::hash)
         {
             Entry::Occupied(mut found) => {
-                let new = WeakSlot::new(value, &table.slab, hash);
-                let old = core::mem::replace(&mut found.get_mut().value, new);
-                table.slab.forget(&old, hash);
+                let entry = found.get_mut();
+                // The entry keeps its key, and so its hash (which a `Hash`
+                // that disagrees with `Eq` could make differ from this key's).
+                let new = WeakSlot::new(value, &table.slab, entry.hash.0);
+                let old = core::mem::replace(&mut entry.value, new);
+                table.slab.forget(&old);
                 old.upgrade()
             }
             Entry::Vacant(place) => {
-                let value = WeakSlot::new(value, &table.slab, hash);
+                let value = WeakSlot::new(value, &table.slab, key_hash.0);
                 place.insert(ValueEntry {
                     hash: key_hash,
                     key,
@@ -226,6 +234,7 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// assert!(Gc::ptr_eq(&first, &again));
     /// ```
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> Gc<V>) -> Gc<V> {
+        self.table.remove_dead();
         if let Some(value) = self.get(&key) {
             return value;
         }
