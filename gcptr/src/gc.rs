@@ -504,10 +504,10 @@ impl<T: ?Sized> Deref for Gc<T> {
     type Target = T;
 
     /// Panics if the cycle collector has dropped the value (see
-    /// [`Finalize`](crate::Finalize)). A type with no drop glue skips that
-    /// test, at compile time: dropping such a value changes none of its
-    /// bytes, so there is nothing to protect (and it cannot own a `Gc`, so
-    /// it is never collected anyway unless it holds one it does not own).
+    /// [`Finalize`](crate::Finalize)). A type with no drop glue (plain
+    /// data, or a `ManuallyDrop`) skips that test, at compile time:
+    /// dropping such a value changes none of its bytes, so reading it
+    /// afterwards is harmless, and the test would cost every deref.
     #[inline(always)]
     #[track_caller]
     fn deref(&self) -> &T {

@@ -46,7 +46,8 @@ pub(crate) mod flags {
     /// The object has [`Links`](super::Links) in front of its header.
     pub const TRACKED: usize = 1;
     /// The value has been dropped, or the collector has condemned it and is
-    /// about to drop it. Deref panics from here on.
+    /// about to drop it. Deref panics from here on (for a type with drop
+    /// glue: a drop leaves the bytes of any other as they were).
     pub const DEAD: usize = 2;
     /// The finalizer has run, or the type has none.
     pub const FINALIZED: usize = 4;

@@ -56,7 +56,9 @@
 //! When the collector frees a cycle, it drops the members' values one after
 //! the other. A `Drop` impl that reaches a peer through a `Gc` may find that
 //! peer already dropped: such an access panics with a message naming the
-//! cause; it is never a use-after-free. Code that needs its peers belongs
+//! cause; it is never a use-after-free. (A type with no drop glue, such as
+//! a `ManuallyDrop`, skips that test: dropping it leaves its value as it
+//! was, so reading it is harmless.) Code that needs its peers belongs
 //! in a finalizer ([`Finalize`]), which runs while the whole cycle is
 //! intact.
 //!

@@ -18,7 +18,8 @@
 //! 4. **Resurrection check.** If any finalizer ran, analyse the garbage set
 //!    again: what a finalizer made reachable from outside survives.
 //! 5. **Drop.** Mark every remaining object `DEAD` (deref panics from now
-//!    on, naming `Finalize`), then drop each value and give up the
+//!    on, naming `Finalize`, for types with drop glue), then drop each
+//!    value and give up the
 //!    collector's unit, which frees the memory once nothing refers to it.
 //!    References between garbage objects die with the values; a reference
 //!    that a `Drop` stored elsewhere keeps the memory (not the value) alive.

@@ -214,7 +214,9 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
         &mut entry.value
     }
 
-    /// The number of entries whose key object is alive. Exact at all times.
+    /// The number of entries whose key object is alive. Exact at all
+    /// times, with one exception: a key whose death the trashcan queued
+    /// (deep in a chain of drops) counts until the queue runs it.
     ///
     /// ```
     /// use gcptr::{Gc, WeakKeyMap};

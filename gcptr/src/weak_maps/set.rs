@@ -83,7 +83,9 @@ impl<T: ?Sized + Trace> WeakSet<T> {
         self.members.contains_key(member)
     }
 
-    /// The number of live members. Exact at all times.
+    /// The number of live members. Exact at all times, with one exception:
+    /// a member whose death the trashcan queued (deep in a chain of drops)
+    /// counts until the queue runs it.
     ///
     /// ```
     /// let x = gcptr::Gc::new(1);

@@ -36,18 +36,19 @@ pub(crate) struct WeakSlot<T: ?Sized> {
 impl<T: ?Sized> WeakSlot<T> {
     /// An entry for `gc` whose key hash is `key_hash`, watched by `slab`: a
     /// live entry, unless the object no longer upgrades (see
-    /// [`EntrySlab::watch`]).
+    /// [`EntrySlab::watch`]). The container must let `slab` `forget` it.
     #[inline]
     pub(crate) fn new(gc: &Gc<T>, slab: &EntrySlab, key_hash: u32) -> WeakSlot<T> {
         WeakSlot {
-            node: slab.watch(gc.header(), key_hash),
+            // SAFETY: `gc` is a live handle to the object.
+            node: unsafe { slab.watch(gc.header(), key_hash) },
             weak: Gc::downgrade(gc),
         }
     }
 
-    /// Whether the object is alive. (Every way an object dies makes it
-    /// fail to upgrade before its watchers are told, and an object that
-    /// failed once never upgrades again.)
+    /// Whether the object is alive: whether it upgrades. (Its watchers are
+    /// told once it is `DEAD` or `WEAK_CLEARED`, and neither flag is ever
+    /// taken back.)
     #[inline]
     pub(crate) fn is_live(&self) -> bool {
         self.header().is_upgradable()
@@ -174,7 +175,8 @@ impl<E: TableEntry> WeakTable<E> {
     pub(crate) fn remove(&mut self, hash: u64, eq: impl FnMut(&E) -> bool) -> Option<E> {
         self.remove_dead();
         let (entry, _) = self.entries.find_entry(hash, eq).ok()?.remove();
-        self.slab.forget(entry.slot());
+        // SAFETY: an entry of this table, leaving it now.
+        unsafe { self.slab.forget(entry.slot()) };
         Some(entry)
     }
 
@@ -185,7 +187,8 @@ impl<E: TableEntry> WeakTable<E> {
         self.entries.retain(|entry| {
             let kept = entry.slot().is_live() && keep(entry);
             if !kept {
-                slab.forget(entry.slot());
+                // SAFETY: an entry of this table, which `retain` drops.
+                unsafe { slab.forget(entry.slot()) };
             }
             kept
         });
@@ -193,21 +196,26 @@ impl<E: TableEntry> WeakTable<E> {
 
     /// Removes every entry.
     pub(crate) fn clear(&mut self) {
-        self.forget_all();
+        // SAFETY: then cleared.
+        unsafe { self.forget_all() };
         self.entries.clear();
         self.slab.discard_dead();
     }
 
-    fn forget_all(&self) {
+    /// # Safety
+    /// Every entry leaves the table next (`clear`, or the table dropped).
+    unsafe fn forget_all(&self) {
         for entry in &self.entries {
-            self.slab.forget(entry.slot());
+            // SAFETY: an entry of this table, about to leave it.
+            unsafe { self.slab.forget(entry.slot()) };
         }
     }
 }
 
 impl<E: TableEntry> Drop for WeakTable<E> {
     fn drop(&mut self) {
-        self.forget_all();
+        // SAFETY: the entries are dropped next, with the table.
+        unsafe { self.forget_all() };
     }
 }
 
@@ -279,8 +287,11 @@ impl EntrySlab {
     /// if the object no longer upgrades (a finalizer or a `Drop` can hold
     /// a `Gc` to an object that a collection condemned), put straight on
     /// the dead list, since nothing will ever tell it.
+    ///
+    /// # Safety
+    /// The caller holds a `Gc` to the object.
     #[inline]
-    fn watch(&self, header: NonNull<Header>, key_hash: u32) -> NonNull<WatchNode> {
+    unsafe fn watch(&self, header: NonNull<Header>, key_hash: u32) -> NonNull<WatchNode> {
         let node = self.alloc_node();
         // SAFETY: an unused node of one of our chunks.
         unsafe { node.write(WatchNode::new(tag::ENTRY | u64::from(key_hash))) };
@@ -304,9 +315,8 @@ impl EntrySlab {
         match NonNull::new(shared.free.get()) {
             Some(free) => {
                 // SAFETY: a freed node: its `next` links the free list.
-                shared
-                    .free
-                    .set(unsafe { free.as_ref() }.next.get().cast_mut());
+                let next = unsafe { free.as_ref() }.next.get();
+                shared.free.set(next.cast_mut());
                 free
             }
             None => self.fresh_node(),
@@ -352,12 +362,17 @@ impl EntrySlab {
         (chunk.as_ptr(), len)
     }
 
-    /// The entry `slot` leaves the container (removed, replaced, or the
-    /// container dropped): if its object has not died, unlink its node from
-    /// the object's watchers, stop counting it and free it; if it has,
-    /// mark the node on the dead list an orphan, for `remove_dead` to free.
+    /// The entry `slot` leaves the container (removed, replaced, dropped
+    /// by `retain`, `clear`, or with the container): if its object has not
+    /// died, unlink its node from the object's watchers, stop counting it
+    /// and free it; if it has, mark the node on the dead list an orphan,
+    /// for `remove_dead` to free.
+    ///
+    /// # Safety
+    /// `slot` was made with this slab, and is forgotten once: its node is
+    /// never used again.
     #[inline]
-    pub(crate) fn forget<T: ?Sized>(&self, slot: &WeakSlot<T>) {
+    pub(crate) unsafe fn forget<T: ?Sized>(&self, slot: &WeakSlot<T>) {
         // SAFETY: the entry's own node, which is freed only after the
         // entry leaves: live.
         let n = unsafe { slot.node.as_ref() };
@@ -402,7 +417,8 @@ impl EntrySlab {
     }
 
     /// # Safety
-    /// `node` is a node of this slab that nothing links or refers to.
+    /// `node` is a node of this slab, on no list, that no entry will use
+    /// again.
     #[inline]
     unsafe fn free(&self, node: NonNull<WatchNode>) {
         let shared = self.shared();

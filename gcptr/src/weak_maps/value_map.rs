@@ -138,7 +138,8 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
                 // that disagrees with `Eq` could make differ from this key's).
                 let new = WeakSlot::new(value, &table.slab, entry.hash.0);
                 let old = core::mem::replace(&mut entry.value, new);
-                table.slab.forget(&old);
+                // SAFETY: the slot of an entry of this table, replaced.
+                unsafe { table.slab.forget(&old) };
                 old.upgrade()
             }
             Entry::Vacant(place) => {
