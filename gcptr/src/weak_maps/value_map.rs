@@ -52,9 +52,10 @@ struct ValueEntry<K, V: ?Sized> {
     value: WeakSlot<V>,
 }
 
-/// The low 32 bits of a key's hash, which is what an entry keeps: a `u32`
-/// key and its `Weak` then fill 16 bytes, as in a `HashMap<u32, Weak<V>>`.
-/// The table's hash is spread back to 64 bits from it ([`KeyHash::spread`]).
+/// The low 32 bits of a key's hash, which is what an entry keeps: it then
+/// fits beside a `u32` key (a `u32`-keyed entry is 24 bytes: hash, key,
+/// `Weak` and node address). The table's hash is spread back to 64 bits
+/// from it ([`KeyHash::spread`]).
 #[derive(Clone, Copy)]
 struct KeyHash(u32);
 
