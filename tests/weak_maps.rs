@@ -672,3 +672,42 @@ fn every_mut_call_takes_out_dead_entries_first() {
     assert_eq!(set.len(), 1);
     assert_eq!(set.iter().count(), 1);
 }
+
+trait Shape: Trace {
+    fn area(&self) -> u32;
+}
+
+#[derive(Trace)]
+struct Square(u32);
+
+impl Shape for Square {
+    fn area(&self) -> u32 {
+        self.0 * self.0
+    }
+}
+
+#[test]
+fn maps_of_trait_objects_hold_them_weakly_and_let_them_go() {
+    let (a, b) = (Gc::new(Square(2)), Gc::new(Square(3)));
+    let (da, db) = (
+        gcptr::gc_coerce!(a.clone() => dyn Shape),
+        gcptr::gc_coerce!(b.clone() => dyn Shape),
+    );
+    let mut by_name: WeakValueMap<&str, dyn Shape> = WeakValueMap::new();
+    by_name.insert("a", &da);
+    by_name.insert("b", &db);
+    let mut labels: WeakKeyMap<dyn Shape, &str> = WeakKeyMap::new();
+    labels.insert(&da, "small");
+    labels.insert(&db, "large");
+    assert_eq!(by_name.get("b").unwrap().area(), 9);
+    assert_eq!(labels.get(&da), Some(&"small"));
+    drop((a, da));
+    assert_eq!(by_name.len(), 1);
+    assert_eq!(labels.len(), 1);
+    assert!(by_name.get("a").is_none());
+    by_name.insert("c", &db); // takes the dead entry out first
+    assert_eq!(by_name.iter().map(|(_, s)| s.area()).sum::<u32>(), 18);
+    assert_eq!(labels.remove(&db), Some("large"));
+    drop((b, db));
+    assert!(by_name.is_empty() && labels.is_empty());
+}
