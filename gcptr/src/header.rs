@@ -429,24 +429,57 @@ impl Links {
     /// Moves every object of the list headed by `head` into an analysis
     /// (see [`Links::begin_analysis`]), appending their headers to `out`,
     /// and leaves the list empty.
+    ///
+    /// The list is walked from both ends at once, meeting in the middle:
+    /// each step is a cache miss that depends on the one before, and two
+    /// walks keep two misses in flight. So `out` gets the first object,
+    /// the last, the second, the one before the last, and so on; the
+    /// analysis does not depend on the order (the generations keep objects
+    /// in the order a collection traced them, so the roots are among the
+    /// first few either way).
     pub(crate) fn take_for_analysis(head: NonNull<Links>, out: &mut Vec<NonNull<Header>>) {
         // SAFETY: `head` is a live list head.
-        let mut node = unsafe { head.as_ref() }.next.get();
-        while !ptr::eq(node, head.as_ptr()) {
+        let (mut front, mut back) = unsafe { (head.as_ref().next.get(), head.as_ref().prev.get()) };
+        // Not taken yet: the nodes from `front` to `back`, in list order
+        // (none if `front` is the head). Each node's `next` or `prev` is
+        // read before `begin_analysis` overwrites both.
+        while !ptr::eq(front, head.as_ptr()) {
             // SAFETY: every node of a list is a live object's links, so
-            // non-null and readable; `next` is read before
-            // `begin_analysis` overwrites it.
-            let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
+            // non-null and readable.
+            let (first, last) = unsafe {
+                (
+                    NonNull::new_unchecked(front.cast_mut()),
+                    NonNull::new_unchecked(back.cast_mut()),
+                )
+            };
+            if first == last {
+                out.push(Links::take_one(first));
+                break;
+            }
             // SAFETY: as above.
-            let links = unsafe { this.as_ref() };
-            node = links.next.get();
-            let header = Links::header(this);
-            // SAFETY: the header of a live object.
-            let strong = unsafe { header.as_ref() }.strong();
-            links.begin_analysis(strong);
-            out.push(header);
+            let (after_first, before_last) =
+                unsafe { (first.as_ref().next.get(), last.as_ref().prev.get()) };
+            out.push(Links::take_one(first));
+            out.push(Links::take_one(last));
+            if ptr::eq(after_first, back) {
+                break;
+            }
+            (front, back) = (after_first, before_last);
         }
         Links::link_to_self(head);
+    }
+
+    /// Puts the listed object at `this` into an analysis; returns its
+    /// header. Its list links are lost.
+    #[inline]
+    fn take_one(this: NonNull<Links>) -> NonNull<Header> {
+        let header = Links::header(this);
+        // SAFETY: the links and header of a live, listed object.
+        unsafe {
+            let strong = header.as_ref().strong();
+            this.as_ref().begin_analysis(strong);
+        }
+        header
     }
 
     // Analysis scratch: `next` holds the mark, `prev` the count of
