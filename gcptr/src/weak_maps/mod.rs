@@ -1,5 +1,6 @@
 //! Weak containers ([`WeakValueMap`], [`WeakKeyMap`], [`WeakSet`]) and
-//! death callbacks ([`Gc::on_death`], [`Gc::downgrade_with`]), with the
+//! death callbacks ([`Gc::on_death`](crate::Gc::on_death),
+//! [`Gc::downgrade_with`](crate::Gc::downgrade_with)), with the
 //! death notifications they share.
 //!
 //! An object that something watches carries the `WATCHED` flag, and its
