@@ -319,12 +319,6 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     pub fn clear(&mut self) {
         self.table.clear();
     }
-
-    /// Takes out the entries whose keys died (what every `&mut self` call
-    /// does first).
-    pub(super) fn remove_dead(&mut self) {
-        self.table.remove_dead();
-    }
 }
 
 // SAFETY: the values are owned (and traced); the keys are weak edges.

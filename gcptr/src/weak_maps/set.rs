@@ -50,12 +50,8 @@ impl<T: ?Sized + Trace> WeakSet<T> {
     /// assert!(!set.insert(&x));
     /// ```
     pub fn insert(&mut self, member: &Gc<T>) -> bool {
-        self.members.remove_dead();
-        if self.members.contains_key(member) {
-            return false;
-        }
-        self.members.insert(member, ());
-        true
+        // `WeakKeyMap::insert` returns the old value only for a live entry.
+        self.members.insert(member, ()).is_none()
     }
 
     /// Removes the object; returns whether it was a member.
