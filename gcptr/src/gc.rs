@@ -550,13 +550,8 @@ impl<T: ?Sized> Gc<T> {
     /// unwatched and has no finalizer to run.
     #[inline(never)]
     unsafe fn die_tracked(&mut self) {
-        let value = self.ptr.as_ptr();
-        // SAFETY: per the contract; the closure drops the live value, once.
-        unsafe {
-            death::tracked_reached_zero(self.ptr.cast(), || {
-                ptr::drop_in_place(ptr::addr_of_mut!((*value).value));
-            });
-        }
+        // SAFETY: per the contract.
+        unsafe { death::tracked_reached_zero(self.ptr) }
     }
 }
 
@@ -594,8 +589,9 @@ impl<T: ?Sized> Drop for Gc<T> {
             // SAFETY: the last strong reference: the value is alive and
             // nothing else can reach it.
             unsafe {
+                let known = self.ptr.as_ref().known_allocation(false);
                 ptr::drop_in_place(ptr::addr_of_mut!((*self.ptr.as_ptr()).value));
-                death::release_weak(header);
+                death::release_weak_of(header, known);
             }
         } else if h.flags() & slow == flags::TRACKED | flags::FINALIZED {
             // SAFETY: the strong count just reached zero; the flags say

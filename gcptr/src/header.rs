@@ -32,7 +32,10 @@
 //!   those objects are scratch space instead ([`Links::begin_analysis`]).
 //!
 //! The allocation starts `VTable::header_offset` bytes before the header
-//! (16 for a tracked object whose alignment is at most 16).
+//! (16 for a tracked object whose alignment is at most 16), as
+//! [`Allocation::of`] decides. For a `Sized` value the compiler knows the
+//! same figures, and the drop of the last `Gc` frees with those constants
+//! ([`GcBox::known_allocation`]) instead of reading the vtable.
 
 use core::alloc::Layout;
 use core::cell::Cell;
@@ -523,6 +526,61 @@ impl Links {
     }
 }
 
+/// The allocation of a `GcBox` that holds one value (not a slice): the only
+/// place that decides where the header goes in it.
+#[derive(Clone, Copy)]
+pub(crate) struct Allocation {
+    pub layout: Layout,
+    /// From the start of the allocation to the header.
+    pub header_offset: usize,
+}
+
+impl Allocation {
+    /// The allocation of a `GcBox` whose own layout is `box_layout`: with
+    /// `Links` in front of the header if `tracked`, padded so that the
+    /// header keeps the box's alignment.
+    #[inline(always)]
+    pub(crate) const fn of(box_layout: Layout, tracked: bool) -> Allocation {
+        let header_offset = if !tracked {
+            0
+        } else if box_layout.align() > LINKS_SIZE {
+            box_layout.align()
+        } else {
+            LINKS_SIZE
+        };
+        let align = if box_layout.align() > align_of::<Links>() {
+            box_layout.align()
+        } else {
+            align_of::<Links>()
+        };
+        match Layout::from_size_align(header_offset + box_layout.size(), align) {
+            Ok(layout) => Allocation {
+                layout,
+                header_offset,
+            },
+            Err(_) => panic!("gcptr: value too large to allocate"),
+        }
+    }
+}
+
+impl<T: ?Sized> GcBox<T> {
+    /// The allocation of this object when the compiler knows it, that is
+    /// when `T` is `Sized` (the pointer is thin), so that a drop frees
+    /// memory with constants instead of reading the vtable. `None` for a
+    /// slice or a trait object: their allocation is in the vtable
+    /// ([`Header::allocation_layout`]).
+    ///
+    /// Takes `&self`: call it while the value is alive.
+    #[inline(always)]
+    pub(crate) fn known_allocation(&self, tracked: bool) -> Option<Allocation> {
+        // Every thin `GcBox<T>` was allocated by `Gc::allocate` with
+        // `VTables::<T>`, whose layout is `Allocation::of` the same box
+        // layout. Unsized values are never thin.
+        (size_of::<*const T>() == size_of::<*const ()>())
+            .then(|| Allocation::of(Layout::for_value(self), tracked))
+    }
+}
+
 /// The vtables of a concrete type `T`.
 pub(crate) struct VTables<T>(core::marker::PhantomData<T>);
 
@@ -541,23 +599,10 @@ impl<T: Trace + 'static> VTables<T> {
     }
 
     const fn vtable(tracked: bool) -> VTable {
-        let box_layout = Layout::new::<GcBox<T>>();
-        let header_offset = if !tracked {
-            0
-        } else if box_layout.align() > LINKS_SIZE {
-            box_layout.align()
-        } else {
-            LINKS_SIZE
-        };
-        let align = if box_layout.align() > align_of::<Links>() {
-            box_layout.align()
-        } else {
-            align_of::<Links>()
-        };
-        let layout = match Layout::from_size_align(header_offset + box_layout.size(), align) {
-            Ok(layout) => layout,
-            Err(_) => panic!("gcptr: value too large to allocate"),
-        };
+        let Allocation {
+            layout,
+            header_offset,
+        } = Allocation::of(Layout::new::<GcBox<T>>(), tracked);
         VTable {
             trace: trace_value::<T>,
             finalize: finalize_value::<T>,
@@ -723,18 +768,53 @@ mod tests {
         assert_eq!(VTables::<Vec<u64>>::get(true).layout.size(), 32 + 24);
     }
 
+    #[repr(align(64))]
+    struct Wide(#[allow(dead_code)] u8);
+    // SAFETY: `Wide` owns no Gc.
+    unsafe impl Trace for Wide {
+        fn trace(&self, _: &mut Tracer) {}
+    }
+
     #[test]
     fn over_aligned_values_keep_links_just_before_the_header() {
-        #[repr(align(64))]
-        struct Wide(#[allow(dead_code)] u8);
-        // SAFETY: `Wide` owns no Gc.
-        unsafe impl Trace for Wide {
-            fn trace(&self, _: &mut Tracer) {}
-        }
         let vt = VTables::<Wide>::get(true);
         assert_eq!(vt.header_offset, 64);
         assert_eq!(vt.layout.align(), 64);
         assert_eq!(vt.value_offset, 64);
+    }
+
+    /// The constants a drop frees with are the vtable's layout, for every
+    /// shape of value, tracked or not.
+    #[test]
+    fn known_allocations_agree_with_the_vtables() {
+        fn check<T: Trace + 'static>(value: T) {
+            let object = GcBox {
+                header: Header::new(VTables::<T>::get(false), 0),
+                value,
+            };
+            for tracked in [false, true] {
+                let vt = VTables::<T>::get(tracked);
+                let known = object.known_allocation(tracked).expect("a sized value");
+                assert_eq!(
+                    (known.layout, known.header_offset),
+                    (vt.layout, vt.header_offset),
+                    "{}, tracked: {tracked}",
+                    core::any::type_name::<T>()
+                );
+            }
+        }
+        check(());
+        check(7u8);
+        check(7u64);
+        check([1u64; 5]);
+        check(vec![1u64]);
+        check(Wide(1));
+        let array = GcBox {
+            header: Header::new(VTables::<u64>::get(false), 0),
+            value: [1u64, 2, 3],
+        };
+        let slice: &GcBox<[u64]> = &array;
+        assert!(slice.known_allocation(false).is_none());
     }
 
     #[test]

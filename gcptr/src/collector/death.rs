@@ -13,11 +13,11 @@
 //!   of the objects it analyses, a death (only a `Trace` impl could cause
 //!   one) is queued, as above, and run when the collection is done.
 
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
 use std::panic::{self, AssertUnwindSafe};
 
 use super::state::{self, State};
-use crate::header::{flags, Header, Links};
+use crate::header::{flags, Allocation, GcBox, Header, Links};
 
 /// How many deaths may nest on the stack before they are queued.
 const MAX_DROP_DEPTH: usize = 48;
@@ -60,16 +60,17 @@ pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
 }
 
 /// The common death, inlined into each type's `Gc::die_tracked` (with that
-/// type's drop): a tracked object with no finalizer and no watcher, outside
-/// an analysis and below the trashcan's depth. Anything else takes the
+/// type's drop, and its allocation's layout as constants where the type is
+/// `Sized`): a tracked object with no finalizer and no watcher, outside an
+/// analysis and below the trashcan's depth. Anything else takes the
 /// general path.
 ///
 /// # Safety
-/// `header` is an allocated, tracked object whose strong count just became
-/// zero, with the flags `FINALIZED` set and `DEAD` and `WATCHED` clear;
-/// `drop_value` drops its value in place.
+/// `this` is an allocated, tracked object whose strong count just became
+/// zero, with the flags `FINALIZED` set and `DEAD` and `WATCHED` clear.
 #[inline]
-pub(crate) unsafe fn tracked_reached_zero(header: NonNull<Header>, drop_value: impl FnOnce()) {
+pub(crate) unsafe fn tracked_reached_zero<T: ?Sized>(this: NonNull<GcBox<T>>) {
+    let header = this.cast::<Header>();
     let Some(st) = state::current_if_created() else {
         // SAFETY: per the contract.
         return unsafe { strong_count_reached_zero(header) };
@@ -86,14 +87,17 @@ pub(crate) unsafe fn tracked_reached_zero(header: NonNull<Header>, drop_value: i
         Links::unlink_dying(links);
     }
     st.note_death();
+    // SAFETY: allocated, and the value alive (not DEAD until just now).
+    let known = unsafe { this.as_ref() }.known_allocation(true);
     {
         let _depth = DropDepth::enter(st);
-        // The value is alive and nothing can reach it any more: the
-        // strong count is zero and `Weak::upgrade` fails on DEAD objects.
-        drop_value();
+        // SAFETY: the value is alive and nothing can reach it any more:
+        // the strong count is zero and `Weak::upgrade` fails on DEAD
+        // objects.
+        unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*this.as_ptr()).value)) };
     }
     // SAFETY: the strong references' share of the weak count.
-    unsafe { release_weak(header) };
+    unsafe { release_weak_of(header, known) };
     if depth == 0 {
         run_deferred_at_depth_zero(st);
     }
@@ -222,19 +226,35 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
 /// out) if this frees the memory.
 #[inline]
 pub(crate) unsafe fn release_weak(header: NonNull<Header>) {
-    // SAFETY: the unit the caller owns keeps the header allocated.
-    if unsafe { header.as_ref() }.dec_weak() == 0 {
-        // SAFETY: no strong or weak reference is left, and the collector
-        // holds a unit of its own while it uses an object, so nothing can
-        // reach the memory.
-        unsafe { free(header) };
-    }
+    // SAFETY: per the contract.
+    unsafe { release_weak_of(header, None) }
 }
 
+/// As [`release_weak`], for an object whose allocation the caller knows
+/// ([`GcBox::known_allocation`]), or `None` to read it from the vtable.
+///
 /// # Safety
-/// Nothing can reach the object any more.
-unsafe fn free(header: NonNull<Header>) {
-    let layout = Header::allocation_layout(header);
-    // SAFETY: the allocation was made with this layout (`gc.rs`).
-    unsafe { std::alloc::dealloc(Header::allocation(header).as_ptr(), layout) };
+/// As `release_weak`; `known`, if given, is the object's allocation.
+#[inline]
+pub(crate) unsafe fn release_weak_of(header: NonNull<Header>, known: Option<Allocation>) {
+    // SAFETY: the unit the caller owns keeps the header allocated.
+    if unsafe { header.as_ref() }.dec_weak() != 0 {
+        return;
+    }
+    // No strong or weak reference is left, and the collector holds a unit
+    // of its own while it uses an object, so nothing can reach the memory.
+    let (start, layout) = match known {
+        Some(allocation) => {
+            // SAFETY: the header lies `header_offset` bytes into the
+            // allocation that `known` describes.
+            let start = unsafe { header.cast::<u8>().byte_sub(allocation.header_offset) };
+            (start, allocation.layout)
+        }
+        None => (
+            Header::allocation(header),
+            Header::allocation_layout(header),
+        ),
+    };
+    // SAFETY: the allocation was made with this layout (`gc.rs`, `slice.rs`).
+    unsafe { std::alloc::dealloc(start.as_ptr(), layout) };
 }
