@@ -247,34 +247,55 @@ impl Tracer {
     }
 
     /// Shows the tracer one strong edge, to the object whose header is `to`.
+    ///
+    /// Inlined into every type's trace: a collection calls it once per
+    /// edge per pass, and the common cases are a few instructions.
+    #[inline]
     pub(crate) fn edge(&mut self, to: NonNull<Header>) {
-        match self.action {
-            Action::Record => return self.pending.push(to),
-            Action::CancelCallbacks => return,
-            Action::SubtractInternal | Action::MarkReachable => {}
-        }
         // `to` comes from a live `Gc` owned by the traced value (Trace's
         // contract), so its header is allocated.
-        let Some(links) = Header::links(to) else {
-            return; // untracked: never part of a cycle
-        };
-        let node = links;
-        // SAFETY: the links of a tracked, allocated object.
-        let links = unsafe { links.as_ref() };
-        match (self.action, links.mark()) {
-            (Action::SubtractInternal, Mark::InSet { .. }) => links.decrement_refs(),
-            (Action::MarkReachable, Mark::InSet { reachable: false }) => {
-                links.set_mark_reachable();
-                self.pending.push(to);
+        match (self.action, Header::links(to)) {
+            (Action::SubtractInternal, Some(node)) => {
+                // SAFETY: the links of a tracked, allocated object.
+                let links = unsafe { node.as_ref() };
+                match links.mark() {
+                    Mark::InSet { .. } => links.decrement_refs(),
+                    // In no list: maybe set aside by `Gc::get_mut`.
+                    Mark::Outside if Links::is_empty(node) => self.set_aside_unless_dead(to),
+                    // In a list: an edge out of the set.
+                    Mark::Outside => {}
+                }
             }
-            // In no list and not dead: set aside by `Gc::get_mut`.
-            (Action::SubtractInternal, Mark::Outside)
-                // SAFETY: allocated, as above.
-                if Links::is_empty(node) && !unsafe { to.as_ref() }.has(flags::DEAD) =>
-            {
-                self.set_aside.push(to);
+            (Action::MarkReachable, Some(node)) => {
+                // SAFETY: the links of a tracked, allocated object.
+                let links = unsafe { node.as_ref() };
+                if links.mark() == (Mark::InSet { reachable: false }) {
+                    links.set_mark_reachable();
+                    self.pending.push(to);
+                }
             }
-            _ => {}
+            // Untracked: never part of a cycle.
+            (Action::SubtractInternal | Action::MarkReachable, None) => {}
+            (Action::Record | Action::CancelCallbacks, _) => self.other_edge(to),
+        }
+    }
+
+    /// An edge to an object in no list: one that `Gc::get_mut` set aside
+    /// (to be taken back), unless it is dead.
+    #[cold]
+    #[inline(never)]
+    fn set_aside_unless_dead(&mut self, to: NonNull<Header>) {
+        // SAFETY: allocated, as in `edge`.
+        if !unsafe { to.as_ref() }.has(flags::DEAD) {
+            self.set_aside.push(to);
+        }
+    }
+
+    /// The edges of the diagnostic actions.
+    #[inline(never)]
+    fn other_edge(&mut self, to: NonNull<Header>) {
+        if self.action == Action::Record {
+            self.pending.push(to);
         }
     }
 }
