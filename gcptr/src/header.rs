@@ -433,41 +433,28 @@ impl Links {
     /// (see [`Links::begin_analysis`]), appending their headers to `out`,
     /// and leaves the list empty.
     ///
-    /// The list is walked from both ends at once, meeting in the middle:
-    /// each step is a cache miss that depends on the one before, and two
-    /// walks keep two misses in flight. So `out` gets the first object,
-    /// the last, the second, the one before the last, and so on; the
-    /// analysis does not depend on the order (the generations keep objects
-    /// in the order a collection traced them, so the roots are among the
-    /// first few either way).
+    /// `out` gets the objects in list order, and that order matters: a
+    /// collection relinks its survivors in the order it took them, so a
+    /// list that starts in memory order stays in it, and the hardware
+    /// prefetcher keeps later walks of it fast. Walking from both ends at
+    /// once (two cache misses in flight instead of one) was tried and
+    /// measured: appending first, last, second, one before the last, and
+    /// so on shuffled the survivors once more at each collection, and
+    /// building 2M live objects with automatic collection on took 3.5
+    /// times as long; keeping list order with a second buffer for the
+    /// back half still lost to this plain walk on every workload but one
+    /// (a 1M ring built on memory in scrambled order).
     pub(crate) fn take_for_analysis(head: NonNull<Links>, out: &mut Vec<NonNull<Header>>) {
         // SAFETY: `head` is a live list head.
-        let (mut front, mut back) = unsafe { (head.as_ref().next.get(), head.as_ref().prev.get()) };
-        // Not taken yet: the nodes from `front` to `back`, in list order
-        // (none if `front` is the head). Each node's `next` or `prev` is
-        // read before `begin_analysis` overwrites both.
-        while !ptr::eq(front, head.as_ptr()) {
+        let mut node = unsafe { head.as_ref() }.next.get();
+        while !ptr::eq(node, head.as_ptr()) {
             // SAFETY: every node of a list is a live object's links, so
-            // non-null and readable.
-            let (first, last) = unsafe {
-                (
-                    NonNull::new_unchecked(front.cast_mut()),
-                    NonNull::new_unchecked(back.cast_mut()),
-                )
-            };
-            if first == last {
-                out.push(Links::take_one(first));
-                break;
-            }
+            // non-null and readable; `next` is read before `take_one`
+            // overwrites it.
+            let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
             // SAFETY: as above.
-            let (after_first, before_last) =
-                unsafe { (first.as_ref().next.get(), last.as_ref().prev.get()) };
-            out.push(Links::take_one(first));
-            out.push(Links::take_one(last));
-            if ptr::eq(after_first, back) {
-                break;
-            }
-            (front, back) = (after_first, before_last);
+            node = unsafe { this.as_ref() }.next.get();
+            out.push(Links::take_one(this));
         }
         Links::link_to_self(head);
     }
