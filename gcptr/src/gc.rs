@@ -542,16 +542,39 @@ impl<T: ?Sized> Clone for Gc<T> {
 }
 
 impl<T: ?Sized> Gc<T> {
-    /// The common death of a tracked object (see
-    /// [`death::tracked_reached_zero`]), with the value's drop inlined.
+    /// The death of the object, once the last strong reference is gone.
+    ///
+    /// Out of line, as `Rc`'s `drop_slow`, so that dropping a `Gc` that is
+    /// not the last one inlines to a decrement and a test. The two common
+    /// deaths are inlined here, with the value's drop and the allocation's
+    /// layout known: an untracked object's (exactly `Rc`'s), and a tracked
+    /// one's with no finalizer and no watcher
+    /// ([`death::tracked_reached_zero`]).
     ///
     /// # Safety
-    /// The strong count just reached zero, and the object is tracked, alive,
-    /// unwatched and has no finalizer to run.
+    /// The strong count just reached zero.
     #[inline(never)]
-    unsafe fn die_tracked(&mut self) {
-        // SAFETY: per the contract.
-        unsafe { death::tracked_reached_zero(self.ptr) }
+    unsafe fn drop_slow(&mut self) {
+        let h = self.header_ref();
+        let header = self.ptr.cast::<Header>();
+        let slow = flags::TRACKED | flags::FINALIZED | flags::DEAD | flags::WATCHED;
+        if h.flags() & slow == flags::FINALIZED {
+            // SAFETY: the last strong reference, to an untracked, unwatched
+            // object with no finalizer: the value is alive and nothing else
+            // can reach it.
+            unsafe {
+                let known = self.ptr.as_ref().known_allocation(false);
+                ptr::drop_in_place(ptr::addr_of_mut!((*self.ptr.as_ptr()).value));
+                death::release_weak_of(header, known);
+            }
+        } else if h.flags() & slow == flags::TRACKED | flags::FINALIZED {
+            // SAFETY: the strong count just reached zero; the flags say
+            // tracked, not DEAD, not WATCHED, finalized (or no finalizer).
+            unsafe { death::tracked_reached_zero(self.ptr) };
+        } else {
+            // SAFETY: the strong count just reached zero.
+            unsafe { death::strong_count_reached_zero(header) };
+        }
     }
 }
 
@@ -577,29 +600,9 @@ impl<T: ?Sized> Drop for Gc<T> {
     /// ```
     #[inline]
     fn drop(&mut self) {
-        let h = self.header_ref();
-        if h.dec_strong() != 0 {
-            return;
-        }
-        let header = self.ptr.cast::<Header>();
-        let slow = flags::TRACKED | flags::FINALIZED | flags::DEAD | flags::WATCHED;
-        if h.flags() & slow == flags::FINALIZED {
-            // An untracked, unwatched object with no finalizer: exactly
-            // `Rc`'s drop.
-            // SAFETY: the last strong reference: the value is alive and
-            // nothing else can reach it.
-            unsafe {
-                let known = self.ptr.as_ref().known_allocation(false);
-                ptr::drop_in_place(ptr::addr_of_mut!((*self.ptr.as_ptr()).value));
-                death::release_weak_of(header, known);
-            }
-        } else if h.flags() & slow == flags::TRACKED | flags::FINALIZED {
-            // SAFETY: the strong count just reached zero; the flags say
-            // tracked, not DEAD, not WATCHED, finalized (or no finalizer).
-            unsafe { self.die_tracked() };
-        } else {
+        if self.header_ref().dec_strong() == 0 {
             // SAFETY: the strong count just reached zero.
-            unsafe { death::strong_count_reached_zero(header) };
+            unsafe { self.drop_slow() };
         }
     }
 }

@@ -59,7 +59,7 @@ pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
     }
 }
 
-/// The common death, inlined into each type's `Gc::die_tracked` (with that
+/// The common death, inlined into each type's `Gc::drop_slow` (with that
 /// type's drop, and its allocation's layout as constants where the type is
 /// `Sized`): a tracked object with no finalizer and no watcher, outside an
 /// analysis and below the trashcan's depth. Anything else takes the
