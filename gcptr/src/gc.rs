@@ -80,7 +80,7 @@ impl<T: Trace + 'static> Gc<T> {
     /// let five = gcptr::Gc::new(5);
     /// assert_eq!(*five, 5);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn new(value: T) -> Gc<T> {
         // SAFETY: a fresh allocation's value slot is uninitialized and
         // unshared.
