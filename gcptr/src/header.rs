@@ -168,6 +168,12 @@ impl Header {
         self.strong.set(strong as u32);
     }
 
+    /// For tests: as if `weak` units of the weak count had been taken.
+    #[cfg(test)]
+    pub(crate) fn set_weak(&self, weak: usize) {
+        self.weak.set(weak as u32);
+    }
+
     /// The raw weak count: `Weak`s, plus one for all strong references
     /// together while any exist, plus one while the collector holds the
     /// object in a garbage set.
@@ -802,6 +808,73 @@ mod tests {
         };
         let slice: &GcBox<[u64]> = &array;
         assert!(slice.known_allocation(false).is_none());
+    }
+
+    /// Counts are 32 bits wide, and every value below 2^32 works (not only
+    /// those a small counter would allow). The counts are set directly: 4
+    /// billion clones would take seconds.
+    #[test]
+    fn every_count_below_two_to_the_32_works() {
+        let max = u32::MAX as usize;
+        let gc = crate::Gc::new(5u64);
+        gc.header_ref().set_strong(max - 1);
+        let last = gc.clone();
+        assert_eq!(crate::Gc::strong_count(&gc), max);
+        drop(last);
+        assert_eq!(crate::Gc::strong_count(&gc), max - 1);
+        gc.header_ref().set_strong(1);
+
+        let weak = crate::Gc::downgrade(&gc);
+        gc.header_ref().set_weak(max - 1);
+        let last = weak.clone();
+        assert_eq!(crate::Gc::weak_count(&gc), max - 1);
+        drop(last);
+        gc.header_ref().set_weak(2);
+        drop(weak);
+        assert_eq!(crate::Gc::weak_count(&gc), 0);
+        assert_eq!(*gc, 5);
+    }
+
+    /// A count that would wrap aborts the process, as `Rc`'s does: a
+    /// wrapped count would free a live object. Run in a child process,
+    /// which must die of `SIGABRT`.
+    #[test]
+    #[cfg_attr(miri, ignore = "spawns a process")]
+    fn a_count_that_would_wrap_aborts_the_process() {
+        const CHILD: &str = "GCPTR_TEST_WRAP_COUNT";
+        if let Some(count) = std::env::var_os(CHILD) {
+            let gc = crate::Gc::new(5u64);
+            let weak = crate::Gc::downgrade(&gc);
+            if count == "strong" {
+                gc.header_ref().set_strong(u32::MAX as usize);
+                core::mem::forget(gc.clone());
+            } else {
+                gc.header_ref().set_weak(u32::MAX as usize);
+                core::mem::forget(weak.clone());
+            }
+            // Not aborted: the test passes, and the parent sees it.
+            core::mem::forget((gc, weak));
+            return;
+        }
+        for count in ["strong", "weak"] {
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "header::tests::a_count_that_would_wrap_aborts_the_process",
+                    "--test-threads=1",
+                ])
+                .env(CHILD, count)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(!status.success(), "a {count} count wrapped without aborting");
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::ExitStatusExt;
+                assert_eq!(status.signal(), Some(6), "{count}: not SIGABRT: {status}");
+            }
+        }
     }
 
     #[test]
