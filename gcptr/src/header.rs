@@ -868,7 +868,10 @@ mod tests {
                 .stderr(std::process::Stdio::null())
                 .status()
                 .unwrap();
-            assert!(!status.success(), "a {count} count wrapped without aborting");
+            assert!(
+                !status.success(),
+                "a {count} count wrapped without aborting"
+            );
             #[cfg(unix)]
             {
                 use std::os::unix::process::ExitStatusExt;
