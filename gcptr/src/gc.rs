@@ -561,7 +561,8 @@ impl<T: ?Sized> Gc<T> {
         if h.flags() & slow == flags::FINALIZED {
             // SAFETY: the last strong reference, to an untracked, unwatched
             // object with no finalizer: the value is alive and nothing else
-            // can reach it.
+            // can reach it. The box is an object's, untracked (the flags),
+            // so `known` is its allocation.
             unsafe {
                 let known = self.ptr.as_ref().known_allocation(false);
                 ptr::drop_in_place(ptr::addr_of_mut!((*self.ptr.as_ptr()).value));

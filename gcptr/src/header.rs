@@ -33,9 +33,16 @@
 //!
 //! The allocation starts `VTable::header_offset` bytes before the header
 //! (16 for a tracked object whose alignment is at most 16), as
-//! [`Allocation::of`] decides. For a `Sized` value the compiler knows the
-//! same figures, and the drop of the last `Gc` frees with those constants
+//! [`Allocation::of`] decides (`SliceVTables` for slices, which keep their
+//! length in front). For a `Sized` value the compiler knows the same
+//! figures, and the drop of the last `Gc` frees with those constants
 //! ([`GcBox::known_allocation`]) instead of reading the vtable.
+//!
+//! Invariant: a `GcBox<T>` with a thin pointer (`T: Sized`) is always an
+//! allocation made for `T` itself by `Gc::allocate`, with `VTables::<T>`.
+//! Nothing may make a thin `Gc` into another allocation (such as a
+//! `Gc<[T; N]>` from a `Gc<[T]>`): the drop would free it with the wrong
+//! layout.
 
 use core::alloc::Layout;
 use core::cell::Cell;
@@ -440,9 +447,10 @@ impl Links {
     /// and leaves the list empty.
     ///
     /// `out` gets the objects in list order, and that order matters: a
-    /// collection relinks its survivors in the order it took them, so a
-    /// list that starts in memory order stays in it, and the hardware
-    /// prefetcher keeps later walks of it fast. Walking from both ends at
+    /// collection relinks its survivors in the order it traces them, which
+    /// is this order for the roots it meets and for lists whose edges
+    /// follow them, so a list that starts in memory order mostly stays in
+    /// it, and the hardware prefetcher keeps later walks of it fast. Walking from both ends at
     /// once (two cache misses in flight instead of one) was tried and
     /// measured: appending first, last, second, one before the last, and
     /// so on shuffled the survivors once more at each collection, and
@@ -564,11 +572,14 @@ impl<T: ?Sized> GcBox<T> {
     /// ([`Header::allocation_layout`]).
     ///
     /// Takes `&self`: call it while the value is alive.
+    ///
+    /// # Safety
+    /// The box is an object's: allocated by `Gc::allocate` (the module's
+    /// invariant for thin pointers), tracked exactly if `tracked`.
     #[inline(always)]
-    pub(crate) fn known_allocation(&self, tracked: bool) -> Option<Allocation> {
-        // Every thin `GcBox<T>` was allocated by `Gc::allocate` with
-        // `VTables::<T>`, whose layout is `Allocation::of` the same box
-        // layout. Unsized values are never thin.
+    pub(crate) unsafe fn known_allocation(&self, tracked: bool) -> Option<Allocation> {
+        // Unsized values are never thin; a thin one is `VTables::<T>`'s,
+        // whose layout is `Allocation::of` the same box layout.
         (size_of::<*const T>() == size_of::<*const ()>())
             .then(|| Allocation::of(Layout::for_value(self), tracked))
     }
@@ -787,7 +798,8 @@ mod tests {
             };
             for tracked in [false, true] {
                 let vt = VTables::<T>::get(tracked);
-                let known = object.known_allocation(tracked).expect("a sized value");
+                // SAFETY: the result is only compared, never used to free.
+                let known = unsafe { object.known_allocation(tracked) }.expect("a sized value");
                 assert_eq!(
                     (known.layout, known.header_offset),
                     (vt.layout, vt.header_offset),
@@ -807,7 +819,8 @@ mod tests {
             value: [1u64, 2, 3],
         };
         let slice: &GcBox<[u64]> = &array;
-        assert!(slice.known_allocation(false).is_none());
+        // SAFETY: as above.
+        assert!(unsafe { slice.known_allocation(false) }.is_none());
     }
 
     /// Counts are 32 bits wide, and every value below 2^32 works (not only

@@ -87,8 +87,9 @@ pub(crate) unsafe fn tracked_reached_zero<T: ?Sized>(this: NonNull<GcBox<T>>) {
         Links::unlink_dying(links);
     }
     st.note_death();
-    // SAFETY: allocated, and the value alive (not DEAD until just now).
-    let known = unsafe { this.as_ref() }.known_allocation(true);
+    // SAFETY: allocated by `Gc::allocate`, tracked, and the value alive
+    // (not DEAD until just now).
+    let known = unsafe { this.as_ref().known_allocation(true) };
     {
         let _depth = DropDepth::enter(st);
         // SAFETY: the value is alive and nothing can reach it any more:
@@ -96,7 +97,8 @@ pub(crate) unsafe fn tracked_reached_zero<T: ?Sized>(this: NonNull<GcBox<T>>) {
         // objects.
         unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*this.as_ptr()).value)) };
     }
-    // SAFETY: the strong references' share of the weak count.
+    // SAFETY: the strong references' share of the weak count; `known` is
+    // this object's allocation (above).
     unsafe { release_weak_of(header, known) };
     if depth == 0 {
         run_deferred_at_depth_zero(st);
@@ -243,6 +245,11 @@ pub(crate) unsafe fn release_weak_of(header: NonNull<Header>, known: Option<Allo
     }
     // No strong or weak reference is left, and the collector holds a unit
     // of its own while it uses an object, so nothing can reach the memory.
+    debug_assert!(known.is_none_or(|allocation| {
+        allocation.layout == Header::allocation_layout(header)
+            && allocation.header_offset
+                == header.addr().get() - Header::allocation(header).addr().get()
+    }));
     let (start, layout) = match known {
         Some(allocation) => {
             // SAFETY: the header lies `header_offset` bytes into the
