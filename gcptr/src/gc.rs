@@ -547,9 +547,9 @@ impl<T: ?Sized> Gc<T> {
     /// Out of line, as `Rc`'s `drop_slow`, so that dropping a `Gc` that is
     /// not the last one inlines to a decrement and a test. The two common
     /// deaths are inlined here, with the value's drop and the allocation's
-    /// layout known: an untracked object's (exactly `Rc`'s), and a tracked
-    /// one's with no finalizer and no watcher
-    /// ([`death::tracked_reached_zero`]).
+    /// layout known: an untracked object's (exactly `Rc`'s,
+    /// [`death::untracked_reached_zero`]), and a tracked one's with no
+    /// finalizer and no watcher ([`death::tracked_reached_zero`]).
     ///
     /// # Safety
     /// The strong count just reached zero.
@@ -559,15 +559,9 @@ impl<T: ?Sized> Gc<T> {
         let header = self.ptr.cast::<Header>();
         let slow = flags::TRACKED | flags::FINALIZED | flags::DEAD | flags::WATCHED;
         if h.flags() & slow == flags::FINALIZED {
-            // SAFETY: the last strong reference, to an untracked, unwatched
-            // object with no finalizer: the value is alive and nothing else
-            // can reach it. The box is an object's, untracked (the flags),
-            // so `known` is its allocation.
-            unsafe {
-                let known = self.ptr.as_ref().known_allocation(false);
-                ptr::drop_in_place(ptr::addr_of_mut!((*self.ptr.as_ptr()).value));
-                death::release_weak_of(header, known);
-            }
+            // SAFETY: the strong count just reached zero; the flags say
+            // untracked, not DEAD, not WATCHED, finalized (or no finalizer).
+            unsafe { death::untracked_reached_zero(self.ptr) };
         } else if h.flags() & slow == flags::TRACKED | flags::FINALIZED {
             // SAFETY: the strong count just reached zero; the flags say
             // tracked, not DEAD, not WATCHED, finalized (or no finalizer).

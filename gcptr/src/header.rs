@@ -450,9 +450,9 @@ impl Links {
     /// collection relinks its survivors in the order it traces them, which
     /// is this order for the roots it meets and for lists whose edges
     /// follow them, so a list that starts in memory order mostly stays in
-    /// it, and the hardware prefetcher keeps later walks of it fast. Walking from both ends at
-    /// once (two cache misses in flight instead of one) was tried and
-    /// measured: appending first, last, second, one before the last, and
+    /// it, and the hardware prefetcher keeps later walks of it fast.
+    /// Walking from both ends at once (two cache misses in flight instead
+    /// of one) was tried and measured: appending first, last, second, one before the last, and
     /// so on shuffled the survivors once more at each collection, and
     /// building 2M live objects with automatic collection on took 3.5
     /// times as long; keeping list order with a second buffer for the

@@ -59,6 +59,27 @@ pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
     }
 }
 
+/// The death of an untracked object with no finalizer and no watcher,
+/// inlined into each type's `Gc::drop_slow`: exactly `Rc`'s, the value
+/// dropped and the memory freed with its layout known at compile time
+/// where the type is `Sized`.
+///
+/// # Safety
+/// `this` is an allocated, untracked object whose strong count just became
+/// zero, with the flags `FINALIZED` set and `DEAD` and `WATCHED` clear.
+#[inline]
+pub(crate) unsafe fn untracked_reached_zero<T: ?Sized>(this: NonNull<GcBox<T>>) {
+    // SAFETY: allocated by `Gc::allocate` (or as a slice, for which this
+    // is `None`), untracked, and the value alive.
+    let known = unsafe { this.as_ref().known_allocation(false) };
+    // SAFETY: the last strong reference: the value is alive and nothing
+    // else can reach it.
+    unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*this.as_ptr()).value)) };
+    // SAFETY: the strong references' share of the weak count; `known` is
+    // this object's allocation (above).
+    unsafe { release_weak_of(this.cast(), known) };
+}
+
 /// The common death, inlined into each type's `Gc::drop_slow` (with that
 /// type's drop, and its allocation's layout as constants where the type is
 /// `Sized`): a tracked object with no finalizer and no watcher, outside an
