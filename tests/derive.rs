@@ -418,6 +418,11 @@ struct Owner {
     child: Option<Gc<u32>>,
 }
 
+#[derive(Trace)]
+struct MutableOwner {
+    child: RefCell<Option<Gc<u32>>>,
+}
+
 #[test]
 fn plain_data_struct_owns_no_gc_and_a_gc_field_owns_one() {
     assert!(!may_own_gc::<Plain>());
@@ -439,8 +444,20 @@ fn plain_data_struct_is_not_tracked_by_the_collector() {
     });
     assert_eq!(gcptr::count(), before, "a plain struct is untracked");
     let owner = Gc::new(Owner { id: 2, child: None });
-    assert_eq!(gcptr::count()[0], before[0] + 1, "a Gc owner is tracked");
-    drop((plain, owner));
+    assert_eq!(
+        gcptr::count(),
+        before,
+        "an owner of untracked objects, which cannot change, is acyclic"
+    );
+    let mutable = Gc::new(MutableOwner {
+        child: RefCell::new(None),
+    });
+    assert_eq!(
+        gcptr::count()[0],
+        before[0] + 1,
+        "an owner that can gain a Gc is tracked"
+    );
+    drop((plain, owner, mutable));
     gcptr::enable();
 }
 

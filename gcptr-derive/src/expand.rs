@@ -23,6 +23,8 @@ use crate::model::{Body, Field, Input, Variant};
 /// 3. `__may_own_gc` is the `||` of the traced fields' answers; a skipped
 ///    field that owns a `Gc` makes the answer too low, which (as for
 ///    `trace`) can only keep objects out of the collector's sight.
+///    `__edges_fixed` is the `&&` of theirs, so a field with interior
+///    mutability around a `Gc` makes the type's edges not fixed.
 /// 4. The match borrows fields in place, so packed types, whose fields
 ///    could be misaligned, are rejected by the model.
 pub fn derive(input: &Input) -> TokenStream {
@@ -75,6 +77,15 @@ pub fn derive(input: &Input) -> TokenStream {
     } else {
         may_own_gc_guarded(&krate, &depth, quote!(false #(|| #may_own_gc)*))
     };
+    let edges_fixed = fields.iter().map(|plan| {
+        let ty = plan.field.ty;
+        quote_spanned!(ty.span()=> (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__edges_fixed(#depth + 1))
+    });
+    let edges_fixed_body = if fields.is_empty() {
+        quote!(true)
+    } else {
+        edges_fixed_guarded(&krate, &depth, quote!(true #(&& #edges_fixed)*))
+    };
     let finalize = input.attrs.finalize.then(|| {
         quote! {
             #[inline(always)]
@@ -98,7 +109,7 @@ pub fn derive(input: &Input) -> TokenStream {
 
             #[automatically_derived]
             unsafe impl #impl_generics #krate::Trace for #ident #ty_generics #where_clause {
-                #[inline]
+                #[inline(always)]
                 fn trace(&self, #tracer: &mut #krate::Tracer) {
                     #(#asserts)*
                     #body
@@ -107,6 +118,11 @@ pub fn derive(input: &Input) -> TokenStream {
                 #[inline]
                 fn __may_own_gc(#depth: ::core::primitive::u32) -> ::core::primitive::bool {
                     #may_own_body
+                }
+
+                #[inline]
+                fn __edges_fixed(#depth: ::core::primitive::u32) -> ::core::primitive::bool {
+                    #edges_fixed_body
                 }
 
                 #finalize
@@ -127,6 +143,15 @@ pub fn derive(input: &Input) -> TokenStream {
 fn may_own_gc_guarded(krate: &TokenStream, depth: &Ident, answer: TokenStream) -> TokenStream {
     quote! {
         #depth >= #krate::__private::MAX_MAY_OWN_DEPTH || { #answer }
+    }
+}
+
+/// Wraps the `&&` of the fields' `__edges_fixed` answers in the same
+/// guard as [`may_own_gc_guarded`]; past the limit the answer is `false`,
+/// which is always safe (the object is only tracked when it need not be).
+fn edges_fixed_guarded(krate: &TokenStream, depth: &Ident, answer: TokenStream) -> TokenStream {
+    quote! {
+        #depth < #krate::__private::MAX_MAY_OWN_DEPTH && { #answer }
     }
 }
 
@@ -182,6 +207,25 @@ fn support(krate: &TokenStream) -> TokenStream {
             #[inline(always)]
             fn __may_own_gc(&self, _: ::core::primitive::u32) -> ::core::primitive::bool {
                 true
+            }
+        }
+
+        trait __GcptrEdgesFixed {
+            fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
+        }
+        impl<T: #krate::Trace> __GcptrEdgesFixed for __GcptrProbe<T> {
+            #[inline(always)]
+            fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool {
+                <T as #krate::Trace>::__edges_fixed(depth)
+            }
+        }
+        trait __GcptrEdgesFixedFallback {
+            fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
+        }
+        impl<T: ?::core::marker::Sized> __GcptrEdgesFixedFallback for &__GcptrProbe<T> {
+            #[inline(always)]
+            fn __edges_fixed(&self, _: ::core::primitive::u32) -> ::core::primitive::bool {
+                false
             }
         }
     }

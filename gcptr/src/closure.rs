@@ -84,6 +84,10 @@ unsafe impl<C: Trace, F: Copy + 'static> Trace for GcClosure<C, F> {
     fn __may_own_gc(depth: u32) -> bool {
         C::__may_own_gc(depth)
     }
+
+    fn __edges_fixed(depth: u32) -> bool {
+        C::__edges_fixed(depth)
+    }
 }
 
 impl<C, F> fmt::Debug for GcClosure<C, F> {

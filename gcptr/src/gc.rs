@@ -85,10 +85,22 @@ impl<T: Trace + 'static> Gc<T> {
         // SAFETY: a fresh allocation's value slot is uninitialized and
         // unshared.
         let this = unsafe { Gc::allocate(1).assume_init(value) };
-        if let Some(links) = Header::links(this.ptr.cast()) {
-            collector::track_new(links);
-        }
+        this.track();
         this
+    }
+
+    /// Puts a new object in the collector's care: into generation 0, or,
+    /// if it is acyclic ([`Trace::__edges_fixed`], and it owns only
+    /// untracked or acyclic objects), out of its sight for good.
+    #[inline(always)]
+    fn track(&self) {
+        if let Some(links) = Header::links(self.header()) {
+            if T::__edges_fixed(0) && crate::trace::owns_only_acyclic::<T>(self) {
+                Links::mark_acyclic(links);
+            } else {
+                collector::track_new(links);
+            }
+        }
     }
 
     /// Allocates a `T` that refers to itself through the `Weak` that `f`
@@ -140,9 +152,7 @@ impl<T: Trace + 'static> Gc<T> {
             header.as_ref().set_strong(1);
             ManuallyDrop::into_inner(uninit).assume_init(value)
         };
-        if let Some(links) = Header::links(header) {
-            collector::track_new(links);
-        }
+        this.track();
         this
     }
 
@@ -607,6 +617,13 @@ unsafe impl<T: ?Sized + Trace> Trace for Gc<T> {
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         tracer.edge(self.header());
+    }
+
+    /// The edge is fixed whatever `T` does; whether a cycle can pass
+    /// through the object it points at is decided when that object is made.
+    #[inline(always)]
+    fn __edges_fixed(_depth: u32) -> bool {
+        true
     }
 }
 

@@ -27,9 +27,11 @@
 //!   its watchers instead, which holds the vtable (`weak_maps`).
 //! * The links put a tracked object in one of the collector's intrusive,
 //!   circular, doubly linked lists (a generation, or the permanent one for
-//!   frozen objects). An object in no list links to itself, so unlinking it
-//!   is a no-op. While a collection analyses a set of objects, the links of
-//!   those objects are scratch space instead ([`Links::begin_analysis`]).
+//!   frozen objects). An object in no list has `next` pointing at itself,
+//!   so unlinking it is a no-op, and `prev` at itself too, unless it is
+//!   acyclic ([`Links::is_acyclic`]): then `prev` is null. While a
+//!   collection analyses a set of objects, the links of those objects are
+//!   scratch space instead ([`Links::begin_analysis`]).
 //!
 //! The allocation starts `VTable::header_offset` bytes before the header
 //! (16 for a tracked object whose alignment is at most 16), as
@@ -379,17 +381,55 @@ impl Links {
 
     /// Takes `this` out of its list for good, as the object dies: its own
     /// links are left stale, never to be followed again (a `DEAD` object is
-    /// in no list, and no list operation touches it).
+    /// in no list, and no list operation touches it). A no-op for an object
+    /// in no list (set aside, or acyclic).
     #[inline(always)]
     pub(crate) fn unlink_dying(this: NonNull<Links>) {
-        // SAFETY: outside an analysis, `next` and `prev` point at live
-        // neighbours in the same list (or at `this`).
-        unsafe {
-            let links = this.as_ref();
-            let (next, prev) = (&*links.next.get(), &*links.prev.get());
-            prev.next.set(links.next.get());
-            next.prev.set(links.prev.get());
+        // SAFETY: `this` points at live links.
+        let links = unsafe { this.as_ref() };
+        let next = links.next.get();
+        if ptr::eq(next, this.as_ptr()) {
+            return;
         }
+        // SAFETY: outside an analysis, the links of an object in a list
+        // point at live neighbours in the same list.
+        unsafe {
+            (*links.prev.get()).next.set(next);
+            (*next).prev.set(links.prev.get());
+        }
+    }
+
+    /// Puts the object at `this`, in no list, out of the collector's care
+    /// for good: it is acyclic (see [`Links::is_acyclic`]). Its `next` stays
+    /// at itself, so that every list operation treats it as in no list;
+    /// its null `prev` tells it from an object set aside by `Gc::get_mut`.
+    pub(crate) fn mark_acyclic(this: NonNull<Links>) {
+        // SAFETY: `this` points at live links.
+        let links = unsafe { this.as_ref() };
+        links.next.set(this.as_ptr());
+        links.prev.set(ptr::null());
+    }
+
+    /// Whether the object at `this` was found acyclic when it was made: its
+    /// value can never gain a `Gc` (its type's `Trace::__edges_fixed`), and
+    /// everything it owned then was untracked or acyclic itself. No cycle
+    /// can pass through it, so no collection looks at it, and edges to it
+    /// are ignored like edges to untracked objects. `Gc::get_mut` ends it.
+    #[inline]
+    pub(crate) fn is_acyclic(this: NonNull<Links>) -> bool {
+        // SAFETY: `this` points at live links.
+        let links = unsafe { this.as_ref() };
+        ptr::eq(links.next.get(), this.as_ptr()) && links.prev.get().is_null()
+    }
+
+    /// Whether the object at `this` is in no list but not acyclic: set
+    /// aside by `Gc::get_mut` (the collector takes it back when it sees an
+    /// edge to it), condemned, or made after thread exit.
+    #[inline]
+    pub(crate) fn is_set_aside(this: NonNull<Links>) -> bool {
+        // SAFETY: `this` points at live links.
+        let links = unsafe { this.as_ref() };
+        ptr::eq(links.next.get(), this.as_ptr()) && ptr::eq(links.prev.get(), this.as_ptr())
     }
 
     /// Moves every node of the list headed by `other` to the end of the

@@ -6,7 +6,7 @@ use core::ptr::NonNull;
 
 use crate::collector::{self, death};
 use crate::gc::Gc;
-use crate::header::{GcBox, Header};
+use crate::header::{GcBox, Header, Links};
 use crate::trace::{Action, Trace, Tracer};
 
 /// The addresses of the `Gc`s that `value`'s [`Trace`] impl visits, in
@@ -44,11 +44,51 @@ fn edges(trace: impl FnOnce(&mut Tracer)) -> Vec<NonNull<Header>> {
     tracer.into_pending()
 }
 
+/// Whether the collector tracks `this` object: Python's `gc.is_tracked`.
+///
+/// Untracked objects can be in no reference cycle, so no collection looks
+/// at them, and they do not count toward [`count`](crate::count). Two
+/// kinds of object are untracked:
+///
+/// * objects of a type that can own no `Gc` (`Gc<u64>`, `Gc<String>`, a
+///   derived struct of plain data);
+/// * *acyclic* objects: of a type whose value cannot come to own a `Gc`
+///   once it is shared (no `RefCell`, `OnceCell` or other interior
+///   mutability around one), that owned only untracked objects when they
+///   were made. A cycle needs some object to come to point at one made
+///   after it, which such an object cannot do, so an immutable tree is
+///   untracked from the leaves up (CPython untracks tuples of atomic
+///   values in the same spirit). [`Gc::get_mut`], which can change the
+///   value, makes the object tracked for good.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use gcptr::{Gc, Trace};
+///
+/// #[derive(Trace)]
+/// struct Leaf(u32);
+/// #[derive(Trace)]
+/// struct Branch(Vec<Gc<Leaf>>);
+/// #[derive(Trace)]
+/// struct Slot(RefCell<Option<Gc<Branch>>>);
+///
+/// let branch = Gc::new(Branch(vec![Gc::new(Leaf(1)), Gc::new(Leaf(2))]));
+/// assert!(!gcptr::is_tracked(&branch), "immutable, and owns untracked leaves");
+/// let slot = Gc::new(Slot(RefCell::new(None)));
+/// assert!(gcptr::is_tracked(&slot), "a RefCell can come to hold a Gc");
+/// ```
+pub fn is_tracked<T: ?Sized>(this: &Gc<T>) -> bool {
+    Header::links(this.header()).is_some_and(|links| !Links::is_acyclic(links))
+}
+
 /// The tracked objects that hold a strong reference to `target`: Python's
 /// `gc.get_referrers`. Use it to find what keeps an object alive.
 ///
-/// Only objects the collector tracks are searched (an untracked type
-/// cannot own a `Gc`); references from the stack, statics or `Rc`s are not
+/// Only objects the collector tracks are searched (see [`is_tracked`]: an
+/// untracked object cannot be in a cycle, though an acyclic one can keep
+/// others alive); references from the stack, statics or `Rc`s are not
 /// objects and do not show. A value that is mutably borrowed (a `RefCell`
 /// borrowed with `borrow_mut`) cannot be searched. Called while a
 /// collection runs, it returns nothing.

@@ -118,7 +118,7 @@ pub use collector::{
     set_threshold, stats, threshold, unfreeze, GenerationStats,
 };
 pub use gc::Gc;
-pub use inspect::{referents, referrers, ObjectRef};
+pub use inspect::{is_tracked, referents, referrers, ObjectRef};
 pub use trace::{Finalize, Trace, Tracer};
 pub use weak::Weak;
 pub use weak_maps::{DeathCallback, WeakKeyMap, WeakSet, WeakValueMap, WeakWithCallback};

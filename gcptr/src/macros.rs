@@ -177,5 +177,23 @@ macro_rules! __trace_fields_body {
                 field
             }, depth + 1))*
         }
+
+        #[inline]
+        fn __edges_fixed(depth: ::core::primitive::u32) -> ::core::primitive::bool {
+            #[inline(always)]
+            fn edges_fixed<S, T: $crate::Trace>(
+                _: fn(&S) -> &T,
+                depth: ::core::primitive::u32,
+            ) -> ::core::primitive::bool {
+                <T as $crate::Trace>::__edges_fixed(depth)
+            }
+            if depth >= $crate::__private::MAX_MAY_OWN_DEPTH {
+                return false;
+            }
+            true $(&& edges_fixed::<Self, _>(|this| {
+                let Self { $field: field, .. } = this;
+                field
+            }, depth + 1))*
+        }
     };
 }

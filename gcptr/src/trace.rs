@@ -14,8 +14,8 @@ use crate::weak_maps::CallbackState;
 ///
 /// # Safety
 ///
-/// An implementation promises four things. Breaking any of them is
-/// undefined behaviour; the collector's soundness rests on them.
+/// An implementation promises five things. Breaking any of the first three
+/// is undefined behaviour; the collector's soundness rests on them.
 ///
 /// 1. `trace` visits (calls [`Trace::trace`] on) only `Gc`s that `self`
 ///    owns, each at most once per call. Visiting a `Gc` that `self` does not
@@ -29,7 +29,10 @@ use crate::weak_maps::CallbackState;
 /// 3. If `__may_own_gc` returns `false`, no value of the type ever owns a
 ///    `Gc` (directly, or through anything it owns). The defaults are
 ///    conservative; only the derive and this crate's own impls lower it.
-/// 4. `trace` does not panic. (A panic is contained by the collector, but
+/// 4. If `__edges_fixed` returns `true`, a value of the type never comes
+///    to own a `Gc` while it is shared. (Breaking this one can only leak
+///    the cycles that pass through objects of the type.)
+/// 5. `trace` does not panic. (A panic is contained by the collector, but
 ///    the object whose trace panicked may then leak.)
 ///
 /// # Examples
@@ -99,6 +102,29 @@ pub unsafe trait Trace {
     {
         let _ = depth;
         true
+    }
+
+    /// Whether a value of this type, once shared (behind `&`), can never
+    /// come to own a `Gc` it did not own before: nothing in it can be
+    /// changed through `&self` in a way that adds a `Gc` (no `RefCell`,
+    /// `OnceCell` or other interior mutability around one).
+    ///
+    /// A new object of such a type that owns only untracked or acyclic
+    /// objects is acyclic: no cycle can ever pass through it (a cycle needs
+    /// some object to come to point at one made after it), so the collector
+    /// never looks at it, as CPython untracks tuples of atomic values. The
+    /// default is `true` only for types that can own no `Gc` at all; the
+    /// derive answers the `&&` of the fields' answers, containers pass on
+    /// their elements', and `Gc<T>` answers `true` (the edge itself is
+    /// fixed, whatever `T` does). `depth` works as in `__may_own_gc`; past
+    /// the limit the answer is `false`.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn __edges_fixed(depth: u32) -> bool
+    where
+        Self: Sized,
+    {
+        !Self::__may_own_gc(depth)
     }
 
     /// Whether this type has a finalizer (`#[gc(finalize)]`).
@@ -201,6 +227,9 @@ pub(crate) enum Action {
     Record,
     /// Garbage found: cancel the callbacks of the weak references it owns.
     CancelCallbacks,
+    /// A new object: does it own a tracked object (one neither untracked
+    /// nor acyclic)?
+    SeekTracked,
 }
 
 /// The visitor that [`Trace::trace`] hands each owned `Gc` to.
@@ -215,6 +244,19 @@ pub struct Tracer {
     /// Objects seen outside every list, set aside by `Gc::get_mut`, to be
     /// taken back into generation 0.
     set_aside: Vec<NonNull<Header>>,
+    /// `SeekTracked`'s answer.
+    found_tracked: bool,
+}
+
+/// Whether `value`, the value of a new object, owns only untracked and
+/// acyclic objects. If its type's edges are also fixed
+/// ([`Trace::__edges_fixed`]), the new object is acyclic: no cycle can pass
+/// through it, now or later.
+#[inline(always)]
+pub(crate) fn owns_only_acyclic<T: Trace + ?Sized>(value: &T) -> bool {
+    let mut tracer = Tracer::new(Action::SeekTracked);
+    value.trace(&mut tracer);
+    !tracer.found_tracked
 }
 
 impl Tracer {
@@ -223,6 +265,7 @@ impl Tracer {
             action,
             pending: Vec::new(),
             set_aside: Vec::new(),
+            found_tracked: false,
         }
     }
 
@@ -250,7 +293,7 @@ impl Tracer {
     ///
     /// Inlined into every type's trace: a collection calls it once per
     /// edge per pass, and the common cases are a few instructions.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn edge(&mut self, to: NonNull<Header>) {
         // `to` comes from a live `Gc` owned by the traced value (Trace's
         // contract), so its header is allocated.
@@ -261,7 +304,7 @@ impl Tracer {
                 match links.mark() {
                     Mark::InSet { .. } => links.decrement_refs(),
                     // In no list: maybe set aside by `Gc::get_mut`.
-                    Mark::Outside if Links::is_empty(node) => self.set_aside_unless_dead(to),
+                    Mark::Outside if Links::is_set_aside(node) => self.set_aside_unless_dead(to),
                     // In a list: an edge out of the set.
                     Mark::Outside => {}
                 }
@@ -274,8 +317,11 @@ impl Tracer {
                     self.pending.push(to);
                 }
             }
+            (Action::SeekTracked, Some(node)) => {
+                self.found_tracked |= !Links::is_acyclic(node);
+            }
             // Untracked: never part of a cycle.
-            (Action::SubtractInternal | Action::MarkReachable, None) => {}
+            (Action::SubtractInternal | Action::MarkReachable | Action::SeekTracked, None) => {}
             (Action::Record | Action::CancelCallbacks, _) => self.other_edge(to),
         }
     }

@@ -139,8 +139,12 @@ unsafe impl<T: Trace> Trace for RefCell<T> {
     }
 }
 
+// A container's edges are fixed when its elements' are: none of these
+// changes its contents through `&self`, except `OnceCell`, which keeps the
+// default (fixed only if it can own no `Gc`).
 macro_rules! forward {
-    ($(impl[$($gen:tt)*] $ty:ty => |$this:ident, $tracer:ident| $body:expr, may_own($depth:ident): $may:expr;)*) => {$(
+    ($(impl[$($gen:tt)*] $ty:ty => |$this:ident, $tracer:ident| $body:expr,
+        may_own($depth:ident): $may:expr $(, fixed: $fixed:expr)?;)*) => {$(
         // SAFETY: visits every element the container owns, once.
         unsafe impl<$($gen)*> Trace for $ty {
             #[inline]
@@ -152,6 +156,12 @@ macro_rules! forward {
             fn __may_own_gc($depth: u32) -> bool {
                 $may
             }
+            $(
+                #[inline(always)]
+                fn __edges_fixed($depth: u32) -> bool {
+                    $fixed
+                }
+            )?
         }
     )*};
 }
@@ -159,46 +169,61 @@ macro_rules! forward {
 forward! {
     impl[T: Trace] Option<T> => |this, tracer| if let Some(value) = this {
         value.trace(tracer)
-    }, may_own(depth): T::__may_own_gc(depth);
+    }, may_own(depth): T::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth);
     impl[T: Trace, E: Trace] Result<T, E> => |this, tracer| match this {
         Ok(value) => value.trace(tracer),
         Err(error) => error.trace(tracer),
-    }, may_own(depth): T::__may_own_gc(depth) || E::__may_own_gc(depth);
+    }, may_own(depth): T::__may_own_gc(depth) || E::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth) && E::__edges_fixed(depth);
     impl[T: Trace] Vec<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own(depth): T::__may_own_gc(depth);
+        may_own(depth): T::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth);
     impl[T: Trace] VecDeque<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own(depth): T::__may_own_gc(depth);
+        may_own(depth): T::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth);
     impl[T: Trace] LinkedList<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own(depth): T::__may_own_gc(depth);
+        may_own(depth): T::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth);
     impl[T: Trace] BinaryHeap<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own(depth): T::__may_own_gc(depth);
+        may_own(depth): T::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth);
     impl[T: Trace, const N: usize] [T; N] => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own(depth): N > 0 && T::__may_own_gc(depth);
+        may_own(depth): N > 0 && T::__may_own_gc(depth),
+        fixed: N == 0 || T::__edges_fixed(depth);
     impl[T: Trace, S: 'static] HashSet<T, S> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own(depth): T::__may_own_gc(depth);
+        may_own(depth): T::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth);
     impl[T: Trace] BTreeSet<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own(depth): T::__may_own_gc(depth);
+        may_own(depth): T::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth);
     impl[K: Trace, V: Trace, S: 'static] HashMap<K, V, S> => |this, tracer| this.iter().for_each(|(k, v)| {
         k.trace(tracer);
         v.trace(tracer);
-    }), may_own(depth): K::__may_own_gc(depth) || V::__may_own_gc(depth);
+    }), may_own(depth): K::__may_own_gc(depth) || V::__may_own_gc(depth),
+        fixed: K::__edges_fixed(depth) && V::__edges_fixed(depth);
     impl[K: Trace, V: Trace] BTreeMap<K, V> => |this, tracer| this.iter().for_each(|(k, v)| {
         k.trace(tracer);
         v.trace(tracer);
-    }), may_own(depth): K::__may_own_gc(depth) || V::__may_own_gc(depth);
+    }), may_own(depth): K::__may_own_gc(depth) || V::__may_own_gc(depth),
+        fixed: K::__edges_fixed(depth) && V::__edges_fixed(depth);
     impl[T: Trace] OnceCell<T> => |this, tracer| if let Some(value) = this.get() {
         value.trace(tracer)
     }, may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace] Wrapping<T> => |this, tracer| this.0.trace(tracer),
-        may_own(depth): T::__may_own_gc(depth);
+        may_own(depth): T::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth);
     impl[T: Trace] core::cmp::Reverse<T> => |this, tracer| this.0.trace(tracer),
-        may_own(depth): T::__may_own_gc(depth);
+        may_own(depth): T::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth);
     impl[T: Trace] core::mem::ManuallyDrop<T> => |this, tracer| (**this).trace(tracer),
-        may_own(depth): T::__may_own_gc(depth);
+        may_own(depth): T::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth);
     impl[T: Trace] core::ops::Range<T> => |this, tracer| {
         this.start.trace(tracer);
         this.end.trace(tracer);
-    }, may_own(depth): T::__may_own_gc(depth);
+    }, may_own(depth): T::__may_own_gc(depth),
+        fixed: T::__edges_fixed(depth);
 }
 
 // SAFETY: visits every element once.
@@ -230,6 +255,10 @@ macro_rules! tuples {
             #[inline(always)]
             fn __may_own_gc(depth: u32) -> bool {
                 false $(|| $name::__may_own_gc(depth))+
+            }
+            #[inline(always)]
+            fn __edges_fixed(depth: u32) -> bool {
+                true $(&& $name::__edges_fixed(depth))+
             }
         }
     )*};

@@ -356,7 +356,7 @@ fn find_unreachable(
     set.truncate(found);
     st.analysing.set(false);
     for header in returning {
-        if let Some(links) = Header::links(header).filter(|&l| Links::is_empty(l)) {
+        if let Some(links) = Header::links(header).filter(|&l| Links::is_set_aside(l)) {
             Links::push_back(st.generation(0), links);
         }
     }

@@ -105,9 +105,11 @@ pub(crate) unsafe fn tracked_reached_zero<T: ?Sized>(this: NonNull<GcBox<T>>) {
     let h = unsafe { header.as_ref() };
     h.set(flags::DEAD);
     if let Some(links) = Header::links(header) {
+        if !Links::is_acyclic(links) {
+            st.note_death();
+        }
         Links::unlink_dying(links);
     }
-    st.note_death();
     // SAFETY: allocated by `Gc::allocate`, tracked, and the value alive
     // (not DEAD until just now).
     let known = unsafe { this.as_ref().known_allocation(true) };
@@ -224,10 +226,10 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
     }
     h.set(flags::DEAD);
     if let Some(links) = Header::links(header) {
-        Links::unlink(links);
-        if let Some(st) = st {
+        if let Some(st) = st.filter(|_| !Links::is_acyclic(links)) {
             st.note_death();
         }
+        Links::unlink(links);
     }
     let watcher_panic = crate::weak_maps::notify_death(header);
     let finalizer_panic = finalizer_panic.or(watcher_panic);

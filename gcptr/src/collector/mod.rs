@@ -66,7 +66,9 @@ pub(crate) fn untrack(header: NonNull<Header>) {
                 !st.analysing.get(),
                 "gcptr: a `Trace` impl moved a value out of a `Gc`; `trace` must only visit edges"
             );
-            st.note_death();
+            if !Links::is_acyclic(links) {
+                st.note_death();
+            }
         }
         Links::unlink(links);
     }
