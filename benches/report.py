@@ -38,7 +38,7 @@ TITLES = {
     "w2_pairs_drop_collect": "2. 100k two-object cycles: drop + collect (Rc: manual teardown)",
     "w3_ring_build": "3. 1M-node doubly linked ring: build",
     "w3_ring_drop_collect": "3. 1M-node ring: drop + collect (Rc: manual teardown)",
-    "w4_collect_live_tree": "4. full collection, live tree of 2^20-1 nodes (Rc: one traversal)",
+    "w4_collect_live_tree": "4. full collection, live tree of 2^20-1 nodes (Rc: one traversal; gcptr: acyclic, never scanned)",
     "w4_collect_live_tree_touched": "4. same after clone + drop of a handle to every node",
     "w5_list_drop": "5. drop of a 1M-node list from its head (gcptr on 256 KiB stack)",
     "w7_binary_trees": "7. rust-cc-benchmarks: binary trees (depth 11)",
@@ -171,7 +171,10 @@ def main():
     rows.append(("w2 drop + collect within 1.3x of Rc's teardown", ratio("w2_pairs_drop_collect", "gcptr"), 1.3))
     rows.append(("w3 drop + collect within 1.5x of Rc (2 MiB stack)", ratio("w3_ring_drop_collect", "gcptr"), 1.5))
     for g in ["w4_collect_live_tree", "w4_collect_live_tree_touched"]:
-        rows.append((f"{g}: full collection within 2.5x of one traversal", ratio(g, "gcptr"), 2.5))
+        # gcptr's `Tree` is acyclic (never scanned): the target is measured
+        # on the same tree with a mutable slot per node, which is tracked.
+        rows.append((f"{g}: full collection of a tracked tree within 2.5x of one traversal",
+                     ratio(g, "gcptr (tracked tree)"), 2.5))
     rows.append(("w5 list drop within 1.2x of Rc (gcptr on 256 KiB)", ratio("w5_list_drop", "gcptr"), 1.2))
     if probes:
         live = probes["w6_bytes_per_node"].get("gcptr", {}).get("live")

@@ -189,6 +189,21 @@ fn cycles(c: &mut Criterion) {
         };
     }
     each_lib!(w4);
+    g.bench_function("gcptr (tracked tree)", |b| {
+        b.iter_custom(|iters| {
+            timed_live(
+                iters,
+                BIG_STACK,
+                || libs::gcptr::tracked_tree_build(W4_DEPTH),
+                nothing,
+                libs::gcptr::tracked_tree_collect,
+                |t| {
+                    drop(t);
+                    libs::gcptr::collect()
+                },
+            )
+        })
+    });
     g.finish();
 
     let mut g = heavy(c, "w4_collect_live_tree_touched");
@@ -214,6 +229,21 @@ fn cycles(c: &mut Criterion) {
         };
     }
     each_lib!(w4t);
+    g.bench_function("gcptr (tracked tree)", |b| {
+        b.iter_custom(|iters| {
+            timed_live(
+                iters,
+                BIG_STACK,
+                || libs::gcptr::tracked_tree_build(W4_DEPTH),
+                libs::gcptr::tracked_tree_touch,
+                libs::gcptr::tracked_tree_collect,
+                |t| {
+                    drop(t);
+                    libs::gcptr::collect()
+                },
+            )
+        })
+    });
     g.finish();
 
     // ---- workload 5 ----

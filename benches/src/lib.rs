@@ -718,6 +718,37 @@ pub mod libs {
                 ::gcptr::enable();
                 v
             }
+            /// Workload 4's tree with a slot in each node that could come
+            /// to hold a `Gc`, so that gcptr tracks and scans it: the plain
+            /// `Tree` is immutable, hence acyclic, and never scanned.
+            #[derive(::gcptr::Trace)]
+            pub struct TrackedTree {
+                pub value: u64,
+                pub left: Option<Ptr<TrackedTree>>,
+                pub right: Option<Ptr<TrackedTree>>,
+                pub slot: Cell<Option<Ptr<TrackedTree>>>,
+            }
+            pub fn tracked_tree_build(depth: u32) -> Ptr<TrackedTree> {
+                let sub = |d: u32| if d > 1 { Some(tracked_tree_build(d - 1)) } else { None };
+                Ptr::new(TrackedTree {
+                    value: depth as u64,
+                    left: sub(depth),
+                    right: sub(depth),
+                    slot: Cell::new(None),
+                })
+            }
+            pub fn tracked_tree_touch(node: &Ptr<TrackedTree>) {
+                drop(::std::hint::black_box(node.clone()));
+                if let Some(l) = &node.left {
+                    tracked_tree_touch(l);
+                }
+                if let Some(r) = &node.right {
+                    tracked_tree_touch(r);
+                }
+            }
+            pub fn tracked_tree_collect(_live: &Ptr<TrackedTree>) {
+                collect();
+            }
         }
         derive [#[derive(::gcptr::Trace)]]
         derive_enum [#[derive(::gcptr::Trace)]]

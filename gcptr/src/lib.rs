@@ -35,7 +35,9 @@
 //!   `#[derive(Trace)]` writes the [`Trace`] impl. Types that can never own
 //!   a `Gc` (plain data: numbers, strings, vectors of them) are not
 //!   *tracked*: the collector never sees them, and they cost what `Rc`
-//!   costs.
+//!   costs. Neither are *acyclic* objects, whose value cannot gain a `Gc`
+//!   once shared and owned only untracked objects when made: an immutable
+//!   tree is never scanned (see [`is_tracked`]).
 //! * **The collector** finds garbage cycles by trial deletion: for each
 //!   tracked object it subtracts, from its strong count, the references
 //!   that come from other tracked objects. An object with references left
