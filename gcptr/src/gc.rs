@@ -72,7 +72,9 @@ impl<T: Trace + 'static> Gc<T> {
     ///
     /// If `T` can own a `Gc`, the object is tracked by the collector, and
     /// the allocation may first run an automatic collection (see
-    /// [`threshold`](crate::threshold)).
+    /// [`threshold`](crate::threshold)), unless the object is acyclic
+    /// (see [`is_tracked`](crate::is_tracked)): to find out, a value whose
+    /// type cannot gain a `Gc` once shared is traced once, here.
     ///
     /// # Examples
     ///

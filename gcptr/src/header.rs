@@ -424,7 +424,8 @@ impl Links {
 
     /// Whether the object at `this` is in no list but not acyclic: set
     /// aside by `Gc::get_mut` (the collector takes it back when it sees an
-    /// edge to it), condemned, or made after thread exit.
+    /// edge to it), condemned or dead (`Links::unlink`), made after thread
+    /// exit, or left by it.
     #[inline]
     pub(crate) fn is_set_aside(this: NonNull<Links>) -> bool {
         // SAFETY: `this` points at live links.

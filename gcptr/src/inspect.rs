@@ -58,8 +58,9 @@ fn edges(trace: impl FnOnce(&mut Tracer)) -> Vec<NonNull<Header>> {
 ///   were made. A cycle needs some object to come to point at one made
 ///   after it, which such an object cannot do, so an immutable tree is
 ///   untracked from the leaves up (CPython untracks tuples of atomic
-///   values in the same spirit). [`Gc::get_mut`], which can change the
-///   value, makes the object tracked for good.
+///   values in the same spirit). [`Gc::get_mut`] and [`Gc::make_mut`],
+///   which can change the value, make the object tracked for good (and
+///   counted from then on).
 ///
 /// # Examples
 ///

@@ -15,7 +15,9 @@ use crate::weak_maps::CallbackState;
 /// # Safety
 ///
 /// An implementation promises five things. Breaking any of the first three
-/// is undefined behaviour; the collector's soundness rests on them.
+/// is undefined behaviour; the collector's soundness rests on them. The
+/// last two are promises of behaviour: breaking them is safe, and costs
+/// what each says.
 ///
 /// 1. `trace` visits (calls [`Trace::trace`] on) only `Gc`s that `self`
 ///    owns, each at most once per call. Visiting a `Gc` that `self` does not
@@ -33,7 +35,9 @@ use crate::weak_maps::CallbackState;
 ///    to own a `Gc` while it is shared. (Breaking this one can only leak
 ///    the cycles that pass through objects of the type.)
 /// 5. `trace` does not panic. (A panic is contained by the collector, but
-///    the object whose trace panicked may then leak.)
+///    the object whose trace panicked may then leak. A panic in the trace
+///    that `Gc::new` runs on a value whose edges are fixed unwinds out of
+///    `Gc::new`, which drops the new object.)
 ///
 /// # Examples
 ///

@@ -79,6 +79,9 @@ pub(crate) fn untrack(header: NonNull<Header>) {
 /// that is mutably borrowed. The object comes back (into generation 0) the
 /// first time an analysis sees a reference to it from a traced object;
 /// none can exist while the `&mut` lives, since that needs a second `Gc`.
+///
+/// An acyclic object becomes tracked here for good, so it is counted as a
+/// tracked allocation now: its death will be counted as a tracked one.
 pub(crate) fn set_aside(header: NonNull<Header>) {
     if let Some(links) = Header::links(header) {
         if let Some(st) = state::current() {
@@ -86,6 +89,9 @@ pub(crate) fn set_aside(header: NonNull<Header>) {
                 !st.analysing.get(),
                 "gcptr: `Gc::get_mut` called from a `Trace` impl; `trace` must only visit edges"
             );
+            if Links::is_acyclic(links) {
+                st.counts[0].set(st.counts[0].get() + 1);
+            }
         }
         Links::unlink(links);
     }
