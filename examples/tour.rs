@@ -54,6 +54,23 @@ impl Finalize for Partner {
 
 thread_local!(static FINALIZED: Cell<u32> = const { Cell::new(0) });
 
+/// An immutable expression tree: no node can come to point at a newer one,
+/// so no cycle can pass through it and the collector never looks at it.
+#[derive(Trace)]
+enum Expr {
+    Num(i64),
+    Add(Gc<Expr>, Gc<Expr>),
+}
+
+impl Expr {
+    fn eval(&self) -> i64 {
+        match self {
+            Expr::Num(n) => *n,
+            Expr::Add(a, b) => a.eval() + b.eval(),
+        }
+    }
+}
+
 fn main() {
     gcptr::disable(); // the tour decides when to collect
     step("1. Names are labels, objects are boxes: `is` is Gc::ptr_eq");
@@ -150,6 +167,24 @@ fn main() {
     drop(z);
     assert!(w.upgrade().is_none());
     println!("    upgrade after death: None");
+    dropped();
+
+    step("9. gc.is_tracked: immutable data cannot form a cycle, so it is not tracked");
+    let leaf = Gc::new(Expr::Num(2));
+    let sum = Gc::new(Expr::Add(leaf.clone(), Gc::new(Expr::Num(3))));
+    let ada = person("Ada");
+    println!(
+        "    is_tracked(2 + 3) = {}, is_tracked(Ada) = {}",
+        gcptr::is_tracked(&sum),
+        gcptr::is_tracked(&ada)
+    );
+    assert!(!gcptr::is_tracked(&sum) && !gcptr::is_tracked(&leaf));
+    assert!(
+        gcptr::is_tracked(&ada),
+        "Ada's friends can change: a RefCell"
+    );
+    assert_eq!(sum.eval(), 5);
+    drop((leaf, sum, ada));
     dropped();
 
     gcptr::enable();
