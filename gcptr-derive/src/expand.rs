@@ -164,7 +164,8 @@ fn edges_fixed_guarded(krate: &TokenStream, depth: &Ident, answer: TokenStream) 
 /// which resolves to the real `Trace` impl when `F: Trace` holds, and to a
 /// fallback otherwise (method resolution tries `__GcptrProbe<F>` before
 /// `&__GcptrProbe<F>`). The fallback is what `#[gc(skip)]` would do, with a
-/// conservative `__may_own_gc`, so it is sound even if it were reached; and
+/// conservative `__may_own_gc` and `__edges_fixed`, so it is sound even if
+/// it were reached; and
 /// it is never reached in a program that compiles, because the check of
 /// that field fails in the same environment.
 ///
@@ -191,38 +192,31 @@ fn support(krate: &TokenStream) -> TokenStream {
             fn __trace_field(&self, _: &T, _: &mut #krate::Tracer) {}
         }
 
-        trait __GcptrMayOwnGc {
+        // What the type says about itself, asked of every field: the
+        // fallback's answers are the conservative ones.
+        trait __GcptrTypeFacts {
             fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
+            fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
         }
-        impl<T: #krate::Trace> __GcptrMayOwnGc for __GcptrProbe<T> {
+        impl<T: #krate::Trace> __GcptrTypeFacts for __GcptrProbe<T> {
             #[inline(always)]
             fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool {
                 <T as #krate::Trace>::__may_own_gc(depth)
             }
-        }
-        trait __GcptrMayOwnGcFallback {
-            fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
-        }
-        impl<T: ?::core::marker::Sized> __GcptrMayOwnGcFallback for &__GcptrProbe<T> {
-            #[inline(always)]
-            fn __may_own_gc(&self, _: ::core::primitive::u32) -> ::core::primitive::bool {
-                true
-            }
-        }
-
-        trait __GcptrEdgesFixed {
-            fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
-        }
-        impl<T: #krate::Trace> __GcptrEdgesFixed for __GcptrProbe<T> {
             #[inline(always)]
             fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool {
                 <T as #krate::Trace>::__edges_fixed(depth)
             }
         }
-        trait __GcptrEdgesFixedFallback {
+        trait __GcptrTypeFactsFallback {
+            fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
             fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
         }
-        impl<T: ?::core::marker::Sized> __GcptrEdgesFixedFallback for &__GcptrProbe<T> {
+        impl<T: ?::core::marker::Sized> __GcptrTypeFactsFallback for &__GcptrProbe<T> {
+            #[inline(always)]
+            fn __may_own_gc(&self, _: ::core::primitive::u32) -> ::core::primitive::bool {
+                true
+            }
             #[inline(always)]
             fn __edges_fixed(&self, _: ::core::primitive::u32) -> ::core::primitive::bool {
                 false
