@@ -165,12 +165,12 @@ fn edges_fixed_guarded(krate: &TokenStream, depth: &Ident, answer: TokenStream) 
 /// fallback otherwise (method resolution tries `__GcptrProbe<F>` before
 /// `&__GcptrProbe<F>`). The fallback is what `#[gc(skip)]` would do, with a
 /// conservative `__may_own_gc` and `__edges_fixed`, so it is sound even if
-/// it were reached; and
-/// it is never reached in a program that compiles, because the check of
-/// that field fails in the same environment.
+/// it were reached; and it is never reached in a program that compiles,
+/// because the check of that field fails in the same environment.
 ///
-/// `__may_own_gc` needs `F: Sized`; an unsized last field (`tail: [T]`)
-/// takes the fallback there and answers `true`, still traced by `trace`.
+/// Both facts need `F: Sized`; an unsized last field (`tail: [T]`) takes
+/// the fallback there (may own a `Gc`, edges not fixed), and is still
+/// traced by `trace`.
 fn support(krate: &TokenStream) -> TokenStream {
     quote! {
         struct __GcptrProbe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
