@@ -119,8 +119,9 @@ pub unsafe trait Trace {
     /// never looks at it, as CPython untracks tuples of atomic values. The
     /// default is `true` only for types that can own no `Gc` at all; the
     /// derive answers the `&&` of the fields' answers, containers pass on
-    /// their elements', and `Gc<T>` answers `true` (the edge itself is
-    /// fixed, whatever `T` does). `depth` works as in `__may_own_gc`; past
+    /// their elements' (but `Box<T>`, whose pointee may be unsized and
+    /// cannot be asked, answers `false`), and `Gc<T>` answers `true` (the
+    /// edge itself is fixed, whatever `T` does). `depth` works as in `__may_own_gc`; past
     /// the limit the answer is `false`.
     #[doc(hidden)]
     #[inline(always)]
