@@ -288,9 +288,14 @@ impl Rng {
 /// after a full collection exactly the nodes unreachable from the roots
 /// have been dropped, each once, and `is_tracked` is false exactly for
 /// frozen nodes never lent out by `get_mut` whose kids were all such.
+/// `GCPTR_ACYCLIC_PROGRAMS=100000 cargo test --release --test acyclic`
+/// runs more.
 #[test]
 fn random_graphs_match_the_model() {
-    let programs: u64 = if cfg!(miri) { 3 } else { 300 };
+    let programs: u64 = std::env::var("GCPTR_ACYCLIC_PROGRAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if cfg!(miri) { 3 } else { 300 });
     let steps = if cfg!(miri) { 40 } else { 200 };
     for seed in 1..=programs {
         reset();
