@@ -68,24 +68,8 @@ pub fn derive(input: &Input) -> TokenStream {
     // `quote_spanned!` it would take the field type's hygiene, which under
     // `macro_rules!` is not the parameter's.
     let depth = format_ident!("__gcptr_depth");
-    let may_own_gc = fields.iter().map(|plan| {
-        let ty = plan.field.ty;
-        quote_spanned!(ty.span()=> (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__may_own_gc(#depth + 1))
-    });
-    let may_own_body = if fields.is_empty() {
-        quote!(false)
-    } else {
-        may_own_gc_guarded(&krate, &depth, quote!(false #(|| #may_own_gc)*))
-    };
-    let edges_fixed = fields.iter().map(|plan| {
-        let ty = plan.field.ty;
-        quote_spanned!(ty.span()=> (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__edges_fixed(#depth + 1))
-    });
-    let edges_fixed_body = if fields.is_empty() {
-        quote!(true)
-    } else {
-        edges_fixed_guarded(&krate, &depth, quote!(true #(&& #edges_fixed)*))
-    };
+    let may_own_body = fact_body(&krate, &depth, &fields, "__may_own_gc", true);
+    let edges_fixed_body = fact_body(&krate, &depth, &fields, "__edges_fixed", false);
     let finalize = input.attrs.finalize.then(|| {
         quote! {
             #[inline(always)]
@@ -131,27 +115,37 @@ pub fn derive(input: &Input) -> TokenStream {
     }
 }
 
-/// Wraps the `||` of the fields' answers in a recursion guard.
+/// The body of a type fact, asked of every traced field one level deeper:
+/// `__may_own_gc`, the `||` of the answers, or `__edges_fixed`, their `&&`.
 ///
 /// A type that contains itself through a container that asks its element
 /// (`children: Vec<Self>`, or `A { bs: Vec<B> }` with `B { as_: Vec<A> }`)
-/// would otherwise ask itself forever. Each derived type asks its fields
-/// one level deeper; past the limit the answer is `true`, which is always
-/// sound (the object is only tracked when it need not be). So recursive
-/// types are tracked, and the answer of a non-recursive type is still a
-/// constant once inlined, with no state.
-fn may_own_gc_guarded(krate: &TokenStream, depth: &Ident, answer: TokenStream) -> TokenStream {
-    quote! {
-        #depth >= #krate::__private::MAX_MAY_OWN_DEPTH || { #answer }
-    }
-}
-
-/// Wraps the `&&` of the fields' `__edges_fixed` answers in the same
-/// guard as [`may_own_gc_guarded`]; past the limit the answer is `false`,
-/// which is always safe (the object is only tracked when it need not be).
-fn edges_fixed_guarded(krate: &TokenStream, depth: &Ident, answer: TokenStream) -> TokenStream {
-    quote! {
-        #depth < #krate::__private::MAX_MAY_OWN_DEPTH && { #answer }
+/// would otherwise ask itself forever. Past the depth limit the answer is
+/// `past_limit`, the conservative one, which is always sound (the object
+/// is only tracked when it need not be): `true` for `__may_own_gc` (so the
+/// answer is the `||`), `false` for `__edges_fixed` (the `&&`). So
+/// recursive types are tracked, and the answer of a non-recursive type is
+/// still a constant once inlined, with no state.
+fn fact_body(
+    krate: &TokenStream,
+    depth: &Ident,
+    fields: &[FieldPlan],
+    method: &str,
+    past_limit: bool,
+) -> TokenStream {
+    let method = Ident::new(method, Span::call_site());
+    let answers = fields.iter().map(|plan| {
+        let ty = plan.field.ty;
+        quote_spanned!(ty.span()=> (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).#method(#depth + 1))
+    });
+    let limit = quote!(#krate::__private::MAX_MAY_OWN_DEPTH);
+    match (fields.is_empty(), past_limit) {
+        (true, _) => {
+            let no_fields = !past_limit;
+            quote!(#no_fields)
+        }
+        (false, true) => quote!(#depth >= #limit || { false #(|| #answers)* }),
+        (false, false) => quote!(#depth < #limit && { true #(&& #answers)* }),
     }
 }
 

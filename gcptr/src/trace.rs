@@ -116,13 +116,14 @@ pub unsafe trait Trace {
     /// A new object of such a type that owns only untracked or acyclic
     /// objects is acyclic: no cycle can ever pass through it (a cycle needs
     /// some object to come to point at one made after it), so the collector
-    /// never looks at it, as CPython untracks tuples of atomic values. The
-    /// default is `true` only for types that can own no `Gc` at all; the
-    /// derive answers the `&&` of the fields' answers, containers pass on
-    /// their elements' (but `Box<T>`, whose pointee may be unsized and
-    /// cannot be asked, answers `false`), and `Gc<T>` answers `true` (the
-    /// edge itself is fixed, whatever `T` does). `depth` works as in `__may_own_gc`; past
-    /// the limit the answer is `false`.
+    /// never looks at it, as CPython untracks tuples of atomic values.
+    ///
+    /// The default is `true` only for types that can own no `Gc` at all.
+    /// The derive answers the `&&` of the fields' answers; containers pass
+    /// on their elements' (but `Box<T>`, whose pointee may be unsized and
+    /// cannot be asked, answers `false`); `Gc<T>` answers `true` (the edge
+    /// itself is fixed, whatever `T` does). `depth` works as in
+    /// `__may_own_gc`; past the limit the answer is `false`.
     #[doc(hidden)]
     #[inline(always)]
     fn __edges_fixed(depth: u32) -> bool

@@ -105,9 +105,7 @@ pub(crate) unsafe fn tracked_reached_zero<T: ?Sized>(this: NonNull<GcBox<T>>) {
     let h = unsafe { header.as_ref() };
     h.set(flags::DEAD);
     if let Some(links) = Header::links(header) {
-        if !Links::is_acyclic(links) {
-            st.note_death();
-        }
+        st.note_leaving(links);
         Links::unlink_dying(links);
     }
     // SAFETY: allocated by `Gc::allocate`, tracked, and the value alive
@@ -226,8 +224,8 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
     }
     h.set(flags::DEAD);
     if let Some(links) = Header::links(header) {
-        if let Some(st) = st.filter(|_| !Links::is_acyclic(links)) {
-            st.note_death();
+        if let Some(st) = st {
+            st.note_leaving(links);
         }
         Links::unlink(links);
     }

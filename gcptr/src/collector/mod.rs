@@ -66,9 +66,7 @@ pub(crate) fn untrack(header: NonNull<Header>) {
                 !st.analysing.get(),
                 "gcptr: a `Trace` impl moved a value out of a `Gc`; `trace` must only visit edges"
             );
-            if !Links::is_acyclic(links) {
-                st.note_death();
-            }
+            st.note_leaving(links);
         }
         Links::unlink(links);
     }

@@ -133,6 +133,16 @@ impl State {
         let count = &self.counts[0];
         count.set(count.get().saturating_sub(1));
     }
+
+    /// [`State::note_death`] for the object whose links are `links`, as it
+    /// dies or leaves the collector's care, unless it is acyclic: acyclic
+    /// objects were never counted.
+    #[inline]
+    pub(crate) fn note_leaving(&self, links: NonNull<Links>) {
+        if !Links::is_acyclic(links) {
+            self.note_death();
+        }
+    }
 }
 
 /// `STATE` before the state exists (it is created on first use).
