@@ -149,6 +149,30 @@ macro_rules! unsafe_trace_fields {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __trace_fields_body {
+    // One type fact (`__may_own_gc` or `__edges_fixed`): the `$op` of the
+    // listed fields' answers, one level deeper; `$past_limit`, the
+    // conservative answer, past the depth limit.
+    (@fact $method:ident, $past_limit:literal, $op:tt, $($field:tt),*) => {
+        #[inline]
+        fn $method(depth: ::core::primitive::u32) -> ::core::primitive::bool {
+            // A field's type is named by a function that borrows it, so the
+            // caller need not spell the types out.
+            #[inline(always)]
+            fn ask<S, T: $crate::Trace>(
+                _: fn(&S) -> &T,
+                depth: ::core::primitive::u32,
+            ) -> ::core::primitive::bool {
+                <T as $crate::Trace>::$method(depth)
+            }
+            if depth >= $crate::__private::MAX_MAY_OWN_DEPTH {
+                return $past_limit;
+            }
+            !$past_limit $($op ask::<Self, _>(|this| {
+                let Self { $field: field, .. } = this;
+                field
+            }, depth + 1))*
+        }
+    };
     ($($field:tt),*) => {
         #[inline]
         fn trace(&self, tracer: &mut $crate::Tracer) {
@@ -158,42 +182,7 @@ macro_rules! __trace_fields_body {
             })*
         }
 
-        #[inline]
-        fn __may_own_gc(depth: ::core::primitive::u32) -> ::core::primitive::bool {
-            // A field's type is named by a function that borrows it, so the
-            // caller need not spell the types out.
-            #[inline(always)]
-            fn may_own_gc<S, T: $crate::Trace>(
-                _: fn(&S) -> &T,
-                depth: ::core::primitive::u32,
-            ) -> ::core::primitive::bool {
-                <T as $crate::Trace>::__may_own_gc(depth)
-            }
-            if depth >= $crate::__private::MAX_MAY_OWN_DEPTH {
-                return true;
-            }
-            false $(|| may_own_gc::<Self, _>(|this| {
-                let Self { $field: field, .. } = this;
-                field
-            }, depth + 1))*
-        }
-
-        #[inline]
-        fn __edges_fixed(depth: ::core::primitive::u32) -> ::core::primitive::bool {
-            #[inline(always)]
-            fn edges_fixed<S, T: $crate::Trace>(
-                _: fn(&S) -> &T,
-                depth: ::core::primitive::u32,
-            ) -> ::core::primitive::bool {
-                <T as $crate::Trace>::__edges_fixed(depth)
-            }
-            if depth >= $crate::__private::MAX_MAY_OWN_DEPTH {
-                return false;
-            }
-            true $(&& edges_fixed::<Self, _>(|this| {
-                let Self { $field: field, .. } = this;
-                field
-            }, depth + 1))*
-        }
+        $crate::__trace_fields_body!(@fact __may_own_gc, true, ||, $($field),*);
+        $crate::__trace_fields_body!(@fact __edges_fixed, false, &&, $($field),*);
     };
 }
