@@ -229,3 +229,176 @@ fn stats_count_collections_and_collected_objects() {
         take_drops();
     });
 }
+
+// Automatic collections skip their analysis while no garbage can have come
+// to be: since the last full collection began, no tracked object lost a
+// strong reference and kept others. These tests watch the analysis through
+// a type that counts its traces.
+
+thread_local! {
+    static TRACES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A tracked object that counts the times a collection traces it.
+struct Counted {
+    edges: std::cell::RefCell<Vec<Gc<Counted>>>,
+}
+
+// SAFETY: visits exactly the Gcs in `edges`.
+unsafe impl gcptr::Trace for Counted {
+    fn trace(&self, tracer: &mut gcptr::Tracer) {
+        TRACES.with(|t| t.set(t.get() + 1));
+        self.edges.trace(tracer);
+    }
+}
+
+fn counted() -> Gc<Counted> {
+    Gc::new(Counted {
+        edges: std::cell::RefCell::new(Vec::new()),
+    })
+}
+
+fn traces() -> usize {
+    TRACES.with(std::cell::Cell::get)
+}
+
+/// Allocates `n` tracked objects and lets them die by count: no lost
+/// reference, but enough allocations for automatic collections.
+fn churn_without_losses(n: usize) {
+    let filler: Vec<_> = (0..n).map(|_| counted()).collect();
+    drop(filler);
+}
+
+#[test]
+fn building_without_losing_references_skips_the_analysis() {
+    on_fresh_thread(|| {
+        gcptr::set_threshold([10, 2, 2]);
+        // A growing chain: each object holds a clone of the one before,
+        // and nothing is ever dropped.
+        let mut chain = vec![counted()];
+        for _ in 0..support::scaled(3000) {
+            let next = counted();
+            next.edges.borrow_mut().push(chain.last().unwrap().clone());
+            chain.push(next);
+        }
+        let stats = gcptr::stats();
+        assert!(stats.iter().all(|s| s.collections > 0), "{stats:?}");
+        assert_eq!(traces(), 0, "an automatic collection analysed");
+        // The generations moved on as after real collections.
+        assert!(gcptr::count()[0] <= 10);
+
+        // One lost reference, and the next automatic collection analyses.
+        drop(chain.pop());
+        churn_without_losses(20);
+        assert!(traces() > 0);
+        assert!(chain.iter().all(|c| c.edges.borrow().len() <= 1));
+    });
+}
+
+#[test]
+fn automatic_collections_find_garbage_again_after_a_lost_reference() {
+    on_fresh_thread(|| {
+        gcptr::set_threshold([10, 1, 1]);
+        churn_without_losses(support::scaled(2000));
+        assert_eq!(traces(), 0);
+        garbage(1); // a self-cycle: `link` clones, and the handle goes
+        for _ in 0..100 {
+            churn_without_losses(20);
+        }
+        assert_eq!(take_drops(), [1]);
+    });
+}
+
+/// Young collections cannot find a cycle through an older generation, and
+/// must not forget that garbage may exist: the next full one looks.
+#[test]
+fn young_collections_do_not_forget_lost_references() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let old = Node::new(1);
+        gcptr::collect(); // `old` moves to generation 2
+        let young = Node::new(2);
+        old.link(&young);
+        young.link(&old);
+        drop((old, young));
+        assert_eq!(gcptr::collect_generation(0), 0);
+        assert_eq!(gcptr::collect_generation(1), 0);
+        gcptr::enable();
+        gcptr::set_threshold([10, 1, 1]);
+        for _ in 0..100 {
+            churn_without_losses(20);
+        }
+        assert_eq!(take_drops(), [1, 2]);
+    });
+}
+
+/// Garbage made while a full collection runs (here by a `Drop`) is not
+/// covered by that collection's fresh start.
+#[test]
+fn garbage_made_during_a_full_collection_is_found_automatically() {
+    struct MakesGarbageOnDrop;
+    impl Drop for MakesGarbageOnDrop {
+        fn drop(&mut self) {
+            garbage(2);
+        }
+    }
+    #[derive(gcptr::Trace)]
+    struct Host {
+        #[gc(skip)]
+        _on_drop: MakesGarbageOnDrop,
+        next: std::cell::RefCell<Option<Gc<Host>>>,
+    }
+    on_fresh_thread(|| {
+        gcptr::set_threshold([10, 1, 1]);
+        let host = Gc::new(Host {
+            _on_drop: MakesGarbageOnDrop,
+            next: std::cell::RefCell::new(None),
+        });
+        *host.next.borrow_mut() = Some(host.clone());
+        drop(host);
+        assert_eq!(gcptr::collect(), 1);
+        assert_eq!(take_drops(), []);
+        for _ in 0..100 {
+            churn_without_losses(20);
+        }
+        assert_eq!(take_drops(), [2]);
+    });
+}
+
+#[test]
+fn unfrozen_garbage_is_found_automatically() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        garbage(1);
+        gcptr::freeze();
+        assert_eq!(gcptr::collect(), 0);
+        gcptr::unfreeze();
+        gcptr::enable();
+        gcptr::set_threshold([10, 1, 1]);
+        for _ in 0..100 {
+            churn_without_losses(20);
+        }
+        assert_eq!(take_drops(), [1]);
+    });
+}
+
+/// The one way to make garbage without losing a reference: moving the last
+/// handle into the object through a raw pointer. Automatic collections do
+/// not see it; `collect()` always analyses.
+#[test]
+fn a_cycle_closed_through_a_raw_pointer_waits_for_collect() {
+    on_fresh_thread(|| {
+        gcptr::set_threshold([10, 1, 1]);
+        let node = Node::new(1);
+        let raw = Gc::as_ptr(&node);
+        // SAFETY: `node` stays alive (the object owns it now) for as long
+        // as the reference is used.
+        unsafe { &*raw }.edges.borrow_mut().push(node);
+        for _ in 0..100 {
+            churn_without_losses(20);
+        }
+        assert_eq!(take_drops(), []);
+        assert_eq!(gcptr::collect(), 1);
+        assert_eq!(take_drops(), [1]);
+    });
+}

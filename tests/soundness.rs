@@ -287,6 +287,29 @@ fn get_mut_value_is_never_traced_and_the_object_comes_back_to_the_collector() {
     assert_eq!(take_drops(), [2, 10]);
 }
 
+/// Objects that `get_mut` set aside are out of the lists, and only other
+/// objects' traces used to bring them back: a cycle of such objects alone
+/// was never collected. Losing a reference (here the handles' drops, after
+/// `link` cloned them) brings an object back at once.
+#[test]
+fn a_garbage_cycle_of_objects_set_aside_by_get_mut_is_collected() {
+    take_drops();
+    let mut a = Node::new(1);
+    let mut b = Node::new(2);
+    let mut c = Node::new(3);
+    for node in [&mut a, &mut b, &mut c] {
+        Gc::get_mut(node).expect("unique").log.0 += 10;
+    }
+    a.link(&b);
+    b.link(&a);
+    drop((a, b));
+    // A self-cycle too.
+    c.link(&c);
+    drop(c);
+    assert_eq!(gcptr::collect(), 3);
+    assert_eq!(take_drops(), [11, 12, 13]);
+}
+
 #[test]
 fn under_reporting_trace_leaks_but_never_frees_a_live_object() {
     struct Liar {

@@ -99,6 +99,8 @@ impl<T: Trace + 'static> Gc<T> {
         if let Some(links) = Header::links(self.header()) {
             if T::__edges_fixed(0) && crate::trace::owns_only_acyclic::<T>(self) {
                 Links::mark_acyclic(links);
+                // No collection looks at it: it need not report losses.
+                self.header_ref().set_quiet(true);
             } else {
                 collector::track_new(links);
             }
@@ -607,7 +609,7 @@ impl<T: ?Sized> Drop for Gc<T> {
     /// ```
     #[inline]
     fn drop(&mut self) {
-        if self.header_ref().dec_strong() == 0 {
+        if Header::dec_strong(self.header()) == 0 {
             // SAFETY: the strong count just reached zero.
             unsafe { self.drop_slow() };
         }

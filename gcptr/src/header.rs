@@ -18,7 +18,9 @@
 //!
 //! * `strong` counts `Gc`s; `weak` counts `Weak`s plus one held by all the
 //!   strong references together, as in `std::rc`. Both abort the process on
-//!   overflow, so every count below 2^32 works.
+//!   overflow, so every strong count below 2^32 works, and every weak count
+//!   below 2^31: the weak word's top bit is [`QUIET`], which says that the
+//!   object need not report a lost reference (see [`Header::dec_strong`]).
 //! * `vtable` is a `&'static VTable` for the concrete type the object was
 //!   allocated as: it survives coercion to `Gc<dyn Trait>` and lets the
 //!   collector, which sees only headers, trace, finalize, drop and free.
@@ -128,6 +130,13 @@ pub(crate) enum Mark {
     InSet { reachable: bool },
 }
 
+/// The weak word's top bit, set while the object need not report the loss
+/// of a strong reference that leaves others (`collector::lost_reference`):
+/// from birth for objects the collector never looks at (untracked and
+/// acyclic ones), and for a tracked one once it has reported, until a full
+/// collection analyses it again. The weak count is the word's other bits.
+const QUIET: u32 = 1 << 31;
+
 const LINKS_SIZE: usize = size_of::<Links>();
 /// Scratch encoding of `next` during analysis: addresses 1 and 3 cannot be
 /// real `Links` addresses, which are 8-aligned.
@@ -144,9 +153,14 @@ fn count_overflow() -> ! {
 
 impl Header {
     pub(crate) fn new(vtable: &'static VTable, flags: usize) -> Header {
+        let quiet = if flags & flags::TRACKED == 0 {
+            QUIET
+        } else {
+            0
+        };
         Header {
             strong: Cell::new(1),
-            weak: Cell::new(1),
+            weak: Cell::new(1 | quiet),
             vtable_and_flags: Cell::new(ptr::from_ref(vtable).map_addr(|a| a | flags)),
         }
     }
@@ -165,11 +179,19 @@ impl Header {
         }
     }
 
-    /// Decrements the strong count and returns the new count.
+    /// Decrements the strong count of the object at `this` and returns the
+    /// new count. A reference lost while others remain is how a garbage
+    /// cycle comes to be, so a tracked object reports the first such loss
+    /// to the collector (`collector::lost_reference`); then it is `QUIET`.
     #[inline(always)]
-    pub(crate) fn dec_strong(&self) -> usize {
-        let strong = self.strong.get() - 1;
-        self.strong.set(strong);
+    pub(crate) fn dec_strong(this: NonNull<Header>) -> usize {
+        // SAFETY: the caller holds a strong reference to the live object.
+        let h = unsafe { this.as_ref() };
+        let strong = h.strong.get() - 1;
+        h.strong.set(strong);
+        if strong != 0 && !h.is_quiet() {
+            crate::collector::lost_reference(this);
+        }
         strong as usize
     }
 
@@ -180,7 +202,8 @@ impl Header {
     /// For tests: as if `weak` units of the weak count had been taken.
     #[cfg(test)]
     pub(crate) fn set_weak(&self, weak: usize) {
-        self.weak.set(weak as u32);
+        assert!(weak < QUIET as usize);
+        self.weak.set(weak as u32 | self.weak.get() & QUIET);
     }
 
     /// The raw weak count: `Weak`s, plus one for all strong references
@@ -188,16 +211,17 @@ impl Header {
     /// object in a garbage set.
     #[inline(always)]
     pub(crate) fn weak(&self) -> usize {
-        self.weak.get() as usize
+        (self.weak.get() & !QUIET) as usize
     }
 
     #[inline(always)]
     pub(crate) fn inc_weak(&self) {
         let weak = self.weak.get().wrapping_add(1);
-        self.weak.set(weak);
-        if weak == 0 {
+        if weak & !QUIET == 0 {
+            // The count would carry into `QUIET`.
             count_overflow();
         }
+        self.weak.set(weak);
     }
 
     /// Decrements the weak count and returns the new count.
@@ -205,7 +229,18 @@ impl Header {
     pub(crate) fn dec_weak(&self) -> usize {
         let weak = self.weak.get() - 1;
         self.weak.set(weak);
-        weak as usize
+        (weak & !QUIET) as usize
+    }
+
+    /// Whether the object need not report a lost reference (`QUIET`).
+    #[inline(always)]
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.weak.get() & QUIET != 0
+    }
+
+    pub(crate) fn set_quiet(&self, quiet: bool) {
+        let count = self.weak.get() & !QUIET;
+        self.weak.set(if quiet { count | QUIET } else { count });
     }
 
     #[inline(always)]
@@ -485,7 +520,8 @@ impl Links {
 
     /// Moves every object of the list headed by `head` into an analysis
     /// (see [`Links::begin_analysis`]), appending their headers to `out`,
-    /// and leaves the list empty.
+    /// and leaves the list empty. If `loud`, each object reports its next
+    /// lost reference again (`QUIET` cleared): a full collection's set.
     ///
     /// `out` gets the objects in list order, and that order matters: a
     /// collection relinks its survivors in the order it traces them, which
@@ -499,7 +535,11 @@ impl Links {
     /// times as long; keeping list order with a second buffer for the
     /// back half still lost to this plain walk on every workload but one
     /// (a 1M ring built on memory in scrambled order).
-    pub(crate) fn take_for_analysis(head: NonNull<Links>, out: &mut Vec<NonNull<Header>>) {
+    pub(crate) fn take_for_analysis(
+        head: NonNull<Links>,
+        out: &mut Vec<NonNull<Header>>,
+        loud: bool,
+    ) {
         // SAFETY: `head` is a live list head.
         let mut node = unsafe { head.as_ref() }.next.get();
         while !ptr::eq(node, head.as_ptr()) {
@@ -509,7 +549,7 @@ impl Links {
             let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
             // SAFETY: as above.
             node = unsafe { this.as_ref() }.next.get();
-            out.push(Links::take_one(this));
+            out.push(Links::take_one(this, loud));
         }
         Links::link_to_self(head);
     }
@@ -517,12 +557,15 @@ impl Links {
     /// Puts the listed object at `this` into an analysis; returns its
     /// header. Its list links are lost.
     #[inline]
-    fn take_one(this: NonNull<Links>) -> NonNull<Header> {
+    fn take_one(this: NonNull<Links>, loud: bool) -> NonNull<Header> {
         let header = Links::header(this);
         // SAFETY: the links and header of a live, listed object.
         unsafe {
-            let strong = header.as_ref().strong();
-            this.as_ref().begin_analysis(strong);
+            let h = header.as_ref();
+            if loud {
+                h.set_quiet(false);
+            }
+            this.as_ref().begin_analysis(h.strong());
         }
         header
     }
@@ -864,29 +907,36 @@ mod tests {
         assert!(unsafe { slice.known_allocation(false) }.is_none());
     }
 
-    /// Counts are 32 bits wide, and every value below 2^32 works (not only
-    /// those a small counter would allow). The counts are set directly: 4
-    /// billion clones would take seconds.
+    /// Every strong count below 2^32 works, and every weak count below
+    /// 2^31 (the weak word's top bit is `QUIET`), for quiet objects and
+    /// others alike (not only counts a small counter would allow). The
+    /// counts are set directly: 4 billion clones would take seconds.
     #[test]
-    fn every_count_below_two_to_the_32_works() {
-        let max = u32::MAX as usize;
-        let gc = crate::Gc::new(5u64);
-        gc.header_ref().set_strong(max - 1);
-        let last = gc.clone();
-        assert_eq!(crate::Gc::strong_count(&gc), max);
-        drop(last);
-        assert_eq!(crate::Gc::strong_count(&gc), max - 1);
-        gc.header_ref().set_strong(1);
+    fn every_count_below_the_limits_works() {
+        fn check<T: crate::Trace + 'static>(value: T, quiet: bool) {
+            let max_strong = u32::MAX as usize;
+            let max_weak = QUIET as usize - 1;
+            let gc = crate::Gc::new(value);
+            assert_eq!(gc.header_ref().is_quiet(), quiet);
+            gc.header_ref().set_strong(max_strong - 1);
+            let last = gc.clone();
+            assert_eq!(crate::Gc::strong_count(&gc), max_strong);
+            drop(last);
+            assert_eq!(crate::Gc::strong_count(&gc), max_strong - 1);
+            gc.header_ref().set_strong(1);
 
-        let weak = crate::Gc::downgrade(&gc);
-        gc.header_ref().set_weak(max - 1);
-        let last = weak.clone();
-        assert_eq!(crate::Gc::weak_count(&gc), max - 1);
-        drop(last);
-        gc.header_ref().set_weak(2);
-        drop(weak);
-        assert_eq!(crate::Gc::weak_count(&gc), 0);
-        assert_eq!(*gc, 5);
+            let weak = crate::Gc::downgrade(&gc);
+            gc.header_ref().set_weak(max_weak - 1);
+            let last = weak.clone();
+            assert_eq!(crate::Gc::weak_count(&gc), max_weak - 1);
+            drop(last);
+            gc.header_ref().set_weak(2);
+            drop(weak);
+            assert_eq!(crate::Gc::weak_count(&gc), 0);
+            assert!(gc.header_ref().is_quiet() || !quiet);
+        }
+        check(5u64, true);
+        check(core::cell::RefCell::new(None::<crate::Gc<u64>>), false);
     }
 
     /// A count that would wrap aborts the process, as `Rc`'s does: a
@@ -903,7 +953,7 @@ mod tests {
                 gc.header_ref().set_strong(u32::MAX as usize);
                 core::mem::forget(gc.clone());
             } else {
-                gc.header_ref().set_weak(u32::MAX as usize);
+                gc.header_ref().set_weak(QUIET as usize - 1);
                 core::mem::forget(weak.clone());
             }
             // Not aborted: the test passes, and the parent sees it.

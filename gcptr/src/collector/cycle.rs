@@ -66,9 +66,32 @@ pub(crate) fn collect(st: &State, generation: usize) -> usize {
     reclaimed
 }
 
-fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>) -> usize {
-    // Python's bookkeeping: this collection counts toward the next
-    // generation's threshold, and resets its own and the younger ones'.
+/// A collection of `generation` that skips the analysis because it could
+/// find nothing: no garbage can have come to be since the last full
+/// collection began (`collector::lost_reference`). Its set moves up a
+/// generation whole, as survivors do; a generation 1 set is counted for
+/// the 25% rule, and a full one is estimated as the long-lived objects plus
+/// those promoted since (deaths among them go uncounted until the next
+/// analysed full collection).
+pub(crate) fn promote(st: &State, generation: usize) {
+    debug_assert!(!st.garbage_possible.get() && !st.collecting.get());
+    let (young, older) = begin(st, generation);
+    let survivors = match generation {
+        1 => Links::len(young),
+        _ => st.long_lived_total.get() + st.long_lived_pending.get(),
+    };
+    if young != older {
+        Links::append(older, young);
+    }
+    note_survivors(st, generation, survivors);
+    st.add_stats(generation, |s| s.collections += 1);
+}
+
+/// Python's bookkeeping at the start of a collection: it counts toward the
+/// next generation's threshold, and resets its own and the younger ones'.
+/// Returns the list of the collection's set (the younger lists appended to
+/// `generation`'s) and the list its survivors move to.
+fn begin(st: &State, generation: usize) -> (NonNull<Links>, NonNull<Links>) {
     if generation + 1 < GENERATIONS {
         let next = &st.counts[generation + 1];
         next.set(next.get() + 1);
@@ -80,13 +103,39 @@ fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>
     for younger in 0..generation {
         Links::append(young, st.generation(younger));
     }
-    let older = st.generation((generation + 1).min(GENERATIONS - 1));
+    (young, st.generation((generation + 1).min(GENERATIONS - 1)))
+}
+
+/// CPython's 25% rule: objects promoted into generation 2 since the last
+/// full collection, against those that survived it.
+fn note_survivors(st: &State, generation: usize, survivors: usize) {
+    match generation {
+        1 => {
+            let pending = &st.long_lived_pending;
+            pending.set(pending.get() + survivors);
+        }
+        2 => {
+            st.long_lived_pending.set(0);
+            st.long_lived_total.set(survivors);
+        }
+        _ => {}
+    }
+}
+
+fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>) -> usize {
+    let (young, older) = begin(st, generation);
+    let full = generation == GENERATIONS - 1;
+    if full {
+        // Losses from here on count toward the next one; the set's
+        // objects report theirs again.
+        st.garbage_possible.set(false);
+    }
 
     let mut set = st.scratch.take();
     st.analysing.set(true);
     // The set's links become scratch; objects allocated meanwhile (by a
     // trace) start a fresh list.
-    Links::take_for_analysis(young, &mut set);
+    Links::take_for_analysis(young, &mut set, full);
     let total = set.len();
     // A finalizer to run, or a watcher to tell, runs user code before the
     // drops, and the DEAD marks must wait for it. Until one turns up, mark
@@ -120,17 +169,7 @@ fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>
         }
     }
     let survivors = total - garbage.len();
-    match generation {
-        1 => {
-            let pending = &st.long_lived_pending;
-            pending.set(pending.get() + survivors);
-        }
-        2 => {
-            st.long_lived_pending.set(0);
-            st.long_lived_total.set(survivors);
-        }
-        _ => {}
-    }
+    note_survivors(st, generation, survivors);
 
     let found = garbage.len();
     let mut already_dead = Vec::new();
@@ -222,7 +261,7 @@ fn finalize_and_recheck(
             h.inc_strong();
             // SAFETY: the value is alive: not DEAD.
             catch(first_panic, || unsafe { finalize(header) });
-            if h.dec_strong() == 0 && !queued {
+            if Header::dec_strong(header) == 0 && !queued {
                 // Its last references went while it finalized: it dies
                 // by count now (it stays allocated: we hold a unit).
                 // SAFETY: the strong count just reached zero.
@@ -351,6 +390,8 @@ fn find_unreachable(
         }
     }
     if let Some(payload) = trace_panic {
+        // Garbage may have been kept: look again next time.
+        st.garbage_possible.set(true);
         first_panic.get_or_insert(payload);
     }
     set.truncate(found);
@@ -358,6 +399,9 @@ fn find_unreachable(
     for header in returning {
         if let Some(links) = Header::links(header).filter(|&l| Links::is_set_aside(l)) {
             Links::push_back(st.generation(0), links);
+            // It missed the full collections while it was set aside; the
+            // next one analyses it.
+            st.garbage_possible.set(true);
         }
     }
     set

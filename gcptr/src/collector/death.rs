@@ -214,7 +214,7 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
         // SAFETY: the value is alive (not DEAD).
         finalizer_panic =
             panic::catch_unwind(AssertUnwindSafe(|| unsafe { finalize(header) })).err();
-        if h.dec_strong() > 0 {
+        if Header::dec_strong(header) > 0 {
             // Resurrected: the finalizer stored a new strong reference.
             if let Some(payload) = finalizer_panic {
                 panic::resume_unwind(payload);

@@ -14,7 +14,7 @@ use core::ptr::NonNull;
 pub use state::GenerationStats;
 use state::GENERATIONS;
 
-use crate::header::{Header, Links};
+use crate::header::{flags, Header, Links};
 
 /// Links a new tracked object into generation 0, first running an
 /// automatic collection if generation 0 is over its threshold (as CPython
@@ -51,7 +51,11 @@ fn collect_automatically(st: &state::State) {
             if generation == 2 && st.long_lived_pending.get() < st.long_lived_total.get() / 4 {
                 continue;
             }
-            cycle::collect(st, generation);
+            if st.garbage_possible.get() {
+                cycle::collect(st, generation);
+            } else {
+                cycle::promote(st, generation);
+            }
             break;
         }
     }
@@ -59,6 +63,44 @@ fn collect_automatically(st: &state::State) {
 
 /// Unlinks a tracked object that leaves the collector's care without
 /// dying (its value was moved out by `Gc::try_unwrap`).
+/// Notes that the tracked object at `header` lost a strong reference and
+/// kept others ([`Header::dec_strong`]).
+///
+/// This is the only way garbage comes to be. A set of objects becomes
+/// garbage when the last reference into it from outside goes; that
+/// reference was the handle each new object starts with, or one the set
+/// had when a full collection found it reachable. A reference goes by being
+/// dropped, which is such a loss unless it kills its object; or by being
+/// moved into the set itself, which needs a path to the set that does not
+/// borrow the reference being moved: another reference (whose drop is such
+/// a loss) or a raw pointer (`Gc::as_ptr`, in `unsafe` code). So while no
+/// loss has been noted since the last full collection began, automatic
+/// collections skip their analysis: it would find nothing (a cycle closed
+/// through a raw pointer waits for `collect()`, which always analyses).
+///
+/// An object that `Gc::get_mut` set aside comes back into generation 0
+/// here: a loss means another reference existed, so the `&mut` is gone.
+#[cold]
+#[inline(never)]
+pub(crate) fn lost_reference(header: NonNull<Header>) {
+    // SAFETY: the caller holds a strong reference to the object.
+    let h = unsafe { header.as_ref() };
+    if let Some(st) = state::current_if_created() {
+        st.garbage_possible.set(true);
+        let set_aside = Header::links(header).filter(|&links| Links::is_set_aside(links));
+        if let Some(links) = set_aside.filter(|_| !h.has(flags::DEAD)) {
+            if st.collecting.get() {
+                // Lists must not change now (and objects the collection
+                // holds look set aside): stay loud, and try again at a
+                // later loss.
+                return;
+            }
+            Links::push_back(st.generation(0), links);
+        }
+    }
+    h.set_quiet(true);
+}
+
 pub(crate) fn untrack(header: NonNull<Header>) {
     if let Some(links) = Header::links(header) {
         if let Some(st) = state::current() {
@@ -91,6 +133,9 @@ pub(crate) fn set_aside(header: NonNull<Header>) {
                 st.counts[0].set(st.counts[0].get() + 1);
             }
         }
+        // Loud, so that it comes back at its next lost reference.
+        // SAFETY: the caller holds the only strong reference.
+        unsafe { header.as_ref() }.set_quiet(false);
         Links::unlink(links);
     }
 }
@@ -320,6 +365,9 @@ pub fn freeze() {
 pub fn unfreeze() {
     if let Some(st) = state::current().filter(|st| !st.collecting.get()) {
         Links::append(st.generation(GENERATIONS - 1), st.permanent());
+        // Frozen objects missed the full collections meanwhile, and may
+        // have gone quiet: the next one analyses them.
+        st.garbage_possible.set(true);
     }
 }
 

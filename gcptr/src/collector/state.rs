@@ -73,6 +73,11 @@ pub(crate) struct State {
     /// Live `WeakWithCallback`s: while there are none, a collection skips
     /// looking for them in its garbage.
     pub callback_weaks: Cell<usize>,
+    /// Whether garbage may have come to be since the last full collection
+    /// began: some tracked object lost a strong reference and kept others
+    /// (`collector::lost_reference`). Until then, automatic collections
+    /// find nothing, and skip the analysis.
+    pub garbage_possible: Cell<bool>,
 }
 
 impl State {
@@ -92,6 +97,7 @@ impl State {
             deferred: RefCell::new(Vec::new()),
             scratch: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
+            garbage_possible: Cell::new(false),
         }
     }
 
