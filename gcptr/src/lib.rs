@@ -49,7 +49,10 @@
 //!   survive a collection move up, to 1, then 2. Young generations are
 //!   collected often and old ones rarely, with CPython's thresholds
 //!   `[700, 10, 10]`, so the cost of collecting stays proportional to the
-//!   work the program does.
+//!   work the program does. Garbage only comes to be when some object
+//!   loses a reference and keeps others; until one does, automatic
+//!   collections skip their analysis (see [`set_threshold`]), and a program
+//!   that only builds its data pays nothing for them.
 //! * **Weak references** ([`Weak`]) never keep an object alive, and stop
 //!   upgrading as soon as the object is dead or condemned by a collection.
 //!

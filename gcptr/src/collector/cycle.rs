@@ -69,17 +69,20 @@ pub(crate) fn collect(st: &State, generation: usize) -> usize {
 /// A collection of `generation` that skips the analysis because it could
 /// find nothing: no garbage can have come to be since the last full
 /// collection began (`collector::lost_reference`). Its set moves up a
-/// generation whole, as survivors do; a generation 1 set is counted for
-/// the 25% rule, and a full one is estimated as the long-lived objects plus
-/// those promoted since (deaths among them go uncounted until the next
-/// analysed full collection).
+/// generation whole, as survivors do, and is counted as an analysis would
+/// count them, for the 25% rule: by walking the young lists, and for a
+/// full collection, unless generation 2 drifted, from the figures the rule
+/// keeps (a full collection's set is otherwise walked too).
 pub(crate) fn promote(st: &State, generation: usize) {
     debug_assert!(!st.garbage_possible.get() && !st.collecting.get());
-    let (young, older) = begin(st, generation);
+    let young_lists = || Links::len(st.generation(0)) + Links::len(st.generation(1));
     let survivors = match generation {
-        1 => Links::len(young),
-        _ => st.long_lived_total.get() + st.long_lived_pending.get(),
+        0 => 0,
+        1 => young_lists(),
+        _ if st.long_lived_drifted.get() => young_lists() + Links::len(st.generation(2)),
+        _ => young_lists() + st.long_lived_total.get() + st.long_lived_pending.get(),
     };
+    let (young, older) = begin(st, generation);
     if young != older {
         Links::append(older, young);
     }
@@ -98,6 +101,9 @@ fn begin(st: &State, generation: usize) -> (NonNull<Links>, NonNull<Links>) {
     }
     for count in &st.counts[..=generation] {
         count.set(0);
+    }
+    if generation == GENERATIONS - 1 {
+        st.long_lived_drifted.set(false);
     }
     let young = st.generation(generation);
     for younger in 0..generation {

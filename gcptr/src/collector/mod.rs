@@ -61,8 +61,6 @@ fn collect_automatically(st: &state::State) {
     }
 }
 
-/// Unlinks a tracked object that leaves the collector's care without
-/// dying (its value was moved out by `Gc::try_unwrap`).
 /// Notes that the tracked object at `header` lost a strong reference and
 /// kept others ([`Header::dec_strong`]).
 ///
@@ -101,6 +99,8 @@ pub(crate) fn lost_reference(header: NonNull<Header>) {
     h.set_quiet(true);
 }
 
+/// Unlinks a tracked object that leaves the collector's care without
+/// dying (its value was moved out by `Gc::try_unwrap`).
 pub(crate) fn untrack(header: NonNull<Header>) {
     if let Some(links) = Header::links(header) {
         if let Some(st) = state::current() {
@@ -131,6 +131,8 @@ pub(crate) fn set_aside(header: NonNull<Header>) {
             );
             if Links::is_acyclic(links) {
                 st.counts[0].set(st.counts[0].get() + 1);
+            } else {
+                st.long_lived_drifted.set(true);
             }
         }
         // Loud, so that it comes back at its next lost reference.
@@ -290,6 +292,16 @@ pub fn threshold() -> [usize; 3] {
 /// older one when its count exceeds its threshold. `thresholds[0] == 0`
 /// turns automatic collection off.
 ///
+/// An automatic collection that cannot find anything skips its analysis
+/// and only moves its objects up a generation: until a tracked object
+/// loses a strong reference and keeps others (a drop that leaves its count
+/// above zero), no garbage can have come to be since the last full
+/// collection began, so a program that only builds (appends objects,
+/// clones handles into new ones) pays nothing for the collector. The one
+/// exception is `unsafe` code that moves an object's last handle into the
+/// object itself through [`Gc::as_ptr`](crate::Gc::as_ptr): the cycle it
+/// closes waits for [`collect`], which always analyses.
+///
 /// # Examples
 ///
 /// ```
@@ -347,6 +359,7 @@ pub fn freeze() {
             Links::append(st.permanent(), st.generation(generation));
         }
         st.counts[0].set(0);
+        st.long_lived_drifted.set(true);
     }
 }
 
@@ -368,6 +381,7 @@ pub fn unfreeze() {
         // Frozen objects missed the full collections meanwhile, and may
         // have gone quiet: the next one analyses them.
         st.garbage_possible.set(true);
+        st.long_lived_drifted.set(true);
     }
 }
 

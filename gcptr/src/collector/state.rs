@@ -61,6 +61,12 @@ pub(crate) struct State {
     /// promoted into it since (CPython's 25% rule).
     pub long_lived_total: Cell<usize>,
     pub long_lived_pending: Cell<usize>,
+    /// Whether generation 2 may no longer hold exactly `long_lived_total +
+    /// long_lived_pending` objects: since the last full collection began, a
+    /// tracked object died or left its list, or `freeze` or `unfreeze`
+    /// moved objects. A full collection that skips its analysis
+    /// (`cycle::promote`) then counts its set instead.
+    pub long_lived_drifted: Cell<bool>,
     pub stats: [Cell<GenerationStats>; GENERATIONS],
     /// Nesting of drops in progress (see `death.rs`).
     pub drop_depth: Cell<usize>,
@@ -92,6 +98,7 @@ impl State {
             analysing: Cell::new(false),
             long_lived_total: Cell::new(0),
             long_lived_pending: Cell::new(0),
+            long_lived_drifted: Cell::new(false),
             stats: Default::default(),
             drop_depth: Cell::new(0),
             deferred: RefCell::new(Vec::new()),
@@ -138,6 +145,7 @@ impl State {
     pub(crate) fn note_death(&self) {
         let count = &self.counts[0];
         count.set(count.get().saturating_sub(1));
+        self.long_lived_drifted.set(true);
     }
 
     /// [`State::note_death`] for the object whose links are `links`, as it
