@@ -269,6 +269,14 @@ fn churn_without_losses(n: usize) {
     drop(filler);
 }
 
+/// Enough churn, at thresholds of about `[10, 1, 1]`, for automatic
+/// collections of every generation to run many times.
+fn run_automatic_collections() {
+    for _ in 0..100 {
+        churn_without_losses(20);
+    }
+}
+
 #[test]
 fn building_without_losing_references_skips_the_analysis() {
     on_fresh_thread(|| {
@@ -302,9 +310,7 @@ fn automatic_collections_find_garbage_again_after_a_lost_reference() {
         churn_without_losses(support::scaled(2000));
         assert_eq!(traces(), 0);
         garbage(1); // a self-cycle: `link` clones, and the handle goes
-        for _ in 0..100 {
-            churn_without_losses(20);
-        }
+        run_automatic_collections();
         assert_eq!(take_drops(), [1]);
     });
 }
@@ -325,9 +331,7 @@ fn young_collections_do_not_forget_lost_references() {
         assert_eq!(gcptr::collect_generation(1), 0);
         gcptr::enable();
         gcptr::set_threshold([10, 1, 1]);
-        for _ in 0..100 {
-            churn_without_losses(20);
-        }
+        run_automatic_collections();
         assert_eq!(take_drops(), [1, 2]);
     });
 }
@@ -358,9 +362,7 @@ fn garbage_made_during_a_full_collection_is_found_automatically() {
         drop(host);
         assert_eq!(gcptr::collect(), 1);
         assert_eq!(take_drops(), []);
-        for _ in 0..100 {
-            churn_without_losses(20);
-        }
+        run_automatic_collections();
         assert_eq!(take_drops(), [2]);
     });
 }
@@ -375,9 +377,7 @@ fn unfrozen_garbage_is_found_automatically() {
         gcptr::unfreeze();
         gcptr::enable();
         gcptr::set_threshold([10, 1, 1]);
-        for _ in 0..100 {
-            churn_without_losses(20);
-        }
+        run_automatic_collections();
         assert_eq!(take_drops(), [1]);
     });
 }
@@ -394,9 +394,7 @@ fn a_cycle_closed_through_a_raw_pointer_waits_for_collect() {
         // SAFETY: `node` stays alive (the object owns it now) for as long
         // as the reference is used.
         unsafe { &*raw }.edges.borrow_mut().push(node);
-        for _ in 0..100 {
-            churn_without_losses(20);
-        }
+        run_automatic_collections();
         assert_eq!(take_drops(), []);
         assert_eq!(gcptr::collect(), 1);
         assert_eq!(take_drops(), [1]);
