@@ -310,6 +310,73 @@ fn a_garbage_cycle_of_objects_set_aside_by_get_mut_is_collected() {
     assert_eq!(take_drops(), [11, 12, 13]);
 }
 
+/// As above, but the handles are lost while a collection runs (a `Drop`
+/// it calls releases them): such objects wait for the collection to end,
+/// then come back, and the next collection finds their cycle.
+#[test]
+fn set_aside_objects_that_lose_references_during_a_collection_come_back() {
+    thread_local!(static STASH: RefCell<Vec<Gc<Node>>> = const { RefCell::new(Vec::new()) });
+    take_drops();
+    let mut a = Node::new(11);
+    let mut b = Node::new(12);
+    for node in [&mut a, &mut b] {
+        Gc::get_mut(node).expect("unique").log.0 += 10;
+    }
+    a.link(&b);
+    b.link(&a);
+    // The stash holds the only handles, so every loss comes from the drop.
+    STASH.with(|stash| stash.borrow_mut().extend([a, b]));
+    peer_cycle(|peer| {
+        if peer.log.0 == 1 {
+            STASH.with(|stash| stash.borrow_mut().clear());
+        }
+    });
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(take_drops(), [1, 2]);
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(take_drops(), [21, 22]);
+}
+
+/// An object set aside that loses a reference during a collection is held
+/// by the collector until it ends, so `get_mut` cannot lend it out again
+/// meanwhile (its `&mut` could outlive the collection, and the object then
+/// come back into the lists under it). After the collection it is back,
+/// and can be lent out again.
+#[test]
+fn an_object_waiting_to_come_back_is_not_lent_out() {
+    thread_local! {
+        static STASH: RefCell<Vec<Gc<Node>>> = const { RefCell::new(Vec::new()) };
+        static LENT_DURING: Cell<Option<bool>> = const { Cell::new(None) };
+    }
+    let target = Node::new(1);
+    let mut x = Node::new(2);
+    Gc::get_mut(&mut x).expect("unique");
+    x.link(&target);
+    assert!(gcptr::referrers(&target).is_empty(), "set aside");
+    STASH.with(|stash| stash.borrow_mut().extend([x.clone(), x]));
+    peer_cycle(|peer| {
+        if peer.log.0 == 1 {
+            STASH.with(|stash| {
+                let mut stash = stash.borrow_mut();
+                stash.pop();
+                let lent = Gc::get_mut(&mut stash[0]).is_some();
+                LENT_DURING.with(|cell| cell.set(Some(lent)));
+            });
+        }
+    });
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(LENT_DURING.with(Cell::get), Some(false));
+    assert_eq!(gcptr::referrers(&target).len(), 1, "back in the lists");
+    let mut x = STASH
+        .with(|stash| stash.borrow_mut().pop())
+        .expect("stashed");
+    Gc::get_mut(&mut x)
+        .expect("unique after the collection")
+        .log
+        .0 += 1;
+    assert_eq!(x.id(), 3);
+}
+
 #[test]
 fn under_reporting_trace_leaks_but_never_frees_a_live_object() {
     struct Liar {

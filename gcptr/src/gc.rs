@@ -474,8 +474,13 @@ impl<T: ?Sized> Gc<T> {
     /// at it, as [`Rc::get_mut`](std::rc::Rc::get_mut).
     ///
     /// While the reference lives, the collector must not trace the value,
-    /// so the object leaves the collector's lists; the collector takes it
-    /// back the next time it sees a reference to it.
+    /// so the object leaves the collector's lists. It comes back the next
+    /// time it loses a reference (proof that the `&mut` is gone), or when a
+    /// collection finds an edge to it.
+    ///
+    /// Like `Rc::get_mut` with a `Weak` alive, this returns `None` while
+    /// the collector itself holds the object: during a collection, for the
+    /// objects it is reclaiming and those waiting to come back.
     ///
     /// # Examples
     ///

@@ -227,6 +227,7 @@ impl Header {
     /// Decrements the weak count and returns the new count.
     #[inline(always)]
     pub(crate) fn dec_weak(&self) -> usize {
+        debug_assert!(self.weak() > 0, "weak count underflow");
         let weak = self.weak.get() - 1;
         self.weak.set(weak);
         (weak & !QUIET) as usize
@@ -458,9 +459,9 @@ impl Links {
     }
 
     /// Whether the object at `this` is in no list but not acyclic: set
-    /// aside by `Gc::get_mut` (the collector takes it back when it sees an
-    /// edge to it), condemned or dead (`Links::unlink`), made after thread
-    /// exit, or left by it.
+    /// aside by `Gc::get_mut` (it comes back at its next lost reference,
+    /// or when a collection sees an edge to it), condemned or dead
+    /// (`Links::unlink`), made after thread exit, or left by it.
     #[inline]
     pub(crate) fn is_set_aside(this: NonNull<Links>) -> bool {
         // SAFETY: `this` points at live links.

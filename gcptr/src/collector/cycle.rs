@@ -59,6 +59,7 @@ pub(crate) fn collect(st: &State, generation: usize) -> usize {
     let mut first_panic = None;
     let reclaimed = collect_locked(st, generation, &mut first_panic);
     st.collecting.set(false);
+    super::relink_returning(st);
     death::run_deferred(st);
     if let Some(payload) = first_panic {
         panic::resume_unwind(payload);

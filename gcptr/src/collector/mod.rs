@@ -12,7 +12,7 @@ pub(crate) mod state;
 use core::ptr::NonNull;
 
 pub use state::GenerationStats;
-use state::GENERATIONS;
+use state::{State, GENERATIONS};
 
 use crate::header::{flags, Header, Links};
 
@@ -88,15 +88,41 @@ pub(crate) fn lost_reference(header: NonNull<Header>) {
         let set_aside = Header::links(header).filter(|&links| Links::is_set_aside(links));
         if let Some(links) = set_aside.filter(|_| !h.has(flags::DEAD)) {
             if st.collecting.get() {
-                // Lists must not change now (and objects the collection
-                // holds look set aside): stay loud, and try again at a
-                // later loss.
-                return;
+                // The lists must not change now (and the collection's own
+                // objects look set aside too): it comes back when the
+                // collection ends.
+                h.inc_weak();
+                st.returning.borrow_mut().push(header);
+            } else {
+                Links::push_back(st.generation(0), links);
             }
-            Links::push_back(st.generation(0), links);
         }
     }
     h.set_quiet(true);
+}
+
+/// Brings back the set-aside objects that lost a reference while the
+/// collection that just ended ran (`State::returning`), and gives up the
+/// weak units they hold.
+pub(super) fn relink_returning(st: &State) {
+    debug_assert!(!st.collecting.get());
+    let returning = st.returning.take();
+    for header in returning {
+        // SAFETY: the unit of weak count queued with it keeps it allocated.
+        let h = unsafe { header.as_ref() };
+        // It may have died or be dying, or have been in the collection's
+        // set, which put it back in a list. The unit kept `get_mut` from
+        // setting it aside again (and lending a `&mut` that could still
+        // live now).
+        let alive = h.strong() != 0 && !h.has(flags::DEAD);
+        let set_aside = Header::links(header).filter(|&links| Links::is_set_aside(links));
+        if let Some(links) = set_aside.filter(|_| alive) {
+            Links::push_back(st.generation(0), links);
+        }
+        // SAFETY: the unit queued with it is ours; a value whose memory
+        // this frees was dropped (`DEAD`).
+        unsafe { death::release_weak(header) };
+    }
 }
 
 /// Unlinks a tracked object that leaves the collector's care without
@@ -116,9 +142,10 @@ pub(crate) fn untrack(header: NonNull<Header>) {
 
 /// Takes a tracked object out of the collector's lists while
 /// `Gc::get_mut` lends out its value: a collection must not trace a value
-/// that is mutably borrowed. The object comes back (into generation 0) the
-/// first time an analysis sees a reference to it from a traced object;
-/// none can exist while the `&mut` lives, since that needs a second `Gc`.
+/// that is mutably borrowed. The object comes back (into generation 0) at
+/// its next lost reference (`lost_reference`), or when an analysis sees a
+/// reference to it from a traced object; neither can happen while the
+/// `&mut` lives, since both need a second `Gc`.
 ///
 /// An acyclic object becomes tracked here for good, so it is counted as a
 /// tracked allocation now: its death will be counted as a tracked one.

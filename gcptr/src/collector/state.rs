@@ -27,7 +27,9 @@ use crate::header::{Header, Links};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GenerationStats {
-    /// Collections of this generation so far.
+    /// Collections of this generation so far, including automatic ones
+    /// that skipped their analysis because no garbage could exist (see
+    /// [`set_threshold`](crate::set_threshold)).
     pub collections: usize,
     /// Objects these collections found unreachable and reclaimed.
     pub collected: usize,
@@ -84,6 +86,12 @@ pub(crate) struct State {
     /// (`collector::lost_reference`). Until then, automatic collections
     /// find nothing, and skip the analysis.
     pub garbage_possible: Cell<bool>,
+    /// Objects set aside by `Gc::get_mut` that lost a reference while a
+    /// collection ran, when the lists must not change: each holds a unit
+    /// of weak count (which also keeps `get_mut` from lending it out), and
+    /// comes back into generation 0 when the collection ends
+    /// (`collector::relink_returning`).
+    pub returning: RefCell<Vec<NonNull<Header>>>,
 }
 
 impl State {
@@ -105,6 +113,7 @@ impl State {
             scratch: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
             garbage_possible: Cell::new(false),
+            returning: RefCell::new(Vec::new()),
         }
     }
 
