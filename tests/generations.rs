@@ -291,6 +291,10 @@ fn building_without_losing_references_skips_the_analysis() {
         }
         let stats = gcptr::stats();
         assert!(stats.iter().all(|s| s.collections > 0), "{stats:?}");
+        assert!(
+            stats.iter().all(|s| s.skipped == s.collections),
+            "{stats:?}"
+        );
         assert_eq!(traces(), 0, "an automatic collection analysed");
         // The generations moved on as after real collections.
         assert!(gcptr::count()[0] <= 10);
@@ -299,6 +303,9 @@ fn building_without_losing_references_skips_the_analysis() {
         drop(chain.pop());
         churn_without_losses(20);
         assert!(traces() > 0);
+        let after = gcptr::stats();
+        assert!(after[0].collections > stats[0].collections);
+        assert_eq!(after[0].skipped, stats[0].skipped, "{after:?}");
         assert!(chain.iter().all(|c| c.edges.borrow().len() <= 1));
     });
 }

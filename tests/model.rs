@@ -77,6 +77,7 @@ fn op(finalizers: bool) -> impl Strategy<Value = Op> {
             .prop_map(|(key, fin, keep)| Op::MapGet { key, fin, keep }),
         2 => ix().prop_map(Op::SetInsert),
         1 => ix().prop_map(Op::SetRemove),
+        3 => ix().prop_map(Op::GetMut),
     ]
 }
 

@@ -137,6 +137,10 @@ pub enum Op {
     SetInsert(u8),
     /// `set.remove(&roots[root])`.
     SetRemove(u8),
+    /// `Gc::get_mut(&mut roots[root])`, writing through the `&mut` if it
+    /// is lent: the object is set aside until its next lost reference, or
+    /// until a collection meets an edge to it.
+    GetMut(u8),
 }
 
 /// Keys of the weak value maps.
@@ -157,8 +161,8 @@ impl Op {
                 None => 0,
             }
         };
-        // Weights, out of 37: the common operations take several codes.
-        Some(match tag % 37 {
+        // Weights, out of 38: the common operations take several codes.
+        Some(match tag % 38 {
             0..=2 => Op::Alloc(Kind::Plain),
             3 => Op::Alloc(Kind::Fin(FinMode::Observe)),
             4 => Op::Alloc(Kind::Fin(FinMode::ResurrectEdges)),
@@ -230,6 +234,7 @@ impl Op {
             }
             34 => Op::SetInsert(arg()),
             35 => Op::SetRemove(arg()),
+            37 => Op::GetMut(arg()),
             _ => Op::ClearEdges { from: arg() },
         })
     }
@@ -287,6 +292,11 @@ thread_local! {
     /// Object id by value address, to name a peer without reading it (its
     /// value may be dropped). A held `Gc` keeps its address from reuse.
     static IDS: RefCell<HashMap<usize, u32>> = RefCell::new(HashMap::new());
+}
+
+/// Automatic collections so far that skipped their analysis.
+fn skipped_collections() -> usize {
+    gcptr::stats().iter().map(|s| s.skipped).sum()
 }
 
 fn record(event: Event) {
@@ -411,6 +421,13 @@ impl Obj {
         }
     }
 
+    fn get_mut_body(&mut self) -> Option<&mut Body> {
+        match self {
+            Obj::Plain(g) => Gc::get_mut(g).map(|node| &mut node.0),
+            Obj::Fin(g) => Gc::get_mut(g).map(|node| &mut node.body),
+        }
+    }
+
     fn address(&self) -> usize {
         match self {
             Obj::Plain(g) => Gc::as_ptr(g).cast::<()>().addr(),
@@ -470,6 +487,8 @@ impl fmt::Debug for Obj {
 // ---------------------------------------------------------------- the model
 
 const FROZEN: u8 = 3;
+/// Set aside by `Gc::get_mut`: in no generation.
+const SET_ASIDE: u8 = 4;
 
 #[derive(Clone, Debug)]
 struct MObj {
@@ -531,13 +550,20 @@ impl Model {
         self.counts[0] = self.counts[0].saturating_sub(1);
     }
 
-    fn alloc(&mut self, kind: Kind) -> usize {
+    /// An allocation, which may run an automatic collection first; gcptr
+    /// reported whether that collection `skipped` its analysis.
+    fn alloc(&mut self, kind: Kind, skipped: bool) -> usize {
         self.counts[0] += 1;
+        let mut collected = false;
         if let Some(threshold) = self.automatic {
             if threshold[0] != 0 && self.counts[0] > threshold[0] {
-                self.collect_automatically(threshold);
+                collected = self.collect_automatically(threshold, skipped);
             }
         }
+        assert!(
+            collected || !skipped,
+            "gcptr skipped a collection the model does not run"
+        );
         self.objs.push(MObj {
             kind,
             strong: 1,
@@ -553,16 +579,18 @@ impl Model {
         id
     }
 
-    fn collect_automatically(&mut self, threshold: [usize; 3]) {
+    /// Whether a collection ran.
+    fn collect_automatically(&mut self, threshold: [usize; 3], skipped: bool) -> bool {
         for generation in (0..3).rev() {
             if self.counts[generation] > threshold[generation] {
                 if generation == 2 && self.long_lived_pending < self.long_lived_total / 4 {
                     continue;
                 }
-                self.collect(generation);
-                break;
+                self.collect(generation, !skipped);
+                return true;
             }
         }
+        false
     }
 
     fn inc(&mut self, id: usize) {
@@ -576,7 +604,42 @@ impl Model {
         o.strong -= 1;
         if o.strong == 0 && !o.dead {
             self.die(id);
+        } else {
+            self.lost_reference(id);
         }
+    }
+
+    /// A reference to `id` went and others remain: an object set aside
+    /// comes back, into generation 0.
+    fn lost_reference(&mut self, id: usize) {
+        let o = &mut self.objs[id];
+        if o.strong > 0 && !o.dead && o.generation == SET_ASIDE {
+            o.generation = 0;
+        }
+    }
+
+    /// `Gc::get_mut` lent the value of `id` (`lent`), or refused.
+    fn get_mut(&mut self, id: usize, lent: bool) {
+        let o = &self.objs[id];
+        let weak_holders = self.weaks.iter().filter(|&&w| w == id).count()
+            + self
+                .objs
+                .iter()
+                .filter(|h| !h.dead)
+                .flat_map(|h| &h.weaks)
+                .filter(|&&w| w == id)
+                .count();
+        if o.strong == 1 && !o.dead && weak_holders == 0 && !self.is_fin(id) {
+            // Weak map and set entries hold `Weak`s too, and leave lazily:
+            // only refusals are then unpredictable.
+            if !lent {
+                return;
+            }
+        } else {
+            assert!(!lent, "get_mut lent #{id}, shared or dead in the model");
+            return;
+        }
+        self.objs[id].generation = SET_ASIDE;
     }
 
     /// Death by count.
@@ -588,6 +651,7 @@ impl Model {
                 self.finalize(id, mode);
                 self.objs[id].strong -= 1;
                 if self.objs[id].strong > 0 {
+                    self.lost_reference(id);
                     return; // resurrected
                 }
             }
@@ -663,8 +727,10 @@ impl Model {
     }
 
     /// A collection of `generation` and the younger ones; returns how many
-    /// objects it reclaimed.
-    fn collect(&mut self, generation: usize) -> usize {
+    /// objects it reclaimed. One that skips its analysis (`!analysed`,
+    /// which gcptr may do when no garbage can exist) must find none, and
+    /// traces nothing: it brings back no object set aside.
+    fn collect(&mut self, generation: usize, analysed: bool) -> usize {
         if generation + 1 < 3 {
             self.counts[generation + 1] += 1;
         }
@@ -678,6 +744,18 @@ impl Model {
             .map(|o| !o.dead && usize::from(o.generation) <= generation)
             .collect();
         let reached = self.reachable_within(&in_set);
+        // Objects set aside that the set's traces meet come back, into
+        // generation 0, once the analysis is over.
+        let returning: Vec<usize> = (0..self.objs.len())
+            .filter(|&id| in_set[id] && analysed)
+            .flat_map(|id| self.objs[id].edges.clone())
+            .collect();
+        for id in returning {
+            let o = &mut self.objs[id];
+            if !o.dead && o.generation == SET_ASIDE {
+                o.generation = 0;
+            }
+        }
         let mut garbage = Vec::new();
         let mut survivors = 0;
         for id in 0..self.objs.len() {
@@ -698,6 +776,11 @@ impl Model {
             }
             _ => {}
         }
+        assert!(
+            analysed || garbage.is_empty(),
+            "gcptr skipped the analysis of a collection of generation {generation}, \
+             which would have found {garbage:?}"
+        );
         for &id in &garbage {
             self.objs[id].weak_cleared = true;
         }
@@ -740,7 +823,7 @@ impl Model {
 
     fn freeze(&mut self) {
         for o in &mut self.objs {
-            if !o.dead {
+            if !o.dead && o.generation != SET_ASIDE {
                 o.generation = FROZEN;
             }
         }
@@ -868,8 +951,10 @@ impl Harness {
             Op::Alloc(kind) => {
                 if self.model.objs.len() < MAX_OBJECTS {
                     let id = self.model.objs.len() as u32;
+                    let skipped = skipped_collections();
                     self.roots.push(Obj::new(id, kind));
-                    let model_id = self.model.alloc(kind);
+                    let skipped = skipped_collections() != skipped;
+                    let model_id = self.model.alloc(kind, skipped);
                     assert_eq!(model_id as u32, id);
                 }
             }
@@ -930,6 +1015,15 @@ impl Harness {
                     self.model.dec(id);
                 }
             }
+            Op::GetMut(root) => {
+                if let Some(r) = index(root, n) {
+                    let lent = self.roots[r].get_mut_body().map(|body| {
+                        // A write through the `&mut`, for Miri to check.
+                        body.id = std::hint::black_box(body.id);
+                    });
+                    self.model.get_mut(self.model.roots[r], lent.is_some());
+                }
+            }
             Op::Downgrade(root) => {
                 if let Some(r) = index(root, n) {
                     self.weaks.push(self.roots[r].downgrade());
@@ -972,7 +1066,7 @@ impl Harness {
             Op::Collect(generation) => {
                 let generation = usize::from(generation % 3);
                 let reclaimed = gcptr::collect_generation(generation);
-                let expected = self.model.collect(generation);
+                let expected = self.model.collect(generation, true);
                 assert_eq!(
                     reclaimed, expected,
                     "step {}: collect_generation({generation}) reclaimed",
@@ -981,7 +1075,7 @@ impl Harness {
             }
             Op::CollectAll => {
                 let reclaimed = gcptr::collect();
-                let expected = self.model.collect(2);
+                let expected = self.model.collect(2, true);
                 assert_eq!(
                     reclaimed, expected,
                     "step {}: collect() reclaimed",
@@ -1090,11 +1184,13 @@ impl Harness {
     /// A container returned `found`; the model expected the object
     /// `expected`. A returned handle is a temporary: dropping it kills
     /// nothing, since the object it names is alive.
-    fn check_found(&self, what: &str, found: Option<Obj>, expected: Option<usize>) {
+    fn check_found(&mut self, what: &str, found: Option<Obj>, expected: Option<usize>) {
         let found_id = found.as_ref().map(|o| o.id_by_address() as usize);
         assert_eq!(found_id, expected, "step {}: {what}", self.step);
-        if let (Some(obj), Some(id)) = (&found, expected) {
+        if let (Some(obj), Some(id)) = (found, expected) {
             assert_eq!(obj.strong_count(), self.model.objs[id].strong + 1);
+            drop(obj);
+            self.model.lost_reference(id);
         }
     }
 
@@ -1118,7 +1214,35 @@ impl Harness {
                 self.roots.push(obj);
                 self.model.inc(id);
                 self.model.roots.push(id);
+            } else {
+                drop(obj);
+                self.model.lost_reference(id);
             }
+        }
+    }
+
+    /// `obj`, the model's `id`, and what it reaches, unless `seen`.
+    fn check_reachable(&self, obj: &Obj, id: usize, seen: &mut [bool]) {
+        let step = self.step;
+        assert_eq!(obj.id_by_address(), id as u32, "step {step}: identity");
+        let m = &self.model.objs[id];
+        assert!(!m.dead, "step {step}: #{id} is reachable, model says dead");
+        if std::mem::replace(&mut seen[id], true) {
+            return;
+        }
+        let body = obj.body();
+        assert_eq!(body.id, id as u32, "step {step}: value of #{id}");
+        assert_eq!(
+            obj.strong_count(),
+            m.strong,
+            "step {step}: Gc::strong_count of #{id}"
+        );
+        let edges = body.edges.borrow();
+        let ids: Vec<usize> = edges.iter().map(|e| e.body().id as usize).collect();
+        assert_eq!(ids, m.edges, "step {step}: edges of #{id}");
+        assert_eq!(body.weaks.borrow().len(), m.weaks.len());
+        for (e, &t) in edges.iter().zip(&m.edges) {
+            self.check_reachable(e, t, seen);
         }
     }
 
@@ -1147,47 +1271,13 @@ impl Harness {
             "step {step}: freeze_count()"
         );
 
-        // Roots, and the whole graph reachable from them.
+        // Roots, and the whole graph reachable from them, walked through
+        // references: a clone's drop would be a lost reference, which
+        // brings back objects that `get_mut` set aside.
         assert_eq!(self.roots.len(), self.model.roots.len());
         let mut seen = vec![false; self.model.objs.len()];
-        let mut stack: Vec<(Obj, usize)> = self
-            .roots
-            .iter()
-            .cloned()
-            .zip(self.model.roots.iter().copied())
-            .collect();
-        let mut extra = vec![0usize; self.model.objs.len()];
-        for (_, id) in &stack {
-            extra[*id] += 1;
-        }
-        while let Some((obj, id)) = stack.pop() {
-            assert_eq!(obj.id_by_address(), id as u32, "step {step}: identity");
-            let m = &self.model.objs[id];
-            assert!(!m.dead, "step {step}: #{id} is reachable, model says dead");
-            if std::mem::replace(&mut seen[id], true) {
-                extra[id] -= 1;
-                continue;
-            }
-            let body = obj.body();
-            assert_eq!(body.id, id as u32, "step {step}: value of #{id}");
-            // The clones on `stack` hold `extra[id]` more references.
-            assert_eq!(
-                obj.strong_count(),
-                m.strong + extra[id],
-                "step {step}: Gc::strong_count of #{id}"
-            );
-            let edges = body.edges.borrow();
-            let ids: Vec<usize> = edges.iter().map(|e| e.body().id as usize).collect();
-            assert_eq!(ids, m.edges, "step {step}: edges of #{id}");
-            assert_eq!(body.weaks.borrow().len(), m.weaks.len());
-            for (e, &t) in edges.iter().zip(&m.edges) {
-                if !seen[t] {
-                    extra[t] += 1;
-                    stack.push((e.clone(), t));
-                }
-            }
-            drop(edges);
-            extra[id] -= 1;
+        for (obj, &id) in self.roots.iter().zip(&self.model.roots) {
+            self.check_reachable(obj, id, &mut seen);
         }
 
         // The weak pool.
@@ -1208,6 +1298,10 @@ impl Harness {
                 upgradable,
                 "step {step}: Weak::upgrade of #{id}"
             );
+        }
+        // Those upgrades' drops were lost references.
+        for &id in &self.model.weaks.clone() {
+            self.model.lost_reference(id);
         }
 
         // The weak containers: `len()` is exact at once, `get` and

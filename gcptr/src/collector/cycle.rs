@@ -88,7 +88,10 @@ pub(crate) fn promote(st: &State, generation: usize) {
         Links::append(older, young);
     }
     note_survivors(st, generation, survivors);
-    st.add_stats(generation, |s| s.collections += 1);
+    st.add_stats(generation, |s| {
+        s.collections += 1;
+        s.skipped += 1;
+    });
 }
 
 /// Python's bookkeeping at the start of a collection: it counts toward the

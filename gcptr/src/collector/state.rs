@@ -27,10 +27,13 @@ use crate::header::{Header, Links};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GenerationStats {
-    /// Collections of this generation so far, including automatic ones
-    /// that skipped their analysis because no garbage could exist (see
-    /// [`set_threshold`](crate::set_threshold)).
+    /// Collections of this generation so far, including the `skipped`
+    /// ones.
     pub collections: usize,
+    /// Automatic collections that skipped their analysis because no
+    /// garbage could exist (see [`set_threshold`](crate::set_threshold)):
+    /// their objects moved up a generation untraced. Not in CPython.
+    pub skipped: usize,
     /// Objects these collections found unreachable and reclaimed.
     pub collected: usize,
     /// Objects these collections could not reclaim. Always 0: gcptr
