@@ -456,6 +456,11 @@ impl<T: ?Sized> Gc<T> {
 
     /// The number of [`Weak`] references.
     ///
+    /// Read from a finalizer or a `Drop` that a collection runs, it counts
+    /// one more for an object the collector holds meanwhile: one it is
+    /// reclaiming, or one set aside by [`get_mut`](Gc::get_mut) that waits
+    /// to come back.
+    ///
     /// # Examples
     ///
     /// ```

@@ -119,8 +119,9 @@ pub(super) fn relink_returning(st: &State) {
         if let Some(links) = set_aside.filter(|_| alive) {
             Links::push_back(st.generation(0), links);
         }
-        // SAFETY: the unit queued with it is ours; a value whose memory
-        // this frees was dropped (`DEAD`).
+        // SAFETY: the unit queued with it is ours. This frees the memory
+        // only if the strong references' share is gone too, which happens
+        // only after the value was dropped or moved out.
         unsafe { death::release_weak(header) };
     }
 }

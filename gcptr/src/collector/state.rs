@@ -241,17 +241,17 @@ impl Drop for ExitGuard {
         }
         // SAFETY: as in `current`; it is freed only below.
         let st = unsafe { &*state };
-        // Reclaim the cycles this thread leaves behind, as long as that
-        // frees something (a `Drop` may leave new garbage). A panic here
-        // would abort the process: report it and go on.
+        // Reclaim the cycles this thread leaves behind, again while a
+        // collection leaves new garbage possible: a `Drop` or finalizer it
+        // ran lost a reference (even one that resurrected everything, or
+        // panicked). A panic escaping here would abort the process: it is
+        // reported (by the panic hook) and dropped.
         for _ in 0..8 {
-            let freed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 super::cycle::collect(st, 2)
             }));
-            match freed {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(_) => break,
+            if !st.garbage_possible.get() {
+                break;
             }
         }
         super::death::run_deferred(st);
