@@ -293,6 +293,78 @@ fn garbage_left_by_a_panicking_drop_at_thread_exit_is_reclaimed() {
     assert_eq!(rx.try_iter().count(), 2, "the second cycle was reclaimed");
 }
 
+/// As above, with a collection at thread exit that reclaims nothing: a
+/// finalizer resurrects its cycle by linking it from another cycle, then
+/// drops that cycle's last outside handle, so both are garbage together.
+#[test]
+fn garbage_left_by_a_resurrecting_finalizer_at_thread_exit_is_reclaimed() {
+    use gcptr::Finalize;
+    type Sender = std::sync::mpsc::Sender<&'static str>;
+    #[derive(Trace)]
+    #[gc(finalize)]
+    struct Owner {
+        peer: RefCell<Option<Gc<Owner>>>,
+        // Not traced: holds the other cycle from outside any analysis.
+        #[gc(skip)]
+        hidden: RefCell<Option<Gc<Inner>>>,
+        #[gc(skip)]
+        tx: Sender,
+    }
+    impl Finalize for Owner {
+        fn finalize(&self) {
+            if let Some(inner) = self.hidden.borrow_mut().take() {
+                *inner.slot.borrow_mut() = self.peer.borrow().clone();
+            }
+        }
+    }
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            self.tx.send("owner").unwrap();
+        }
+    }
+    #[derive(Trace)]
+    struct Inner {
+        peer: RefCell<Option<Gc<Inner>>>,
+        slot: RefCell<Option<Gc<Owner>>>,
+        #[gc(skip)]
+        tx: Sender,
+    }
+    impl Drop for Inner {
+        fn drop(&mut self) {
+            self.tx.send("inner").unwrap();
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        gcptr::disable();
+        let inner = |peer| {
+            Gc::new(Inner {
+                peer: RefCell::new(peer),
+                slot: RefCell::new(None),
+                tx: tx.clone(),
+            })
+        };
+        let c = inner(None);
+        let d = inner(Some(c.clone()));
+        *c.peer.borrow_mut() = Some(d);
+        let owner = |peer, hidden| {
+            Gc::new(Owner {
+                peer: RefCell::new(peer),
+                hidden: RefCell::new(hidden),
+                tx: tx.clone(),
+            })
+        };
+        let a = owner(None, Some(c));
+        let b = owner(Some(a.clone()), None);
+        *a.peer.borrow_mut() = Some(b);
+    })
+    .join()
+    .unwrap();
+    let mut dropped: Vec<&str> = rx.try_iter().collect();
+    dropped.sort_unstable();
+    assert_eq!(dropped, ["inner", "inner", "owner", "owner"]);
+}
+
 #[test]
 fn gc_dropped_by_a_thread_local_destroyed_after_the_collector_is_still_dropped() {
     // The guard's order against other thread-locals is unspecified; make
