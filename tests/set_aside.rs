@@ -64,6 +64,22 @@ thread_local! {
     static HOOKED_STASH: RefCell<Vec<Gc<Hooked>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A node `id`, set aside by `get_mut`, whose only handles are two in
+/// `STASH`.
+fn stash_set_aside_node(id: u32) {
+    let mut x = Node::new(id);
+    Gc::get_mut(&mut x).expect("unique");
+    STASH.with(|stash| stash.borrow_mut().extend([x.clone(), x]));
+}
+
+/// Empties `STASH` and drops one of its handles (a lost reference, which
+/// makes a set-aside node wait if a collection runs); returns the rest.
+fn take_stash_losing_one() -> Vec<Gc<Node>> {
+    let mut stash = STASH.with(|stash| std::mem::take(&mut *stash.borrow_mut()));
+    stash.pop();
+    stash
+}
+
 /// Losing a reference (here the handles' drops, after `link` cloned them)
 /// brings an object back at once. Before, only other objects' traces did,
 /// and a cycle of set-aside objects alone was never collected.
@@ -196,13 +212,10 @@ fn a_resurrected_object_that_lost_a_reference_is_linked_once() {
 #[test]
 fn a_waiting_object_unwrapped_during_the_collection() {
     take_drops();
-    let mut x = Node::new(7);
-    Gc::get_mut(&mut x).expect("unique");
-    STASH.with(|stash| stash.borrow_mut().extend([x.clone(), x]));
+    stash_set_aside_node(7);
     garbage_cycle(nothing, |hooked| {
         if hooked.log.0 == 1 {
-            let mut stash = STASH.with(|stash| std::mem::take(&mut *stash.borrow_mut()));
-            stash.pop(); // a loss: the object waits
+            let mut stash = take_stash_losing_one();
             let node = Gc::try_unwrap(stash.pop().expect("stashed"))
                 .ok()
                 .expect("the only strong reference");
@@ -219,14 +232,10 @@ fn a_waiting_object_unwrapped_during_the_collection() {
 #[test]
 fn a_waiting_object_that_dies_during_the_collection() {
     take_drops();
-    let mut x = Node::new(7);
-    Gc::get_mut(&mut x).expect("unique");
-    STASH.with(|stash| stash.borrow_mut().extend([x.clone(), x]));
+    stash_set_aside_node(7);
     garbage_cycle(nothing, |hooked| {
         if hooked.log.0 == 1 {
-            let mut stash = STASH.with(|stash| std::mem::take(&mut *stash.borrow_mut()));
-            stash.pop(); // a loss: the object waits
-            drop(stash); // and dies
+            drop(take_stash_losing_one()); // the object waits, then dies
         }
     });
     assert_eq!(gcptr::collect(), 2);

@@ -206,34 +206,18 @@ fn gc_in_a_thread_local_is_dropped_at_thread_exit() {
 
 #[test]
 fn cycle_left_unreachable_at_thread_exit_is_reclaimed_before_join() {
-    thread_local!(static DROPS: Cell<u32> = const { Cell::new(0) });
-    struct Counted(RefCell<Option<Gc<Counted>>>, std::sync::mpsc::Sender<()>);
-    // SAFETY: visits the one Gc it owns.
-    unsafe impl Trace for Counted {
-        fn trace(&self, tracer: &mut Tracer) {
-            self.0.trace(tracer);
-        }
-    }
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            let _ = DROPS.try_with(|d| d.set(d.get() + 1));
-            self.1.send(()).unwrap();
-        }
-    }
     let (tx, rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
         gcptr::disable();
-        let a = Gc::new(Counted(RefCell::new(None), tx.clone()));
-        let b = Gc::new(Counted(RefCell::new(Some(a.clone())), tx));
-        *a.0.borrow_mut() = Some(b);
+        let a = Gc::new(Reporter(1, tx.clone(), RefCell::new(None)));
+        let b = Gc::new(Reporter(2, tx, RefCell::new(Some(a.clone()))));
+        *a.2.borrow_mut() = Some(b);
     })
     .join()
     .unwrap();
-    assert_eq!(
-        rx.try_iter().count(),
-        2,
-        "both Drops ran before join returned"
-    );
+    let mut dropped: Vec<u32> = rx.try_iter().collect();
+    dropped.sort_unstable();
+    assert_eq!(dropped, [1, 2], "both Drops ran before join returned");
 }
 
 /// At thread exit the collector collects again while the last collection
@@ -245,7 +229,7 @@ fn garbage_left_by_a_panicking_drop_at_thread_exit_is_reclaimed() {
     struct Holder {
         peer: RefCell<Option<Gc<Holder>>>,
         // Not traced: holds the other cycle from outside any analysis.
-        hidden: RefCell<Option<Gc<Counted>>>,
+        hidden: RefCell<Option<Gc<Reporter>>>,
     }
     // SAFETY: visits `peer`; `hidden` is left out, which only delays.
     unsafe impl Trace for Holder {
@@ -260,24 +244,12 @@ fn garbage_left_by_a_panicking_drop_at_thread_exit_is_reclaimed() {
             }
         }
     }
-    struct Counted(RefCell<Option<Gc<Counted>>>, std::sync::mpsc::Sender<()>);
-    // SAFETY: visits the one Gc it owns.
-    unsafe impl Trace for Counted {
-        fn trace(&self, tracer: &mut Tracer) {
-            self.0.trace(tracer);
-        }
-    }
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.1.send(()).unwrap();
-        }
-    }
     let (tx, rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
         gcptr::disable();
-        let c = Gc::new(Counted(RefCell::new(None), tx.clone()));
-        let d = Gc::new(Counted(RefCell::new(Some(c.clone())), tx));
-        *c.0.borrow_mut() = Some(d);
+        let c = Gc::new(Reporter(3, tx.clone(), RefCell::new(None)));
+        let d = Gc::new(Reporter(4, tx, RefCell::new(Some(c.clone()))));
+        *c.2.borrow_mut() = Some(d);
         let a = Gc::new(Holder {
             peer: RefCell::new(None),
             hidden: RefCell::new(Some(c)),
@@ -290,7 +262,9 @@ fn garbage_left_by_a_panicking_drop_at_thread_exit_is_reclaimed() {
     })
     .join()
     .unwrap();
-    assert_eq!(rx.try_iter().count(), 2, "the second cycle was reclaimed");
+    let mut dropped: Vec<u32> = rx.try_iter().collect();
+    dropped.sort_unstable();
+    assert_eq!(dropped, [3, 4], "the second cycle was reclaimed");
 }
 
 /// As above, with a collection at thread exit that reclaims nothing: a
