@@ -78,6 +78,7 @@ fn op(finalizers: bool) -> impl Strategy<Value = Op> {
         2 => ix().prop_map(Op::SetInsert),
         1 => ix().prop_map(Op::SetRemove),
         3 => ix().prop_map(Op::GetMut),
+        3 => (ix(), ix()).prop_map(|(root, from)| Op::MoveRoot { root, from }),
     ]
 }
 

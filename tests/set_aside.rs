@@ -300,6 +300,9 @@ fn a_loss_during_an_analysis() {
     }
     take_drops();
     let abuser = Gc::new(RefCell::new(Some(DropsWhileTracing)));
+    // A lost reference, so that the full collection starts from it and
+    // traces it.
+    drop(abuser.clone());
     let mut x = Node::new(7);
     Gc::get_mut(&mut x).expect("unique");
     x.link(&x); // a self-cycle, set aside

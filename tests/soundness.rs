@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
 
 use gcptr::{Gc, Trace, Tracer, Weak};
-use support::{take_drops, DropLog, Node};
+use support::{take_drops, DropLog, Node, Reporter};
 
 /// A node whose `Drop` runs a test-chosen action with its peer.
 struct Peer {
@@ -165,26 +165,6 @@ fn drop_that_allocates_and_drops_gcs_during_a_collection_is_safe() {
     assert_eq!(take_drops(), [1, 2]);
     assert_eq!(gcptr::collect(), 2, "the cycles made by the Drops");
     assert_eq!(take_drops(), [101, 102]);
-}
-
-/// Sends its id when dropped, from any thread-exit order.
-struct Reporter(
-    u32,
-    std::sync::mpsc::Sender<u32>,
-    RefCell<Option<Gc<Reporter>>>,
-);
-
-// SAFETY: visits the one Gc it owns.
-unsafe impl Trace for Reporter {
-    fn trace(&self, tracer: &mut Tracer) {
-        self.2.trace(tracer);
-    }
-}
-
-impl Drop for Reporter {
-    fn drop(&mut self) {
-        let _ = self.1.send(self.0);
-    }
 }
 
 #[test]

@@ -555,6 +555,54 @@ impl Links {
         Links::link_to_self(head);
     }
 
+    /// Moves the `QUIET` objects of the list headed by `head` into an
+    /// analysis, loud again, appending their headers to `out` in list
+    /// order; the others stay in the list. Returns how many objects the
+    /// list held.
+    ///
+    /// A quiet object reported a lost reference since a full collection
+    /// last analysed it, and every garbage cycle has such a member
+    /// (`collector::lost_reference`): these are the roots from which a
+    /// full collection gathers its set ([`Links::take_listed`]).
+    pub(crate) fn take_quiet_for_analysis(
+        head: NonNull<Links>,
+        out: &mut Vec<NonNull<Header>>,
+    ) -> usize {
+        let mut listed = 0;
+        // SAFETY: `head` is a live list head.
+        let mut node = unsafe { head.as_ref() }.next.get();
+        while !ptr::eq(node, head.as_ptr()) {
+            listed += 1;
+            // SAFETY: every node of a list is a live object's links, so
+            // non-null and readable; `next` is read before `take_listed`
+            // overwrites it.
+            let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
+            // SAFETY: as above.
+            node = unsafe { this.as_ref() }.next.get();
+            // SAFETY: the header of a live, listed object.
+            if unsafe { Links::header(this).as_ref() }.is_quiet() {
+                out.push(Links::take_listed(this));
+            }
+        }
+        listed
+    }
+
+    /// Takes the object at `this` out of its list and into an analysis,
+    /// loud again (a full collection's set); returns its header. Its list
+    /// links are lost.
+    pub(crate) fn take_listed(this: NonNull<Links>) -> NonNull<Header> {
+        Links::unlink_dying(this);
+        Links::take_one(this, true)
+    }
+
+    /// Whether the object at `this` is in one of the collector's lists
+    /// (outside an analysis, or not in its set).
+    #[inline(always)]
+    pub(crate) fn is_listed(this: NonNull<Links>) -> bool {
+        // SAFETY: `this` points at live links.
+        !ptr::eq(unsafe { this.as_ref() }.next.get(), this.as_ptr())
+    }
+
     /// Puts the listed object at `this` into an analysis; returns its
     /// header. Its list links are lost.
     #[inline]

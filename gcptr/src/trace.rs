@@ -227,6 +227,10 @@ pub(crate) enum Action {
     /// Trial deletion: one reference to a member of the collected set comes
     /// from inside the set.
     SubtractInternal,
+    /// As `SubtractInternal`, for a set that grows to hold all that its
+    /// first members reach: an edge to an object in a list takes the
+    /// object into the set.
+    Gather,
     /// Reachability: a member of the set is reachable from outside.
     MarkReachable,
     /// Diagnostics: record every strong edge.
@@ -245,7 +249,8 @@ pub(crate) enum Action {
 pub struct Tracer {
     action: Action,
     /// Objects marked reachable whose own edges are still to be followed
-    /// (`MarkReachable`), or every edge seen (`Record`).
+    /// (`MarkReachable`), every edge seen (`Record`), or the set being
+    /// traced (`SubtractInternal`, `Gather`).
     pending: Vec<NonNull<Header>>,
     /// Objects seen outside every list, set aside by `Gc::get_mut`, to be
     /// taken back into generation 0.
@@ -273,6 +278,18 @@ impl Tracer {
             set_aside: Vec::new(),
             found_tracked: false,
         }
+    }
+
+    /// A tracer whose `pending` list starts as `set`.
+    pub(crate) fn over(action: Action, set: Vec<NonNull<Header>>) -> Self {
+        Tracer {
+            pending: set,
+            ..Tracer::new(action)
+        }
+    }
+
+    pub(crate) fn pending_at(&self, index: usize) -> Option<NonNull<Header>> {
+        self.pending.get(index).copied()
     }
 
     pub(crate) fn pop_pending(&mut self) -> Option<NonNull<Header>> {
@@ -315,6 +332,20 @@ impl Tracer {
                     Mark::Outside => {}
                 }
             }
+            (Action::Gather, Some(node)) => {
+                // SAFETY: the links of a tracked, allocated object.
+                let links = unsafe { node.as_ref() };
+                match links.mark() {
+                    Mark::InSet { .. } => links.decrement_refs(),
+                    Mark::Outside if Links::is_listed(node) => {
+                        self.pending.push(Links::take_listed(node));
+                        links.decrement_refs();
+                    }
+                    Mark::Outside if Links::is_set_aside(node) => self.set_aside_unless_dead(to),
+                    // Acyclic.
+                    Mark::Outside => {}
+                }
+            }
             (Action::MarkReachable, Some(node)) => {
                 // SAFETY: the links of a tracked, allocated object.
                 let links = unsafe { node.as_ref() };
@@ -327,7 +358,13 @@ impl Tracer {
                 self.found_tracked |= !Links::is_acyclic(node);
             }
             // Untracked: never part of a cycle.
-            (Action::SubtractInternal | Action::MarkReachable | Action::SeekTracked, None) => {}
+            (
+                Action::SubtractInternal
+                | Action::Gather
+                | Action::MarkReachable
+                | Action::SeekTracked,
+                None,
+            ) => {}
             (Action::Record | Action::CancelCallbacks, _) => self.other_edge(to),
         }
     }

@@ -141,6 +141,10 @@ pub enum Op {
     /// is lent: the object is set aside until its next lost reference, or
     /// until a collection meets an edge to it.
     GetMut(u8),
+    /// Moves `roots[root]` into the edges of another root, `roots[from]`
+    /// (taken after the removal): a reference that changes hands with no
+    /// count going down. Nothing if there is one root or none.
+    MoveRoot { root: u8, from: u8 },
 }
 
 /// Keys of the weak value maps.
@@ -161,8 +165,8 @@ impl Op {
                 None => 0,
             }
         };
-        // Weights, out of 38: the common operations take several codes.
-        Some(match tag % 38 {
+        // Weights, out of 39: the common operations take several codes.
+        Some(match tag % 39 {
             0..=2 => Op::Alloc(Kind::Plain),
             3 => Op::Alloc(Kind::Fin(FinMode::Observe)),
             4 => Op::Alloc(Kind::Fin(FinMode::ResurrectEdges)),
@@ -235,6 +239,10 @@ impl Op {
             34 => Op::SetInsert(arg()),
             35 => Op::SetRemove(arg()),
             37 => Op::GetMut(arg()),
+            38 => Op::MoveRoot {
+                root: arg(),
+                from: arg(),
+            },
             _ => Op::ClearEdges { from: arg() },
         })
     }
@@ -500,6 +508,9 @@ struct MObj {
     dead: bool,
     finalized: bool,
     weak_cleared: bool,
+    /// Reported a lost reference since a full collection last analysed it
+    /// (gcptr's `QUIET`): full collections start from these.
+    quiet: bool,
 }
 
 /// The reference model of the heap.
@@ -510,6 +521,9 @@ pub struct Model {
     weaks: Vec<usize>,
     res: Vec<usize>,
     counts: [usize; 3],
+    /// The next full collection looks at every object, not only what the
+    /// quiet ones reach: objects were unfrozen since the last one that did.
+    analyse_everything: bool,
     automatic: Option<[usize; 3]>,
     long_lived_total: usize,
     long_lived_pending: usize,
@@ -573,6 +587,7 @@ impl Model {
             dead: false,
             finalized: false,
             weak_cleared: false,
+            quiet: false,
         });
         let id = self.objs.len() - 1;
         self.roots.push(id);
@@ -609,12 +624,15 @@ impl Model {
         }
     }
 
-    /// A reference to `id` went and others remain: an object set aside
-    /// comes back, into generation 0.
+    /// A reference to `id` went and others remain: it is quiet, and an
+    /// object set aside comes back, into generation 0.
     fn lost_reference(&mut self, id: usize) {
         let o = &mut self.objs[id];
-        if o.strong > 0 && !o.dead && o.generation == SET_ASIDE {
-            o.generation = 0;
+        if o.strong > 0 && !o.dead {
+            o.quiet = true;
+            if o.generation == SET_ASIDE {
+                o.generation = 0;
+            }
         }
     }
 
@@ -640,6 +658,7 @@ impl Model {
             return;
         }
         self.objs[id].generation = SET_ASIDE;
+        self.objs[id].quiet = false;
     }
 
     /// Death by count.
@@ -738,14 +757,27 @@ impl Model {
             *count = 0;
         }
         let older = (generation + 1).min(2) as u8;
-        let in_set: Vec<bool> = self
+        let collected: Vec<bool> = self
             .objs
             .iter()
             .map(|o| !o.dead && usize::from(o.generation) <= generation)
             .collect();
+        let full = generation == 2;
+        let everything = self.analyse_everything || self.frozen() > 0;
+        let in_set = if full && !everything {
+            self.reached_from_quiet(&collected)
+        } else {
+            collected.clone()
+        };
+        if full && analysed {
+            self.analyse_everything &= !everything;
+            for (o, _) in self.objs.iter_mut().zip(&in_set).filter(|(_, &s)| s) {
+                o.quiet = false;
+            }
+        }
         let reached = self.reachable_within(&in_set);
         // Objects set aside that the set's traces meet come back, into
-        // generation 0, once the analysis is over.
+        // generation 0 and quiet, once the analysis is over.
         let returning: Vec<usize> = (0..self.objs.len())
             .filter(|&id| in_set[id] && analysed)
             .flat_map(|id| self.objs[id].edges.clone())
@@ -754,19 +786,30 @@ impl Model {
             let o = &mut self.objs[id];
             if !o.dead && o.generation == SET_ASIDE {
                 o.generation = 0;
+                o.quiet = true;
             }
         }
         let mut garbage = Vec::new();
         let mut survivors = 0;
         for id in 0..self.objs.len() {
-            if in_set[id] {
-                if reached[id] {
-                    self.objs[id].generation = older;
-                    survivors += 1;
-                } else {
-                    garbage.push(id);
-                }
+            if in_set[id] && !reached[id] {
+                garbage.push(id);
+            } else if collected[id] {
+                self.objs[id].generation = older;
+                survivors += 1;
             }
+        }
+        if in_set != collected {
+            // The claim that lets full collections start from the quiet
+            // objects: it finds all that a look at everything would.
+            let reached_in_all = self.reachable_within(&collected);
+            let all_garbage: Vec<usize> = (0..self.objs.len())
+                .filter(|&id| collected[id] && !reached_in_all[id])
+                .collect();
+            assert_eq!(
+                garbage, all_garbage,
+                "model: garbage that the quiet objects do not reach"
+            );
         }
         match generation {
             1 => self.long_lived_pending += survivors,
@@ -821,6 +864,22 @@ impl Model {
         found - resurrected_count
     }
 
+    /// What a full collection analyses, out of the objects `collected`:
+    /// all that the quiet ones reach.
+    fn reached_from_quiet(&self, collected: &[bool]) -> Vec<bool> {
+        let mut in_set = vec![false; self.objs.len()];
+        let mut stack: Vec<usize> = (0..self.objs.len())
+            .filter(|&id| collected[id] && self.objs[id].quiet)
+            .collect();
+        while let Some(id) = stack.pop() {
+            if collected[id] && !in_set[id] {
+                in_set[id] = true;
+                stack.extend(&self.objs[id].edges);
+            }
+        }
+        in_set
+    }
+
     fn freeze(&mut self) {
         for o in &mut self.objs {
             if !o.dead && o.generation != SET_ASIDE {
@@ -831,6 +890,7 @@ impl Model {
     }
 
     fn unfreeze(&mut self) {
+        self.analyse_everything = true;
         for o in &mut self.objs {
             if o.generation == FROZEN {
                 o.generation = 2;
@@ -1013,6 +1073,16 @@ impl Harness {
                     drop(self.roots.swap_remove(r));
                     let id = self.model.roots.swap_remove(r);
                     self.model.dec(id);
+                }
+            }
+            Op::MoveRoot { root, from } => {
+                if let Some(r) = index(root, n).filter(|_| n > 1) {
+                    let moved = self.roots.swap_remove(r);
+                    let id = self.model.roots.swap_remove(r);
+                    let f = index(from, n - 1).expect("another root");
+                    self.roots[f].body().edges.borrow_mut().push(moved);
+                    let f = self.model.roots[f];
+                    self.model.objs[f].edges.push(id);
                 }
             }
             Op::GetMut(root) => {

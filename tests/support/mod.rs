@@ -65,6 +65,27 @@ impl Node {
     }
 }
 
+/// Sends its id when dropped, from any thread-exit order: for tests of
+/// what a thread leaves behind.
+pub struct Reporter(
+    pub u32,
+    pub std::sync::mpsc::Sender<u32>,
+    pub RefCell<Option<Gc<Reporter>>>,
+);
+
+// SAFETY: visits the one Gc it owns.
+unsafe impl Trace for Reporter {
+    fn trace(&self, tracer: &mut Tracer) {
+        self.2.trace(tracer);
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        let _ = self.1.send(self.0);
+    }
+}
+
 /// A counter of events, per thread.
 pub struct Counter(Cell<usize>);
 

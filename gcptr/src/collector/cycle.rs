@@ -9,6 +9,12 @@
 //!    count above zero, and all they reach, are alive (`move_unreachable`,
 //!    done here with an explicit stack, never recursion); they move up a
 //!    generation. The rest is garbage.
+//!
+//!    A full collection's set is not the whole heap but what the objects
+//!    that reported a lost reference reach ([`Extent::Reported`]): it
+//!    starts with those, and its first pass takes each listed object it
+//!    meets into the set. Objects outside it count as outside references,
+//!    as older generations do for a young collection.
 //! 2. **Condemn.** Each garbage object gets a unit of weak count held by
 //!    the collector, so its memory outlives anything that happens next, and
 //!    `WEAK_CLEARED`: weak references stop upgrading. Then the weak
@@ -48,16 +54,36 @@ type Panic = Box<dyn Any + Send + 'static>;
 /// enough for the young generations at the default thresholds.
 const SCRATCH_KEPT: usize = 8192;
 
+/// What a full collection analyses. Young collections analyse their whole
+/// generations.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Extent {
+    /// What the `QUIET` objects reach: those that reported a lost
+    /// reference since a full collection last analysed them. Every garbage
+    /// cycle made without `unsafe` has such a member
+    /// (`collector::lost_reference`), and the set holds all it reaches, so
+    /// this finds the same garbage as `Everything`, in time that follows
+    /// the losses rather than the heap (apart from one read-only walk of
+    /// the list, to find the quiet ones and count the rest).
+    ///
+    /// While something may have hidden a reporter, the collection analyses
+    /// everything instead: see `State::analyse_everything`.
+    Reported,
+    /// Every object of the generations (thread exit: the raw-pointer cycles
+    /// of `lost_reference` too).
+    Everything,
+}
+
 /// Collects `generation` and all younger ones. Returns the number of
 /// objects found unreachable and reclaimed; 0 if a collection is already
 /// running.
-pub(crate) fn collect(st: &State, generation: usize) -> usize {
+pub(crate) fn collect(st: &State, generation: usize, extent: Extent) -> usize {
     if st.collecting.get() {
         return 0;
     }
     st.collecting.set(true);
     let mut first_panic = None;
-    let reclaimed = collect_locked(st, generation, &mut first_panic);
+    let reclaimed = collect_locked(st, generation, extent, &mut first_panic);
     st.collecting.set(false);
     super::relink_returning(st);
     death::run_deferred(st);
@@ -132,21 +158,39 @@ fn note_survivors(st: &State, generation: usize, survivors: usize) {
     }
 }
 
-fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>) -> usize {
+fn collect_locked(
+    st: &State,
+    generation: usize,
+    extent: Extent,
+    first_panic: &mut Option<Panic>,
+) -> usize {
     let (young, older) = begin(st, generation);
     let full = generation == GENERATIONS - 1;
+    // Frozen objects must not be gathered into the set: with any, analyse
+    // the generations whole (edges to frozen objects then leave the set).
+    let gather = full
+        && extent == Extent::Reported
+        && !st.analyse_everything.get()
+        && Links::is_empty(st.permanent());
     if full {
         // Losses from here on count toward the next one; the set's
         // objects report theirs again.
         st.garbage_possible.set(false);
+        if !gather {
+            st.analyse_everything.set(false);
+        }
     }
 
     let mut set = st.scratch.take();
     st.analysing.set(true);
     // The set's links become scratch; objects allocated meanwhile (by a
     // trace) start a fresh list.
-    Links::take_for_analysis(young, &mut set, full);
-    let total = set.len();
+    let total = if gather {
+        Links::take_quiet_for_analysis(young, &mut set)
+    } else {
+        Links::take_for_analysis(young, &mut set, full);
+        set.len()
+    };
     // A finalizer to run, or a watcher to tell, runs user code before the
     // drops, and the DEAD marks must wait for it. Until one turns up, mark
     // DEAD as each object is condemned (and take the marks back if one
@@ -156,6 +200,7 @@ fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>
     let mut garbage = find_unreachable(
         st,
         set,
+        gather,
         first_panic,
         |header| relink(older, header),
         |header| {
@@ -178,7 +223,9 @@ fn collect_locked(st: &State, generation: usize, first_panic: &mut Option<Panic>
             unsafe { marked.as_ref() }.clear(flags::DEAD);
         }
     }
-    let survivors = total - garbage.len();
+    // (Objects allocated by a trace, gathered from generation 0, were not
+    // counted in `total`.)
+    let survivors = total.saturating_sub(garbage.len());
     note_survivors(st, generation, survivors);
 
     let found = garbage.len();
@@ -298,6 +345,7 @@ fn finalize_and_recheck(
     let mut still_garbage = find_unreachable(
         st,
         garbage,
+        false,
         first_panic,
         |header| {
             relink(older, header);
@@ -335,7 +383,9 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
 }
 
 /// Trial deletion over `set`, whose objects are in analysis (their links
-/// are scratch, `State::analysing` is set). Hands each object reachable
+/// are scratch, `State::analysing` is set); if `gather`, over `set` and
+/// every listed object it reaches, which the first pass takes into the set
+/// as it meets them. Hands each object reachable
 /// from outside to `reachable` as soon as it is traced, and each other one
 /// to `garbage` at the end (no user code runs in between); returns the
 /// garbage, in the same buffer and in the order `garbage` saw it.
@@ -350,17 +400,26 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
 /// reachable.
 fn find_unreachable(
     st: &State,
-    mut set: Vec<NonNull<Header>>,
+    set: Vec<NonNull<Header>>,
+    gather: bool,
     first_panic: &mut Option<Panic>,
     mut reachable: impl FnMut(NonNull<Header>),
     mut garbage: impl FnMut(NonNull<Header>),
 ) -> Vec<NonNull<Header>> {
     let mut trace_panic = None;
-    let mut tracer = Tracer::new(Action::SubtractInternal);
-    for &header in &set {
+    let action = if gather {
+        Action::Gather
+    } else {
+        Action::SubtractInternal
+    };
+    let mut tracer = Tracer::over(action, set);
+    let mut traced = 0;
+    while let Some(header) = tracer.pending_at(traced) {
         trace(header, &mut tracer, &mut trace_panic);
+        traced += 1;
     }
     let returning = tracer.take_set_aside();
+    let mut set = tracer.into_pending();
     // A handed-on object's links are list links again (`Mark::Outside`),
     // so edges to it are ignored from then on. Objects with no references
     // from outside, not reached yet, are kept at the front of the buffer
@@ -400,8 +459,10 @@ fn find_unreachable(
         }
     }
     if let Some(payload) = trace_panic {
-        // Garbage may have been kept: look again next time.
+        // Garbage may have been kept, with its reporters made loud: look
+        // at everything next time.
         st.garbage_possible.set(true);
+        st.analyse_everything.set(true);
         first_panic.get_or_insert(payload);
     }
     set.truncate(found);
@@ -409,8 +470,12 @@ fn find_unreachable(
     for header in returning {
         if let Some(links) = Header::links(header).filter(|&l| Links::is_set_aside(l)) {
             Links::push_back(st.generation(0), links);
-            // It missed the full collections while it was set aside; the
-            // next one analyses it.
+            // It missed the full collections while it was set aside, and
+            // may close a cycle that reported no loss meanwhile (its last
+            // handle moved into the cycle): quiet, the next one starts
+            // from it.
+            // SAFETY: reached through an edge of a live member of the set.
+            unsafe { header.as_ref() }.set_quiet(true);
             st.garbage_possible.set(true);
         }
     }

@@ -52,7 +52,7 @@ fn collect_automatically(st: &state::State) {
                 continue;
             }
             if st.garbage_possible.get() {
-                cycle::collect(st, generation);
+                cycle::collect(st, generation, cycle::Extent::Reported);
             } else {
                 cycle::promote(st, generation);
             }
@@ -73,8 +73,11 @@ fn collect_automatically(st: &state::State) {
 /// borrow the reference being moved: another reference (whose drop is such
 /// a loss) or a raw pointer (`Gc::as_ptr`, in `unsafe` code). So while no
 /// loss has been noted since the last full collection began, automatic
-/// collections skip their analysis: it would find nothing (a cycle closed
-/// through a raw pointer waits for `collect()`, which always analyses).
+/// collections skip their analysis: it would find nothing. And each
+/// garbage set has a member that reported (it is `QUIET`) since a full
+/// collection last analysed it, so full collections analyse only what
+/// those reach (`cycle::Extent`). A cycle closed through a raw pointer
+/// waits for thread exit, which analyses everything.
 ///
 /// An object that `Gc::get_mut` set aside comes back into generation 0
 /// here: a loss means another reference existed, so the `&mut` is gone.
@@ -182,6 +185,17 @@ pub(crate) fn tracked_objects() -> Vec<NonNull<Header>> {
 /// Runs a full collection (Python's `gc.collect()`): finds every
 /// unreachable reference cycle, finalizes it and frees it.
 ///
+/// It analyses what the objects that lost a reference since a full
+/// collection last looked at them reach: every garbage cycle has such an
+/// object, so the time it takes follows what changed, plus one read-only
+/// walk of the collector's list, rather than everything alive. The one
+/// exception is a cycle closed by `unsafe` code that moved an object's last
+/// handle into the object through [`Gc::as_ptr`](crate::Gc::as_ptr), with no
+/// reference lost: it is found when the thread exits, by a collection that
+/// analyses everything. While objects are frozen ([`freeze`]), and for the
+/// first full collection after [`unfreeze`], a full collection analyses
+/// every object of the generations.
+///
 /// Returns the number of objects found unreachable and reclaimed. Objects
 /// that a finalizer resurrected are not counted. A call made while a
 /// collection is running (from a finalizer or a `Drop`) does nothing and
@@ -235,7 +249,9 @@ pub fn collect_generation(generation: usize) -> usize {
         generation < GENERATIONS,
         "gcptr::collect_generation: generation {generation} does not exist; use 0, 1 or 2"
     );
-    state::current().map_or(0, |st| cycle::collect(st, generation))
+    state::current().map_or(0, |st| {
+        cycle::collect(st, generation, cycle::Extent::Reported)
+    })
 }
 
 /// Turns automatic collection on (Python's `gc.enable()`).
@@ -328,7 +344,7 @@ pub fn threshold() -> [usize; 3] {
 /// clones handles into new ones) pays nothing for the collector. The one
 /// exception is `unsafe` code that moves an object's last handle into the
 /// object itself through [`Gc::as_ptr`](crate::Gc::as_ptr): the cycle it
-/// closes waits for [`collect`], which always analyses.
+/// closes waits for thread exit (see [`collect`]).
 ///
 /// # Examples
 ///
@@ -406,9 +422,10 @@ pub fn freeze() {
 pub fn unfreeze() {
     if let Some(st) = state::current().filter(|st| !st.collecting.get()) {
         Links::append(st.generation(GENERATIONS - 1), st.permanent());
-        // Frozen objects missed the full collections meanwhile, and may
-        // have gone quiet: the next one analyses them.
+        // Frozen objects missed the full collections meanwhile: the next
+        // one analyses them all.
         st.garbage_possible.set(true);
+        st.analyse_everything.set(true);
         st.long_lived_drifted.set(true);
     }
 }

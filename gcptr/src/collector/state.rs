@@ -89,6 +89,12 @@ pub(crate) struct State {
     /// (`collector::lost_reference`). Until then, automatic collections
     /// find nothing, and skip the analysis.
     pub garbage_possible: Cell<bool>,
+    /// The next full collection analyses every object, not only what the
+    /// `QUIET` ones reach (`cycle::Extent`): garbage may exist with no
+    /// quiet member, since objects were unfrozen (they missed the full
+    /// collections meanwhile) or a trace panicked (an analysis made loud
+    /// the members of garbage that it kept).
+    pub analyse_everything: Cell<bool>,
     /// Objects set aside by `Gc::get_mut` that lost a reference while a
     /// collection ran, when the lists must not change: each holds a unit
     /// of weak count (which also keeps `get_mut` from lending it out), and
@@ -116,6 +122,7 @@ impl State {
             scratch: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
             garbage_possible: Cell::new(false),
+            analyse_everything: Cell::new(false),
             returning: RefCell::new(Vec::new()),
         }
     }
@@ -248,7 +255,7 @@ impl Drop for ExitGuard {
         // reported (by the panic hook) and dropped.
         for _ in 0..8 {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                super::cycle::collect(st, 2)
+                super::cycle::collect(st, 2, super::cycle::Extent::Everything)
             }));
             if !st.garbage_possible.get() {
                 break;
