@@ -19,8 +19,10 @@
 //! * `strong` counts `Gc`s; `weak` counts `Weak`s plus one held by all the
 //!   strong references together, as in `std::rc`. Both abort the process on
 //!   overflow, so every strong count below 2^32 works, and every weak count
-//!   below 2^31: the weak word's top bit is [`QUIET`], which says that the
-//!   object need not report a lost reference (see [`Header::dec_strong`]).
+//!   below 2^30: the weak word's top bits are [`QUIET`], which says that the
+//!   object need not report a lost reference (see [`Header::dec_strong`]),
+//!   and [`OLD`], which says that it is counted in generation 2's
+//!   `State::old_count`.
 //! * `vtable` is a `&'static VTable` for the concrete type the object was
 //!   allocated as: it survives coercion to `Gc<dyn Trait>` and lets the
 //!   collector, which sees only headers, trace, finalize, drop and free.
@@ -136,6 +138,15 @@ pub(crate) enum Mark {
 /// acyclic ones), and for a tracked one once it has reported, until a full
 /// collection analyses it again. The weak count is the word's other bits.
 const QUIET: u32 = 1 << 31;
+/// The weak word's second bit, set while the object is in generation 2
+/// and counted in `State::old_count`: a full collection (or a skipped
+/// one) has walked it there, and it was not set aside since. Its death
+/// counts against generation 2, and a lost reference moves it to
+/// `State::reported`, where the next full collection finds it without
+/// walking generation 2.
+const OLD: u32 = 1 << 30;
+/// The weak word's bits that hold the weak count.
+const WEAK_COUNT: u32 = OLD - 1;
 
 const LINKS_SIZE: usize = size_of::<Links>();
 /// Scratch encoding of `next` during analysis: addresses 1 and 3 cannot be
@@ -202,8 +213,8 @@ impl Header {
     /// For tests: as if `weak` units of the weak count had been taken.
     #[cfg(test)]
     pub(crate) fn set_weak(&self, weak: usize) {
-        assert!(weak < QUIET as usize);
-        self.weak.set(weak as u32 | self.weak.get() & QUIET);
+        assert!(weak <= WEAK_COUNT as usize);
+        self.weak.set(weak as u32 | self.weak.get() & !WEAK_COUNT);
     }
 
     /// The raw weak count: `Weak`s, plus one for all strong references
@@ -211,14 +222,14 @@ impl Header {
     /// object in a garbage set.
     #[inline(always)]
     pub(crate) fn weak(&self) -> usize {
-        (self.weak.get() & !QUIET) as usize
+        (self.weak.get() & WEAK_COUNT) as usize
     }
 
     #[inline(always)]
     pub(crate) fn inc_weak(&self) {
         let weak = self.weak.get().wrapping_add(1);
-        if weak & !QUIET == 0 {
-            // The count would carry into `QUIET`.
+        if weak & WEAK_COUNT == 0 {
+            // The count would carry into `OLD`.
             count_overflow();
         }
         self.weak.set(weak);
@@ -230,7 +241,7 @@ impl Header {
         debug_assert!(self.weak() > 0, "weak count underflow");
         let weak = self.weak.get() - 1;
         self.weak.set(weak);
-        (weak & !QUIET) as usize
+        (weak & WEAK_COUNT) as usize
     }
 
     /// Whether the object need not report a lost reference (`QUIET`).
@@ -240,8 +251,22 @@ impl Header {
     }
 
     pub(crate) fn set_quiet(&self, quiet: bool) {
-        let count = self.weak.get() & !QUIET;
-        self.weak.set(if quiet { count | QUIET } else { count });
+        self.set_weak_bit(QUIET, quiet);
+    }
+
+    /// Whether the object is counted in generation 2 (`OLD`).
+    #[inline(always)]
+    pub(crate) fn is_old(&self) -> bool {
+        self.weak.get() & OLD != 0
+    }
+
+    pub(crate) fn set_old(&self, old: bool) {
+        self.set_weak_bit(OLD, old);
+    }
+
+    fn set_weak_bit(&self, bit: u32, on: bool) {
+        let word = self.weak.get();
+        self.weak.set(if on { word | bit } else { word & !bit });
     }
 
     #[inline(always)]
@@ -555,24 +580,23 @@ impl Links {
         Links::link_to_self(head);
     }
 
-    /// Moves the `QUIET` objects of the list headed by `head` into an
-    /// analysis, loud again, appending their headers to `out` in list
-    /// order; the others stay in the list. Returns how many objects the
-    /// list held.
+    /// Marks every object of the list headed by `head` [`OLD`], and if
+    /// `quiet` is given, moves the `QUIET` ones into an analysis, loud
+    /// again, appending their headers to it in list order; the others stay
+    /// in the list. Returns how many objects were not `OLD` before.
     ///
     /// A quiet object reported a lost reference since a full collection
     /// last analysed it, and every garbage cycle has such a member
     /// (`collector::lost_reference`): these are the roots from which a
     /// full collection gathers its set ([`Links::take_listed`]).
-    pub(crate) fn take_quiet_for_analysis(
+    pub(crate) fn make_old(
         head: NonNull<Links>,
-        out: &mut Vec<NonNull<Header>>,
+        mut quiet: Option<&mut Vec<NonNull<Header>>>,
     ) -> usize {
-        let mut listed = 0;
+        let mut marked = 0;
         // SAFETY: `head` is a live list head.
         let mut node = unsafe { head.as_ref() }.next.get();
         while !ptr::eq(node, head.as_ptr()) {
-            listed += 1;
             // SAFETY: every node of a list is a live object's links, so
             // non-null and readable; `next` is read before `take_listed`
             // overwrites it.
@@ -580,11 +604,19 @@ impl Links {
             // SAFETY: as above.
             node = unsafe { this.as_ref() }.next.get();
             // SAFETY: the header of a live, listed object.
-            if unsafe { Links::header(this).as_ref() }.is_quiet() {
+            let h = unsafe { Links::header(this).as_ref() };
+            marked += usize::from(!h.is_old());
+            h.set_old(true);
+            if let Some(out) = quiet.as_deref_mut().filter(|_| h.is_quiet()) {
                 out.push(Links::take_listed(this));
+            } else {
+                debug_assert!(
+                    !h.is_quiet(),
+                    "a quiet object would be lost in generation 2"
+                );
             }
         }
-        listed
+        marked
     }
 
     /// Takes the object at `this` out of its list and into an analysis,
@@ -957,14 +989,14 @@ mod tests {
     }
 
     /// Every strong count below 2^32 works, and every weak count below
-    /// 2^31 (the weak word's top bit is `QUIET`), for quiet objects and
+    /// 2^30 (the weak word's top bits are `QUIET` and `OLD`), for quiet objects and
     /// others alike (not only counts a small counter would allow). The
     /// counts are set directly: 4 billion clones would take seconds.
     #[test]
     fn every_count_below_the_limits_works() {
         fn check<T: crate::Trace + 'static>(value: T, quiet: bool) {
             let max_strong = u32::MAX as usize;
-            let max_weak = QUIET as usize - 1;
+            let max_weak = WEAK_COUNT as usize;
             let gc = crate::Gc::new(value);
             assert_eq!(gc.header_ref().is_quiet(), quiet);
             gc.header_ref().set_strong(max_strong - 1);
@@ -1002,7 +1034,7 @@ mod tests {
                 gc.header_ref().set_strong(u32::MAX as usize);
                 core::mem::forget(gc.clone());
             } else {
-                gc.header_ref().set_weak(QUIET as usize - 1);
+                gc.header_ref().set_weak(WEAK_COUNT as usize);
                 core::mem::forget(weak.clone());
             }
             // Not aborted: the test passes, and the parent sees it.

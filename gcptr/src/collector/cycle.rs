@@ -98,21 +98,23 @@ pub(crate) fn collect(st: &State, generation: usize, extent: Extent) -> usize {
 /// collection began (`collector::lost_reference`). Its set moves up a
 /// generation whole, as survivors do, and is counted as an analysis would
 /// count them, for the 25% rule: by walking the young lists, and for a
-/// full collection, unless generation 2 drifted, from the figures the rule
-/// keeps (a full collection's set is otherwise walked too).
+/// full collection, by walking the objects new to generation 2 into its
+/// `OLD` count.
 pub(crate) fn promote(st: &State, generation: usize) {
     debug_assert!(!st.garbage_possible.get() && !st.collecting.get());
+    debug_assert!(
+        Links::is_empty(st.reported()),
+        "reports set garbage_possible"
+    );
     let young_lists = || Links::len(st.generation(0)) + Links::len(st.generation(1));
-    let survivors = match generation {
-        0 => 0,
-        1 => young_lists(),
-        _ if st.long_lived_drifted.get() => young_lists() + Links::len(st.generation(2)),
-        _ => young_lists() + st.long_lived_total.get() + st.long_lived_pending.get(),
-    };
+    let survivors = if generation == 1 { young_lists() } else { 0 };
     let (young, older) = begin(st, generation);
-    if young != older {
-        Links::append(older, young);
-    }
+    let survivors = if generation == GENERATIONS - 1 {
+        make_old(st, young, None)
+    } else {
+        survivors
+    };
+    Links::append(older, young);
     note_survivors(st, generation, survivors);
     st.add_stats(generation, |s| {
         s.collections += 1;
@@ -123,7 +125,9 @@ pub(crate) fn promote(st: &State, generation: usize) {
 /// Python's bookkeeping at the start of a collection: it counts toward the
 /// next generation's threshold, and resets its own and the younger ones'.
 /// Returns the list of the collection's set (the younger lists appended to
-/// `generation`'s) and the list its survivors move to.
+/// `generation`'s; for a full collection, generation 2's objects that are
+/// not `OLD` yet) and the list its survivors move to (for a full
+/// collection, `old`).
 fn begin(st: &State, generation: usize) -> (NonNull<Links>, NonNull<Links>) {
     if generation + 1 < GENERATIONS {
         let next = &st.counts[generation + 1];
@@ -132,14 +136,25 @@ fn begin(st: &State, generation: usize) -> (NonNull<Links>, NonNull<Links>) {
     for count in &st.counts[..=generation] {
         count.set(0);
     }
-    if generation == GENERATIONS - 1 {
-        st.long_lived_drifted.set(false);
-    }
     let young = st.generation(generation);
     for younger in 0..generation {
         Links::append(young, st.generation(younger));
     }
-    (young, st.generation((generation + 1).min(GENERATIONS - 1)))
+    let older = if generation + 1 < GENERATIONS {
+        st.generation(generation + 1)
+    } else {
+        st.old()
+    };
+    (young, older)
+}
+
+/// Marks the objects of `list` `OLD` and counts them in generation 2, and
+/// if `quiet` is given, moves the quiet ones into it for analysis. Returns
+/// generation 2's count.
+fn make_old(st: &State, list: NonNull<Links>, quiet: Option<&mut Vec<NonNull<Header>>>) -> usize {
+    let walked = Links::make_old(list, quiet);
+    st.old_count.set(st.old_count.get() + walked);
+    st.old_count.get()
 }
 
 /// CPython's 25% rule: objects promoted into generation 2 since the last
@@ -186,8 +201,16 @@ fn collect_locked(
     // The set's links become scratch; objects allocated meanwhile (by a
     // trace) start a fresh list.
     let total = if gather {
-        Links::take_quiet_for_analysis(young, &mut set)
+        // The roots: the quiet objects, new to generation 2 or reported.
+        let total = make_old(st, young, Some(&mut set));
+        Links::append(older, young);
+        Links::take_for_analysis(st.reported(), &mut set, true);
+        total
     } else {
+        if full {
+            Links::take_for_analysis(older, &mut set, true);
+            Links::take_for_analysis(st.reported(), &mut set, true);
+        }
         Links::take_for_analysis(young, &mut set, full);
         set.len()
     };
@@ -202,7 +225,7 @@ fn collect_locked(
         set,
         gather,
         first_panic,
-        |header| relink(older, header),
+        |header| relink(st, older, header),
         |header| {
             // SAFETY: garbage objects are allocated; the unit taken here
             // keeps them so until the last pass.
@@ -348,7 +371,7 @@ fn finalize_and_recheck(
         false,
         first_panic,
         |header| {
-            relink(older, header);
+            relink(st, older, header);
             // SAFETY: the collector's unit; the strong references keep the
             // object allocated, so this cannot free it.
             unsafe { death::release_weak(header) };
@@ -370,7 +393,7 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
     // Deaths that the drops cause nest no deeper than from the top.
     st.drop_depth.set(st.drop_depth.get() + 1);
     for &header in garbage {
-        st.note_death();
+        st.note_death(header);
         // SAFETY: held by our unit; the value is not dropped yet (we marked
         // it DEAD, and only whoever sets DEAD drops the value).
         let drop_value = unsafe { header.as_ref() }.vtable().drop_value;
@@ -508,7 +531,19 @@ fn trace(header: NonNull<Header>, tracer: &mut Tracer, first_panic: &mut Option<
     catch(first_panic, || unsafe { trace(header, tracer) });
 }
 
-fn relink(list: NonNull<Links>, header: NonNull<Header>) {
+/// Moves a survivor of the set into `list`. Into `old`, it is counted in
+/// generation 2 too, if it was not (an object a trace allocated); and if
+/// it lost a reference during the collection (as a finalizer held it), it
+/// goes to `reported` instead, where the next full collection finds it.
+fn relink(st: &State, list: NonNull<Links>, header: NonNull<Header>) {
+    let mut list = list;
+    if list == st.old() {
+        st.note_old(header);
+        // SAFETY: a survivor is allocated.
+        if unsafe { header.as_ref() }.is_quiet() {
+            list = st.reported();
+        }
+    }
     Links::push_back(list, Header::links(header).expect("survivors are tracked"));
 }
 

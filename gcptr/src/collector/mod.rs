@@ -79,8 +79,10 @@ fn collect_automatically(st: &state::State) {
 /// those reach (`cycle::Extent`). A cycle closed through a raw pointer
 /// waits for thread exit, which analyses everything.
 ///
-/// An object that `Gc::get_mut` set aside comes back into generation 0
-/// here: a loss means another reference existed, so the `&mut` is gone.
+/// An `OLD` object moves to `State::reported` here, for the next full
+/// collection to start from. An object that `Gc::get_mut` set aside comes
+/// back into generation 0: a loss means another reference existed, so the
+/// `&mut` is gone.
 #[cold]
 #[inline(never)]
 pub(crate) fn lost_reference(header: NonNull<Header>) {
@@ -88,6 +90,9 @@ pub(crate) fn lost_reference(header: NonNull<Header>) {
     let h = unsafe { header.as_ref() };
     if let Some(st) = state::current_if_created() {
         st.garbage_possible.set(true);
+        if h.is_old() {
+            report_old(st, header);
+        }
         let set_aside = Header::links(header).filter(|&links| Links::is_set_aside(links));
         if let Some(links) = set_aside.filter(|_| !h.has(flags::DEAD)) {
             if st.collecting.get() {
@@ -102,6 +107,24 @@ pub(crate) fn lost_reference(header: NonNull<Header>) {
         }
     }
     h.set_quiet(true);
+}
+
+/// Moves the `OLD` object at `header`, which just lost a reference, to
+/// `State::reported`.
+fn report_old(st: &State, header: NonNull<Header>) {
+    if st.analysing.get() {
+        // Lists in pieces (a trace dropped a `Gc`): the object may be in
+        // the set being analysed, or in a list the set will be moved to.
+        // Look at everything next time instead.
+        st.analyse_everything.set(true);
+        return;
+    }
+    // Not listed: condemned by the collection under way (it has no list to
+    // leave, and dies with its set).
+    if let Some(links) = Header::links(header).filter(|&links| Links::is_listed(links)) {
+        Links::unlink(links);
+        Links::push_back(st.reported(), links);
+    }
 }
 
 /// Brings back the set-aside objects that lost a reference while the
@@ -163,7 +186,8 @@ pub(crate) fn set_aside(header: NonNull<Header>) {
             if Links::is_acyclic(links) {
                 st.counts[0].set(st.counts[0].get() + 1);
             } else {
-                st.long_lived_drifted.set(true);
+                // It comes back into generation 0.
+                st.note_not_old(header);
             }
         }
         // Loud, so that it comes back at its next lost reference.
@@ -399,11 +423,13 @@ pub fn stats() -> [GenerationStats; 3] {
 /// ```
 pub fn freeze() {
     if let Some(st) = state::current().filter(|st| !st.collecting.get()) {
-        for generation in 0..GENERATIONS {
-            Links::append(st.permanent(), st.generation(generation));
+        for list in st.collected_lists() {
+            for header in Links::headers(list) {
+                st.note_not_old(header);
+            }
+            Links::append(st.permanent(), list);
         }
         st.counts[0].set(0);
-        st.long_lived_drifted.set(true);
     }
 }
 
@@ -426,7 +452,6 @@ pub fn unfreeze() {
         // one analyses them all.
         st.garbage_possible.set(true);
         st.analyse_everything.set(true);
-        st.long_lived_drifted.set(true);
     }
 }
 

@@ -47,8 +47,21 @@ pub struct GenerationStats {
 pub(crate) const GENERATIONS: usize = 3;
 
 pub(crate) struct State {
-    /// Heads of the generation lists, youngest first.
+    /// Heads of the generation lists, youngest first. Generation 2's holds
+    /// the objects that came into it since the last full collection; the
+    /// others, `OLD`, are in `old` and `reported`.
     pub generations: [Links; GENERATIONS],
+    /// Generation 2's `OLD` objects, but those in `reported`.
+    pub old: Links,
+    /// Generation 2's `OLD` objects that reported a lost reference since a
+    /// full collection last analysed them (`QUIET`): a full collection
+    /// starts from them, and from the quiet ones in the other generation
+    /// lists, which it walks (`Links::make_old_taking_quiet`).
+    pub reported: Links,
+    /// How many objects are `OLD`: a full collection's count of generation
+    /// 2 without walking it, kept exact by every death, `Gc::get_mut` and
+    /// `freeze`.
+    pub old_count: Cell<usize>,
     /// Head of the list of frozen objects (`gcptr::freeze`).
     pub permanent: Links,
     /// Python's `gc.get_count()`: allocations minus deallocations of
@@ -66,12 +79,6 @@ pub(crate) struct State {
     /// promoted into it since (CPython's 25% rule).
     pub long_lived_total: Cell<usize>,
     pub long_lived_pending: Cell<usize>,
-    /// Whether generation 2 may no longer hold exactly `long_lived_total +
-    /// long_lived_pending` objects: since the last full collection began, a
-    /// tracked object died or left its list, or `freeze` or `unfreeze`
-    /// moved objects. A full collection that skips its analysis
-    /// (`cycle::promote`) then counts its set instead.
-    pub long_lived_drifted: Cell<bool>,
     pub stats: [Cell<GenerationStats>; GENERATIONS],
     /// Nesting of drops in progress (see `death.rs`).
     pub drop_depth: Cell<usize>,
@@ -107,6 +114,9 @@ impl State {
     fn new() -> State {
         State {
             generations: [Links::new(), Links::new(), Links::new()],
+            old: Links::new(),
+            reported: Links::new(),
+            old_count: Cell::new(0),
             permanent: Links::new(),
             counts: Default::default(),
             thresholds: [Cell::new(700), Cell::new(10), Cell::new(10)],
@@ -115,7 +125,6 @@ impl State {
             analysing: Cell::new(false),
             long_lived_total: Cell::new(0),
             long_lived_pending: Cell::new(0),
-            long_lived_drifted: Cell::new(false),
             stats: Default::default(),
             drop_depth: Cell::new(0),
             deferred: RefCell::new(Vec::new()),
@@ -135,14 +144,29 @@ impl State {
         NonNull::from(&self.permanent)
     }
 
-    /// Every list head, the permanent one last.
-    pub(crate) fn lists(&self) -> [NonNull<Links>; GENERATIONS + 1] {
+    pub(crate) fn old(&self) -> NonNull<Links> {
+        NonNull::from(&self.old)
+    }
+
+    pub(crate) fn reported(&self) -> NonNull<Links> {
+        NonNull::from(&self.reported)
+    }
+
+    /// The heads of the lists that collections look at, youngest first.
+    pub(crate) fn collected_lists(&self) -> [NonNull<Links>; GENERATIONS + 2] {
         [
             self.generation(0),
             self.generation(1),
             self.generation(2),
-            self.permanent(),
+            self.old(),
+            self.reported(),
         ]
+    }
+
+    /// Every list head, the permanent one last.
+    pub(crate) fn lists(&self) -> [NonNull<Links>; GENERATIONS + 3] {
+        let [a, b, c, d, e] = self.collected_lists();
+        [a, b, c, d, e, self.permanent()]
     }
 
     pub(crate) fn add_stats(&self, generation: usize, f: impl FnOnce(&mut GenerationStats)) {
@@ -160,11 +184,34 @@ impl State {
     }
 
     /// Counts one fewer live tracked object (CPython decrements generation
-    /// 0's count on every deallocation).
-    pub(crate) fn note_death(&self) {
+    /// 0's count on every deallocation), and one fewer in generation 2 if
+    /// it was `OLD` (whose mark it loses).
+    pub(crate) fn note_death(&self, header: NonNull<Header>) {
         let count = &self.counts[0];
         count.set(count.get().saturating_sub(1));
-        self.long_lived_drifted.set(true);
+        self.note_not_old(header);
+    }
+
+    /// Counts the object at `header` in generation 2, if it is not yet.
+    pub(crate) fn note_old(&self, header: NonNull<Header>) {
+        // SAFETY: callers pass an allocated object's header.
+        let h = unsafe { header.as_ref() };
+        if !h.is_old() {
+            h.set_old(true);
+            self.old_count.set(self.old_count.get() + 1);
+        }
+    }
+
+    /// The object at `header` leaves generation 2's count, if it is in it.
+    #[inline]
+    pub(crate) fn note_not_old(&self, header: NonNull<Header>) {
+        // SAFETY: callers pass an allocated object's header.
+        let h = unsafe { header.as_ref() };
+        if h.is_old() {
+            h.set_old(false);
+            debug_assert!(self.old_count.get() > 0, "old count underflow");
+            self.old_count.set(self.old_count.get() - 1);
+        }
     }
 
     /// [`State::note_death`] for the object whose links are `links`, as it
@@ -173,7 +220,7 @@ impl State {
     #[inline]
     pub(crate) fn note_leaving(&self, links: NonNull<Links>) {
         if !Links::is_acyclic(links) {
-            self.note_death();
+            self.note_death(Links::header(links));
         }
     }
 }
