@@ -414,3 +414,88 @@ fn a_cycle_closed_through_a_raw_pointer_waits_for_thread_exit() {
     .map(|rx| assert_eq!(rx.try_recv().ok(), Some(1), "leaked at thread exit"))
     .unwrap();
 }
+
+/// `n` old objects (in generation 2 after two full collections), each in a
+/// two-object cycle with the next, held only by the returned handles.
+fn old_pairs(n: usize) -> Vec<Gc<Counted>> {
+    let objects: Vec<_> = (0..2 * n).map(|_| counted()).collect();
+    for pair in objects.chunks(2) {
+        pair[0].edges.borrow_mut().push(pair[1].clone());
+        pair[1].edges.borrow_mut().push(pair[0].clone());
+    }
+    gcptr::collect();
+    gcptr::collect();
+    objects
+}
+
+#[test]
+fn a_full_collection_traces_what_the_reporters_reach_and_no_more() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let objects = old_pairs(500);
+        let before = traces();
+        assert_eq!(gcptr::collect(), 0);
+        assert_eq!(traces(), before, "no object lost a reference");
+        // One pair loses a reference: the analysis starts from it, and
+        // reaches its partner only.
+        drop(objects[0].clone());
+        let before = traces();
+        assert_eq!(gcptr::collect(), 0);
+        assert_eq!(traces() - before, 4, "two objects, traced twice each");
+        // Both handles of a pair go: it is garbage, and found.
+        let mut objects = objects;
+        objects.drain(..2);
+        assert_eq!(gcptr::collect(), 2);
+        assert_eq!(gcptr::collect(), 0);
+        drop(objects);
+        assert_eq!(gcptr::collect(), 1000 - 2);
+    });
+}
+
+/// Past a quarter of generation 2 (and 1024), reporters are no longer
+/// buffered, and the full collection walks generation 2 for them instead.
+#[test]
+fn reporters_past_the_buffer_are_found_by_a_walk_of_generation_2() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let pairs = 700;
+        let objects = old_pairs(pairs);
+        let weak: Vec<_> = objects.iter().map(Gc::downgrade).collect();
+        drop(objects); // 1400 reporters, past the 1024 the buffer takes
+        assert_eq!(gcptr::collect(), 2 * pairs);
+        assert!(weak.iter().all(|w| w.upgrade().is_none()));
+        // The buffer works again after the walk.
+        let objects = old_pairs(2);
+        drop(objects);
+        assert_eq!(gcptr::collect(), 4);
+    });
+}
+
+/// A buffered reporter keeps its memory until the next full collection
+/// lets go of it, however it dies meanwhile (Miri and LeakSanitizer check
+/// that the memory is freed then, and not before).
+#[test]
+fn a_reporter_that_dies_before_the_collection_is_freed_by_it() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let objects = old_pairs(2);
+        let mut objects = objects.into_iter();
+        let (a, b) = (objects.next().unwrap(), objects.next().unwrap());
+        let (c, d) = (objects.next().unwrap(), objects.next().unwrap());
+        // `a` reports, then dies by count with its partner.
+        drop(a.clone());
+        b.edges.borrow_mut().clear();
+        drop(a);
+        drop(b);
+        // `c` reports and dies, with a `Weak` that outlives the collection.
+        drop(c.clone());
+        let weak = Gc::downgrade(&c);
+        d.edges.borrow_mut().clear();
+        drop(c);
+        assert!(weak.upgrade().is_none());
+        assert_eq!(gcptr::collect(), 0);
+        drop(weak);
+        drop(d);
+        assert_eq!(gcptr::collect(), 0);
+    });
+}

@@ -19,10 +19,11 @@
 //! * `strong` counts `Gc`s; `weak` counts `Weak`s plus one held by all the
 //!   strong references together, as in `std::rc`. Both abort the process on
 //!   overflow, so every strong count below 2^32 works, and every weak count
-//!   below 2^30: the weak word's top bits are [`QUIET`], which says that the
+//!   below 2^29: the weak word's top bits are [`QUIET`], which says that the
 //!   object need not report a lost reference (see [`Header::dec_strong`]),
-//!   and [`OLD`], which says that it is counted in generation 2's
-//!   `State::old_count`.
+//!   [`OLD`], which says that it is counted in generation 2's
+//!   `State::old_count`, and [`BUFFERED`], which says that the collector's
+//!   buffer of reporters holds its address.
 //! * `vtable` is a `&'static VTable` for the concrete type the object was
 //!   allocated as: it survives coercion to `Gc<dyn Trait>` and lets the
 //!   collector, which sees only headers, trace, finalize, drop and free.
@@ -141,12 +142,17 @@ const QUIET: u32 = 1 << 31;
 /// The weak word's second bit, set while the object is in generation 2
 /// and counted in `State::old_count`: a full collection (or a skipped
 /// one) has walked it there, and it was not set aside since. Its death
-/// counts against generation 2, and a lost reference moves it to
-/// `State::reported`, where the next full collection finds it without
+/// counts against generation 2, and its lost reference puts it in
+/// `State::reporters`, where the next full collection finds it without
 /// walking generation 2.
 const OLD: u32 = 1 << 30;
+/// The weak word's third bit, set while `State::reporters` holds the
+/// object's address: its memory is not freed until the buffer lets go of
+/// it, as if the buffer held a unit of weak count (but without one, which
+/// `Gc::get_mut` and `Gc::weak_count` would see).
+const BUFFERED: u32 = 1 << 29;
 /// The weak word's bits that hold the weak count.
-const WEAK_COUNT: u32 = OLD - 1;
+const WEAK_COUNT: u32 = BUFFERED - 1;
 
 const LINKS_SIZE: usize = size_of::<Links>();
 /// Scratch encoding of `next` during analysis: addresses 1 and 3 cannot be
@@ -229,7 +235,7 @@ impl Header {
     pub(crate) fn inc_weak(&self) {
         let weak = self.weak.get().wrapping_add(1);
         if weak & WEAK_COUNT == 0 {
-            // The count would carry into `OLD`.
+            // The count would carry into `BUFFERED`.
             count_overflow();
         }
         self.weak.set(weak);
@@ -262,6 +268,16 @@ impl Header {
 
     pub(crate) fn set_old(&self, old: bool) {
         self.set_weak_bit(OLD, old);
+    }
+
+    /// Whether `State::reporters` holds the object (`BUFFERED`).
+    #[inline(always)]
+    pub(crate) fn is_buffered(&self) -> bool {
+        self.weak.get() & BUFFERED != 0
+    }
+
+    pub(crate) fn set_buffered(&self, buffered: bool) {
+        self.set_weak_bit(BUFFERED, buffered);
     }
 
     fn set_weak_bit(&self, bit: u32, on: bool) {
@@ -989,7 +1005,7 @@ mod tests {
     }
 
     /// Every strong count below 2^32 works, and every weak count below
-    /// 2^30 (the weak word's top bits are `QUIET` and `OLD`), for quiet objects and
+    /// 2^29 (the weak word's top bits are flags), for quiet objects and
     /// others alike (not only counts a small counter would allow). The
     /// counts are set directly: 4 billion clones would take seconds.
     #[test]

@@ -103,7 +103,7 @@ pub(crate) fn collect(st: &State, generation: usize, extent: Extent) -> usize {
 pub(crate) fn promote(st: &State, generation: usize) {
     debug_assert!(!st.garbage_possible.get() && !st.collecting.get());
     debug_assert!(
-        Links::is_empty(st.reported()),
+        st.reporters.borrow().is_empty(),
         "reports set garbage_possible"
     );
     let young_lists = || Links::len(st.generation(0)) + Links::len(st.generation(1));
@@ -201,15 +201,21 @@ fn collect_locked(
     // The set's links become scratch; objects allocated meanwhile (by a
     // trace) start a fresh list.
     let total = if gather {
-        // The roots: the quiet objects, new to generation 2 or reported.
+        // The roots: the quiet objects, reporters or new to generation 2
+        // (in that order: the walk marks the new ones old).
+        if st.reporters_overflowed.replace(false) {
+            Links::make_old(older, Some(&mut set));
+        } else {
+            super::take_reporters(st, Some(&mut set));
+        }
         let total = make_old(st, young, Some(&mut set));
         Links::append(older, young);
-        Links::take_for_analysis(st.reported(), &mut set, true);
         total
     } else {
         if full {
+            st.reporters_overflowed.set(false);
+            super::take_reporters(st, None);
             Links::take_for_analysis(older, &mut set, true);
-            Links::take_for_analysis(st.reported(), &mut set, true);
         }
         Links::take_for_analysis(young, &mut set, full);
         set.len()
@@ -438,6 +444,9 @@ fn find_unreachable(
     let mut tracer = Tracer::over(action, set);
     let mut traced = 0;
     while let Some(header) = tracer.pending_at(traced) {
+        if let Some(ahead) = tracer.pending_at(traced + PREFETCH_DISTANCE) {
+            prefetch(ahead);
+        }
         trace(header, &mut tracer, &mut trace_panic);
         traced += 1;
     }
@@ -451,6 +460,9 @@ fn find_unreachable(
     let mut candidates = 0;
     for i in 0..set.len() {
         let header = set[i];
+        if let Some(&ahead) = set.get(i + PREFETCH_DISTANCE) {
+            prefetch(ahead);
+        }
         let l = links(header);
         if l.mark() != (Mark::InSet { reachable: false }) {
             continue;
@@ -531,20 +543,30 @@ fn trace(header: NonNull<Header>, tracer: &mut Tracer, first_panic: &mut Option<
     catch(first_panic, || unsafe { trace(header, tracer) });
 }
 
-/// Moves a survivor of the set into `list`. Into `old`, it is counted in
-/// generation 2 too, if it was not (an object a trace allocated); and if
-/// it lost a reference during the collection (as a finalizer held it), it
-/// goes to `reported` instead, where the next full collection finds it.
+/// Moves a survivor of the set into `list`; into `old`, it is counted in
+/// generation 2 too, if it was not (an object a trace allocated).
 fn relink(st: &State, list: NonNull<Links>, header: NonNull<Header>) {
-    let mut list = list;
     if list == st.old() {
         st.note_old(header);
-        // SAFETY: a survivor is allocated.
-        if unsafe { header.as_ref() }.is_quiet() {
-            list = st.reported();
-        }
     }
     Links::push_back(list, Header::links(header).expect("survivors are tracked"));
+}
+
+/// How far ahead of a walk over a buffer of objects to fetch.
+pub(super) const PREFETCH_DISTANCE: usize = 8;
+
+/// Asks for the object at `header` to be brought into the cache, ahead of
+/// a walk over a buffer of objects in no useful order.
+#[inline(always)]
+pub(super) fn prefetch(header: NonNull<Header>) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: a prefetch is a hint: it reads nothing and cannot fault.
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(header.as_ptr().cast());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = header;
 }
 
 fn catch(first_panic: &mut Option<Panic>, f: impl FnOnce()) {

@@ -261,9 +261,23 @@ pub(crate) unsafe fn release_weak(header: NonNull<Header>) {
 #[inline]
 pub(crate) unsafe fn release_weak_of(header: NonNull<Header>, known: Option<Allocation>) {
     // SAFETY: the unit the caller owns keeps the header allocated.
-    if unsafe { header.as_ref() }.dec_weak() != 0 {
+    let h = unsafe { header.as_ref() };
+    if h.dec_weak() != 0 || h.is_buffered() {
+        // Still referred to; or only by the buffer of reporters, which
+        // frees it when it lets go (`collector::take_reporters`).
         return;
     }
+    // SAFETY: per the contract.
+    unsafe { free(header, known) }
+}
+
+/// Frees the allocation of the object at `header`.
+///
+/// # Safety
+/// No strong or weak reference to it is left, nor the reporters' buffer;
+/// its value has been dropped or moved out; `known`, if given, is its
+/// allocation.
+pub(crate) unsafe fn free(header: NonNull<Header>, known: Option<Allocation>) {
     // No strong or weak reference is left, and the collector holds a unit
     // of its own while it uses an object, so nothing can reach the memory.
     debug_assert!(known.is_none_or(|allocation| {

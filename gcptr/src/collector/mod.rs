@@ -79,7 +79,7 @@ fn collect_automatically(st: &state::State) {
 /// those reach (`cycle::Extent`). A cycle closed through a raw pointer
 /// waits for thread exit, which analyses everything.
 ///
-/// An `OLD` object moves to `State::reported` here, for the next full
+/// An `OLD` object goes into `State::reporters` here, for the next full
 /// collection to start from. An object that `Gc::get_mut` set aside comes
 /// back into generation 0: a loss means another reference existed, so the
 /// `&mut` is gone.
@@ -91,7 +91,7 @@ pub(crate) fn lost_reference(header: NonNull<Header>) {
     if let Some(st) = state::current_if_created() {
         st.garbage_possible.set(true);
         if h.is_old() {
-            report_old(st, header);
+            st.buffer_reporter(header);
         }
         let set_aside = Header::links(header).filter(|&links| Links::is_set_aside(links));
         if let Some(links) = set_aside.filter(|_| !h.has(flags::DEAD)) {
@@ -109,21 +109,44 @@ pub(crate) fn lost_reference(header: NonNull<Header>) {
     h.set_quiet(true);
 }
 
-/// Moves the `OLD` object at `header`, which just lost a reference, to
-/// `State::reported`.
-fn report_old(st: &State, header: NonNull<Header>) {
-    if st.analysing.get() {
-        // Lists in pieces (a trace dropped a `Gc`): the object may be in
-        // the set being analysed, or in a list the set will be moved to.
-        // Look at everything next time instead.
-        st.analyse_everything.set(true);
-        return;
+/// Empties `State::reporters`. Hands on to `roots` each object that is
+/// still a root for a full collection: alive, `OLD`, `QUIET` and in a list
+/// (taken out of it, into an analysis); frees each that died meanwhile and
+/// that only the buffer kept allocated.
+pub(super) fn take_reporters(st: &State, mut roots: Option<&mut Vec<NonNull<Header>>>) {
+    let reporters = st.reporters.take();
+    for (i, &header) in reporters.iter().enumerate() {
+        if let Some(&ahead) = reporters.get(i + cycle::PREFETCH_DISTANCE) {
+            cycle::prefetch(ahead);
+        }
+        // SAFETY: `BUFFERED` kept the memory of each buffered object.
+        let h = unsafe { header.as_ref() };
+        h.set_buffered(false);
+        if h.weak() == 0 {
+            // SAFETY: no reference of any kind is left, and the value is
+            // gone (the strong references' unit went with the last one).
+            unsafe { death::free(header, None) };
+            continue;
+        }
+        let Some(roots) = roots.as_deref_mut() else {
+            continue;
+        };
+        // A dead object's links are stale: ask `DEAD` first.
+        if h.has(flags::DEAD) || !h.is_old() || !h.is_quiet() {
+            continue;
+        }
+        if let Some(links) = Header::links(header).filter(|&l| Links::is_listed(l)) {
+            roots.push(Links::take_listed(links));
+        }
     }
-    // Not listed: condemned by the collection under way (it has no list to
-    // leave, and dies with its set).
-    if let Some(links) = Header::links(header).filter(|&links| Links::is_listed(links)) {
-        Links::unlink(links);
-        Links::push_back(st.reported(), links);
+    let mut reporters = reporters;
+    reporters.clear();
+    // Keep the buffer, unless it grew large.
+    if reporters.capacity() <= 4096 {
+        let mut current = st.reporters.borrow_mut();
+        if current.is_empty() {
+            *current = reporters;
+        }
     }
 }
 

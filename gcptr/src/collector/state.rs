@@ -49,15 +49,23 @@ pub(crate) const GENERATIONS: usize = 3;
 pub(crate) struct State {
     /// Heads of the generation lists, youngest first. Generation 2's holds
     /// the objects that came into it since the last full collection; the
-    /// others, `OLD`, are in `old` and `reported`.
+    /// others, `OLD`, are in `old`.
     pub generations: [Links; GENERATIONS],
-    /// Generation 2's `OLD` objects, but those in `reported`.
+    /// Generation 2's `OLD` objects.
     pub old: Links,
-    /// Generation 2's `OLD` objects that reported a lost reference since a
-    /// full collection last analysed them (`QUIET`): a full collection
-    /// starts from them, and from the quiet ones in the other generation
-    /// lists, which it walks (`Links::make_old_taking_quiet`).
-    pub reported: Links,
+    /// The `OLD` objects that reported a lost reference (and went `QUIET`)
+    /// since the last full collection began, each `BUFFERED`, which keeps
+    /// its memory. A full collection starts from those still old and quiet
+    /// (`collector::take_reporters`), and from the quiet ones new to
+    /// generation 2, which it walks (`Links::make_old`). A buffer rather
+    /// than a list: reports come in any order, and a buffer's addresses can
+    /// be fetched ahead, where a list's walk waits on each miss in turn.
+    pub reporters: RefCell<Vec<NonNull<Header>>>,
+    /// The reporters outgrew their buffer (a quarter of generation 2): it
+    /// was emptied, reporters stay unbuffered, and the next full collection
+    /// walks `old` for the quiet ones instead, in list order, which is
+    /// cheaper when they are that many.
+    pub reporters_overflowed: Cell<bool>,
     /// How many objects are `OLD`: a full collection's count of generation
     /// 2 without walking it, kept exact by every death, `Gc::get_mut` and
     /// `freeze`.
@@ -115,7 +123,8 @@ impl State {
         State {
             generations: [Links::new(), Links::new(), Links::new()],
             old: Links::new(),
-            reported: Links::new(),
+            reporters: RefCell::new(Vec::new()),
+            reporters_overflowed: Cell::new(false),
             old_count: Cell::new(0),
             permanent: Links::new(),
             counts: Default::default(),
@@ -148,25 +157,20 @@ impl State {
         NonNull::from(&self.old)
     }
 
-    pub(crate) fn reported(&self) -> NonNull<Links> {
-        NonNull::from(&self.reported)
-    }
-
     /// The heads of the lists that collections look at, youngest first.
-    pub(crate) fn collected_lists(&self) -> [NonNull<Links>; GENERATIONS + 2] {
+    pub(crate) fn collected_lists(&self) -> [NonNull<Links>; GENERATIONS + 1] {
         [
             self.generation(0),
             self.generation(1),
             self.generation(2),
             self.old(),
-            self.reported(),
         ]
     }
 
     /// Every list head, the permanent one last.
-    pub(crate) fn lists(&self) -> [NonNull<Links>; GENERATIONS + 3] {
-        let [a, b, c, d, e] = self.collected_lists();
-        [a, b, c, d, e, self.permanent()]
+    pub(crate) fn lists(&self) -> [NonNull<Links>; GENERATIONS + 2] {
+        let [a, b, c, d] = self.collected_lists();
+        [a, b, c, d, self.permanent()]
     }
 
     pub(crate) fn add_stats(&self, generation: usize, f: impl FnOnce(&mut GenerationStats)) {
@@ -192,13 +196,37 @@ impl State {
         self.note_not_old(header);
     }
 
-    /// Counts the object at `header` in generation 2, if it is not yet.
+    /// Counts the object at `header` in generation 2, if it is not yet
+    /// (and buffers it if it is quiet, as if it reported now).
     pub(crate) fn note_old(&self, header: NonNull<Header>) {
         // SAFETY: callers pass an allocated object's header.
         let h = unsafe { header.as_ref() };
         if !h.is_old() {
             h.set_old(true);
             self.old_count.set(self.old_count.get() + 1);
+            if h.is_quiet() {
+                self.buffer_reporter(header);
+            }
+        }
+    }
+
+    /// Puts the `OLD` object at `header`, which reported a lost reference,
+    /// in the reporters' buffer; or if the buffer overflowed, leaves it for
+    /// the walk of `old`.
+    pub(crate) fn buffer_reporter(&self, header: NonNull<Header>) {
+        // SAFETY: callers pass an allocated object's header.
+        let h = unsafe { header.as_ref() };
+        if h.is_buffered() || self.reporters_overflowed.get() {
+            return;
+        }
+        let mut reporters = self.reporters.borrow_mut();
+        if reporters.len() < (self.old_count.get() / 4).max(REPORTERS_MIN) {
+            h.set_buffered(true);
+            reporters.push(header);
+        } else {
+            drop(reporters);
+            self.reporters_overflowed.set(true);
+            super::take_reporters(self, None);
         }
     }
 
@@ -224,6 +252,10 @@ impl State {
         }
     }
 }
+
+/// The reporters' buffer never overflows below this length (see
+/// `State::reporters_overflowed`).
+const REPORTERS_MIN: usize = 1024;
 
 /// `STATE` before the state exists (it is created on first use).
 const UNSET: *const State = ptr::null();
@@ -309,6 +341,7 @@ impl Drop for ExitGuard {
             }
         }
         super::death::run_deferred(st);
+        super::take_reporters(st, None);
         // Survivors (held by other thread-locals, or leaked) become plain
         // reference-counted objects in no list.
         for head in st.lists() {
