@@ -63,8 +63,10 @@ pub(crate) enum Extent {
     /// cycle made without `unsafe` has such a member
     /// (`collector::lost_reference`), and the set holds all it reaches, so
     /// this finds the same garbage as `Everything`, in time that follows
-    /// the losses rather than the heap (apart from one read-only walk of
-    /// the list, to find the quiet ones and count the rest).
+    /// the losses rather than the heap. The quiet objects are found in the
+    /// reporters' buffer (`State::reporters`) and by a walk of the objects
+    /// new to generation 2 since the last full collection, which marks them
+    /// `OLD`; generation 2's count is kept, not walked.
     ///
     /// While something may have hidden a reporter, the collection analyses
     /// everything instead: see `State::analyse_everything`.

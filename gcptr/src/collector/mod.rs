@@ -234,8 +234,9 @@ pub(crate) fn tracked_objects() -> Vec<NonNull<Header>> {
 ///
 /// It analyses what the objects that lost a reference since a full
 /// collection last looked at them reach: every garbage cycle has such an
-/// object, so the time it takes follows what changed, plus one read-only
-/// walk of the collector's list, rather than everything alive. The one
+/// object. The time it takes follows what changed since the last full
+/// collection (those objects, and the objects new to generation 2), not
+/// everything alive. The one
 /// exception is a cycle closed by `unsafe` code that moved an object's last
 /// handle into the object through [`Gc::as_ptr`](crate::Gc::as_ptr), with no
 /// reference lost: it is found when the thread exits, by a collection that
