@@ -452,10 +452,10 @@ fn a_full_collection_traces_what_the_reporters_reach_and_no_more() {
     });
 }
 
-/// Past a quarter of generation 2 (and 1024), reporters are no longer
-/// buffered, and the full collection walks generation 2 for them instead.
+/// Past a sixteenth of generation 2 (and 1024), reporters are no longer
+/// buffered, and the next full collection analyses everything instead.
 #[test]
-fn reporters_past_the_buffer_are_found_by_a_walk_of_generation_2() {
+fn reporters_past_the_buffer_are_found_by_an_analysis_of_everything() {
     on_fresh_thread(|| {
         gcptr::disable();
         let pairs = 700;

@@ -69,7 +69,9 @@ pub(crate) enum Extent {
     /// `OLD`; generation 2's count is kept, not walked.
     ///
     /// While something may have hidden a reporter, the collection analyses
-    /// everything instead: see `State::analyse_everything`.
+    /// everything instead: see `State::analyse_everything`; and when the
+    /// reporters are many (`State::reporters_overflowed`), since taking
+    /// whole lists then costs less than gathering.
     Reported,
     /// Every object of the generations (thread exit: the raw-pointer cycles
     /// of `lost_reference` too).
@@ -188,6 +190,7 @@ fn collect_locked(
     let gather = full
         && extent == Extent::Reported
         && !st.analyse_everything.get()
+        && !st.reporters_overflowed.get()
         && Links::is_empty(st.permanent());
     if full {
         // Losses from here on count toward the next one; the set's
@@ -195,6 +198,7 @@ fn collect_locked(
         st.garbage_possible.set(false);
         if !gather {
             st.analyse_everything.set(false);
+            st.reporters_overflowed.set(false);
         }
     }
 
@@ -205,17 +209,12 @@ fn collect_locked(
     let total = if gather {
         // The roots: the quiet objects, reporters or new to generation 2
         // (in that order: the walk marks the new ones old).
-        if st.reporters_overflowed.replace(false) {
-            Links::make_old(older, Some(&mut set));
-        } else {
-            super::take_reporters(st, Some(&mut set));
-        }
+        super::take_reporters(st, Some(&mut set));
         let total = make_old(st, young, Some(&mut set));
         Links::append(older, young);
         total
     } else {
         if full {
-            st.reporters_overflowed.set(false);
             super::take_reporters(st, None);
             Links::take_for_analysis(older, &mut set, true);
         }
@@ -446,9 +445,6 @@ fn find_unreachable(
     let mut tracer = Tracer::over(action, set);
     let mut traced = 0;
     while let Some(header) = tracer.pending_at(traced) {
-        if let Some(ahead) = tracer.pending_at(traced + PREFETCH_DISTANCE) {
-            prefetch(ahead);
-        }
         trace(header, &mut tracer, &mut trace_panic);
         traced += 1;
     }
@@ -462,9 +458,6 @@ fn find_unreachable(
     let mut candidates = 0;
     for i in 0..set.len() {
         let header = set[i];
-        if let Some(&ahead) = set.get(i + PREFETCH_DISTANCE) {
-            prefetch(ahead);
-        }
         let l = links(header);
         if l.mark() != (Mark::InSet { reachable: false }) {
             continue;

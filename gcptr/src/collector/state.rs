@@ -61,10 +61,12 @@ pub(crate) struct State {
     /// than a list: reports come in any order, and a buffer's addresses can
     /// be fetched ahead, where a list's walk waits on each miss in turn.
     pub reporters: RefCell<Vec<NonNull<Header>>>,
-    /// The reporters outgrew their buffer (a quarter of generation 2): it
+    /// The reporters outgrew their buffer (a sixteenth of generation 2): it
     /// was emptied, reporters stay unbuffered, and the next full collection
-    /// walks `old` for the quiet ones instead, in list order, which is
-    /// cheaper when they are that many.
+    /// analyses everything instead (`cycle::Extent`). With that many
+    /// reporters, their reach is likely much of the heap, and taking whole
+    /// lists in list order costs less per object than gathering them one
+    /// by one.
     pub reporters_overflowed: Cell<bool>,
     /// How many objects are `OLD`: a full collection's count of generation
     /// 2 without walking it, kept exact by every death, `Gc::get_mut` and
@@ -211,8 +213,7 @@ impl State {
     }
 
     /// Puts the `OLD` object at `header`, which reported a lost reference,
-    /// in the reporters' buffer; or if the buffer overflowed, leaves it for
-    /// the walk of `old`.
+    /// in the reporters' buffer, unless the buffer overflowed.
     pub(crate) fn buffer_reporter(&self, header: NonNull<Header>) {
         // SAFETY: callers pass an allocated object's header.
         let h = unsafe { header.as_ref() };
@@ -220,7 +221,7 @@ impl State {
             return;
         }
         let mut reporters = self.reporters.borrow_mut();
-        if reporters.len() < (self.old_count.get() / 4).max(REPORTERS_MIN) {
+        if reporters.len() < (self.old_count.get() / 16).max(REPORTERS_MIN) {
             h.set_buffered(true);
             reporters.push(header);
         } else {
