@@ -277,6 +277,7 @@ pub(crate) unsafe fn release_weak_of(header: NonNull<Header>, known: Option<Allo
 /// No strong or weak reference to it is left, nor the reporters' buffer;
 /// its value has been dropped or moved out; `known`, if given, is its
 /// allocation.
+#[inline(always)]
 pub(crate) unsafe fn free(header: NonNull<Header>, known: Option<Allocation>) {
     // No strong or weak reference is left, and the collector holds a unit
     // of its own while it uses an object, so nothing can reach the memory.
