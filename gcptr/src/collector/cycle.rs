@@ -456,6 +456,7 @@ fn find_unreachable(
     // (behind the walk) as candidates.
     let mut tracer = Tracer::new(Action::MarkReachable);
     let mut candidates = 0;
+    let mut handed_on = 0;
     for i in 0..set.len() {
         let header = set[i];
         let l = links(header);
@@ -470,10 +471,18 @@ fn find_unreachable(
         l.set_mark_reachable();
         trace(header, &mut tracer, &mut trace_panic);
         reachable(header);
+        handed_on += 1;
         while let Some(reached) = tracer.pop_pending() {
             trace(reached, &mut tracer, &mut trace_panic);
             reachable(reached);
+            handed_on += 1;
         }
+    }
+    if handed_on == set.len() {
+        // All reached, candidates too (they came before what reaches
+        // them, as in a list in allocation order, children first): no need
+        // to look at them again, a pass over the whole set.
+        candidates = 0;
     }
     let mut found = 0;
     for i in 0..candidates {
