@@ -597,9 +597,8 @@ impl Links {
     }
 
     /// Marks every object of the list headed by `head` [`OLD`], and if
-    /// `quiet` is given, moves the `QUIET` ones into an analysis, loud
-    /// again, appending their headers to it in list order; the others stay
-    /// in the list. Returns how many objects were not `OLD` before.
+    /// `quiet` is given, appends the headers of the `QUIET` ones to it, in
+    /// list order. Returns how many objects were not `OLD` before.
     ///
     /// A quiet object reported a lost reference since a full collection
     /// last analysed it, and every garbage cycle has such a member
@@ -614,8 +613,7 @@ impl Links {
         let mut node = unsafe { head.as_ref() }.next.get();
         while !ptr::eq(node, head.as_ptr()) {
             // SAFETY: every node of a list is a live object's links, so
-            // non-null and readable; `next` is read before `take_listed`
-            // overwrites it.
+            // non-null and readable.
             let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
             // SAFETY: as above.
             node = unsafe { this.as_ref() }.next.get();
@@ -624,7 +622,7 @@ impl Links {
             marked += usize::from(!h.is_old());
             h.set_old(true);
             if let Some(out) = quiet.as_deref_mut().filter(|_| h.is_quiet()) {
-                out.push(Links::take_listed(this));
+                out.push(Links::header(this));
             } else {
                 debug_assert!(
                     !h.is_quiet(),

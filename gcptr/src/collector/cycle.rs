@@ -187,7 +187,7 @@ fn collect_locked(
     let full = generation == GENERATIONS - 1;
     // Frozen objects must not be gathered into the set: with any, analyse
     // the generations whole (edges to frozen objects then leave the set).
-    let gather = full
+    let mut gather = full
         && extent == Extent::Reported
         && !st.analyse_everything.get()
         && !st.reporters_overflowed.get()
@@ -212,6 +212,15 @@ fn collect_locked(
         super::take_reporters(st, Some(&mut set));
         let total = make_old(st, young, Some(&mut set));
         Links::append(older, young);
+        if st.are_many_reporters(set.len()) {
+            gather = false;
+            set.clear();
+            Links::take_for_analysis(older, &mut set, true);
+        } else {
+            for &root in &set {
+                Links::take_listed(Header::links(root).expect("roots are tracked"));
+            }
+        }
         total
     } else {
         if full {

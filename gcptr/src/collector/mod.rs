@@ -110,9 +110,9 @@ pub(crate) fn lost_reference(header: NonNull<Header>) {
 }
 
 /// Empties `State::reporters`. Hands on to `roots` each object that is
-/// still a root for a full collection: alive, `OLD`, `QUIET` and in a list
-/// (taken out of it, into an analysis); frees each that died meanwhile and
-/// that only the buffer kept allocated.
+/// still a root for a full collection: alive, `OLD`, `QUIET` and in a
+/// list; frees each that died meanwhile and that only the buffer kept
+/// allocated.
 pub(super) fn take_reporters(st: &State, mut roots: Option<&mut Vec<NonNull<Header>>>) {
     let reporters = st.reporters.take();
     for (i, &header) in reporters.iter().enumerate() {
@@ -135,8 +135,8 @@ pub(super) fn take_reporters(st: &State, mut roots: Option<&mut Vec<NonNull<Head
         if h.has(flags::DEAD) || !h.is_old() || !h.is_quiet() {
             continue;
         }
-        if let Some(links) = Header::links(header).filter(|&l| Links::is_listed(l)) {
-            roots.push(Links::take_listed(links));
+        if Header::links(header).is_some_and(Links::is_listed) {
+            roots.push(header);
         }
     }
     let mut reporters = reporters;

@@ -61,12 +61,9 @@ pub(crate) struct State {
     /// than a list: reports come in any order, and a buffer's addresses can
     /// be fetched ahead, where a list's walk waits on each miss in turn.
     pub reporters: RefCell<Vec<NonNull<Header>>>,
-    /// The reporters outgrew their buffer (a sixteenth of generation 2): it
-    /// was emptied, reporters stay unbuffered, and the next full collection
-    /// analyses everything instead (`cycle::Extent`). With that many
-    /// reporters, their reach is likely much of the heap, and taking whole
-    /// lists in list order costs less per object than gathering them one
-    /// by one.
+    /// The reporters outgrew their buffer (`State::are_many_reporters`):
+    /// it was emptied, reporters stay unbuffered, and the next full
+    /// collection analyses everything instead (`cycle::Extent`).
     pub reporters_overflowed: Cell<bool>,
     /// How many objects are `OLD`: a full collection's count of generation
     /// 2 without walking it, kept exact by every death, `Gc::get_mut` and
@@ -212,6 +209,15 @@ impl State {
         }
     }
 
+    /// Whether `count` reporters are enough that a full collection should
+    /// analyse everything rather than gather what they reach: a sixteenth
+    /// of generation 2, and at least `REPORTERS_MIN`. Their reach is then
+    /// likely much of the heap, and taking whole lists in list order costs
+    /// less per object than gathering them one by one.
+    pub(crate) fn are_many_reporters(&self, count: usize) -> bool {
+        count >= (self.old_count.get() / 16).max(REPORTERS_MIN)
+    }
+
     /// Puts the `OLD` object at `header`, which reported a lost reference,
     /// in the reporters' buffer, unless the buffer overflowed.
     pub(crate) fn buffer_reporter(&self, header: NonNull<Header>) {
@@ -221,7 +227,7 @@ impl State {
             return;
         }
         let mut reporters = self.reporters.borrow_mut();
-        if reporters.len() < (self.old_count.get() / 16).max(REPORTERS_MIN) {
+        if !self.are_many_reporters(reporters.len()) {
             h.set_buffered(true);
             reporters.push(header);
         } else {
