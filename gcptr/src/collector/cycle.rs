@@ -565,23 +565,6 @@ fn relink(st: &State, list: NonNull<Links>, header: NonNull<Header>) {
     Links::push_back(list, Header::links(header).expect("survivors are tracked"));
 }
 
-/// How far ahead of a walk over a buffer of objects to fetch.
-pub(super) const PREFETCH_DISTANCE: usize = 8;
-
-/// Asks for the object at `header` to be brought into the cache, ahead of
-/// a walk over a buffer of objects in no useful order.
-#[inline(always)]
-pub(super) fn prefetch(header: NonNull<Header>) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: a prefetch is a hint: it reads nothing and cannot fault.
-    unsafe {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(header.as_ptr().cast());
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = header;
-}
-
 fn catch(first_panic: &mut Option<Panic>, f: impl FnOnce()) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
         first_panic.get_or_insert(payload);
