@@ -39,6 +39,7 @@
 //! completes, and the first panic is resumed when the collector is
 //! consistent again.
 
+use core::ops::Range;
 use core::ptr::NonNull;
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -430,9 +431,9 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
 /// garbage, in the same buffer and in the order `garbage` saw it.
 ///
 /// Survivors are handed on in the order they are traced, roots before
-/// what they reach; the next collection of their generation walks them in
-/// that order and finds each reached before the walk gets to it, so that
-/// only unreached objects need a second look.
+/// what they reach. The walk for roots ([`Walk`]) meets them early both
+/// among survivors and among new objects (roots last); objects reached
+/// before the walk gets to them need no second look.
 ///
 /// If a trace panics, some edges went unseen, and an object reachable only
 /// through them would look like garbage: then the whole set is reported
@@ -461,22 +462,22 @@ fn find_unreachable(
     let mut set = tracer.into_pending();
     // A handed-on object's links are list links again (`Mark::Outside`),
     // so edges to it are ignored from then on. Objects with no references
-    // from outside, not reached yet, are kept at the front of the buffer
-    // (behind the walk) as candidates.
+    // from outside, not reached yet, are kept behind the walk as
+    // candidates.
     let mut tracer = Tracer::new(Action::MarkReachable);
-    let mut candidates = 0;
+    let mut walk = Walk::new(set.len());
     let mut handed_on = 0;
-    for i in 0..set.len() {
+    while let Some(i) = walk.next() {
         let header = set[i];
         let l = links(header);
         if l.mark() != (Mark::InSet { reachable: false }) {
             continue;
         }
         if l.refs() == 0 {
-            set[candidates] = header;
-            candidates += 1;
+            walk.keep(&mut set, i);
             continue;
         }
+        walk.met_root();
         l.set_mark_reachable();
         trace(header, &mut tracer, &mut trace_panic);
         reachable(header);
@@ -486,21 +487,23 @@ fn find_unreachable(
             reachable(reached);
             handed_on += 1;
         }
-    }
-    if handed_on == set.len() {
-        // All reached, candidates too (they came before what reaches
-        // them, as in a list in allocation order, children first): no need
-        // to look at them again, a pass over the whole set.
-        candidates = 0;
+        if handed_on == set.len() {
+            // All reached, candidates too: the rest of the walk, and a
+            // second look at the candidates, would each read every object
+            // again for nothing.
+            walk.forget_kept();
+            break;
+        }
     }
     let mut found = 0;
-    for i in 0..candidates {
+    for i in walk.kept().into_iter().flatten() {
         let header = set[i];
         if links(header).mark() == (Mark::InSet { reachable: false }) {
             if trace_panic.is_some() {
                 reachable(header);
             } else {
                 garbage(header);
+                // `found <= i`: the kept objects lie at or after it.
                 set[found] = header;
                 found += 1;
             }
@@ -528,6 +531,82 @@ fn find_unreachable(
         }
     }
     set
+}
+
+/// The mark pass's walk over the set. It starts from both ends, one object
+/// from each in turn, and at the first root (an object with references
+/// from outside) goes on from that end only. The roots, which reach the
+/// rest, come first among survivors (handed on roots first) and last among
+/// objects new since the last collection (a value is built before whatever
+/// holds it): either way the walk meets them early, and stops once
+/// everything is reached, so the objects it passed by, kept behind it at
+/// their end of the buffer, are all it read for nothing. Going on from one
+/// end keeps the order of sets that are all roots, which stay in memory
+/// order that way.
+struct Walk {
+    /// The indices not walked yet.
+    rest: Range<usize>,
+    /// The objects kept at the front are before `front_kept`; those kept
+    /// at the back, from `back_kept` on.
+    front_kept: usize,
+    back_kept: usize,
+    /// Whether the last index came from the back.
+    from_back: bool,
+    /// Whether the walk still takes from both ends.
+    both: bool,
+    len: usize,
+}
+
+impl Walk {
+    fn new(len: usize) -> Self {
+        Walk {
+            rest: 0..len,
+            front_kept: 0,
+            back_kept: len,
+            from_back: true,
+            both: true,
+            len,
+        }
+    }
+
+    fn next(&mut self) -> Option<usize> {
+        if self.both {
+            self.from_back = !self.from_back;
+        }
+        if self.from_back {
+            self.rest.next_back()
+        } else {
+            self.rest.next()
+        }
+    }
+
+    /// The index `next` returned last holds a root: go on from its end.
+    fn met_root(&mut self) {
+        self.both = false;
+    }
+
+    /// Keeps `items[i]`, the index `next` returned last, behind the walk.
+    fn keep<T: Copy>(&mut self, items: &mut [T], i: usize) {
+        // At most one object is kept per index walked from each end: the
+        // place is `i` or one walked already.
+        if self.from_back {
+            self.back_kept -= 1;
+            items[self.back_kept] = items[i];
+        } else {
+            items[self.front_kept] = items[i];
+            self.front_kept += 1;
+        }
+    }
+
+    fn forget_kept(&mut self) {
+        self.front_kept = 0;
+        self.back_kept = self.len;
+    }
+
+    /// The indices of the kept objects, in ascending order.
+    fn kept(&self) -> [Range<usize>; 2] {
+        [0..self.front_kept, self.back_kept..self.len]
+    }
 }
 
 /// Reorders `items` so that those for which `first` holds come first, and
@@ -568,5 +647,64 @@ fn relink(st: &State, list: NonNull<Links>, header: NonNull<Header>) {
 fn catch(first_panic: &mut Option<Panic>, f: impl FnOnce()) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
         first_panic.get_or_insert(payload);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Walk;
+
+    /// Walks `roots.len()` objects, where `roots[i]` says whether object
+    /// `i` is a root, and returns the order walked and the objects kept.
+    fn walk(roots: &[bool]) -> (Vec<usize>, Vec<usize>) {
+        let mut items: Vec<usize> = (0..roots.len()).collect();
+        let mut walk = Walk::new(items.len());
+        let mut order = Vec::new();
+        while let Some(i) = walk.next() {
+            order.push(items[i]);
+            if roots[items[i]] {
+                walk.met_root();
+            } else {
+                walk.keep(&mut items, i);
+            }
+        }
+        let kept = walk
+            .kept()
+            .into_iter()
+            .flatten()
+            .map(|i| items[i])
+            .collect();
+        (order, kept)
+    }
+
+    #[test]
+    fn the_walk_takes_both_ends_until_a_root_then_goes_on_from_its_end() {
+        // A root last, as in objects built children first.
+        let (order, kept) = walk(&[false, false, false, false, true, false]);
+        assert_eq!(order, [0, 5, 1, 4, 3, 2]);
+        assert_eq!(kept, [0, 1, 2, 3, 5]);
+        // A root first, as among survivors.
+        let (order, kept) = walk(&[true, false, false, false, false]);
+        assert_eq!(order, [0, 1, 2, 3, 4]);
+        assert_eq!(kept, [1, 2, 3, 4]);
+        // All roots: list order is kept.
+        let (order, kept) = walk(&[true; 4]);
+        assert_eq!(order, [0, 1, 2, 3]);
+        assert!(kept.is_empty());
+        // No root: every object is kept once.
+        let (order, kept) = walk(&[false; 5]);
+        assert_eq!(order, [0, 4, 1, 3, 2]);
+        assert_eq!(kept, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn forgotten_objects_are_not_kept() {
+        let mut items = [0, 1, 2];
+        let mut walk = Walk::new(items.len());
+        while let Some(i) = walk.next() {
+            walk.keep(&mut items, i);
+        }
+        walk.forget_kept();
+        assert_eq!(walk.kept().into_iter().flatten().count(), 0);
     }
 }
