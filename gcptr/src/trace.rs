@@ -288,6 +288,14 @@ impl Tracer {
         }
     }
 
+    pub(crate) fn pending(&self, index: usize) -> NonNull<Header> {
+        self.pending[index]
+    }
+
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
     pub(crate) fn pending_at(&self, index: usize) -> Option<NonNull<Header>> {
         self.pending.get(index).copied()
     }

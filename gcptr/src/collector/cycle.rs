@@ -453,10 +453,28 @@ fn find_unreachable(
         Action::SubtractInternal
     };
     let mut tracer = Tracer::over(action, set);
-    let mut traced = 0;
-    while let Some(header) = tracer.pending_at(traced) {
-        trace(header, &mut tracer, &mut trace_panic);
-        traced += 1;
+    if gather {
+        // Depth first: an object taken in is traced right after whatever
+        // took it, while the line its taking wrote is still in the cache
+        // (in set order, breadth first, the pass came back to each long
+        // after, and read it from memory again).
+        let mut to_trace = Vec::new();
+        for root in 0..tracer.pending_len() {
+            to_trace.push(root);
+            while let Some(i) = to_trace.pop() {
+                let taken_from = tracer.pending_len();
+                trace(tracer.pending(i), &mut tracer, &mut trace_panic);
+                for taken in (taken_from..tracer.pending_len()).rev() {
+                    to_trace.push(taken);
+                }
+            }
+        }
+    } else {
+        let mut traced = 0;
+        while let Some(header) = tracer.pending_at(traced) {
+            trace(header, &mut tracer, &mut trace_panic);
+            traced += 1;
+        }
     }
     let returning = tracer.take_set_aside();
     let mut set = tracer.into_pending();
