@@ -499,3 +499,33 @@ fn a_reporter_that_dies_before_the_collection_is_freed_by_it() {
         assert_eq!(gcptr::collect(), 0);
     });
 }
+
+/// The references that garbage loses as the collector drops it are not
+/// reports: they would fill the buffer with dying objects, and past it,
+/// send the next full collection over every live object.
+#[test]
+fn dropping_garbage_reports_nothing() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let live = old_pairs(1000);
+        // An old ring whose objects each hold two references to others,
+        // so that each drop of a value takes a count from 2 to 1.
+        let ring: Vec<_> = (0..2000).map(|_| counted()).collect();
+        for (i, object) in ring.iter().enumerate() {
+            let mut edges = object.edges.borrow_mut();
+            edges.push(ring[(i + 1) % ring.len()].clone());
+            edges.push(ring[(i + ring.len() - 1) % ring.len()].clone());
+        }
+        gcptr::collect();
+        let handle = ring[0].clone();
+        drop(ring);
+        assert_eq!(gcptr::collect(), 0);
+        drop(handle);
+        assert_eq!(gcptr::collect(), 2000);
+        let before = traces();
+        assert_eq!(gcptr::collect(), 0);
+        assert_eq!(traces(), before, "a collection after the drops analysed");
+        drop(live);
+        assert_eq!(gcptr::collect(), 2000);
+    });
+}

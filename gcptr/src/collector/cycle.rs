@@ -248,6 +248,11 @@ fn collect_locked(
             // keeps them so until the last pass.
             let h = unsafe { header.as_ref() };
             h.inc_weak();
+            // Quiet: the references it loses from here on are the
+            // collection's own doing (values dropped, finalizers run). A
+            // report would only buffer a dying object, and send the next
+            // full collection over everything once the buffer overflows.
+            h.set_quiet(true);
             h.set(flags::WEAK_CLEARED);
             Links::link_to_self(Header::links(header).expect("garbage is tracked"));
             eventful |= h.flags() & (flags::FINALIZED | flags::WATCHED) != flags::FINALIZED;
@@ -388,6 +393,12 @@ fn finalize_and_recheck(
         false,
         first_panic,
         |header| {
+            // Loud again, as an analysis leaves the objects it sees: all
+            // that referred to it were garbage, so a future garbage set
+            // holding it forms by the loss of a reference made from now
+            // on, which it must report.
+            // SAFETY: held by our unit.
+            unsafe { header.as_ref() }.set_quiet(false);
             relink(st, older, header);
             // SAFETY: the collector's unit; the strong references keep the
             // object allocated, so this cannot free it.
