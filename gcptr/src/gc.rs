@@ -628,7 +628,7 @@ impl<T: ?Sized> Drop for Gc<T> {
 
 // SAFETY: a `Gc` owns exactly one strong edge: itself.
 unsafe impl<T: ?Sized + Trace> Trace for Gc<T> {
-    #[inline]
+    #[inline(always)]
     fn trace(&self, tracer: &mut Tracer) {
         tracer.edge(self.header());
     }

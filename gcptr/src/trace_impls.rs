@@ -127,7 +127,7 @@ leaf! {
 // from outside (a leak for this collection, never an early free); see
 // `Trace`'s contract, point 1.
 unsafe impl<T: Trace> Trace for RefCell<T> {
-    #[inline]
+    #[inline(always)]
     fn trace(&self, tracer: &mut Tracer) {
         if let Ok(value) = self.try_borrow() {
             value.trace(tracer);
@@ -142,12 +142,17 @@ unsafe impl<T: Trace> Trace for RefCell<T> {
 // A container's edges are fixed when its elements' are: none of these
 // changes its contents through `&self`, except `OnceCell`, which keeps the
 // default (fixed only if it can own no `Gc`).
+//
+// The traces of containers, `RefCell` and `Gc` are `inline(always)`: a type
+// with two fields of one container type (`next` and `prev`) otherwise gets
+// one out-of-line copy of the edge code, called once per edge with its
+// registers saved and restored each time.
 macro_rules! forward {
     ($(impl[$($gen:tt)*] $ty:ty => |$this:ident, $tracer:ident| $body:expr,
         may_own($depth:ident): $may:expr $(, fixed: $fixed:expr)?;)*) => {$(
         // SAFETY: visits every element the container owns, once.
         unsafe impl<$($gen)*> Trace for $ty {
-            #[inline]
+            #[inline(always)]
             fn trace(&self, $tracer: &mut Tracer) {
                 let $this = self;
                 $body
