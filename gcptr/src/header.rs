@@ -694,11 +694,21 @@ impl Links {
         self.prev.get().addr()
     }
 
-    pub(crate) fn decrement_refs(&self) {
-        let refs = self.refs();
-        debug_assert!(refs > 0, "a Trace impl reported more edges than exist");
-        self.prev
-            .set(ptr::without_provenance(refs.saturating_sub(1)));
+    /// Accounts for one reference from inside the set; returns whether
+    /// that was the last one left.
+    ///
+    /// Only a `Trace` impl that reports more edges than exist (breaking
+    /// its contract) takes the count below zero; it wraps, and the object
+    /// looks held from outside from then on.
+    #[inline(always)]
+    pub(crate) fn decrement_refs(&self) -> bool {
+        debug_assert!(
+            self.refs() > 0,
+            "a Trace impl reported more edges than exist"
+        );
+        let refs = self.refs().wrapping_sub(1);
+        self.prev.set(ptr::without_provenance(refs));
+        refs == 0
     }
 
     pub(crate) fn set_mark_reachable(&self) {
@@ -1096,8 +1106,11 @@ mod tests {
         let this = NonNull::from(&links);
         links.begin_analysis(3);
         assert_eq!(links.mark(), Mark::InSet { reachable: false });
-        links.decrement_refs();
+        assert!(!links.decrement_refs());
         assert_eq!(links.refs(), 2);
+        assert!(!links.decrement_refs());
+        assert!(links.decrement_refs());
+        assert_eq!(links.refs(), 0);
         links.set_mark_reachable();
         assert_eq!(links.mark(), Mark::InSet { reachable: true });
         Links::link_to_self(this);

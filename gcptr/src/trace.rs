@@ -257,6 +257,9 @@ pub struct Tracer {
     set_aside: Vec<NonNull<Header>>,
     /// `SeekTracked`'s answer.
     found_tracked: bool,
+    /// How many members of the set have had all their references
+    /// accounted for (`SubtractInternal`, `Gather`).
+    internal_only: usize,
 }
 
 /// Whether `value`, the value of a new object, owns only untracked and
@@ -277,6 +280,7 @@ impl Tracer {
             pending: Vec::new(),
             set_aside: Vec::new(),
             found_tracked: false,
+            internal_only: 0,
         }
     }
 
@@ -308,6 +312,12 @@ impl Tracer {
         self.pending
     }
 
+    /// How many members of the set have no reference from outside it:
+    /// every one of their references came from a member traced so far.
+    pub(crate) fn internal_only(&self) -> usize {
+        self.internal_only
+    }
+
     pub(crate) fn take_set_aside(&mut self) -> Vec<NonNull<Header>> {
         core::mem::take(&mut self.set_aside)
     }
@@ -333,7 +343,7 @@ impl Tracer {
                 // SAFETY: the links of a tracked, allocated object.
                 let links = unsafe { node.as_ref() };
                 match links.mark() {
-                    Mark::InSet { .. } => links.decrement_refs(),
+                    Mark::InSet { .. } => self.internal_only += usize::from(links.decrement_refs()),
                     // In no list: maybe set aside by `Gc::get_mut`.
                     Mark::Outside if Links::is_set_aside(node) => self.set_aside_unless_dead(to),
                     // In a list: an edge out of the set.
@@ -344,10 +354,10 @@ impl Tracer {
                 // SAFETY: the links of a tracked, allocated object.
                 let links = unsafe { node.as_ref() };
                 match links.mark() {
-                    Mark::InSet { .. } => links.decrement_refs(),
+                    Mark::InSet { .. } => self.internal_only += usize::from(links.decrement_refs()),
                     Mark::Outside if Links::is_listed(node) => {
                         self.pending.push(Links::take_listed(node));
-                        links.decrement_refs();
+                        self.internal_only += usize::from(links.decrement_refs());
                     }
                     Mark::Outside if Links::is_set_aside(node) => self.set_aside_unless_dead(to),
                     // Acyclic.

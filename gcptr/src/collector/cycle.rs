@@ -441,6 +441,10 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
 /// to `garbage` at the end (no user code runs in between); returns the
 /// garbage, in the same buffer and in the order `garbage` saw it.
 ///
+/// When the first pass accounted for every reference to every member
+/// ([`Tracer::internal_only`]), nothing in the set is reachable from
+/// outside, and all of it is garbage without a walk for roots.
+///
 /// Survivors are handed on in the order they are traced, roots before
 /// what they reach. The walk for roots ([`Walk`]) meets them early both
 /// among survivors and among new objects (roots last); objects reached
@@ -488,7 +492,16 @@ fn find_unreachable(
         }
     }
     let returning = tracer.take_set_aside();
+    let all_internal = tracer.internal_only() == tracer.pending_len() && trace_panic.is_none();
     let mut set = tracer.into_pending();
+    if all_internal {
+        // No member has a reference from outside, so none is reachable:
+        // the whole set is garbage, and the walk for roots would read
+        // every object for nothing (a dropped structure, gathered from
+        // the reporters, often is exactly this).
+        set.iter().for_each(|&header| garbage(header));
+        return finish_analysis(st, set, returning);
+    }
     // A handed-on object's links are list links again (`Mark::Outside`),
     // so edges to it are ignored from then on. Objects with no references
     // from outside, not reached yet, are kept behind the walk as
@@ -546,6 +559,16 @@ fn find_unreachable(
         first_panic.get_or_insert(payload);
     }
     set.truncate(found);
+    finish_analysis(st, set, returning)
+}
+
+/// Ends an analysis whose garbage is `garbage`: takes back into generation
+/// 0 the set-aside objects that edges from the set met; returns `garbage`.
+fn finish_analysis(
+    st: &State,
+    garbage: Vec<NonNull<Header>>,
+    returning: Vec<NonNull<Header>>,
+) -> Vec<NonNull<Header>> {
     st.analysing.set(false);
     for header in returning {
         if let Some(links) = Header::links(header).filter(|&l| Links::is_set_aside(l)) {
@@ -559,7 +582,7 @@ fn find_unreachable(
             st.garbage_possible.set(true);
         }
     }
-    set
+    garbage
 }
 
 /// The mark pass's walk over the set. It starts from both ends, one object
