@@ -573,7 +573,8 @@ impl<T: ?Sized> Gc<T> {
     /// deaths are inlined here, with the value's drop and the allocation's
     /// layout known: an untracked object's (exactly `Rc`'s,
     /// [`death::untracked_reached_zero`]), and a tracked one's with no
-    /// finalizer and no watcher ([`death::tracked_reached_zero`]).
+    /// finalizer and no watcher ([`death::tracked_reached_zero`]). So is
+    /// the last edge to a garbage object as the collector drops its peers.
     ///
     /// # Safety
     /// The strong count just reached zero.
@@ -590,6 +591,10 @@ impl<T: ?Sized> Gc<T> {
             // SAFETY: the strong count just reached zero; the flags say
             // tracked, not DEAD, not WATCHED, finalized (or no finalizer).
             unsafe { death::tracked_reached_zero(self.ptr) };
+        } else if h.has(flags::DEAD) {
+            // SAFETY: the strong count of this DEAD object just reached
+            // zero.
+            unsafe { death::dead_reached_zero(header) };
         } else {
             // SAFETY: the strong count just reached zero.
             unsafe { death::strong_count_reached_zero(header) };

@@ -32,12 +32,8 @@ const MAX_DROP_DEPTH: usize = 48;
 pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
     // SAFETY: allocated, per the contract.
     if unsafe { header.as_ref() }.has(flags::DEAD) {
-        // The collector dropped (or is about to drop) the value; this was a
-        // handle that a `Drop` or finalizer made to a dead object, or an
-        // edge between garbage objects.
-        // SAFETY: the strong references' share of the weak count is
-        // released exactly once, here, when the count reaches zero.
-        unsafe { release_weak(header) };
+        // SAFETY: per the contract, and DEAD.
+        unsafe { dead_reached_zero(header) };
         return;
     }
     let Some(st) = state::current() else {
@@ -57,6 +53,23 @@ pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
     if outermost {
         run_deferred_at_depth(st);
     }
+}
+
+/// Called when the strong count of a `DEAD` object reaches zero: the
+/// collector dropped (or is about to drop) the value, and this was an edge
+/// between garbage objects, or a handle that a `Drop` or finalizer made to
+/// a dead object. Only the strong references' unit of weak count is left
+/// to give up.
+///
+/// # Safety
+/// `header` is an allocated, `DEAD` object whose strong count just became
+/// zero.
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn dead_reached_zero(header: NonNull<Header>) {
+    // SAFETY: the strong references' share of the weak count is released
+    // exactly once, here, when the count reaches zero.
+    unsafe { release_weak(header) };
 }
 
 /// The death of an untracked object with no finalizer and no watcher,
