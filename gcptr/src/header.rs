@@ -371,6 +371,7 @@ impl Header {
     }
 
     /// The layout of the whole allocation, for `dealloc`.
+    #[inline]
     pub(crate) fn allocation_layout(this: NonNull<Header>) -> Layout {
         // SAFETY: `this` points at a live header.
         let vtable = unsafe { this.as_ref() }.vtable();
@@ -401,6 +402,7 @@ impl Header {
     }
 
     /// The start of the allocation, for `dealloc`.
+    #[inline]
     pub(crate) fn allocation(this: NonNull<Header>) -> NonNull<u8> {
         // SAFETY: `header_offset` is the distance from the allocation's
         // start to the header, so the result is the allocation's start.
