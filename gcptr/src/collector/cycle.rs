@@ -328,7 +328,7 @@ fn notify_watchers(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Op
     if st.callback_weaks.get() > 0 {
         let mut tracer = Tracer::new(Action::CancelCallbacks);
         for &header in garbage {
-            trace(header, &mut tracer, first_panic);
+            catch(first_panic, || trace(header, &mut tracer));
         }
     }
     for &header in garbage {
@@ -437,7 +437,7 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
 /// are scratch, `State::analysing` is set); if `gather`, over `set` and
 /// every listed object it reaches, which the first pass takes into the set
 /// as it meets them. Hands each object reachable
-/// from outside to `reachable` as soon as it is traced, and each other one
+/// from outside to `reachable` just before it is traced, and each other one
 /// to `garbage` at the end (no user code runs in between); returns the
 /// garbage, in the same buffer and in the order `garbage` saw it.
 ///
@@ -473,23 +473,39 @@ fn find_unreachable(
         // took it, while the line its taking wrote is still in the cache
         // (in set order, breadth first, the pass came back to each long
         // after, and read it from memory again).
+        let roots = tracer.pending_len();
+        let mut next_root = 0;
+        let mut stacked = roots;
         let mut to_trace = Vec::new();
-        for root in 0..tracer.pending_len() {
-            to_trace.push(root);
-            while let Some(i) = to_trace.pop() {
-                let taken_from = tracer.pending_len();
-                trace(tracer.pending(i), &mut tracer, &mut trace_panic);
-                for taken in (taken_from..tracer.pending_len()).rev() {
-                    to_trace.push(taken);
-                }
+        steps_catching(&mut trace_panic, || {
+            // What the last trace took in (even one that panicked), to be
+            // traced next, in the order it was taken.
+            let taken = tracer.pending_len();
+            for i in (stacked..taken).rev() {
+                to_trace.push(i);
             }
-        }
+            stacked = taken;
+            let i = match to_trace.pop() {
+                Some(i) => i,
+                None if next_root < roots => {
+                    next_root += 1;
+                    next_root - 1
+                }
+                None => return false,
+            };
+            trace(tracer.pending(i), &mut tracer);
+            true
+        });
     } else {
         let mut traced = 0;
-        while let Some(header) = tracer.pending_at(traced) {
-            trace(header, &mut tracer, &mut trace_panic);
+        steps_catching(&mut trace_panic, || {
+            let Some(header) = tracer.pending_at(traced) else {
+                return false;
+            };
             traced += 1;
-        }
+            trace(header, &mut tracer);
+            true
+        });
     }
     let returning = tracer.take_set_aside();
     let all_internal = tracer.internal_only() == tracer.pending_len() && trace_panic.is_none();
@@ -509,34 +525,37 @@ fn find_unreachable(
     let mut tracer = Tracer::new(Action::MarkReachable);
     let mut walk = Walk::new(set.len());
     let mut handed_on = 0;
-    while let Some(i) = walk.next() {
-        let header = set[i];
-        let l = links(header);
-        if l.mark() != (Mark::InSet { reachable: false }) {
-            continue;
-        }
-        if l.refs() == 0 {
-            walk.keep(&mut set, i);
-            continue;
-        }
-        walk.met_root();
-        l.set_mark_reachable();
-        trace(header, &mut tracer, &mut trace_panic);
-        reachable(header);
-        handed_on += 1;
-        while let Some(reached) = tracer.pop_pending() {
-            trace(reached, &mut tracer, &mut trace_panic);
-            reachable(reached);
-            handed_on += 1;
-        }
+    steps_catching(&mut trace_panic, || {
         if handed_on == set.len() {
             // All reached, candidates too: the rest of the walk, and a
             // second look at the candidates, would each read every object
             // again for nothing.
             walk.forget_kept();
-            break;
+            return false;
         }
-    }
+        let header = match tracer.pop_pending() {
+            Some(reached) => reached,
+            None => loop {
+                let Some(i) = walk.next() else { return false };
+                let header = set[i];
+                let l = links(header);
+                if l.mark() != (Mark::InSet { reachable: false }) {
+                    continue;
+                }
+                if l.refs() == 0 {
+                    walk.keep(&mut set, i);
+                    continue;
+                }
+                walk.met_root();
+                l.set_mark_reachable();
+                break header;
+            },
+        };
+        reachable(header);
+        handed_on += 1;
+        trace(header, &mut tracer);
+        true
+    });
     let mut found = 0;
     for i in walk.kept().into_iter().flatten() {
         let header = set[i];
@@ -680,11 +699,29 @@ fn links<'a>(header: NonNull<Header>) -> &'a Links {
     unsafe { links.as_ref() }
 }
 
-fn trace(header: NonNull<Header>, tracer: &mut Tracer, first_panic: &mut Option<Panic>) {
+/// Traces the object at `header`, a member of the set. A panic unwinds
+/// from here: the passes catch it around many objects at once
+/// ([`steps_catching`]), since a `catch_unwind` per object costs a call.
+fn trace(header: NonNull<Header>, tracer: &mut Tracer) {
     // SAFETY: members of the set are allocated, and their values alive.
     let trace = unsafe { header.as_ref() }.vtable().trace;
     // SAFETY: as above.
-    catch(first_panic, || unsafe { trace(header, tracer) });
+    unsafe { trace(header, tracer) };
+}
+
+/// Runs `step` until it returns `false`, keeping the first panic in
+/// `first_panic` and going on with the next step after one. `step` must
+/// leave its state ready for the next step before it runs user code (a
+/// trace), and a step whose trace panicked is not run again.
+fn steps_catching(first_panic: &mut Option<Panic>, mut step: impl FnMut() -> bool) {
+    loop {
+        match panic::catch_unwind(AssertUnwindSafe(|| while step() {})) {
+            Ok(()) => return,
+            Err(payload) => {
+                first_panic.get_or_insert(payload);
+            }
+        }
+    }
 }
 
 /// Moves a survivor of the set into `list`; into `old`, it is counted in
