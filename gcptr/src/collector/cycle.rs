@@ -634,6 +634,7 @@ impl Walk {
             rest: 0..len,
             front_kept: 0,
             back_kept: len,
+            // The first `next` flips it: the walk starts from the front.
             from_back: true,
             both: true,
             len,
