@@ -219,7 +219,7 @@ fn collect_locked(
             Links::take_for_analysis(older, &mut set, true);
         } else {
             for &root in &set {
-                Links::take_listed(Header::links(root).expect("roots are tracked"));
+                Links::take_listed(member_links(root));
             }
         }
         total
@@ -254,7 +254,7 @@ fn collect_locked(
             // full collection over everything once the buffer overflows.
             h.set_quiet(true);
             h.set(flags::WEAK_CLEARED);
-            Links::link_to_self(Header::links(header).expect("garbage is tracked"));
+            Links::link_to_self(member_links(header));
             eventful |= h.flags() & (flags::FINALIZED | flags::WATCHED) != flags::FINALIZED;
             if !eventful {
                 h.set(flags::DEAD);
@@ -404,7 +404,7 @@ fn finalize_and_recheck(
             // object allocated, so this cannot free it.
             unsafe { death::release_weak(header) };
         },
-        |header| Links::link_to_self(Header::links(header).expect("garbage is tracked")),
+        |header| Links::link_to_self(member_links(header)),
     );
     still_garbage.extend(dead);
     still_garbage
@@ -694,10 +694,17 @@ fn partition_in_place<T>(items: &mut [T], mut first: impl FnMut(&T) -> bool) -> 
     split
 }
 
+/// The links of `header`, an object of the set (or a root, a survivor or
+/// garbage of it): only tracked objects are ever collected.
+fn member_links(header: NonNull<Header>) -> NonNull<Links> {
+    // SAFETY: members of the set are allocated and tracked: they come from
+    // the collector's lists, and edges take in only tracked objects.
+    unsafe { Header::tracked_links(header) }
+}
+
 fn links<'a>(header: NonNull<Header>) -> &'a Links {
-    let links = Header::links(header).expect("only tracked objects are collected");
     // SAFETY: the links of an allocated, tracked object.
-    unsafe { links.as_ref() }
+    unsafe { member_links(header).as_ref() }
 }
 
 /// Traces the object at `header`, a member of the set. A panic unwinds
@@ -731,7 +738,7 @@ fn relink(st: &State, list: NonNull<Links>, header: NonNull<Header>) {
     if list == st.old() {
         st.note_old(header);
     }
-    Links::push_back(list, Header::links(header).expect("survivors are tracked"));
+    Links::push_back(list, member_links(header));
 }
 
 fn catch(first_panic: &mut Option<Panic>, f: impl FnOnce()) {
