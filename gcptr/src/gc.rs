@@ -587,14 +587,14 @@ impl<T: ?Sized> Gc<T> {
             // SAFETY: the strong count just reached zero; the flags say
             // untracked, not DEAD, not WATCHED, finalized (or no finalizer).
             unsafe { death::untracked_reached_zero(self.ptr) };
-        } else if h.flags() & slow == flags::TRACKED | flags::FINALIZED {
-            // SAFETY: the strong count just reached zero; the flags say
-            // tracked, not DEAD, not WATCHED, finalized (or no finalizer).
-            unsafe { death::tracked_reached_zero(self.ptr) };
         } else if h.has(flags::DEAD) {
             // SAFETY: the strong count of this DEAD object just reached
             // zero.
             unsafe { death::dead_reached_zero(header) };
+        } else if h.flags() & slow == flags::TRACKED | flags::FINALIZED {
+            // SAFETY: the strong count just reached zero; the flags say
+            // tracked, not DEAD, not WATCHED, finalized (or no finalizer).
+            unsafe { death::tracked_reached_zero(self.ptr) };
         } else {
             // SAFETY: the strong count just reached zero.
             unsafe { death::strong_count_reached_zero(header) };
