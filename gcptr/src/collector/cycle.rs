@@ -476,7 +476,7 @@ fn find_unreachable(
         let roots = tracer.pending_len();
         let mut next_root = 0;
         let mut stacked = roots;
-        let mut to_trace = Vec::new();
+        let mut to_trace = st.gather_stack.take();
         steps_catching(&mut trace_panic, || {
             // What the last trace took in (even one that panicked), to be
             // traced next, in the order it was taken.
@@ -496,6 +496,9 @@ fn find_unreachable(
             trace(tracer.pending(i), &mut tracer);
             true
         });
+        // Empty now; it held at most one entry per member.
+        to_trace.shrink_to(SCRATCH_KEPT.max(tracer.pending_len()));
+        st.gather_stack.set(to_trace);
     } else {
         let mut traced = 0;
         steps_catching(&mut trace_panic, || {

@@ -95,6 +95,11 @@ pub(crate) struct State {
     /// The buffer a collection keeps its set in, kept between collections
     /// so that they do not allocate it anew.
     pub scratch: Cell<Vec<NonNull<Header>>>,
+    /// The gathering pass's stack of objects to trace (indices into the
+    /// set), kept between collections too: a large one cost a copy per
+    /// doubling, and its free made malloc consolidate its bins, in every
+    /// full collection.
+    pub gather_stack: Cell<Vec<usize>>,
     /// Live `WeakWithCallback`s: while there are none, a collection skips
     /// looking for them in its garbage.
     pub callback_weaks: Cell<usize>,
@@ -137,6 +142,7 @@ impl State {
             drop_depth: Cell::new(0),
             deferred: RefCell::new(Vec::new()),
             scratch: Cell::new(Vec::new()),
+            gather_stack: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
             garbage_possible: Cell::new(false),
             analyse_everything: Cell::new(false),
