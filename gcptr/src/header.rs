@@ -654,7 +654,9 @@ impl Links {
 
     /// Takes the object at `this` out of its list and into an analysis,
     /// loud again (a full collection's set); returns its header. Its list
-    /// links are lost.
+    /// links are lost. Inlined into every type's trace, where the first
+    /// pass of a full collection takes in each object it meets.
+    #[inline(always)]
     pub(crate) fn take_listed(this: NonNull<Links>) -> NonNull<Header> {
         Links::unlink_dying(this);
         Links::take_one(this, true)
