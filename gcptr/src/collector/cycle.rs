@@ -300,10 +300,14 @@ fn collect_locked(
         unsafe { death::release_weak(header) };
     }
     garbage.clear();
-    // Keep the buffer for the next collection, but not the memory of a
+    // Keep the buffers for the next collection, but not the memory of a
     // large set that is gone (8 bytes per object it held).
-    garbage.shrink_to(SCRATCH_KEPT.max(2 * survivors));
+    let kept = SCRATCH_KEPT.max(2 * survivors);
+    garbage.shrink_to(kept);
     st.scratch.set(garbage);
+    let mut gather_stack = st.gather_stack.take();
+    gather_stack.shrink_to(kept);
+    st.gather_stack.set(gather_stack);
 
     let resurrected = found - reclaimed;
     st.add_stats(generation, |s| {
@@ -496,8 +500,7 @@ fn find_unreachable(
             trace(tracer.pending(i), &mut tracer);
             true
         });
-        // Empty now; it held at most one entry per member.
-        to_trace.shrink_to(SCRATCH_KEPT.max(tracer.pending_len()));
+        // Empty now; `collect_locked` trims it as it trims the set's.
         st.gather_stack.set(to_trace);
     } else {
         let mut traced = 0;
