@@ -693,9 +693,11 @@ impl Links {
     /// set, with that many references to account for; or 1 if it has none:
     /// an object whose count is zero is queued to die (`death.rs`) and until
     /// then holds its referents from outside. Its list links are lost; the
-    /// caller relinks it after.
+    /// caller relinks it after. Inlined into every type's trace, with
+    /// `take_listed`.
+    #[inline(always)]
     pub(crate) fn begin_analysis(&self, strong: usize) {
-        let refs = strong.max(usize::from(strong == 0));
+        let refs = strong.max(1);
         self.next.set(ptr::without_provenance(IN_SET));
         self.prev.set(ptr::without_provenance(refs));
     }
