@@ -430,6 +430,9 @@ impl Header {
 // List operations take raw `NonNull<Links>`: a node's pointer must keep the
 // provenance of its whole allocation, so that `Links::header` may step from
 // the links to the header and the value behind them.
+/// How many objects [`Links::take_for_analysis`] makes room for at a time.
+const TAKE_BLOCK: usize = 1024;
+
 impl Links {
     /// An empty list head (once [`Links::link_to_self`] has run at its
     /// final address).
@@ -603,14 +606,25 @@ impl Links {
     ) {
         // SAFETY: `head` is a live list head.
         let mut node = unsafe { head.as_ref() }.next.get();
+        // Into spare capacity, a block at a time: `push` stored the length
+        // back to memory and tested the capacity at every object.
         while !ptr::eq(node, head.as_ptr()) {
-            // SAFETY: every node of a list is a live object's links, so
-            // non-null and readable; `next` is read before `take_one`
-            // overwrites it.
-            let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
-            // SAFETY: as above.
-            node = unsafe { this.as_ref() }.next.get();
-            out.push(Links::take_one(this, loud));
+            out.reserve(TAKE_BLOCK);
+            let spare = out.spare_capacity_mut();
+            let mut taken = 0;
+            while taken < spare.len() && !ptr::eq(node, head.as_ptr()) {
+                // SAFETY: every node of a list is a live object's links, so
+                // non-null and readable; `next` is read before `take_one`
+                // overwrites it.
+                let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
+                // SAFETY: as above.
+                node = unsafe { this.as_ref() }.next.get();
+                spare[taken].write(Links::take_one(this, loud));
+                taken += 1;
+            }
+            // SAFETY: the `taken` slots after the length were written just
+            // above, and are within the capacity.
+            unsafe { out.set_len(out.len() + taken) };
         }
         Links::link_to_self(head);
     }
