@@ -232,11 +232,17 @@ fn collect_locked(
         set.len()
     };
     // A finalizer to run, or a watcher to tell, runs user code before the
-    // drops, and the DEAD marks must wait for it. Until one turns up, mark
-    // DEAD as each object is condemned (and take the marks back if one
-    // does).
-    let mut eventful = st.callback_weaks.get() > 0;
-    let mut marked_dead = 0;
+    // drops, and the DEAD marks must wait for it. Unless a watcher may be
+    // told already, mark DEAD as each object is condemned, and take the
+    // marks back if one turns up. `pending_events` gathers, over the
+    // garbage, `FINALIZED` where it is missing (a finalizer to run) and
+    // `WATCHED` where it is set.
+    let dead_at_once = if st.callback_weaks.get() > 0 {
+        0
+    } else {
+        flags::DEAD
+    };
+    let mut pending_events = 0;
     let mut garbage = find_unreachable(
         st,
         set,
@@ -253,17 +259,14 @@ fn collect_locked(
             // report would only buffer a dying object, and send the next
             // full collection over everything once the buffer overflows.
             h.set_quiet(true);
-            h.set(flags::WEAK_CLEARED);
+            pending_events |= (h.flags() ^ flags::FINALIZED) & (flags::FINALIZED | flags::WATCHED);
+            h.set(flags::WEAK_CLEARED | dead_at_once);
             Links::link_to_self(member_links(header));
-            eventful |= h.flags() & (flags::FINALIZED | flags::WATCHED) != flags::FINALIZED;
-            if !eventful {
-                h.set(flags::DEAD);
-                marked_dead += 1;
-            }
         },
     );
-    if eventful {
-        for &marked in &garbage[..marked_dead] {
+    let eventful = dead_at_once == 0 || pending_events != 0;
+    if eventful && dead_at_once != 0 {
+        for &marked in &garbage {
             // SAFETY: as above.
             unsafe { marked.as_ref() }.clear(flags::DEAD);
         }
