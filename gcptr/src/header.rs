@@ -427,12 +427,12 @@ impl Header {
     }
 }
 
-// List operations take raw `NonNull<Links>`: a node's pointer must keep the
-// provenance of its whole allocation, so that `Links::header` may step from
-// the links to the header and the value behind them.
 /// How many objects [`Links::take_for_analysis`] makes room for at a time.
 const TAKE_BLOCK: usize = 1024;
 
+// List operations take raw `NonNull<Links>`: a node's pointer must keep the
+// provenance of its whole allocation, so that `Links::header` may step from
+// the links to the header and the value behind them.
 impl Links {
     /// An empty list head (once [`Links::link_to_self`] has run at its
     /// final address).

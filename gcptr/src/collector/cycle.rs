@@ -232,10 +232,10 @@ fn collect_locked(
         set.len()
     };
     // A finalizer to run, or a watcher to tell, runs user code before the
-    // drops, and the DEAD marks must wait for it. Unless a watcher may be
-    // told already, mark DEAD as each object is condemned, and take the
-    // marks back if one turns up. `pending_events` gathers, over the
-    // garbage, `FINALIZED` where it is missing (a finalizer to run) and
+    // drops, and the DEAD marks must wait for it. While no callback weak
+    // exists, mark DEAD as each object is condemned, and take the marks
+    // back if the garbage needs either. `pending_events` gathers over the
+    // garbage `FINALIZED` where it is missing (a finalizer to run) and
     // `WATCHED` where it is set.
     let dead_at_once = if st.callback_weaks.get() > 0 {
         0
