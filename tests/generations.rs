@@ -452,16 +452,16 @@ fn a_full_collection_traces_what_the_reporters_reach_and_no_more() {
     });
 }
 
-/// Past a sixteenth of generation 2 (and 1024), reporters are no longer
+/// Past a sixteenth of generation 2 (and 2048), reporters are no longer
 /// buffered, and the next full collection analyses everything instead.
 #[test]
 fn reporters_past_the_buffer_are_found_by_an_analysis_of_everything() {
     on_fresh_thread(|| {
         gcptr::disable();
-        let pairs = 700;
+        let pairs = 1100;
         let objects = old_pairs(pairs);
         let weak: Vec<_> = objects.iter().map(Gc::downgrade).collect();
-        drop(objects); // 1400 reporters, past the 1024 the buffer takes
+        drop(objects); // 2200 reporters, past the 2048 the buffer takes
         assert_eq!(gcptr::collect(), 2 * pairs);
         assert!(weak.iter().all(|w| w.upgrade().is_none()));
         // The buffer works again after the walk.
@@ -510,7 +510,8 @@ fn dropping_garbage_reports_nothing() {
         let live = old_pairs(1000);
         // An old ring whose objects each hold two references to others,
         // so that each drop of a value takes a count from 2 to 1.
-        let ring: Vec<_> = (0..2000).map(|_| counted()).collect();
+        // 3000 of them: more reports than the buffer takes (2048).
+        let ring: Vec<_> = (0..3000).map(|_| counted()).collect();
         for (i, object) in ring.iter().enumerate() {
             let mut edges = object.edges.borrow_mut();
             edges.push(ring[(i + 1) % ring.len()].clone());
@@ -521,7 +522,7 @@ fn dropping_garbage_reports_nothing() {
         drop(ring);
         assert_eq!(gcptr::collect(), 0);
         drop(handle);
-        assert_eq!(gcptr::collect(), 2000);
+        assert_eq!(gcptr::collect(), 3000);
         let before = traces();
         assert_eq!(gcptr::collect(), 0);
         assert_eq!(traces(), before, "a collection after the drops analysed");
