@@ -458,16 +458,28 @@ fn a_full_collection_traces_what_the_reporters_reach_and_no_more() {
 fn reporters_past_the_buffer_are_found_by_an_analysis_of_everything() {
     on_fresh_thread(|| {
         gcptr::disable();
+        // Live pairs that never lose a reference: only an analysis of
+        // everything traces them.
+        let live = old_pairs(10);
         let pairs = 1100;
         let objects = old_pairs(pairs);
         let weak: Vec<_> = objects.iter().map(Gc::downgrade).collect();
         drop(objects); // 2200 reporters, past the 2048 the buffer takes
+        let before = traces();
         assert_eq!(gcptr::collect(), 2 * pairs);
         assert!(weak.iter().all(|w| w.upgrade().is_none()));
-        // The buffer works again after the walk.
+        // Garbage is traced once and live objects twice; the live pairs'
+        // traces show that the buffer overflowed.
+        assert_eq!(traces() - before, 2 * pairs + 2 * live.len());
+        // The buffer works again after the walk: the live pairs are left
+        // alone.
         let objects = old_pairs(2);
         drop(objects);
+        let before = traces();
         assert_eq!(gcptr::collect(), 4);
+        assert_eq!(traces() - before, 4);
+        drop(live);
+        assert_eq!(gcptr::collect(), 20);
     });
 }
 
