@@ -486,22 +486,26 @@ impl Links {
 
     /// Takes `this` out of its list for good, as the object dies: its own
     /// links are left stale, never to be followed again (a `DEAD` object is
-    /// in no list, and no list operation touches it). A no-op for an object
-    /// in no list (set aside, or acyclic).
+    /// in no list, and no list operation touches it). Returns whether it was
+    /// in a list; a no-op for an object in no list (set aside, or acyclic).
     #[inline(always)]
-    pub(crate) fn unlink_dying(this: NonNull<Links>) {
+    pub(crate) fn unlink_dying(this: NonNull<Links>) -> bool {
         // SAFETY: `this` points at live links.
         let links = unsafe { this.as_ref() };
         let next = links.next.get();
         if ptr::eq(next, this.as_ptr()) {
-            return;
+            return false;
         }
+        // Read once: the first store below writes a `next` field, never
+        // this object's `prev` (the compiler cannot see that).
+        let prev = links.prev.get();
         // SAFETY: outside an analysis, the links of an object in a list
         // point at live neighbours in the same list.
         unsafe {
-            (*links.prev.get()).next.set(next);
-            (*next).prev.set(links.prev.get());
+            (*prev).next.set(next);
+            (*next).prev.set(prev);
         }
+        true
     }
 
     /// Puts the object at `this`, in no list, out of the collector's care

@@ -118,8 +118,11 @@ pub(crate) unsafe fn tracked_reached_zero<T: ?Sized>(this: NonNull<GcBox<T>>) {
     let h = unsafe { header.as_ref() };
     h.set(flags::DEAD);
     if let Some(links) = Header::links(header) {
-        st.note_leaving(links);
-        Links::unlink_dying(links);
+        // `note_leaving`, with the list test that the unlink makes anyway:
+        // an object in a list is never acyclic.
+        if Links::unlink_dying(links) || !Links::is_acyclic(links) {
+            st.note_death(header);
+        }
     }
     // SAFETY: allocated by `Gc::allocate`, tracked, and the value alive
     // (not DEAD until just now).
