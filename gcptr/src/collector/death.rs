@@ -43,7 +43,7 @@ pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
         return;
     };
     if st.analysing.get() || st.drop_depth.get() >= MAX_DROP_DEPTH {
-        st.deferred.borrow_mut().push(header);
+        st.defer(header);
         return;
     }
     let outermost = st.drop_depth.get() == 0;
@@ -159,14 +159,12 @@ pub(crate) fn run_deferred(st: &State) {
 }
 
 fn run_deferred_at_depth(st: &State) {
-    if st.deferred.borrow().is_empty() {
+    if st.deferred_is_empty() {
         return;
     }
     // Deaths that must wait for the collection under way (see below).
     let mut waiting = Vec::new();
-    loop {
-        let next = st.deferred.borrow_mut().pop();
-        let Some(header) = next else { break };
+    while let Some(header) = st.next_deferred() {
         // SAFETY: queued objects are allocated: their memory is held by the
         // strong references' share of the weak count until `die` (or the
         // release below) gives it up.
@@ -186,8 +184,8 @@ fn run_deferred_at_depth(st: &State) {
             unsafe { die(header, Some(st)) };
         }
     }
-    if !waiting.is_empty() {
-        st.deferred.borrow_mut().extend(waiting);
+    for header in waiting {
+        st.defer(header);
     }
 }
 

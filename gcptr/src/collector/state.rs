@@ -90,8 +90,9 @@ pub(crate) struct State {
     /// Nesting of drops in progress (see `death.rs`).
     pub drop_depth: Cell<usize>,
     /// Objects whose strong count reached zero and whose death waits: for
-    /// the stack of drops to unwind, or for an analysis to end.
-    pub deferred: RefCell<Vec<NonNull<Header>>>,
+    /// the stack of drops to unwind, or for an analysis to end. A `Cell`,
+    /// moved out and back whole, so that `deferred_is_empty` is one load.
+    deferred: Cell<Vec<NonNull<Header>>>,
     /// The buffer a collection keeps its set in, kept between collections
     /// so that they do not allocate it anew.
     pub scratch: Cell<Vec<NonNull<Header>>>,
@@ -140,7 +141,7 @@ impl State {
             long_lived_pending: Cell::new(0),
             stats: Default::default(),
             drop_depth: Cell::new(0),
-            deferred: RefCell::new(Vec::new()),
+            deferred: Cell::new(Vec::new()),
             scratch: Cell::new(Vec::new()),
             gather_stack: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
@@ -184,12 +185,32 @@ impl State {
         self.stats[generation].set(stats);
     }
 
-    /// Whether no death waits in `deferred`.
+    // The death queue, `deferred`. Its `Cell` never lends its contents
+    // out; these three methods alone reach inside, each for a span that
+    // calls no code outside it (`defer` moves the queue out while `push`
+    // may call the allocator), so no two references to the queue ever
+    // overlap.
+
+    /// Whether no death waits in `deferred`. Asked by every tracked death
+    /// at depth zero.
     #[inline]
     pub(crate) fn deferred_is_empty(&self) -> bool {
-        self.deferred
-            .try_borrow()
-            .is_ok_and(|queue| queue.is_empty())
+        // SAFETY: no other reference to the queue exists (see above).
+        unsafe { &*self.deferred.as_ptr() }.is_empty()
+    }
+
+    /// Takes the death queued last, if any.
+    pub(crate) fn next_deferred(&self) -> Option<NonNull<Header>> {
+        // SAFETY: no other reference to the queue exists (see above), and
+        // `pop` calls nothing that could make one.
+        unsafe { &mut *self.deferred.as_ptr() }.pop()
+    }
+
+    /// Queues the death of `header` (see `deferred`).
+    pub(crate) fn defer(&self, header: NonNull<Header>) {
+        let mut queue = self.deferred.take();
+        queue.push(header);
+        self.deferred.set(queue);
     }
 
     /// Counts one fewer live tracked object (CPython decrements generation
