@@ -433,7 +433,7 @@ impl Header {
 /// 512 bytes, a request that glibc serves from its small bins: with 1024,
 /// every thread's first set took 8 KiB, a large request that can make
 /// glibc consolidate its fast bins. (The first young collection at the
-/// default threshold now grows the buffer five times, once per thread.)
+/// default threshold now takes five allocations, once per thread.)
 const TAKE_BLOCK: usize = 64;
 
 // List operations take raw `NonNull<Links>`: a node's pointer must keep the
