@@ -90,8 +90,10 @@ pub(crate) struct State {
     /// Nesting of drops in progress (see `death.rs`).
     pub drop_depth: Cell<usize>,
     /// Objects whose strong count reached zero and whose death waits: for
-    /// the stack of drops to unwind, or for an analysis to end. A `Cell`,
-    /// moved out and back whole, so that `deferred_is_empty` is one load.
+    /// the stack of drops to unwind, or for an analysis to end. A `Cell`
+    /// reached only through `defer`, `next_deferred` and
+    /// `deferred_is_empty`, so that the last is one load, with no borrow
+    /// flag to test.
     deferred: Cell<Vec<NonNull<Header>>>,
     /// The buffer a collection keeps its set in, kept between collections
     /// so that they do not allocate it anew.
