@@ -688,3 +688,42 @@ fn a_condemned_value_with_no_drop_glue_stays_readable() {
         "the Drop read its peer, and took back the handle the peer's ManuallyDrop would leak"
     );
 }
+
+/// A `trace` that drops the last handle to an object (abusive, but safe
+/// code) kills it in the middle of an analysis, whose set may hold it: its
+/// death waits for the analysis to end, and happens once, whether the
+/// collection condemned it meanwhile or not.
+#[test]
+fn a_death_during_an_analysis_waits_for_the_analysis_and_happens_once() {
+    thread_local! {
+        static STASH: RefCell<Vec<Gc<Node>>> = const { RefCell::new(Vec::new()) };
+    }
+    struct DropsWhileTracing;
+    // SAFETY: owns no Gc; drops one from the stash while tracing.
+    unsafe impl Trace for DropsWhileTracing {
+        fn trace(&self, _: &mut Tracer) {
+            STASH.with(|stash| drop(stash.borrow_mut().pop()));
+        }
+    }
+    take_drops();
+    for generation in [0, 2] {
+        let abuser = Gc::new(RefCell::new(Some(DropsWhileTracing)));
+        let victim = Node::new(3);
+        // Lost references: both are roots of a full collection's set, and
+        // young, in a young one's.
+        drop(abuser.clone());
+        drop(victim.clone());
+        STASH.with(|stash| stash.borrow_mut().push(victim));
+        let collected = gcptr::collect_generation(generation);
+        assert!(collected <= 1, "generation {generation}: {collected}");
+        assert_eq!(take_drops(), [3], "generation {generation}");
+        assert!(STASH.with(|stash| stash.borrow().is_empty()));
+        drop(abuser);
+        // The collector's lists came through whole.
+        let cycle = Node::new(4);
+        cycle.link(&cycle);
+        drop(cycle);
+        assert_eq!(gcptr::collect(), 1, "generation {generation}");
+        assert_eq!(take_drops(), [4], "generation {generation}");
+    }
+}

@@ -609,6 +609,9 @@ impl Links {
     /// times as long; keeping list order with a second buffer for the
     /// back half still lost to this plain walk on every workload but one
     /// (a 1M ring built on memory in scrambled order).
+    ///
+    /// Out of line: see `cycle::finish_analysis`.
+    #[inline(never)]
     pub(crate) fn take_for_analysis(
         head: NonNull<Links>,
         out: &mut Vec<NonNull<Header>>,
@@ -647,6 +650,9 @@ impl Links {
     /// last analysed it, and every garbage cycle has such a member
     /// (`collector::lost_reference`): these are the roots from which a
     /// full collection gathers its set ([`Links::take_listed`]).
+    ///
+    /// Out of line: see `cycle::finish_analysis`.
+    #[inline(never)]
     pub(crate) fn make_old(
         head: NonNull<Links>,
         mut quiet: Option<&mut Vec<NonNull<Header>>>,

@@ -21,6 +21,7 @@ use crate::header::{flags, Allocation, GcBox, Header, Links};
 
 /// How many deaths may nest on the stack before they are queued.
 const MAX_DROP_DEPTH: usize = 48;
+const _: () = assert!(MAX_DROP_DEPTH <= state::ANALYSIS_DEPTH);
 
 /// Called when a `Gc` drop takes the strong count of a tracked object, or
 /// of one with a finalizer, to zero.
@@ -42,7 +43,8 @@ pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
         unsafe { die(header, None) };
         return;
     };
-    if st.analysing.get() || st.drop_depth.get() >= MAX_DROP_DEPTH {
+    if st.drop_depth.get() >= MAX_DROP_DEPTH {
+        // Too deep, or an analysis is under way (`ANALYSIS_DEPTH`).
         st.defer(header);
         return;
     }
@@ -110,7 +112,8 @@ pub(crate) unsafe fn tracked_reached_zero<T: ?Sized>(this: NonNull<GcBox<T>>) {
         return unsafe { strong_count_reached_zero(header) };
     };
     let depth = st.drop_depth.get();
-    if st.analysing.get() || depth >= MAX_DROP_DEPTH {
+    if depth >= MAX_DROP_DEPTH {
+        // Too deep, or an analysis is under way (`ANALYSIS_DEPTH`).
         // SAFETY: per the contract.
         return unsafe { strong_count_reached_zero(header) };
     }
@@ -152,7 +155,8 @@ fn run_deferred_at_depth_zero(st: &State) {
 
 /// Runs the queued deaths (after a collection, or at thread exit).
 pub(crate) fn run_deferred(st: &State) {
-    if st.drop_depth.get() == 0 && !st.analysing.get() {
+    // Not from inside a drop, nor an analysis (`ANALYSIS_DEPTH`).
+    if st.drop_depth.get() == 0 {
         let _depth = DropDepth::enter(st);
         run_deferred_at_depth(st);
     }

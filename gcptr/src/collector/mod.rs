@@ -197,7 +197,7 @@ pub(crate) fn untrack(header: NonNull<Header>) {
     if let Some(links) = Header::links(header) {
         if let Some(st) = state::current() {
             assert!(
-                !st.analysing.get(),
+                !st.is_analysing(),
                 "gcptr: a `Trace` impl moved a value out of a `Gc`; `trace` must only visit edges"
             );
             st.note_leaving(links);
@@ -219,7 +219,7 @@ pub(crate) fn set_aside(header: NonNull<Header>) {
     if let Some(links) = Header::links(header) {
         if let Some(st) = state::current() {
             assert!(
-                !st.analysing.get(),
+                !st.is_analysing(),
                 "gcptr: `Gc::get_mut` called from a `Trace` impl; `trace` must only visit edges"
             );
             if Links::is_acyclic(links) {
@@ -239,7 +239,7 @@ pub(crate) fn set_aside(header: NonNull<Header>) {
 /// Every tracked object in the collector's lists (none while an analysis
 /// has the lists in pieces).
 pub(crate) fn tracked_objects() -> Vec<NonNull<Header>> {
-    match state::current().filter(|st| !st.analysing.get()) {
+    match state::current().filter(|st| !st.is_analysing()) {
         Some(st) => st.lists().into_iter().flat_map(Links::headers).collect(),
         None => Vec::new(),
     }
@@ -504,7 +504,7 @@ pub fn unfreeze() {
 /// ```
 pub fn freeze_count() -> usize {
     state::current()
-        .filter(|st| !st.analysing.get())
+        .filter(|st| !st.is_analysing())
         .map_or(0, |st| Links::len(st.permanent()))
 }
 

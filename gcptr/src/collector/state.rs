@@ -46,6 +46,12 @@ pub struct GenerationStats {
 
 pub(crate) const GENERATIONS: usize = 3;
 
+/// Added to `State::drop_depth` while an analysis is under way: past any
+/// depth at which the trashcan queues deaths, so that one test tells a
+/// death whether it must wait, for the stack of drops to unwind or for the
+/// analysis to end.
+pub(crate) const ANALYSIS_DEPTH: usize = 1 << (usize::BITS - 1);
+
 pub(crate) struct State {
     /// Heads of the generation lists, youngest first. Generation 2's holds
     /// the objects that came into it since the last full collection; the
@@ -79,15 +85,13 @@ pub(crate) struct State {
     pub enabled: Cell<bool>,
     /// A collection is under way; nested ones do nothing.
     pub collecting: Cell<bool>,
-    /// The set being analysed has scratch in its links: deaths wait in
-    /// `deferred` and nothing may be linked or unlinked.
-    pub analysing: Cell<bool>,
     /// Objects in generation 2 after the last full collection, and those
     /// promoted into it since (CPython's 25% rule).
     pub long_lived_total: Cell<usize>,
     pub long_lived_pending: Cell<usize>,
     pub stats: [Cell<GenerationStats>; GENERATIONS],
-    /// Nesting of drops in progress (see `death.rs`).
+    /// Nesting of drops in progress (see `death.rs`), plus
+    /// [`ANALYSIS_DEPTH`] while an analysis is under way.
     pub drop_depth: Cell<usize>,
     /// Objects whose strong count reached zero and whose death waits: for
     /// the stack of drops to unwind, or for an analysis to end. A `Cell`
@@ -138,7 +142,6 @@ impl State {
             thresholds: [Cell::new(700), Cell::new(10), Cell::new(10)],
             enabled: Cell::new(true),
             collecting: Cell::new(false),
-            analysing: Cell::new(false),
             long_lived_total: Cell::new(0),
             long_lived_pending: Cell::new(0),
             stats: Default::default(),
@@ -185,6 +188,24 @@ impl State {
         let mut stats = self.stats[generation].get();
         f(&mut stats);
         self.stats[generation].set(stats);
+    }
+
+    /// Whether the set being analysed has scratch in its links: deaths
+    /// wait in `deferred`, and nothing may be linked or unlinked.
+    #[inline]
+    pub(crate) fn is_analysing(&self) -> bool {
+        self.drop_depth.get() >= ANALYSIS_DEPTH
+    }
+
+    /// Starts or ends an analysis (they never nest).
+    pub(crate) fn set_analysing(&self, analysing: bool) {
+        debug_assert_ne!(self.is_analysing(), analysing, "analyses never nest");
+        let depth = self.drop_depth.get();
+        self.drop_depth.set(if analysing {
+            depth + ANALYSIS_DEPTH
+        } else {
+            depth - ANALYSIS_DEPTH
+        });
     }
 
     // The death queue, `deferred`. Its `Cell` never lends its contents
