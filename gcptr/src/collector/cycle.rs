@@ -619,7 +619,7 @@ fn subtract_in_order(tracer: &mut Tracer, trace_panic: &mut Option<Panic>) {
 ///
 /// Out of line, as are `Links::take_for_analysis` and `Links::make_old`:
 /// inlined into `collect_locked`, they moved the spills of its mark pass
-/// (the large linked list and the parent trees took about 1% more
+/// (the large linked list and the parent trees took about 1.5% more
 /// instructions, a large live tree 0.7%).
 #[inline(never)]
 fn finish_analysis(
