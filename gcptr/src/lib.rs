@@ -112,6 +112,7 @@ mod gc;
 mod header;
 mod inspect;
 mod slice;
+mod spill;
 mod trace;
 mod trace_impls;
 mod weak;

@@ -2,8 +2,10 @@
 //! between objects.
 
 use core::ptr::NonNull;
+use std::rc::Rc;
 
 use crate::header::{flags, Header, Links, Mark};
+use crate::spill::SpillStack;
 use crate::weak_maps::CallbackState;
 
 /// A type whose strong edges (the [`Gc`](crate::Gc)s it owns) the collector
@@ -26,8 +28,11 @@ use crate::weak_maps::CallbackState;
 ///    owns is allowed: the missed objects only look held from outside, so
 ///    they may leak but are never freed early.
 /// 2. `trace` reports the same edges on every call as long as no `Gc` is
-///    added to or removed from `self`, and it does not move `Gc`s in or out
-///    of `self` itself.
+///    added to or removed from `self`, and it does not change `self`:
+///    neither it nor any code it runs (the `Drop` of something it drops,
+///    say) mutably borrows a `RefCell` that `self` contains or that
+///    contains `self`, until it returns. The collector reads those
+///    `RefCell`s without borrowing them while the trace runs.
 /// 3. If `__may_own_gc` returns `false`, no value of the type ever owns a
 ///    `Gc` (directly, or through anything it owns). The defaults are
 ///    conservative; only the derive and this crate's own impls lower it.
@@ -252,9 +257,16 @@ pub struct Tracer {
     /// (`MarkReachable`), every edge seen (`Record`), or the set being
     /// traced (`SubtractInternal`, `Gather`).
     pending: Vec<NonNull<Header>>,
+    /// What did not fit in `pending`'s spare room during a trace, to be
+    /// appended to it once the trace returns ([`Tracer::settle`]): a trace
+    /// calls no allocator of the program (see `crate::spill`).
+    spilled: SpillStack<NonNull<Header>>,
     /// Objects seen outside every list, set aside by `Gc::get_mut`, to be
     /// taken back into generation 0.
-    set_aside: Vec<NonNull<Header>>,
+    set_aside: SpillStack<NonNull<Header>>,
+    /// The callbacks to cancel (`CancelCallbacks`) once the trace returns,
+    /// each a reference from `Rc::into_raw` ([`Tracer::take_cancelled`]).
+    cancelled: SpillStack<*const CallbackState>,
     /// `SeekTracked`'s answer.
     found_tracked: bool,
     /// How many members of the set have had all their references
@@ -270,7 +282,11 @@ pub struct Tracer {
 pub(crate) fn owns_only_acyclic<T: Trace + ?Sized>(value: &T) -> bool {
     let mut tracer = Tracer::new(Action::SeekTracked);
     value.trace(&mut tracer);
-    !tracer.found_tracked
+    let found_tracked = tracer.found_tracked;
+    // It holds no memory (`SeekTracked` keeps nothing), and the optimizer
+    // does not see that its drop does nothing: on every tracked `Gc::new`.
+    core::mem::forget(tracer);
+    !found_tracked
 }
 
 impl Tracer {
@@ -278,7 +294,9 @@ impl Tracer {
         Tracer {
             action,
             pending: Vec::new(),
-            set_aside: Vec::new(),
+            spilled: SpillStack::new(),
+            set_aside: SpillStack::new(),
+            cancelled: SpillStack::new(),
             found_tracked: false,
             internal_only: 0,
         }
@@ -319,15 +337,58 @@ impl Tracer {
     }
 
     pub(crate) fn take_set_aside(&mut self) -> Vec<NonNull<Header>> {
-        core::mem::take(&mut self.set_aside)
+        self.set_aside.take()
+    }
+
+    /// Appends to `pending` what spilled from it during the last trace, in
+    /// the order the trace showed it. Called after each trace whose
+    /// `pending` is read in order, before it is read.
+    #[inline]
+    pub(crate) fn settle(&mut self) {
+        if !self.spilled.is_empty() {
+            self.settle_spilled();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn settle_spilled(&mut self) {
+        self.pending.extend_from_slice(self.spilled.as_slice());
+        self.spilled.clear();
+    }
+
+    /// Adds `header` to `pending` without calling the global allocator:
+    /// into its spare room, or past that into `spilled`.
+    #[inline(always)]
+    fn push_pending(&mut self, header: NonNull<Header>) {
+        if self.pending.len() < self.pending.capacity() {
+            self.pending.push(header);
+        } else {
+            self.spill(header);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, header: NonNull<Header>) {
+        self.spilled.push(header);
     }
 
     /// Shows the tracer a weak reference's callback owned by the traced
     /// value.
-    pub(crate) fn weak_callback(&mut self, callback: &CallbackState) {
+    pub(crate) fn weak_callback(&mut self, callback: &Rc<CallbackState>) {
         if self.action == Action::CancelCallbacks {
-            callback.cancel();
+            self.cancelled.push(Rc::into_raw(Rc::clone(callback)));
         }
+    }
+
+    /// A callback to cancel (`CancelCallbacks`) that a trace showed. Taken
+    /// once the trace has returned: a cancel drops the callback, which runs
+    /// code of the program.
+    pub(crate) fn take_cancelled(&mut self) -> Option<Rc<CallbackState>> {
+        // SAFETY: `cancelled` holds pointers from `Rc::into_raw`, each
+        // owning one reference, which this takes back once.
+        self.cancelled.pop().map(|raw| unsafe { Rc::from_raw(raw) })
     }
 
     /// Shows the tracer one strong edge, to the object whose header is `to`.
@@ -352,7 +413,7 @@ impl Tracer {
             match links.mark() {
                 Mark::InSet { .. } => self.internal_only += usize::from(links.decrement_refs()),
                 Mark::Outside if action == Action::Gather && Links::is_listed(node) => {
-                    self.pending.push(Links::take_listed(node));
+                    self.push_pending(Links::take_listed(node));
                     self.internal_only += usize::from(links.decrement_refs());
                 }
                 // In no list: maybe set aside by `Gc::get_mut`.
@@ -368,7 +429,7 @@ impl Tracer {
             let links = unsafe { node.as_ref() };
             if links.mark() == (Mark::InSet { reachable: false }) {
                 links.set_mark_reachable();
-                self.pending.push(to);
+                self.push_pending(to);
             }
         } else if action == Action::SeekTracked {
             if let Some(node) = Header::links(to) {
@@ -394,7 +455,7 @@ impl Tracer {
     #[inline(never)]
     fn other_edge(&mut self, to: NonNull<Header>) {
         if self.action == Action::Record {
-            self.pending.push(to);
+            self.push_pending(to);
         }
     }
 }

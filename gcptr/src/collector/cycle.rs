@@ -311,6 +311,9 @@ fn collect_locked(
     let mut gather_stack = st.gather_stack.take();
     gather_stack.shrink_to(kept);
     st.gather_stack.set(gather_stack);
+    let mut mark_stack = st.mark_stack.take();
+    mark_stack.shrink_to(kept);
+    st.mark_stack.set(mark_stack);
 
     let resurrected = found - reclaimed;
     st.add_stats(generation, |s| {
@@ -336,6 +339,9 @@ fn notify_watchers(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Op
         let mut tracer = Tracer::new(Action::CancelCallbacks);
         for &header in garbage {
             catch(first_panic, || trace(header, &mut tracer));
+            while let Some(callback) = tracer.take_cancelled() {
+                catch(first_panic, || callback.cancel());
+            }
         }
     }
     for &header in garbage {
@@ -495,7 +501,7 @@ fn find_unreachable(
     // so edges to it are ignored from then on. Objects with no references
     // from outside, not reached yet, are kept behind the walk as
     // candidates.
-    let mut tracer = Tracer::new(Action::MarkReachable);
+    let mut tracer = Tracer::over(Action::MarkReachable, st.mark_stack.take());
     let mut walk = Walk::new(set.len());
     let mut handed_on = 0;
     steps_catching(&mut trace_panic, || {
@@ -506,7 +512,12 @@ fn find_unreachable(
             walk.forget_kept();
             return false;
         }
-        let header = match tracer.pop_pending() {
+        let reached = tracer.pop_pending().or_else(|| {
+            // In any order: the mark pass only marks.
+            tracer.settle();
+            tracer.pop_pending()
+        });
+        let header = match reached {
             Some(reached) => reached,
             None => loop {
                 let Some(i) = walk.next() else { return false };
@@ -551,6 +562,9 @@ fn find_unreachable(
         first_panic.get_or_insert(payload);
     }
     set.truncate(found);
+    let mut mark_stack = tracer.into_pending();
+    mark_stack.clear();
+    st.mark_stack.set(mark_stack);
     finish_analysis(st, set, returning)
 }
 
@@ -573,7 +587,9 @@ fn gather_depth_first(st: &State, tracer: &mut Tracer, trace_panic: &mut Option<
         // What the last trace took in (even one that panicked), to be
         // traced next, in the order it was taken: the first at once, the
         // rest from the stack (most traces take in one object or none, and
-        // it need not go through the stack).
+        // it need not go through the stack). What spilled from `pending`
+        // comes first (here, not after the trace: the trace may panic).
+        tracer.settle();
         let taken = tracer.pending_len();
         let i = if stacked < taken {
             let first = stacked;

@@ -107,6 +107,11 @@ pub(crate) struct State {
     /// doubling, and its free made malloc consolidate its bins, in every
     /// full collection.
     pub gather_stack: Cell<Vec<usize>>,
+    /// The mark pass's stack of objects reached, kept too: it must have
+    /// room to spare when a trace pushes onto it (a trace calls no
+    /// allocator of the program, `crate::spill`), and starting empty it
+    /// would spill at once in every collection.
+    pub mark_stack: Cell<Vec<NonNull<Header>>>,
     /// Live `WeakWithCallback`s: while there are none, a collection skips
     /// looking for them in its garbage.
     pub callback_weaks: Cell<usize>,
@@ -149,6 +154,7 @@ impl State {
             deferred: Cell::new(Vec::new()),
             scratch: Cell::new(Vec::new()),
             gather_stack: Cell::new(Vec::new()),
+            mark_stack: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
             garbage_possible: Cell::new(false),
             analyse_everything: Cell::new(false),
