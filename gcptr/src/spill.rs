@@ -13,7 +13,7 @@
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
-use std::alloc::{handle_alloc_error, GlobalAlloc, System};
+use std::alloc::{GlobalAlloc, System};
 
 /// A stack of `Copy` items whose memory comes from [`System`].
 pub(crate) struct SpillStack<T: Copy> {
@@ -98,7 +98,9 @@ impl<T: Copy> SpillStack<T> {
             }
         };
         let Some(memory) = NonNull::new(memory) else {
-            handle_alloc_error(layout)
+            // Not `handle_alloc_error`: its hook may be code of the program.
+            eprintln!("gcptr: out of memory for the tracer's spill stack");
+            std::process::abort()
         };
         self.items = memory.cast();
         self.cap = cap;
