@@ -66,7 +66,8 @@ impl<T: Copy> SpillStack<T> {
         self.len = 0;
     }
 
-    /// Takes the items out, in the order they were pushed.
+    /// Takes the items out, in the order they were pushed. Not during a
+    /// trace: the `Vec` comes from the global allocator.
     pub(crate) fn take(&mut self) -> Vec<T> {
         let items = self.as_slice().to_vec();
         self.clear();
@@ -74,7 +75,7 @@ impl<T: Copy> SpillStack<T> {
     }
 
     fn layout(cap: usize) -> Layout {
-        Layout::array::<T>(cap).expect("gcptr: a trace showed the tracer too many edges")
+        Layout::array::<T>(cap).unwrap_or_else(|_| out_of_memory())
     }
 
     #[cold]
@@ -98,13 +99,20 @@ impl<T: Copy> SpillStack<T> {
             }
         };
         let Some(memory) = NonNull::new(memory) else {
-            // Not `handle_alloc_error`: its hook may be code of the program.
-            eprintln!("gcptr: out of memory for the tracer's spill stack");
-            std::process::abort()
+            out_of_memory()
         };
         self.items = memory.cast();
         self.cap = cap;
     }
+}
+
+/// Aborts, where a `Vec` would call `handle_alloc_error` or panic: the
+/// allocation error hook and the panic hook are code of the program, and
+/// this runs in the middle of a trace.
+#[cold]
+fn out_of_memory() -> ! {
+    eprintln!("gcptr: out of memory for the tracer's spill stack");
+    std::process::abort()
 }
 
 impl<T: Copy> Drop for SpillStack<T> {

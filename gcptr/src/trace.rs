@@ -358,7 +358,8 @@ impl Tracer {
     }
 
     /// Adds `header` to `pending` without calling the global allocator:
-    /// into its spare room, or past that into `spilled`.
+    /// into its spare room (`Vec` guarantees that `push` does not allocate
+    /// when the capacity suffices), or past that into `spilled`.
     #[inline(always)]
     fn push_pending(&mut self, header: NonNull<Header>) {
         if self.pending.len() < self.pending.capacity() {
