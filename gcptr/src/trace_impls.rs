@@ -122,6 +122,15 @@ leaf! {
     impl[T: ?Sized] Arc<T>;
 }
 
+// The value is read without a borrow: taking and giving back a shared
+// borrow cost five of the eight instructions it takes to trace a
+// `RefCell<Option<Gc<_>>>` in a collection. No `borrow_mut` can happen
+// while the trace runs, since only code the trace runs could make one: the
+// traces of this crate and of the derive run none but the tracer's and
+// those of what the value owns; the tracer runs no code of the program,
+// not even the global allocator (`crate::spill`); and a hand-written trace
+// promises it (`Trace`'s contract, point 2).
+//
 // SAFETY: visits the value unless it is mutably borrowed. While it is, the
 // edges go unreported, which can only make objects look held from outside
 // (a leak for this collection, never an early free); see `Trace`'s
@@ -129,16 +138,8 @@ leaf! {
 unsafe impl<T: Trace> Trace for RefCell<T> {
     #[inline(always)]
     fn trace(&self, tracer: &mut Tracer) {
-        // Read without a borrow: taking and giving back a shared borrow
-        // cost five of the eight instructions it takes to trace a
-        // `RefCell<Option<Gc<_>>>` in a collection.
         // SAFETY: no `&mut T` exists (checked), and none is made while
-        // `value` lives. That would take a `borrow_mut` during this trace,
-        // which only code that the trace runs could do. The traces of this
-        // crate and of the derive run none but the tracer's and those of
-        // what the value owns; the tracer runs no code of the program, not
-        // even the global allocator (`crate::spill`); and a hand-written
-        // trace promises it (`Trace`'s contract, point 2).
+        // `value` lives (see above: no `borrow_mut` during a trace).
         if let Ok(value) = unsafe { self.try_borrow_unguarded() } {
             value.trace(tracer);
         }
