@@ -569,73 +569,32 @@ impl<T: ?Sized> Gc<T> {
     /// The death of the object, once the last strong reference is gone.
     ///
     /// Out of line, as `Rc`'s `drop_slow`, so that dropping a `Gc` that is
-    /// not the last one inlines to a decrement and a test. It only picks
-    /// the death from the flags and jumps to it: an untracked object's
-    /// (exactly `Rc`'s, [`death::untracked_reached_zero`]), a tracked one's
-    /// with no finalizer and no watcher ([`death::tracked_reached_zero`]),
-    /// each with the value's drop and the allocation's layout known, or
-    /// any other (`drop_rare`). So does the last edge to a garbage object
-    /// as the collector drops its peers.
-    ///
-    /// Each death is a function of its own so that each saves only the
-    /// registers it needs. With the three inlined here, every death saved
-    /// the five that the tracked one needs: the untracked death took 25
-    /// instructions, against 16 now and `Rc`'s 8.
+    /// not the last one inlines to a decrement and a test. The two common
+    /// deaths are inlined here, with the value's drop and the allocation's
+    /// layout known: an untracked object's (exactly `Rc`'s,
+    /// [`death::untracked_reached_zero`]), and a tracked one's with no
+    /// finalizer and no watcher ([`death::tracked_reached_zero`]). So is
+    /// the last edge to a garbage object as the collector drops its peers.
     ///
     /// # Safety
     /// The strong count just reached zero.
     #[inline(never)]
     unsafe fn drop_slow(&mut self) {
+        let h = self.header_ref();
+        let header = self.ptr.cast::<Header>();
         let slow = flags::TRACKED | flags::FINALIZED | flags::DEAD | flags::WATCHED;
-        let fl = self.header_ref().flags() & slow;
-        if fl == flags::FINALIZED {
+        if h.flags() & slow == flags::FINALIZED {
             // SAFETY: the strong count just reached zero; the flags say
             // untracked, not DEAD, not WATCHED, finalized (or no finalizer).
-            unsafe { Gc::drop_untracked(self.ptr) };
-        } else if fl == flags::TRACKED | flags::FINALIZED {
-            // SAFETY: as above, but tracked.
-            unsafe { Gc::drop_tracked(self.ptr) };
-        } else {
-            // SAFETY: the strong count just reached zero.
-            unsafe { Gc::drop_rare(self.ptr) };
-        }
-    }
-
-    /// An untracked object's common death.
-    ///
-    /// # Safety
-    /// The strong count just reached zero; the flags say untracked, not
-    /// DEAD, not WATCHED, finalized (or no finalizer).
-    #[inline(never)]
-    unsafe fn drop_untracked(this: NonNull<GcBox<T>>) {
-        // SAFETY: the caller's promise.
-        unsafe { death::untracked_reached_zero(this) };
-    }
-
-    /// A tracked object's common death.
-    ///
-    /// # Safety
-    /// The strong count just reached zero; the flags say tracked, not
-    /// DEAD, not WATCHED, finalized (or no finalizer).
-    #[inline(never)]
-    unsafe fn drop_tracked(this: NonNull<GcBox<T>>) {
-        // SAFETY: the caller's promise.
-        unsafe { death::tracked_reached_zero(this) };
-    }
-
-    /// Every other death.
-    ///
-    /// # Safety
-    /// The strong count just reached zero.
-    #[inline(never)]
-    unsafe fn drop_rare(this: NonNull<GcBox<T>>) {
-        let header = this.cast::<Header>();
-        // SAFETY: allocated, as the strong references' unit of weak count
-        // keeps it.
-        if unsafe { header.as_ref() }.has(flags::DEAD) {
+            unsafe { death::untracked_reached_zero(self.ptr) };
+        } else if h.has(flags::DEAD) {
             // SAFETY: the strong count of this DEAD object just reached
             // zero.
             unsafe { death::dead_reached_zero(header) };
+        } else if h.flags() & slow == flags::TRACKED | flags::FINALIZED {
+            // SAFETY: the strong count just reached zero; the flags say
+            // tracked, not DEAD, not WATCHED, finalized (or no finalizer).
+            unsafe { death::tracked_reached_zero(self.ptr) };
         } else {
             // SAFETY: the strong count just reached zero.
             unsafe { death::strong_count_reached_zero(header) };

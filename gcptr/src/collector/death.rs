@@ -75,7 +75,7 @@ pub(crate) unsafe fn dead_reached_zero(header: NonNull<Header>) {
 }
 
 /// The death of an untracked object with no finalizer and no watcher,
-/// inlined into each type's `Gc::drop_untracked`: exactly `Rc`'s, the value
+/// inlined into each type's `Gc::drop_slow`: exactly `Rc`'s, the value
 /// dropped and the memory freed with its layout known at compile time
 /// where the type is `Sized`.
 ///
@@ -95,7 +95,7 @@ pub(crate) unsafe fn untracked_reached_zero<T: ?Sized>(this: NonNull<GcBox<T>>) 
     unsafe { release_weak_of(this.cast(), known) };
 }
 
-/// The common death, inlined into each type's `Gc::drop_tracked` (with that
+/// The common death, inlined into each type's `Gc::drop_slow` (with that
 /// type's drop, and its allocation's layout as constants where the type is
 /// `Sized`): a tracked object with no finalizer and no watcher, outside an
 /// analysis and below the trashcan's depth. Anything else takes the
