@@ -61,6 +61,17 @@ fn counted_region<S, O>(routine: impl FnOnce(S) -> O, input: S) -> O {
 fn reached(stage: &str) {
     eprintln!("counts: {stage}");
 }
+
+/// Runs the measured part in [`counted_region`], then says so with its
+/// wall time: run natively, with another build's binary in turn, that
+/// compares two versions in time on the measured part alone.
+fn measured<S, O>(routine: impl FnOnce(S) -> O, input: S) -> O {
+    let start = std::time::Instant::now();
+    let output = counted_region(routine, input);
+    let elapsed = start.elapsed();
+    eprintln!("counts: {COUNTED_DONE} in {} ns", elapsed.as_nanos());
+    output
+}
 const SETUP_DONE: &str = "setup done";
 const COUNTED_DONE: &str = "measured part done";
 
@@ -68,8 +79,7 @@ const COUNTED_DONE: &str = "measured part done";
 fn once<S, O>(setup: fn() -> S, routine: fn(S) -> O, teardown: fn(O)) {
     let input = setup();
     reached(SETUP_DONE);
-    let output = counted_region(routine, input);
-    reached(COUNTED_DONE);
+    let output = measured(routine, input);
     teardown(output);
 }
 
@@ -91,8 +101,7 @@ fn once_live<T: 'static>(build: fn() -> T, prepare: fn(&T), routine: fn(&T), tea
         routine(&live);
         prepare(&live);
         reached(SETUP_DONE);
-        counted_region(routine, &live);
-        reached(COUNTED_DONE);
+        measured(routine, &live);
         teardown(live);
     });
 }

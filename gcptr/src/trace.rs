@@ -310,16 +310,17 @@ impl Tracer {
         }
     }
 
-    pub(crate) fn pending(&self, index: usize) -> NonNull<Header> {
-        self.pending[index]
-    }
-
     pub(crate) fn pending_len(&self) -> usize {
         self.pending.len()
     }
 
     pub(crate) fn pending_at(&self, index: usize) -> Option<NonNull<Header>> {
         self.pending.get(index).copied()
+    }
+
+    /// Exchanges two places of `pending` (the gathering pass's order).
+    pub(crate) fn swap_pending(&mut self, a: usize, b: usize) {
+        self.pending.swap(a, b);
     }
 
     pub(crate) fn pop_pending(&mut self) -> Option<NonNull<Header>> {

@@ -51,6 +51,11 @@ use crate::trace::{Action, Tracer};
 
 type Panic = Box<dyn Any + Send + 'static>;
 
+/// How close in memory an object taken in must be to the object that took
+/// it for the gathering pass to trace it next ([`gather_from_roots`]): a
+/// few small objects apart, as consecutive allocations are.
+const NEAR_BYTES: usize = 256;
+
 /// Entries of the set buffer kept between collections whatever their size:
 /// enough for the young generations at the default thresholds.
 const SCRATCH_KEPT: usize = 8192;
@@ -308,9 +313,6 @@ fn collect_locked(
     let kept = SCRATCH_KEPT.max(2 * survivors);
     garbage.shrink_to(kept);
     st.scratch.set(garbage);
-    let mut gather_stack = st.gather_stack.take();
-    gather_stack.shrink_to(kept);
-    st.gather_stack.set(gather_stack);
     let mut mark_stack = st.mark_stack.take();
     mark_stack.shrink_to(kept);
     st.mark_stack.set(mark_stack);
@@ -482,7 +484,7 @@ fn find_unreachable(
     };
     let mut tracer = Tracer::over(action, set);
     if gather {
-        gather_depth_first(st, &mut tracer, &mut trace_panic);
+        gather_from_roots(&mut tracer, &mut trace_panic);
     } else {
         subtract_in_order(&mut tracer, &mut trace_panic);
     }
@@ -569,50 +571,57 @@ fn find_unreachable(
 }
 
 /// The first pass of a full collection ([`Action::Gather`]): traces the
-/// roots in `tracer` and everything they take in, depth first: an object
-/// taken in is traced right after whatever took it, while the line its
-/// taking wrote is still in the cache (in set order, breadth first, the
-/// pass came back to each long after, and read it from memory again).
+/// roots in `tracer` and everything they take in, in set order (breadth
+/// first), except that an object taken in next to the object that took it
+/// (within [`NEAR_BYTES`]) is traced at once, by swapping it into the next
+/// place.
+///
+/// In set order, the objects to trace next are known long before their
+/// turn, so their traces do not wait on each other's cache misses: on
+/// rust-cc's stress test (a random graph, about 1,000 roots and 7,000
+/// objects a collection) this pass took 4.7 ms instead of 7.5 depth first,
+/// and the mark pass, which follows the set's order, 1 ms less too. But a
+/// walk along a chain built in order goes through memory in order only
+/// depth first, as the hardware prefetcher expects: the 1M-node ring, its
+/// 52,000 roots in a row, took 12% longer in set order, this pass and the
+/// drop pass both. Tracing a neighbour at once keeps such walks in order
+/// (the ring 2-3% slower than depth first, from the swaps) and leaves
+/// random graphs in set order (the stress test 9% faster).
 ///
 /// Both first passes are out of line: inlined into `collect_locked`, a
 /// change to one moved the spills of the other passes. (The mark pass out
 /// of line too lost 2% on a large live tree.)
 #[inline(never)]
-fn gather_depth_first(st: &State, tracer: &mut Tracer, trace_panic: &mut Option<Panic>) {
-    let roots = tracer.pending_len();
-    let mut next_root = 0;
-    let mut stacked = roots;
-    let mut to_trace = st.gather_stack.take();
+fn gather_from_roots(tracer: &mut Tracer, trace_panic: &mut Option<Panic>) {
+    let mut traced = 0;
+    // The address of the object traced last, and where what it took in
+    // starts.
+    let mut previous = 0;
+    let mut first_taken = usize::MAX;
     steps_catching(trace_panic, || {
-        // What the last trace took in (even one that panicked), to be
-        // traced next, in the order it was taken: the first at once, the
-        // rest from the stack (most traces take in one object or none, and
-        // it need not go through the stack). What spilled from `pending`
-        // comes first (here, not after the trace: the trace may panic).
-        tracer.settle();
-        let taken = tracer.pending_len();
-        let i = if stacked < taken {
-            let first = stacked;
-            for i in (first + 1..taken).rev() {
-                to_trace.push(i);
+        if let Some(taken) = tracer.pending_at(first_taken) {
+            if address(taken).abs_diff(previous) <= NEAR_BYTES {
+                tracer.swap_pending(traced, first_taken);
             }
-            stacked = taken;
-            first
-        } else {
-            match to_trace.pop() {
-                Some(i) => i,
-                None if next_root < roots => {
-                    next_root += 1;
-                    next_root - 1
-                }
-                None => return false,
-            }
+        }
+        // What spilled from `pending` joins the set once the rest is traced.
+        let next = tracer.pending_at(traced).or_else(|| {
+            tracer.settle();
+            tracer.pending_at(traced)
+        });
+        let Some(header) = next else {
+            return false;
         };
-        trace(tracer.pending(i), tracer);
+        previous = address(header);
+        first_taken = tracer.pending_len();
+        traced += 1;
+        trace(header, tracer);
         true
     });
-    // Empty now; `collect_locked` trims it as it trims the set's.
-    st.gather_stack.set(to_trace);
+}
+
+fn address(header: NonNull<Header>) -> usize {
+    header.as_ptr() as usize
 }
 
 /// The first pass of a young collection ([`Action::SubtractInternal`]):

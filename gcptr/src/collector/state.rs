@@ -102,11 +102,6 @@ pub(crate) struct State {
     /// The buffer a collection keeps its set in, kept between collections
     /// so that they do not allocate it anew.
     pub scratch: Cell<Vec<NonNull<Header>>>,
-    /// The gathering pass's stack of objects to trace (indices into the
-    /// set), kept between collections too: a large one cost a copy per
-    /// doubling, and its free made malloc consolidate its bins, in every
-    /// full collection.
-    pub gather_stack: Cell<Vec<usize>>,
     /// The mark pass's stack of objects reached, kept too: it must have
     /// room to spare when a trace pushes onto it (a trace calls no
     /// allocator of the program, `crate::spill`), and starting empty it
@@ -153,7 +148,6 @@ impl State {
             drop_depth: Cell::new(0),
             deferred: Cell::new(Vec::new()),
             scratch: Cell::new(Vec::new()),
-            gather_stack: Cell::new(Vec::new()),
             mark_stack: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
             garbage_possible: Cell::new(false),
