@@ -585,7 +585,8 @@ fn find_unreachable(
 /// depth first, as the hardware prefetcher expects: the 1M-node ring, its
 /// 52,000 roots in a row, took 12% longer in set order, this pass and the
 /// drop pass both. Tracing a neighbour at once keeps such walks in order
-/// (the ring 2-3% slower than depth first, from the swaps) and leaves
+/// (the ring up to 2% slower than depth first on fresh memory, a few
+/// percent where it reuses a freed ring's, from the swaps) and leaves
 /// random graphs in set order (the stress test 9% faster).
 ///
 /// Both first passes are out of line: inlined into `collect_locked`, a
