@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Two or more builds of gcptr, timed against each other on the same workloads.
+
+    cargo bench -p gcptr-benches --bench counts --no-run   # prints the binary's path
+    cp target/release/deps/counts-<hash> /tmp/before       # then change the code, build again
+    python3 benches/ab.py /tmp/before target/release/deps/counts-<hash> \\
+        --workloads w7_stress_test,w3_ring_drop_collect --runs 20
+
+Each binary is a build of the `counts` bench target, which runs one
+workload's measured part once and prints its wall time (`counts: measured
+part done in N ns`). The binaries run in turn, the order reversed every
+other round, so that a drift of the machine (another process, a warming
+CPU) falls on all of them alike; the medians are compared. A difference
+of a few percent is seen this way on a VM where criterion's runs of one
+build move by more than that from one run to the next, because only the
+code changed between the binaries and they alternate. Layout still
+matters: a change anywhere in the crate can move hot loops, so a small
+difference is worth checking with a third build that changes nothing
+that runs.
+"""
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+
+DONE = re.compile(r"measured part done in (\d+) ns")
+
+
+def measure(exe, lib, workload):
+    p = subprocess.run([exe, lib, workload], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    m = DONE.search(p.stderr)
+    if p.returncode != 0 or not m:
+        sys.exit(f"ab.py: {exe} {lib} {workload} failed (exit {p.returncode}): "
+                 f"{p.stderr.strip()[-300:]}")
+    return int(m.group(1)) / 1e6
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binaries", nargs="+", help="counts binaries; the first is the baseline")
+    ap.add_argument("--workloads", required=True, help="comma-separated criterion group names")
+    ap.add_argument("--libs", default="gcptr", help="comma-separated libraries (default gcptr)")
+    ap.add_argument("--runs", type=int, default=20, help="runs of each binary per workload")
+    args = ap.parse_args()
+
+    print("| library | workload | binary | median | min | ratio to the first |")
+    print("|---|---|---|---:|---:|---:|")
+    for lib in args.libs.split(","):
+        for workload in args.workloads.split(","):
+            times = {exe: [] for exe in args.binaries}
+            for round_ in range(args.runs):
+                order = args.binaries if round_ % 2 == 0 else args.binaries[::-1]
+                for exe in order:
+                    times[exe].append(measure(exe, lib, workload))
+            base = statistics.median(times[args.binaries[0]])
+            for exe in args.binaries:
+                median = statistics.median(times[exe])
+                print(f"| {lib} | {workload} | {exe} | {median:.3f} ms "
+                      f"| {min(times[exe]):.3f} ms | {median / base:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
