@@ -211,6 +211,31 @@ fn frozen_cycle_is_never_collected_until_unfrozen() {
 }
 
 #[test]
+fn resurrected_object_is_loud_and_brings_back_nothing_set_aside() {
+    // A finalizer resurrects its object `a`, which had reported a loss: `a`
+    // is loud again, and a weak reference to it, cleared by the
+    // collection, upgrades to nothing, so it loses no reference either. So
+    // the next full collection starts from no object and meets no edge to
+    // `c`, set aside by `get_mut`: `c` stays out of the lists, and
+    // `freeze` counts `a` and `b` only.
+    let ops = [
+        Op::Alloc(Kind::Fin(FinMode::ResurrectEdges)), // a
+        Op::AddEdge { from: 0, to: 0 },
+        Op::Downgrade(0),
+        alloc(), // b
+        Op::AddEdge { from: 0, to: 1 },
+        Op::DropRoot(0), // a, quiet, is held by its own edge only
+        Op::Collect(0),  // a's finalizer resurrects a and b
+        alloc(),         // c
+        Op::GetMut(1),
+        Op::AddEdge { from: 0, to: 1 }, // b -> c
+        Op::CollectAll,
+        Op::Freeze,
+    ];
+    Harness::run(Config { automatic: None }, &ops);
+}
+
+#[test]
 fn fuzz_decoder_programs_run() {
     // The fuzz target's decoder, on a few fixed inputs.
     let (seeds, len): (u32, u32) = if cfg!(miri) { (2, 40) } else { (64, 200) };

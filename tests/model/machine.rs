@@ -847,7 +847,11 @@ impl Model {
             let resurrected = self.reachable_within(&in_garbage);
             garbage.retain(|&id| {
                 if resurrected[id] {
+                    // Loud: every reference it had came from the garbage,
+                    // so a later garbage set holding it needs a loss of a
+                    // reference made from now on, reported then.
                     self.objs[id].generation = older;
+                    self.objs[id].quiet = false;
                     resurrected_count += 1;
                 }
                 // Objects a finalizer killed by count are dead already.
@@ -1369,9 +1373,12 @@ impl Harness {
                 "step {step}: Weak::upgrade of #{id}"
             );
         }
-        // Those upgrades' drops were lost references.
+        // Those upgrades' drops were lost references (a weak reference to
+        // a condemned object upgrades to nothing, and loses none).
         for &id in &self.model.weaks.clone() {
-            self.model.lost_reference(id);
+            if self.model.upgradable(id) {
+                self.model.lost_reference(id);
+            }
         }
 
         // The weak containers: `len()` is exact at once, `get` and
