@@ -139,9 +139,10 @@ pub(crate) enum Mark {
 /// acyclic ones), and for a tracked one once it has reported, until a full
 /// collection analyses it again. The weak count is the word's other bits.
 const QUIET: u32 = 1 << 31;
-/// The weak word's second bit, set while the object is in generation 2
-/// and counted in `State::old_count`: a full collection (or a skipped
-/// one) has walked it there, and it was not set aside since. Its death
+/// The weak word's second bit, set exactly while the object is in
+/// generation 2 (either of its lists), and counted in `State::old_count`:
+/// set as the object moves up from generation 1 (or back from the
+/// permanent generation), cleared when it dies or is set aside. Its death
 /// counts against generation 2, and its lost reference puts it in
 /// `State::reporters`, where the next full collection finds it without
 /// walking generation 2.

@@ -70,9 +70,9 @@ pub(crate) enum Extent {
     /// (`collector::lost_reference`), and the set holds all it reaches, so
     /// this finds the same garbage as `Everything`, in time that follows
     /// the losses rather than the heap. The quiet objects are found in the
-    /// reporters' buffer (`State::reporters`) and by a walk of the objects
-    /// new to generation 2 since the last full collection, which marks them
-    /// `OLD`; generation 2's count is kept, not walked.
+    /// reporters' buffer (`State::reporters`), where generation 2's go, and
+    /// by a walk of the two young generations, which marks them `OLD` as
+    /// they move up; generation 2 is neither walked nor counted here.
     ///
     /// While something may have hidden a reporter, the collection analyses
     /// everything instead: see `State::analyse_everything`; and when the
@@ -107,20 +107,23 @@ pub(crate) fn collect(st: &State, generation: usize, extent: Extent) -> usize {
 /// find nothing: no garbage can have come to be since the last full
 /// collection began (`collector::lost_reference`). Its set moves up a
 /// generation whole, as survivors do, and is counted as an analysis would
-/// count them, for the 25% rule: by walking the young lists, and for a
-/// full collection, by walking the objects new to generation 2 into its
-/// `OLD` count.
+/// count them, for the 25% rule: the objects that come into generation 2
+/// are walked into its `OLD` count (only the young lists: generation 2's
+/// are `OLD` already).
 pub(crate) fn promote(st: &State, generation: usize) {
     debug_assert!(!st.garbage_possible.get() && !st.collecting.get());
     debug_assert!(
         st.reporters.borrow().is_empty(),
         "reports set garbage_possible"
     );
-    let young_lists = || Links::len(st.generation(0)) + Links::len(st.generation(1));
-    let survivors = if generation == 1 { young_lists() } else { 0 };
+    let survivors = if generation >= 1 {
+        make_young_old(st, None)
+    } else {
+        0
+    };
     let (young, older) = begin(st, generation);
     let survivors = if generation == GENERATIONS - 1 {
-        make_old(st, young, None)
+        st.old_count.get()
     } else {
         survivors
     };
@@ -158,13 +161,21 @@ fn begin(st: &State, generation: usize) -> (NonNull<Links>, NonNull<Links>) {
     (young, older)
 }
 
-/// Marks the objects of `list` `OLD` and counts them in generation 2, and
-/// if `quiet` is given, moves the quiet ones into it for analysis. Returns
-/// generation 2's count.
-fn make_old(st: &State, list: NonNull<Links>, quiet: Option<&mut Vec<NonNull<Header>>>) -> usize {
-    let walked = Links::make_old(list, quiet);
+/// Marks the objects of generations 0 and 1 `OLD` and counts them in
+/// generation 2, as they are about to move into it; if `quiet` is given,
+/// appends the quiet ones to it (a full collection's roots). Returns how
+/// many were marked.
+///
+/// Objects are marked as they come into generation 2, not at the next full
+/// collection: the young lists are small and were walked by the collection
+/// that moves them, so they are likely in cache, where generation 2's newer
+/// objects, walked at the full collection, had long left it. Building 2M
+/// live objects with automatic collection on walked each one from memory.
+fn make_young_old(st: &State, mut quiet: Option<&mut Vec<NonNull<Header>>>) -> usize {
+    let walked = Links::make_old(st.generation(0), quiet.as_deref_mut())
+        + Links::make_old(st.generation(1), quiet);
     st.old_count.set(st.old_count.get() + walked);
-    st.old_count.get()
+    walked
 }
 
 /// CPython's 25% rule: objects promoted into generation 2 since the last
@@ -189,7 +200,6 @@ fn collect_locked(
     extent: Extent,
     first_panic: &mut Option<Panic>,
 ) -> usize {
-    let (young, older) = begin(st, generation);
     let full = generation == GENERATIONS - 1;
     // Frozen objects must not be gathered into the set: with any, analyse
     // the generations whole (edges to frozen objects then leave the set).
@@ -212,11 +222,15 @@ fn collect_locked(
     st.set_analysing(true);
     // The set's links become scratch; objects allocated meanwhile (by a
     // trace) start a fresh list.
-    let total = if gather {
-        // The roots: the quiet objects, reporters or new to generation 2
-        // (in that order: the walk marks the new ones old).
+    if gather {
+        // The roots: the quiet objects, reporters (generation 2's) or young
+        // (in that order: the walk marks the young ones old).
         super::take_reporters(st, Some(&mut set));
-        let total = make_old(st, young, Some(&mut set));
+        make_young_old(st, Some(&mut set));
+    }
+    let (young, older) = begin(st, generation);
+    let total = if gather {
+        let total = st.old_count.get();
         Links::append(older, young);
         if st.are_many_reporters(set.len()) {
             gather = false;
@@ -797,10 +811,12 @@ fn steps_catching(first_panic: &mut Option<Panic>, mut step: impl FnMut() -> boo
     }
 }
 
-/// Moves a survivor of the set into `list`; into `old`, it is counted in
-/// generation 2 too, if it was not (an object a trace allocated).
+/// Moves a survivor of the set into `list`, the generation above the set's.
+/// Into generation 2 (or `old`), it becomes `OLD` if it was not (it was
+/// young, or a trace allocated it), and goes into the reporters' buffer if
+/// it is quiet: the objects of generation 2 are all `OLD`.
 fn relink(st: &State, list: NonNull<Links>, header: NonNull<Header>) {
-    if list == st.old() {
+    if list != st.generation(1) {
         st.note_old(header);
     }
     Links::push_back(list, member_links(header));

@@ -251,8 +251,8 @@ pub(crate) fn tracked_objects() -> Vec<NonNull<Header>> {
 /// It analyses what the objects that lost a reference since a full
 /// collection last looked at them reach: every garbage cycle has such an
 /// object. The time it takes follows what changed since the last full
-/// collection (those objects, and the objects new to generation 2), not
-/// everything alive. The one
+/// collection (those objects, and the young generations), not everything
+/// alive. The one
 /// exception is a cycle closed by `unsafe` code that moved an object's last
 /// handle into the object through [`Gc::as_ptr`](crate::Gc::as_ptr), with no
 /// reference lost: it is found when the thread exits, by a collection that
@@ -487,6 +487,9 @@ pub fn freeze() {
 /// ```
 pub fn unfreeze() {
     if let Some(st) = state::current().filter(|st| !st.collecting.get()) {
+        for header in Links::headers(st.permanent()) {
+            st.note_old(header);
+        }
         Links::append(st.generation(GENERATIONS - 1), st.permanent());
         // Frozen objects missed the full collections meanwhile: the next
         // one analyses them all.
@@ -512,6 +515,7 @@ pub fn freeze_count() -> usize {
 mod tests {
     use core::cell::RefCell;
 
+    use crate::header::Links;
     use crate::Gc;
 
     /// A collection relinks its survivors in the order their lists had
@@ -528,6 +532,121 @@ mod tests {
                 super::collect_generation(generation);
                 assert_eq!(super::tracked_objects(), allocated);
             }
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// The objects of generation 2's two lists are `OLD` and no others
+    /// are, and `old_count` counts them: checked after every step of a
+    /// run that moves objects up by skipped and analysed collections of
+    /// every generation, loses references, kills objects by count and by
+    /// collection, sets objects aside, and freezes and unfreezes.
+    #[test]
+    fn old_marks_follow_generation_two() {
+        type Node = Gc<RefCell<Vec<Gc<u8>>>>;
+        struct Link(RefCell<Option<Gc<Link>>>);
+        // SAFETY: traces its one field, which holds its only `Gc`.
+        unsafe impl crate::Trace for Link {
+            fn trace(&self, tracer: &mut crate::Tracer) {
+                self.0.trace(tracer);
+            }
+        }
+
+        fn check(step: usize) {
+            let st = super::state::current().unwrap();
+            let mut old = 0;
+            for (index, list) in st.collected_lists().into_iter().enumerate() {
+                for header in Links::headers(list) {
+                    // SAFETY: listed objects are allocated.
+                    let is_old = unsafe { header.as_ref() }.is_old();
+                    assert_eq!(is_old, index >= 2, "step {step}, list {index}");
+                    old += usize::from(is_old);
+                }
+            }
+            for header in Links::headers(st.permanent()) {
+                // SAFETY: as above.
+                assert!(!unsafe { header.as_ref() }.is_old(), "step {step}");
+            }
+            assert_eq!(st.old_count.get(), old, "step {step}");
+        }
+
+        std::thread::spawn(|| {
+            // Each check walks every list: fewer steps under Miri, with
+            // collections as frequent.
+            let (steps, thresholds) = if cfg!(miri) {
+                (600, [6, 2, 1])
+            } else {
+                (6000, [20, 3, 2])
+            };
+            super::set_threshold(thresholds);
+            let mut kept: Vec<Node> = Vec::new();
+            let mut cycles: Vec<Gc<Link>> = Vec::new();
+            let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+            let mut moved_up = 0;
+            let mixed = steps / 3..2 * steps / 3;
+            for step in 0..steps {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                // Only building in the first and last thirds: automatic
+                // collections skip their analysis there.
+                let building = !mixed.contains(&step);
+                if step == mixed.end {
+                    super::collect();
+                }
+                let op = if building { seed % 5 } else { seed % 12 };
+                match op {
+                    0..=3 => kept.push(Gc::new(RefCell::new(Vec::new()))),
+                    4 => {
+                        // A two-object cycle, kept or dropped at once.
+                        let a = Gc::new(Link(RefCell::new(None)));
+                        let b = Gc::new(Link(RefCell::new(Some(a.clone()))));
+                        *a.0.borrow_mut() = Some(b);
+                        if building || seed & 64 == 0 {
+                            cycles.push(a);
+                        }
+                    }
+                    5 if !cycles.is_empty() => {
+                        let index = (seed >> 8) as usize % cycles.len();
+                        cycles.swap_remove(index);
+                    }
+                    6 if kept.len() > 1 => {
+                        // A reference lost that leaves others.
+                        let index = (seed >> 8) as usize % kept.len();
+                        let extra = kept[index].clone();
+                        drop(extra);
+                        kept.swap_remove(index);
+                    }
+                    7 if !kept.is_empty() => {
+                        // Set aside by `get_mut`, and back by a clone.
+                        let index = (seed >> 8) as usize % kept.len();
+                        if let Some(items) = Gc::get_mut(&mut kept[index]) {
+                            items.get_mut().push(Gc::new(1));
+                        }
+                        let again = kept[index].clone();
+                        kept.push(again);
+                    }
+                    8 => {
+                        super::collect_generation((seed >> 8) as usize % 3);
+                    }
+                    9 if seed & 256 == 0 => {
+                        super::freeze();
+                        check(step);
+                        super::unfreeze();
+                    }
+                    _ => {}
+                }
+                check(step);
+                moved_up = moved_up.max(super::state::current().unwrap().old_count.get());
+            }
+            assert!(moved_up > steps / 60, "too little moved up: {moved_up}");
+            let stats = super::stats();
+            assert!(stats[1].skipped > 0 && stats[1].collections > stats[1].skipped);
+            assert!(stats[2].skipped > 0 && stats[2].collections > stats[2].skipped);
+            drop((kept, cycles));
+            super::collect();
+            check(usize::MAX);
         })
         .join()
         .unwrap();

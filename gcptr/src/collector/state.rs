@@ -55,15 +55,16 @@ pub(crate) const ANALYSIS_DEPTH: usize = 1 << (usize::BITS - 1);
 pub(crate) struct State {
     /// Heads of the generation lists, youngest first. Generation 2's holds
     /// the objects that came into it since the last full collection; the
-    /// others, `OLD`, are in `old`.
+    /// others are in `old`. Both lists' objects are `OLD`, and no other.
     pub generations: [Links; GENERATIONS],
-    /// Generation 2's `OLD` objects.
+    /// Generation 2's objects that a full collection has seen.
     pub old: Links,
-    /// The `OLD` objects that reported a lost reference (and went `QUIET`)
-    /// since the last full collection began, each `BUFFERED`, which keeps
-    /// its memory. A full collection starts from those still old and quiet
-    /// (`collector::take_reporters`), and from the quiet ones new to
-    /// generation 2, which it walks (`Links::make_old`). A buffer rather
+    /// The `OLD` objects that went `QUIET` since the last full collection
+    /// began (they reported a lost reference while in generation 2, or
+    /// before they moved into it), each `BUFFERED`, which keeps its memory.
+    /// A full collection starts from those still old and quiet
+    /// (`collector::take_reporters`), and from the quiet ones of the young
+    /// generations, which it walks (`Links::make_old`). A buffer rather
     /// than a list: reports come in any order, and a buffer's addresses can
     /// be fetched ahead, where a list's walk waits on each miss in turn.
     pub reporters: RefCell<Vec<NonNull<Header>>>,
@@ -71,9 +72,8 @@ pub(crate) struct State {
     /// it was emptied, reporters stay unbuffered, and the next full
     /// collection analyses everything instead (`cycle::Extent`).
     pub reporters_overflowed: Cell<bool>,
-    /// How many objects are `OLD`: a full collection's count of generation
-    /// 2 without walking it, kept exact by every death, `Gc::get_mut` and
-    /// `freeze`.
+    /// How many objects are `OLD`: generation 2's count without walking
+    /// it, kept exact by every move up, death, `Gc::get_mut` and `freeze`.
     pub old_count: Cell<usize>,
     /// Head of the list of frozen objects (`gcptr::freeze`).
     pub permanent: Links,
