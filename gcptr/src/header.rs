@@ -643,9 +643,11 @@ impl Links {
         Links::link_to_self(head);
     }
 
-    /// Marks every object of the list headed by `head` [`OLD`], and if
-    /// `quiet` is given, appends the headers of the `QUIET` ones to it, in
-    /// list order. Returns how many objects were not `OLD` before.
+    /// Marks every object of the young generation's list headed by `head`
+    /// [`OLD`], as it moves into generation 2, and if `quiet` is given,
+    /// appends the headers of the `QUIET` ones to it, in list order.
+    /// Returns how many objects were not `OLD` before: all of them, as only
+    /// generation 2's are.
     ///
     /// A quiet object reported a lost reference since a full collection
     /// last analysed it, and every garbage cycle has such a member
@@ -669,6 +671,7 @@ impl Links {
             node = unsafe { this.as_ref() }.next.get();
             // SAFETY: the header of a live, listed object.
             let h = unsafe { Links::header(this).as_ref() };
+            debug_assert!(!h.is_old(), "an OLD object in a young generation");
             marked += usize::from(!h.is_old());
             h.set_old(true);
             if let Some(out) = quiet.as_deref_mut().filter(|_| h.is_quiet()) {
