@@ -619,7 +619,8 @@ mod tests {
                         kept.swap_remove(index);
                     }
                     7 if !kept.is_empty() => {
-                        // Set aside by `get_mut`, and back by a clone.
+                        // Set aside by `get_mut`. A second handle: a later
+                        // loss of a reference to it (op 6) brings it back.
                         let index = (seed >> 8) as usize % kept.len();
                         if let Some(items) = Gc::get_mut(&mut kept[index]) {
                             items.get_mut().push(Gc::new(1));
