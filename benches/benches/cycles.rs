@@ -39,15 +39,47 @@ fn gcptr_stack(name: &str, want: usize) -> usize {
     }
 }
 
+/// Benchmarks every library in group `$g` on one workload (`$probe` names
+/// its probe), each sample on a fresh thread, in one of three shapes:
+/// `build: f(size), then teardown` times the build; `after f(size), drop:
+/// g` times the drop and collection of what `f` built; `live tree` times a
+/// full collection over a live tree, as built or `touched` (after a clone
+/// and drop of a handle to every node, untimed).
 macro_rules! each_lib {
-    ($mac:ident) => {
-        $mac!(rc);
-        $mac!(gcptr);
-        $mac!(gc);
-        $mac!(dumpster);
-        $mac!(rust_cc);
-        $mac!(gcmodule);
-        $mac!(bacon_rajan_cc);
+    ($g:ident, $probe:literal, $stack:expr, $($shape:tt)*) => {
+        each_lib!(@libs $g, $probe, $stack, [$($shape)*], rc gcptr gc dumpster rust_cc gcmodule bacon_rajan_cc)
+    };
+    (@libs $g:ident, $probe:literal, $stack:expr, $shape:tt, $($m:ident)*) => {$(
+        if survives_big(concat!($probe, ":", stringify!($m))) {
+            $g.bench_function(libs::$m::NAME, |b| {
+                b.iter_custom(|iters| each_lib!(@sample $m, iters, stack_of(stringify!($m), $stack), $shape))
+            });
+        }
+    )*};
+    (@sample $m:ident, $iters:ident, $stack:expr, [build: $build:ident($size:expr), then $teardown:ident]) => {
+        timed($iters, $stack, || (), |()| libs::$m::$build($size), libs::$m::$teardown)
+    };
+    (@sample $m:ident, $iters:ident, $stack:expr, [after $build:ident($size:expr), drop: $measured:ident]) => {
+        timed($iters, $stack, || libs::$m::$build($size), libs::$m::$measured, drop)
+    };
+    (@sample $m:ident, $iters:ident, $stack:expr, [live tree]) => {
+        each_lib!(@live $m, $iters, $stack, nothing)
+    };
+    (@sample $m:ident, $iters:ident, $stack:expr, [live tree, touched]) => {
+        each_lib!(@live $m, $iters, $stack, libs::$m::tree_touch)
+    };
+    (@live $m:ident, $iters:ident, $stack:expr, $prepare:expr) => {
+        timed_live(
+            $iters,
+            $stack,
+            || libs::$m::tree_build(W4_DEPTH),
+            $prepare,
+            libs::$m::tree_collect,
+            |t| {
+                drop(t);
+                libs::$m::collect()
+            },
+        )
     };
 }
 
@@ -66,6 +98,9 @@ fn survives_big(name: &str) -> bool {
     false
 }
 
+/// The preparation of a tree that does nothing.
+fn nothing<T>(_: &T) {}
+
 fn stack_of(m: &str, gcptr: usize) -> usize {
     if m == "gcptr" {
         gcptr
@@ -78,94 +113,21 @@ fn cycles(c: &mut Criterion) {
     let w3_stack = gcptr_stack("w3:gcptr", NORMAL_STACK);
     let w5_stack = gcptr_stack("w5:gcptr", SMALL_STACK);
 
-    // ---- workload 2 ----
     let mut g = heavy(c, "w2_pairs_build");
-    macro_rules! w2_build {
-        ($m:ident) => {
-            if survives_big(concat!("w2:", stringify!($m))) {
-                g.bench_function(libs::$m::NAME, |b| {
-                    b.iter_custom(|iters| {
-                        timed(
-                            iters,
-                            stack_of(stringify!($m), BIG_STACK),
-                            || (),
-                            |()| libs::$m::pairs_build(W2_PAIRS),
-                            libs::$m::pairs_drop_collect,
-                        )
-                    })
-                });
-            }
-        };
-    }
-    each_lib!(w2_build);
+    each_lib!(g, "w2", BIG_STACK, build: pairs_build(W2_PAIRS), then pairs_drop_collect);
     g.finish();
-
     let mut g = heavy(c, "w2_pairs_drop_collect");
-    macro_rules! w2_drop {
-        ($m:ident) => {
-            if survives_big(concat!("w2:", stringify!($m))) {
-                g.bench_function(libs::$m::NAME, |b| {
-                    b.iter_custom(|iters| {
-                        timed(
-                            iters,
-                            stack_of(stringify!($m), BIG_STACK),
-                            || libs::$m::pairs_build(W2_PAIRS),
-                            libs::$m::pairs_drop_collect,
-                            drop,
-                        )
-                    })
-                });
-            }
-        };
-    }
-    each_lib!(w2_drop);
+    each_lib!(g, "w2", BIG_STACK, after pairs_build(W2_PAIRS), drop: pairs_drop_collect);
     g.finish();
 
-    // ---- workload 3 ----
     let mut g = heavy(c, "w3_ring_build");
-    macro_rules! w3_build {
-        ($m:ident) => {
-            if survives_big(concat!("w3:", stringify!($m))) {
-                g.bench_function(libs::$m::NAME, |b| {
-                    b.iter_custom(|iters| {
-                        timed(
-                            iters,
-                            stack_of(stringify!($m), w3_stack),
-                            || (),
-                            |()| libs::$m::ring_build(W3_RING),
-                            libs::$m::ring_drop_collect,
-                        )
-                    })
-                });
-            }
-        };
-    }
-    each_lib!(w3_build);
+    each_lib!(g, "w3", w3_stack, build: ring_build(W3_RING), then ring_drop_collect);
     g.finish();
-
     let mut g = heavy(c, "w3_ring_drop_collect");
-    macro_rules! w3_drop {
-        ($m:ident) => {
-            if survives_big(concat!("w3:", stringify!($m))) {
-                g.bench_function(libs::$m::NAME, |b| {
-                    b.iter_custom(|iters| {
-                        timed(
-                            iters,
-                            stack_of(stringify!($m), w3_stack),
-                            || libs::$m::ring_build(W3_RING),
-                            libs::$m::ring_drop_collect,
-                            drop,
-                        )
-                    })
-                });
-            }
-        };
-    }
-    each_lib!(w3_drop);
+    each_lib!(g, "w3", w3_stack, after ring_build(W3_RING), drop: ring_drop_collect);
     g.finish();
 
     // ---- workload 4: Rc's figure is one plain traversal of the tree ----
-    fn nothing<T>(_: &T) {}
     /// gcptr's plain `Tree` is acyclic and never scanned: the collector's
     /// speed shows on the same tree with a mutable slot per node.
     fn w4_tracked_tree(
@@ -189,77 +151,16 @@ fn cycles(c: &mut Criterion) {
         });
     }
     let mut g = heavy(c, "w4_collect_live_tree");
-    macro_rules! w4 {
-        ($m:ident) => {
-            if survives_big(concat!("w4:", stringify!($m))) {
-                g.bench_function(libs::$m::NAME, |b| {
-                    b.iter_custom(|iters| {
-                        timed_live(
-                            iters,
-                            BIG_STACK,
-                            || libs::$m::tree_build(W4_DEPTH),
-                            nothing,
-                            libs::$m::tree_collect,
-                            |t| {
-                                drop(t);
-                                libs::$m::collect()
-                            },
-                        )
-                    })
-                });
-            }
-        };
-    }
-    each_lib!(w4);
+    each_lib!(g, "w4", BIG_STACK, live tree);
     w4_tracked_tree(&mut g, nothing);
     g.finish();
-
     let mut g = heavy(c, "w4_collect_live_tree_touched");
-    macro_rules! w4t {
-        ($m:ident) => {
-            if survives_big(concat!("w4:", stringify!($m))) {
-                g.bench_function(libs::$m::NAME, |b| {
-                    b.iter_custom(|iters| {
-                        timed_live(
-                            iters,
-                            BIG_STACK,
-                            || libs::$m::tree_build(W4_DEPTH),
-                            libs::$m::tree_touch,
-                            libs::$m::tree_collect,
-                            |t| {
-                                drop(t);
-                                libs::$m::collect()
-                            },
-                        )
-                    })
-                });
-            }
-        };
-    }
-    each_lib!(w4t);
+    each_lib!(g, "w4", BIG_STACK, live tree, touched);
     w4_tracked_tree(&mut g, libs::gcptr::tracked_tree_touch);
     g.finish();
 
-    // ---- workload 5 ----
     let mut g = heavy(c, "w5_list_drop");
-    macro_rules! w5 {
-        ($m:ident) => {
-            if survives_big(concat!("w5:", stringify!($m))) {
-                g.bench_function(libs::$m::NAME, |b| {
-                    b.iter_custom(|iters| {
-                        timed(
-                            iters,
-                            stack_of(stringify!($m), w5_stack),
-                            || libs::$m::list_build(W5_LIST),
-                            libs::$m::list_drop_collect,
-                            drop,
-                        )
-                    })
-                });
-            }
-        };
-    }
-    each_lib!(w5);
+    each_lib!(g, "w5", w5_stack, after list_build(W5_LIST), drop: list_drop_collect);
     g.finish();
     black_box(());
 }

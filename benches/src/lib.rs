@@ -301,6 +301,72 @@ pub fn survives(name: &str, stack: usize) -> bool {
         .unwrap_or(false)
 }
 
+/// rust-cc's binary trees loop (benchmarks-game style): for each depth
+/// from 4 up to `max_size` in steps of 2, `2^(max_size - depth + 4)` trees
+/// of that depth, each built, checked and dropped by `tree_check(depth)`;
+/// returns the sum of the checks at each depth.
+pub fn binary_trees_checks(
+    max_size: usize,
+    mut tree_check: impl FnMut(usize) -> usize,
+) -> Vec<usize> {
+    let min_size = 4;
+    (min_size..max_size)
+        .step_by(2)
+        .map(|depth| {
+            let iterations = 1 << (max_size - depth + min_size);
+            (0..iterations).map(|_| tree_check(depth)).sum()
+        })
+        .collect()
+}
+
+/// dumpster's single-threaded mix, in the module that expands it (its
+/// `Ptr`, `Cell` and `Multi`): `$n_ops` random operations (create, link,
+/// drop a root, drop a link) over a pool that starts with 50 nodes.
+/// Evaluates to the pool.
+macro_rules! dumpster_mix_pool {
+    ($n_ops:expr, $seed:expr) => {{
+        let mut rng = $crate::Rng::new($seed);
+        let new = || {
+            Ptr::new(Multi {
+                refs: Cell::new(Vec::new()),
+            })
+        };
+        let mut gcs: Vec<Ptr<Multi>> = (0..50).map(|_| new()).collect();
+        for _ in 0..$n_ops {
+            if gcs.is_empty() {
+                gcs.push(new());
+                continue;
+            }
+            match rng.below(4) {
+                0 => gcs.push(new()),
+                1 => {
+                    if gcs.len() > 1 {
+                        let from = rng.below(gcs.len());
+                        let to = rng.below(gcs.len());
+                        let edge = gcs[to].clone();
+                        gcs[from].refs.borrow_mut().push(edge);
+                    }
+                }
+                2 => {
+                    let i = rng.below(gcs.len());
+                    gcs.swap_remove(i);
+                }
+                _ => {
+                    let from = rng.below(gcs.len());
+                    let mut refs = gcs[from].refs.borrow_mut();
+                    if !refs.is_empty() {
+                        let i = rng.below(refs.len());
+                        let edge = refs.swap_remove(i);
+                        drop(refs);
+                        drop(edge);
+                    }
+                }
+            }
+        }
+        gcs
+    }};
+}
+
 /// The libraries, one module each, with the same items.
 pub mod libs {
     /// The cycle-collecting libraries' modules, from one template.
@@ -518,18 +584,11 @@ pub mod libs {
                     }
                 }
                 pub fn binary_trees(max_size: usize) -> Vec<usize> {
-                    let mut res = Vec::new();
-                    let min_size = 4;
-                    for depth in (min_size..max_size).step_by(2) {
-                        let iterations = 1 << (max_size - depth + min_size);
-                        let mut check = 0;
-                        for _ in 1..=iterations {
-                            check += Ptr::new(BTree::new(depth)).check();
-                        }
-                        res.push(check);
-                    }
+                    let checks = crate::binary_trees_checks(max_size, |depth| {
+                        Ptr::new(BTree::new(depth)).check()
+                    });
                     collect();
-                    res
+                    checks
                 }
 
                 impl PTree {
@@ -578,18 +637,9 @@ pub mod libs {
                     }
                 }
                 pub fn binary_trees_parent(max_size: usize) -> Vec<usize> {
-                    let mut res = Vec::new();
-                    let min_size = 4;
-                    for depth in (min_size..max_size).step_by(2) {
-                        let iterations = 1 << (max_size - depth + min_size);
-                        let mut check = 0;
-                        for _ in 1..=iterations {
-                            check += PTree::new(depth).check();
-                        }
-                        res.push(check);
-                    }
+                    let checks = crate::binary_trees_checks(max_size, |depth| PTree::new(depth).check());
                     collect();
-                    res
+                    checks
                 }
 
                 pub fn large_linked_list(size: usize) -> Vec<usize> {
@@ -647,42 +697,9 @@ pub mod libs {
 
                 // ---- workload 7: dumpster's single-threaded mix ----
                 pub fn dumpster_mix(n_ops: usize, seed: u64) -> usize {
-                    let mut rng = Rng::new(seed);
-                    let new = || Ptr::new(Multi { refs: Cell::new(Vec::new()) });
-                    let mut gcs: Vec<Ptr<Multi>> = (0..50).map(|_| new()).collect();
-                    for _ in 0..n_ops {
-                        if gcs.is_empty() {
-                            gcs.push(new());
-                            continue;
-                        }
-                        match rng.below(4) {
-                            0 => gcs.push(new()),
-                            1 => {
-                                if gcs.len() > 1 {
-                                    let from = rng.below(gcs.len());
-                                    let to = rng.below(gcs.len());
-                                    let edge = gcs[to].clone();
-                                    gcs[from].refs.borrow_mut().push(edge);
-                                }
-                            }
-                            2 => {
-                                let i = rng.below(gcs.len());
-                                gcs.swap_remove(i);
-                            }
-                            _ => {
-                                let from = rng.below(gcs.len());
-                                let mut refs = gcs[from].refs.borrow_mut();
-                                if !refs.is_empty() {
-                                    let i = rng.below(refs.len());
-                                    let edge = refs.swap_remove(i);
-                                    drop(refs);
-                                    drop(edge);
-                                }
-                            }
-                        }
-                    }
-                    let left = gcs.len();
-                    drop(gcs);
+                    let pool = dumpster_mix_pool!(n_ops, seed);
+                    let left = pool.len();
+                    drop(pool);
                     collect();
                     left
                 }
@@ -698,6 +715,50 @@ pub mod libs {
                 pub fn append_teardown(v: Vec<Ptr<Link>>) {
                     drop(v);
                     collect();
+                }
+            }
+        };
+    }
+
+    /// `Trace` for the enum nodes, in a module whose `Trace` has the method
+    /// `trace(&self, &mut Tracer)` (gcmodule's and bacon_rajan_cc's), where no
+    /// derive applies.
+    macro_rules! enum_traces {
+        () => {
+            impl Trace for BTree {
+                fn trace(&self, t: &mut Tracer) {
+                    if let BTree::Nested { left, right } = self {
+                        left.trace(t);
+                        right.trace(t);
+                    }
+                }
+            }
+            impl Trace for PTree {
+                fn trace(&self, t: &mut Tracer) {
+                    match self {
+                        PTree::Root { left, right } => {
+                            left.trace(t);
+                            right.trace(t);
+                        }
+                        PTree::Nested {
+                            parent,
+                            left,
+                            right,
+                        } => {
+                            parent.trace(t);
+                            left.trace(t);
+                            right.trace(t);
+                        }
+                        PTree::End => {}
+                    }
+                }
+            }
+            impl Trace for LNode {
+                fn trace(&self, t: &mut Tracer) {
+                    if let LNode::Cons { next, previous } = self {
+                        next.trace(t);
+                        previous.trace(t);
+                    }
                 }
             }
         };
@@ -876,38 +937,7 @@ pub mod libs {
         derive_enum []
         extra {
             use ::gcmodule::{Trace, Tracer};
-            impl Trace for BTree {
-                fn trace(&self, t: &mut Tracer) {
-                    if let BTree::Nested { left, right } = self {
-                        left.trace(t);
-                        right.trace(t);
-                    }
-                }
-            }
-            impl Trace for PTree {
-                fn trace(&self, t: &mut Tracer) {
-                    match self {
-                        PTree::Root { left, right } => {
-                            left.trace(t);
-                            right.trace(t);
-                        }
-                        PTree::Nested { parent, left, right } => {
-                            parent.trace(t);
-                            left.trace(t);
-                            right.trace(t);
-                        }
-                        PTree::End => {}
-                    }
-                }
-            }
-            impl Trace for LNode {
-                fn trace(&self, t: &mut Tracer) {
-                    if let LNode::Cons { next, previous } = self {
-                        next.trace(t);
-                        previous.trace(t);
-                    }
-                }
-            }
+            enum_traces!();
         }
     }
 
@@ -942,38 +972,7 @@ pub mod libs {
             impl Trace for SNode {
                 fn trace(&self, t: &mut Tracer) { self.next.trace(t); }
             }
-            impl Trace for BTree {
-                fn trace(&self, t: &mut Tracer) {
-                    if let BTree::Nested { left, right } = self {
-                        left.trace(t);
-                        right.trace(t);
-                    }
-                }
-            }
-            impl Trace for PTree {
-                fn trace(&self, t: &mut Tracer) {
-                    match self {
-                        PTree::Root { left, right } => {
-                            left.trace(t);
-                            right.trace(t);
-                        }
-                        PTree::Nested { parent, left, right } => {
-                            parent.trace(t);
-                            left.trace(t);
-                            right.trace(t);
-                        }
-                        PTree::End => {}
-                    }
-                }
-            }
-            impl Trace for LNode {
-                fn trace(&self, t: &mut Tracer) {
-                    if let LNode::Cons { next, previous } = self {
-                        next.trace(t);
-                        previous.trace(t);
-                    }
-                }
-            }
+            enum_traces!();
             impl Trace for GNode {
                 fn trace(&self, t: &mut Tracer) { self.edges.trace(t); }
             }

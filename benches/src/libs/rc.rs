@@ -8,8 +8,6 @@ use std::cell::RefCell as Cell;
 use std::hint::black_box;
 use std::rc::{Rc as Ptr, Weak};
 
-use crate::Rng;
-
 /// The name in the tables.
 pub const NAME: &str = "Rc";
 
@@ -217,17 +215,7 @@ impl BTree {
     }
 }
 pub fn binary_trees(max_size: usize) -> Vec<usize> {
-    let mut res = Vec::new();
-    let min_size = 4;
-    for depth in (min_size..max_size).step_by(2) {
-        let iterations = 1 << (max_size - depth + min_size);
-        let mut check = 0;
-        for _ in 1..=iterations {
-            check += Ptr::new(BTree::new(depth)).check();
-        }
-        res.push(check);
-    }
-    res
+    crate::binary_trees_checks(max_size, |depth| Ptr::new(BTree::new(depth)).check())
 }
 
 pub enum PTree {
@@ -278,17 +266,7 @@ impl PTree {
     }
 }
 pub fn binary_trees_parent(max_size: usize) -> Vec<usize> {
-    let mut res = Vec::new();
-    let min_size = 4;
-    for depth in (min_size..max_size).step_by(2) {
-        let iterations = 1 << (max_size - depth + min_size);
-        let mut check = 0;
-        for _ in 1..=iterations {
-            check += PTree::new(depth).check();
-        }
-        res.push(check);
-    }
-    res
+    crate::binary_trees_checks(max_size, |depth| PTree::new(depth).check())
 }
 
 pub enum LNode {
@@ -337,47 +315,7 @@ pub struct Multi {
     pub refs: Cell<Vec<Ptr<Multi>>>,
 }
 pub fn dumpster_mix(n_ops: usize, seed: u64) -> usize {
-    let mut rng = Rng::new(seed);
-    let new = || {
-        Ptr::new(Multi {
-            refs: Cell::new(Vec::new()),
-        })
-    };
-    let mut gcs: Vec<Ptr<Multi>> = (0..50).map(|_| new()).collect();
-    for _ in 0..n_ops {
-        if gcs.is_empty() {
-            gcs.push(new());
-            continue;
-        }
-        match rng.below(4) {
-            0 => gcs.push(new()),
-            1 => {
-                if gcs.len() > 1 {
-                    let from = rng.below(gcs.len());
-                    let to = rng.below(gcs.len());
-                    let edge = gcs[to].clone();
-                    gcs[from].refs.borrow_mut().push(edge);
-                }
-            }
-            2 => {
-                let i = rng.below(gcs.len());
-                gcs.swap_remove(i);
-            }
-            _ => {
-                let from = rng.below(gcs.len());
-                let mut refs = gcs[from].refs.borrow_mut();
-                if !refs.is_empty() {
-                    let i = rng.below(refs.len());
-                    let edge = refs.swap_remove(i);
-                    drop(refs);
-                    drop(edge);
-                }
-            }
-        }
-    }
-    let left = gcs.len();
-    drop(gcs);
-    left
+    dumpster_mix_pool!(n_ops, seed).len()
 }
 
 // ---- workload 8 ----
