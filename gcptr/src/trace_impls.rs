@@ -286,18 +286,11 @@ tuples! {
     (A, B, C, D, E, F, G, H, I, J, K) (A, B, C, D, E, F, G, H, I, J, K, L)
 }
 
+/// Function pointers own nothing: leaves.
 macro_rules! fn_pointers {
-    ($(($($arg:ident),*))*) => {$(
-        // SAFETY: a function pointer owns nothing.
-        unsafe impl<R $(, $arg)*> Trace for fn($($arg),*) -> R {
-            #[inline(always)]
-            fn trace(&self, _: &mut Tracer) {}
-            #[inline(always)]
-            fn __may_own_gc(_depth: u32) -> bool {
-                false
-            }
-        }
-    )*};
+    ($(($($arg:ident),*))*) => {
+        leaf! { $(impl[R $(, $arg)*] fn($($arg),*) -> R;)* }
+    };
 }
 
 fn_pointers! { () (A) (A, B) (A, B, C) (A, B, C, D) (A, B, C, D, E) (A, B, C, D, E, F) }
