@@ -74,6 +74,13 @@ use syn::{parse_macro_input, DeriveInput};
 /// # let _ = File { name: Gc::new(String::new()), handle: Handle(0) }.handle.0;
 /// ```
 ///
+/// A function pointer that takes a reference, such as `fn(&Event)`, needs
+/// it too. `Trace` covers `fn(A, B, ..) -> R` (up to six arguments), but
+/// `fn(&Event)` is higher-ranked, `for<'a> fn(&'a Event)`, a type no
+/// generic impl names on stable Rust; rustc then reports that "the
+/// implementation of `Trace` is not general enough". A function pointer
+/// owns nothing, so skipping it loses nothing.
+///
 /// ## `#[gc(finalize)]` on the type
 ///
 /// The type implements `gcptr::Finalize`; its `finalize` runs exactly
