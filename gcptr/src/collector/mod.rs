@@ -117,7 +117,7 @@ pub(super) fn take_reporters(st: &State, mut roots: Option<&mut Vec<NonNull<Head
     let mut reporters = st.reporters.take();
     for (i, &header) in reporters.iter().enumerate() {
         if let Some(&ahead) = reporters.get(i + PREFETCH_DISTANCE) {
-            prefetch(ahead);
+            crate::header::prefetch(ahead.as_ptr());
         }
         // SAFETY: `BUFFERED` kept the memory of each buffered object.
         let h = unsafe { header.as_ref() };
@@ -151,20 +151,6 @@ pub(super) fn take_reporters(st: &State, mut roots: Option<&mut Vec<NonNull<Head
 
 /// How far ahead of a walk over a buffer of objects to fetch.
 const PREFETCH_DISTANCE: usize = 8;
-
-/// Asks for the object at `header` to be brought into the cache, ahead of
-/// a walk over a buffer of objects in no useful order.
-#[inline(always)]
-fn prefetch(header: NonNull<Header>) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: a prefetch is a hint: it reads nothing and cannot fault.
-    unsafe {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(header.as_ptr().cast());
-    }
-    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
-    let _ = header;
-}
 
 /// Brings back the set-aside objects that lost a reference while the
 /// collection that just ended ran (`State::returning`), and gives up the
