@@ -178,6 +178,7 @@ pub(crate) fn prefetch<T>(address: *const T) {
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     let _ = address;
 }
+
 /// Scratch encoding of `next` during analysis: addresses 1 and 3 cannot be
 /// real `Links` addresses, which are 8-aligned.
 const IN_SET: usize = 1;
