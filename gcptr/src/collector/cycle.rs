@@ -178,15 +178,6 @@ fn make_young_old(st: &State, mut quiet: Option<&mut Vec<NonNull<Header>>>) -> u
     walked
 }
 
-/// Makes room in `set` for a full collection's whole lists at once: the
-/// `OLD` objects, and young ones up to what the buffer keeps anyway. Grown
-/// by doubling instead, a buffer for 200,000 objects copied itself and
-/// took page faults at every size on the way, a quarter of the time it
-/// took to fill it.
-fn reserve_for_everything(st: &State, set: &mut Vec<NonNull<Header>>) {
-    set.reserve(st.old_count.get() + SCRATCH_KEPT);
-}
-
 /// CPython's 25% rule: objects promoted into generation 2 since the last
 /// full collection, against those that survived it.
 fn note_survivors(st: &State, generation: usize, survivors: usize) {
@@ -244,7 +235,6 @@ fn collect_locked(
         if st.are_many_reporters(set.len()) {
             gather = false;
             set.clear();
-            reserve_for_everything(st, &mut set);
             Links::take_for_analysis(older, &mut set, true);
         } else {
             for &root in &set {
@@ -255,7 +245,6 @@ fn collect_locked(
     } else {
         if full {
             super::take_reporters(st, None);
-            reserve_for_everything(st, &mut set);
             Links::take_for_analysis(older, &mut set, true);
         }
         Links::take_for_analysis(young, &mut set, full);
