@@ -52,7 +52,8 @@
 //!   work the program does. Garbage only comes to be when some object
 //!   loses a reference and keeps others; until one does, automatic
 //!   collections skip their analysis (see [`set_threshold`]), and a program
-//!   that only builds its data pays nothing for them.
+//!   that only builds its data pays nothing for them. A young collection
+//!   also skips while none of its objects has lost a reference.
 //! * **Weak references** ([`Weak`]) never keep an object alive, and stop
 //!   upgrading as soon as the object is dead or condemned by a collection.
 //!

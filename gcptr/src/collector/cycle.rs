@@ -104,17 +104,26 @@ pub(crate) fn collect(st: &State, generation: usize, extent: Extent) -> usize {
 }
 
 /// A collection of `generation` that skips the analysis because it could
-/// find nothing: no garbage can have come to be since the last full
-/// collection began (`collector::lost_reference`). Its set moves up a
+/// find nothing (`State::garbage_possible_in`): no garbage can have come
+/// to be since the last full collection began, or, for a young
+/// generation, none of its objects is quiet, and each garbage set has a
+/// quiet member (`collector::lost_reference`). Its set moves up a
 /// generation whole, as survivors do, and is counted as an analysis would
 /// count them, for the 25% rule: the objects that come into generation 2
 /// are walked into its `OLD` count (only the young lists: generation 2's
-/// are `OLD` already).
+/// are `OLD` already), none of them quiet.
 pub(crate) fn promote(st: &State, generation: usize) {
-    debug_assert!(!st.garbage_possible.get() && !st.collecting.get());
+    debug_assert!(!st.garbage_possible_in(generation) && !st.collecting.get());
     debug_assert!(
-        st.reporters.borrow().is_empty(),
+        generation < GENERATIONS - 1 || st.reporters.borrow().is_empty(),
         "reports set garbage_possible"
+    );
+    debug_assert!(
+        (0..=generation.min(1))
+            .flat_map(|younger| Links::headers(st.generation(younger)))
+            // SAFETY: listed objects are allocated.
+            .all(|header| !unsafe { header.as_ref() }.is_quiet()),
+        "a young collection skipped its analysis with a quiet object in its set"
     );
     let survivors = if generation >= 1 {
         make_young_old(st, None)
@@ -149,6 +158,7 @@ fn begin(st: &State, generation: usize) -> (NonNull<Links>, NonNull<Links>) {
     for count in &st.counts[..=generation] {
         count.set(0);
     }
+    st.young_quiet_move_up(generation);
     let young = st.generation(generation);
     for younger in 0..generation {
         Links::append(young, st.generation(younger));
@@ -677,7 +687,7 @@ fn finish_analysis(
             // from it.
             // SAFETY: reached through an edge of a live member of the set.
             unsafe { header.as_ref() }.set_quiet(true);
-            st.garbage_possible.set(true);
+            st.note_young_quiet();
         }
     }
     garbage

@@ -51,7 +51,7 @@ fn collect_automatically(st: &state::State) {
             if generation == 2 && st.long_lived_pending.get() < st.long_lived_total.get() / 4 {
                 continue;
             }
-            if st.garbage_possible.get() {
+            if st.garbage_possible_in(generation) {
                 cycle::collect(st, generation, cycle::Extent::Reported);
             } else {
                 cycle::promote(st, generation);
@@ -76,22 +76,26 @@ fn collect_automatically(st: &state::State) {
 /// collections skip their analysis: it would find nothing. And each
 /// garbage set has a member that reported (it is `QUIET`) since a full
 /// collection last analysed it, so full collections analyse only what
-/// those reach (`cycle::Extent`). A cycle closed through a raw pointer
-/// waits for thread exit, which analyses everything.
+/// those reach (`cycle::Extent`), and a young collection none of whose
+/// objects reported skips its analysis too (`State::young_quiet`). A cycle
+/// closed through a raw pointer waits for thread exit, which analyses
+/// everything.
 ///
 /// An `OLD` object goes into `State::reporters` here, for the next full
-/// collection to start from. An object that `Gc::get_mut` set aside comes
-/// back into generation 0: a loss means another reference existed, so the
-/// `&mut` is gone.
+/// collection to start from; a young one sets `State::young_quiet`. An
+/// object that `Gc::get_mut` set aside comes back into generation 0: a
+/// loss means another reference existed, so the `&mut` is gone.
 #[cold]
 #[inline(never)]
 pub(crate) fn lost_reference(header: NonNull<Header>) {
     // SAFETY: the caller holds a strong reference to the object.
     let h = unsafe { header.as_ref() };
     if let Some(st) = state::current_if_created() {
-        st.garbage_possible.set(true);
         if h.is_old() {
+            st.garbage_possible.set(true);
             st.buffer_reporter(header);
+        } else {
+            st.note_young_quiet();
         }
         let set_aside = Header::links(header).filter(|&links| Links::is_set_aside(links));
         if let Some(links) = set_aside.filter(|_| !h.has(flags::DEAD)) {
@@ -391,10 +395,13 @@ pub fn threshold() -> [usize; 3] {
 /// loses a strong reference and keeps others (a drop that leaves its count
 /// above zero), no garbage can have come to be since the last full
 /// collection began, so a program that only builds (appends objects,
-/// clones handles into new ones) pays nothing for the collector. The one
-/// exception is `unsafe` code that moves an object's last handle into the
-/// object itself through [`Gc::as_ptr`](crate::Gc::as_ptr): the cycle it
-/// closes waits for thread exit (see [`collect`]).
+/// clones handles into new ones) pays nothing for the collector. A young
+/// collection also skips while none of its own objects lost a reference
+/// since it was made, whatever older objects lost: a garbage set has a
+/// member that did. The one exception is `unsafe` code that moves an
+/// object's last handle into the object itself through
+/// [`Gc::as_ptr`](crate::Gc::as_ptr): the cycle it closes waits for thread
+/// exit (see [`collect`]).
 ///
 /// # Examples
 ///

@@ -115,6 +115,18 @@ pub(crate) struct State {
     /// (`collector::lost_reference`). Until then, automatic collections
     /// find nothing, and skip the analysis.
     pub garbage_possible: Cell<bool>,
+    /// Whether a young generation may hold a `QUIET` object, one that
+    /// reported a lost reference since it was made (young objects are
+    /// never analysed by a full collection, which moves them all up).
+    /// `[0]`: some young object went quiet since generation 0 was last
+    /// collected, wherever it is now. `[1]`: generation 1 may hold one.
+    /// Each garbage set has a quiet member (`collector::lost_reference`),
+    /// so a young collection with neither flag of its generations set
+    /// could find nothing, and skips its analysis; this happens while a
+    /// program builds a structure after it dropped garbage elsewhere.
+    /// (Losses of objects in generation 1 set `[0]` too: which young
+    /// generation an object is in is not recorded.)
+    pub young_quiet: [Cell<bool>; 2],
     /// The next full collection analyses every object, not only what the
     /// `QUIET` ones reach (`cycle::Extent`): garbage may exist with no
     /// quiet member, since objects were unfrozen (they missed the full
@@ -151,6 +163,7 @@ impl State {
             mark_stack: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
             garbage_possible: Cell::new(false),
+            young_quiet: [Cell::new(false), Cell::new(false)],
             analyse_everything: Cell::new(false),
             returning: RefCell::new(Vec::new()),
         }
@@ -234,6 +247,37 @@ impl State {
         let mut queue = self.deferred.take();
         queue.push(header);
         self.deferred.set(queue);
+    }
+
+    /// Notes that a young object went `QUIET`: it may be in garbage.
+    pub(crate) fn note_young_quiet(&self) {
+        self.garbage_possible.set(true);
+        self.young_quiet[0].set(true);
+    }
+
+    /// Whether an automatic collection of `generation` could find garbage:
+    /// a loss was noted since the last full collection began, and, for a
+    /// young collection, its generations may hold a quiet object
+    /// (`young_quiet`).
+    pub(crate) fn garbage_possible_in(&self, generation: usize) -> bool {
+        self.garbage_possible.get()
+            && self
+                .young_quiet
+                .get(..=generation)
+                .is_none_or(|young| young.iter().any(Cell::get))
+    }
+
+    /// Moves `young_quiet` along as a collection of `generation` begins:
+    /// its younger generations' objects move up into it, and all of its
+    /// objects move out of it, survivors into the next one.
+    pub(crate) fn young_quiet_move_up(&self, generation: usize) {
+        let [gen0, gen1] = &self.young_quiet;
+        if generation == 0 {
+            gen1.set(gen1.get() | gen0.get());
+        } else {
+            gen1.set(false);
+        }
+        gen0.set(false);
     }
 
     /// Counts one fewer live tracked object (CPython decrements generation
