@@ -341,6 +341,11 @@ impl Tracer {
         self.set_aside.take()
     }
 
+    /// Adds a root to `pending`, between traces (so it may allocate).
+    pub(crate) fn push_root(&mut self, header: NonNull<Header>) {
+        self.pending.push(header);
+    }
+
     /// Appends to `pending` what spilled from it during the last trace, in
     /// the order the trace showed it. Called after each trace whose
     /// `pending` is read in order, before it is read.

@@ -14,7 +14,10 @@
 //!    that reported a lost reference reach ([`Extent::Reported`]): it
 //!    starts with those, and its first pass takes each listed object it
 //!    meets into the set. Objects outside it count as outside references,
-//!    as older generations do for a young collection.
+//!    as older generations do for a young collection. A full collection of
+//!    everything gathers too, from each object left in the lists, in list
+//!    order, as the pass runs out of objects to trace ([`FirstPass`]):
+//!    taking the whole lists first would read the heap once more.
 //! 2. **Condemn.** Each garbage object gets a unit of weak count held by
 //!    the collector, so its memory outlives anything that happens next, and
 //!    `WEAK_CLEARED`: weak references stop upgrading. Then the weak
@@ -76,8 +79,9 @@ pub(crate) enum Extent {
     ///
     /// While something may have hidden a reporter, the collection analyses
     /// everything instead: see `State::analyse_everything`; and when the
-    /// reporters are many (`State::reporters_overflowed`), since taking
-    /// whole lists then costs less than gathering.
+    /// reporters are many (`State::reporters_overflowed`), since going
+    /// through the lists in order then costs less than starting from each
+    /// reporter in turn.
     Reported,
     /// Every object of the generations (thread exit: the raw-pointer cycles
     /// of `lost_reference` too).
@@ -239,26 +243,36 @@ fn collect_locked(
         make_young_old(st, Some(&mut set));
     }
     let (young, older) = begin(st, generation);
+    // Where the gathering pass takes roots once those given run out: a
+    // full collection of everything (with no frozen objects, which it must
+    // not take in) gathers from each object left in the lists, in list
+    // order, rather than take the whole lists first, which would read the
+    // heap once more. Its total is then known at the end.
+    let mut roots_in = None;
     let total = if gather {
-        let total = st.old_count.get();
         Links::append(older, young);
         if st.are_many_reporters(set.len()) {
-            gather = false;
             set.clear();
-            Links::take_for_analysis(older, &mut set, true);
+            roots_in = Some(older);
         } else {
             for &root in &set {
                 Links::take_listed(member_links(root));
             }
         }
-        total
+        Some(st.old_count.get())
+    } else if full && Links::is_empty(st.permanent()) {
+        super::take_reporters(st, None);
+        Links::append(older, young);
+        roots_in = Some(older);
+        gather = true;
+        None
     } else {
         if full {
             super::take_reporters(st, None);
             Links::take_for_analysis(older, &mut set, true);
         }
         Links::take_for_analysis(young, &mut set, full);
-        set.len()
+        Some(set.len())
     };
     // A finalizer to run, or a watcher to tell, runs user code before the
     // drops, and the DEAD marks must wait for it. While no callback weak
@@ -272,12 +286,20 @@ fn collect_locked(
         flags::DEAD
     };
     let mut pending_events = 0;
+    let mut reached = 0;
     let mut garbage = find_unreachable(
         st,
         set,
-        gather,
+        if gather {
+            FirstPass::Gather { roots_in }
+        } else {
+            FirstPass::Subtract
+        },
         first_panic,
-        |header| relink(st, older, header),
+        |header| {
+            reached += 1;
+            relink(st, older, header);
+        },
         |header| {
             // SAFETY: garbage objects are allocated; the unit taken here
             // keeps them so until the last pass.
@@ -300,6 +322,7 @@ fn collect_locked(
             unsafe { marked.as_ref() }.clear(flags::DEAD);
         }
     }
+    let total = total.unwrap_or(reached + garbage.len());
     // (Objects allocated by a trace, gathered from generation 0, were not
     // counted in `total`.)
     let survivors = total.saturating_sub(garbage.len());
@@ -429,7 +452,7 @@ fn finalize_and_recheck(
     let mut still_garbage = find_unreachable(
         st,
         garbage,
-        false,
+        FirstPass::Subtract,
         first_panic,
         |header| {
             // Loud again, as an analysis leaves the objects it sees: all
@@ -472,6 +495,18 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
     st.drop_depth.set(st.drop_depth.get() - 1);
 }
 
+/// How the first pass of an analysis ([`find_unreachable`]) finds its set.
+#[derive(Clone, Copy)]
+enum FirstPass {
+    /// The set is given whole, and traced in order
+    /// ([`Action::SubtractInternal`]).
+    Subtract,
+    /// The set grows from the roots given, and once those and all they
+    /// take in are traced, from each object left in the list `roots_in`,
+    /// if any, in list order ([`Action::Gather`]).
+    Gather { roots_in: Option<NonNull<Links>> },
+}
+
 /// Trial deletion over `set`, whose objects are in analysis (their links
 /// are scratch, `State::is_analysing`); if `gather`, over `set` and
 /// every listed object it reaches, which the first pass takes into the set
@@ -495,22 +530,22 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
 fn find_unreachable(
     st: &State,
     set: Vec<NonNull<Header>>,
-    gather: bool,
+    first_pass: FirstPass,
     first_panic: &mut Option<Panic>,
     mut reachable: impl FnMut(NonNull<Header>),
     mut garbage: impl FnMut(NonNull<Header>),
 ) -> Vec<NonNull<Header>> {
     let mut trace_panic = None;
-    let action = if gather {
-        Action::Gather
-    } else {
-        Action::SubtractInternal
-    };
-    let mut tracer = Tracer::over(action, set);
-    if gather {
-        gather_from_roots(&mut tracer, &mut trace_panic);
-    } else {
-        subtract_in_order(&mut tracer, &mut trace_panic);
+    let mut tracer;
+    match first_pass {
+        FirstPass::Subtract => {
+            tracer = Tracer::over(Action::SubtractInternal, set);
+            subtract_in_order(&mut tracer, &mut trace_panic);
+        }
+        FirstPass::Gather { roots_in } => {
+            tracer = Tracer::over(Action::Gather, set);
+            gather_from_roots(&mut tracer, roots_in, &mut trace_panic);
+        }
     }
     let returning = tracer.take_set_aside();
     let all_internal = tracer.internal_only() == tracer.pending_len() && trace_panic.is_none();
@@ -598,7 +633,8 @@ fn find_unreachable(
 /// roots in `tracer` and everything they take in, in set order (breadth
 /// first), except that an object taken in next to the object that took it
 /// (within [`NEAR_BYTES`]) is traced at once, by swapping it into the next
-/// place.
+/// place. Whenever all it took in is traced, it takes the next object
+/// still in the list `roots_in` (if given) as a root.
 ///
 /// In set order, the objects to trace next are known long before their
 /// turn, so their traces do not wait on each other's cache misses: on
@@ -617,32 +653,43 @@ fn find_unreachable(
 /// change to one moved the spills of the other passes. (The mark pass out
 /// of line too lost 2% on a large live tree.)
 #[inline(never)]
-fn gather_from_roots(tracer: &mut Tracer, trace_panic: &mut Option<Panic>) {
+fn gather_from_roots(
+    tracer: &mut Tracer,
+    roots_in: Option<NonNull<Links>>,
+    trace_panic: &mut Option<Panic>,
+) {
     let mut traced = 0;
     // The address of the object traced last, and where what it took in
     // starts.
     let mut previous = 0;
     let mut first_taken = usize::MAX;
-    steps_catching(trace_panic, || {
-        if let Some(taken) = tracer.pending_at(first_taken) {
-            if address(taken).abs_diff(previous) <= NEAR_BYTES {
-                tracer.swap_pending(traced, first_taken);
+    loop {
+        steps_catching(trace_panic, || {
+            if let Some(taken) = tracer.pending_at(first_taken) {
+                if address(taken).abs_diff(previous) <= NEAR_BYTES {
+                    tracer.swap_pending(traced, first_taken);
+                }
             }
-        }
-        // What spilled from `pending` joins the set once the rest is traced.
-        let next = tracer.pending_at(traced).or_else(|| {
-            tracer.settle();
-            tracer.pending_at(traced)
+            // What spilled from `pending` joins the set once the rest is
+            // traced.
+            let next = tracer.pending_at(traced).or_else(|| {
+                tracer.settle();
+                tracer.pending_at(traced)
+            });
+            let Some(header) = next else {
+                return false;
+            };
+            previous = address(header);
+            first_taken = tracer.pending_len();
+            traced += 1;
+            trace(header, tracer);
+            true
         });
-        let Some(header) = next else {
-            return false;
+        let Some(root) = roots_in.and_then(Links::take_first) else {
+            return;
         };
-        previous = address(header);
-        first_taken = tracer.pending_len();
-        traced += 1;
-        trace(header, tracer);
-        true
-    });
+        tracer.push_root(root);
+    }
 }
 
 fn address(header: NonNull<Header>) -> usize {

@@ -306,8 +306,8 @@ impl State {
     /// Whether `count` reporters are enough that a full collection should
     /// analyse everything rather than gather what they reach: a sixteenth
     /// of generation 2, and at least `REPORTERS_MIN`. Their reach is then
-    /// likely much of the heap, and taking whole lists in list order costs
-    /// less per object than gathering them one by one.
+    /// likely much of the heap, and going through the lists in list order
+    /// costs less per object than starting from each reporter in turn.
     pub(crate) fn are_many_reporters(&self, count: usize) -> bool {
         count >= (self.old_count.get() / 16).max(REPORTERS_MIN)
     }
