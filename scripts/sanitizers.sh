@@ -14,6 +14,8 @@
 # GCPTR_MODEL_CASES programs per property (default here: 300 under ASan,
 # 40 under valgrind, which is about 50 times slower than a plain run).
 # ASAN_BUILD_STD=1 also instruments std (needs the rust-src component).
+# Both build with `--cfg gcptr_no_block_reuse`: freed objects' memory goes
+# straight back to the allocator, so that the checker sees every free.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The compile-fail test checks compiler messages, not memory, and its
@@ -32,7 +34,7 @@ fi
 
 run_asan() {
     echo "=== AddressSanitizer + LeakSanitizer ==="
-    local flags="-Zsanitizer=address -Cdebuginfo=1 -Cforce-frame-pointers=yes"
+    local flags="-Zsanitizer=address -Cdebuginfo=1 -Cforce-frame-pointers=yes --cfg gcptr_no_block_reuse"
     local build_std=()
     if [ "${ASAN_BUILD_STD:-0}" = 1 ]; then
         build_std=(-Zbuild-std)
@@ -61,7 +63,7 @@ run_valgrind() {
     if [ $# -eq 0 ] && [ "${targets[0]}" = --workspace ]; then
         valgrind_targets+=(--exclude gcptr-derive)
     fi
-    CARGO_TARGET_DIR=target/valgrind \
+    CARGO_TARGET_DIR=target/valgrind RUSTFLAGS="--cfg gcptr_no_block_reuse" \
         cargo test "${valgrind_targets[@]}" --no-run \
         --message-format=json \
         | python3 -c '

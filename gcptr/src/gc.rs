@@ -174,10 +174,12 @@ impl<T: Trace + 'static> Gc<T> {
         if !T::__has_finalizer() {
             flag_bits |= flags::FINALIZED;
         }
-        // SAFETY: the layout has a non-zero size (it holds the header).
-        let memory = unsafe { alloc(vtable.layout) };
-        let Some(memory) = NonNull::new(memory) else {
-            handle_alloc_error(vtable.layout)
+        let memory = if tracked {
+            collector::allocate_tracked(vtable.layout)
+        } else {
+            // SAFETY: the layout has a non-zero size (it holds the header).
+            let memory = unsafe { alloc(vtable.layout) };
+            NonNull::new(memory).unwrap_or_else(|| handle_alloc_error(vtable.layout))
         };
         // SAFETY: `header_offset` is within the allocation (`VTables`).
         let ptr = unsafe { memory.add(vtable.header_offset) }.cast::<GcBox<MaybeUninit<T>>>();

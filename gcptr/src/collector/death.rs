@@ -316,6 +316,16 @@ pub(crate) unsafe fn free(header: NonNull<Header>, known: Option<Allocation>) {
             Header::allocation_layout(header),
         ),
     };
+    // SAFETY: the header is allocated (per the contract).
+    if unsafe { header.as_ref() }.has(flags::TRACKED) {
+        if let Some(st) = state::current_if_created() {
+            // SAFETY: allocated by the global allocator with this layout
+            // (`gc.rs`, `slice.rs`), and unused: per the contract.
+            if unsafe { st.blocks.keep(start, layout) } {
+                return;
+            }
+        }
+    }
     // SAFETY: the allocation was made with this layout (`gc.rs`, `slice.rs`).
     unsafe { std::alloc::dealloc(start.as_ptr(), layout) };
 }

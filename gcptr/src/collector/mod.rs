@@ -5,16 +5,31 @@
 //! with its thread), `death.rs` (an object whose count reaches zero),
 //! `cycle.rs` (a collection).
 
+pub(crate) mod blocks;
 mod cycle;
 pub(crate) mod death;
 pub(crate) mod state;
 
+use core::alloc::Layout;
 use core::ptr::NonNull;
 
 pub use state::GenerationStats;
 use state::{State, GENERATIONS};
 
 use crate::header::{flags, Header, Links};
+
+/// Memory for a new tracked object of `layout`: a block that the thread
+/// kept from a freed object ([`blocks`]), or one from the global
+/// allocator.
+#[inline(always)]
+pub(crate) fn allocate_tracked(layout: Layout) -> NonNull<u8> {
+    if let Some(block) = state::current_if_created().and_then(|st| st.blocks.take(layout)) {
+        return block;
+    }
+    // SAFETY: the layout has a non-zero size (it holds the header).
+    let memory = unsafe { std::alloc::alloc(layout) };
+    NonNull::new(memory).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+}
 
 /// Links a new tracked object into generation 0, first running an
 /// automatic collection if generation 0 is over its threshold (as CPython

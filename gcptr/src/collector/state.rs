@@ -12,6 +12,7 @@
 use core::cell::{Cell, RefCell};
 use core::ptr::{self, NonNull};
 
+use super::blocks::Blocks;
 use crate::header::{Header, Links};
 
 /// Figures for one generation, as `gcptr::stats()` returns them (Python's
@@ -139,6 +140,8 @@ pub(crate) struct State {
     /// comes back into generation 0 when the collection ends
     /// (`collector::relink_returning`).
     pub returning: RefCell<Vec<NonNull<Header>>>,
+    /// Freed objects' memory, kept for new ones.
+    pub blocks: Blocks,
 }
 
 impl State {
@@ -166,6 +169,7 @@ impl State {
             young_quiet: [Cell::new(false), Cell::new(false)],
             analyse_everything: Cell::new(false),
             returning: RefCell::new(Vec::new()),
+            blocks: Blocks::new(),
         }
     }
 
