@@ -508,12 +508,13 @@ enum FirstPass {
 }
 
 /// Trial deletion over `set`, whose objects are in analysis (their links
-/// are scratch, `State::is_analysing`); if `gather`, over `set` and
-/// every listed object it reaches, which the first pass takes into the set
-/// as it meets them. Hands each object reachable
-/// from outside to `reachable` just before it is traced, and each other one
-/// to `garbage` at the end (no user code runs in between); returns the
-/// garbage, in the same buffer and in the order `garbage` saw it.
+/// are scratch, `State::is_analysing`); if `first_pass` gathers, over
+/// `set` and every listed object it reaches (and the objects of its list
+/// of roots), which the first pass takes into the set as it meets them.
+/// Hands each object reachable from outside to `reachable` just before it
+/// is traced, and each other one to `garbage` at the end (no user code
+/// runs in between); returns the garbage, in the same buffer and in the
+/// order `garbage` saw it.
 ///
 /// When the first pass accounted for every reference to every member
 /// ([`Tracer::internal_only`]), nothing in the set is reachable from
