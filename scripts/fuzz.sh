@@ -8,6 +8,10 @@
 #   FUZZ_SECONDS=1800 FUZZ_JOBS=2 scripts/fuzz.sh
 #   scripts/fuzz.sh -runs=100000    # extra arguments go to libFuzzer
 #
+# Built with `--cfg gcptr_no_block_reuse`, as scripts/sanitizers.sh is: every
+# free reaches ASan, which would miss a use after free of memory that the
+# thread kept for reuse. FUZZ_BLOCK_REUSE=1 fuzzes with reuse on instead.
+#
 # Needs the nightly toolchain and cargo-fuzz (installed here if missing).
 # The corpus grows in fuzz/corpus/ops; crashes land in fuzz/artifacts/ops,
 # and `cargo +nightly fuzz run ops fuzz/artifacts/ops/<file>` replays one.
@@ -25,6 +29,10 @@ fi
 args=(-max_total_time="$seconds" -print_final_stats=1)
 if [ "$jobs" -gt 1 ]; then
     args+=(-jobs="$jobs" -workers="$jobs")
+fi
+
+if [ "${FUZZ_BLOCK_REUSE:-0}" != 1 ]; then
+    export RUSTFLAGS="${RUSTFLAGS:-} --cfg gcptr_no_block_reuse"
 fi
 
 cd fuzz

@@ -1,0 +1,75 @@
+//! The memory of freed tracked objects, which a thread keeps for its next
+//! objects (`gcptr/src/collector/blocks.rs`): bounded, and all of it given
+//! back to the global allocator when the thread exits. The only test of
+//! its binary, so that the count of live bytes is the thread's own, give
+//! or take what the test harness allocates meanwhile.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use gcptr::Gc;
+
+/// The system allocator, counting the bytes allocated and not yet freed.
+struct Counting;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; the count is an atomic, which
+// allocates nothing.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Relaxed);
+        // SAFETY: as the caller promised.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Relaxed);
+        // SAFETY: as the caller promised.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// A tracked node: it may own a `Gc`.
+type Node = Gc<RefCell<Option<Gc<u64>>>>;
+
+fn live_bytes() -> usize {
+    LIVE_BYTES.load(Relaxed)
+}
+
+#[test]
+fn kept_memory_is_bounded_and_given_back_when_the_thread_exits() {
+    const KEPT_AT_MOST: usize = 512 * 1024;
+    // What the harness and the collector's own buffers may add.
+    const SLACK: usize = 256 * 1024;
+    let objects = if cfg!(miri) { 2_000 } else { 200_000 };
+    let before = live_bytes();
+    std::thread::spawn(move || {
+        let start = live_bytes();
+        // Far more than the thread keeps: several megabytes.
+        let nodes: Vec<Node> = (0..objects).map(|_| Gc::new(RefCell::new(None))).collect();
+        let built = live_bytes() - start;
+        drop(nodes);
+        gcptr::collect();
+        let kept = live_bytes().saturating_sub(start);
+        assert!(
+            kept <= KEPT_AT_MOST + SLACK,
+            "{kept} bytes still allocated after {built} were freed"
+        );
+        // The kept blocks serve the next objects of the same layout.
+        let again: Vec<Node> = (0..objects).map(|_| Gc::new(RefCell::new(None))).collect();
+        assert!(live_bytes() - start <= built + SLACK);
+        drop(again);
+    })
+    .join()
+    .unwrap();
+    let after = live_bytes().saturating_sub(before);
+    assert!(
+        after <= SLACK,
+        "{after} bytes still allocated after the thread exited"
+    );
+}
