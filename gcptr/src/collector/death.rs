@@ -289,7 +289,9 @@ pub(crate) unsafe fn release_weak_of(header: NonNull<Header>, known: Option<Allo
     unsafe { free(header, known) }
 }
 
-/// Frees the allocation of the object at `header`.
+/// Frees the allocation of the object at `header`: into the thread's kept
+/// blocks ([`super::blocks`]) if it is a tracked object's and there is
+/// room, otherwise back to the global allocator.
 ///
 /// # Safety
 /// No strong or weak reference to it is left, nor the reporters' buffer;
