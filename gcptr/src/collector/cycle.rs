@@ -217,7 +217,7 @@ fn collect_locked(
     let full = generation == GENERATIONS - 1;
     // Frozen objects must not be gathered into the set: with any, analyse
     // the generations whole (edges to frozen objects then leave the set).
-    let mut gather = full
+    let gather = full
         && extent == Extent::Reported
         && !st.analyse_everything.get()
         && !st.reporters_overflowed.get()
@@ -248,31 +248,30 @@ fn collect_locked(
     // not take in) gathers from each object left in the lists, in list
     // order, rather than take the whole lists first, which would read the
     // heap once more. Its total is then known at the end.
-    let mut roots_in = None;
-    let total = if gather {
+    let (first_pass, total) = if gather {
         Links::append(older, young);
-        if st.are_many_reporters(set.len()) {
+        let roots_in = if st.are_many_reporters(set.len()) {
             set.clear();
-            roots_in = Some(older);
+            Some(older)
         } else {
             for &root in &set {
                 Links::take_listed(member_links(root));
             }
-        }
-        Some(st.old_count.get())
+            None
+        };
+        (FirstPass::Gather { roots_in }, Some(st.old_count.get()))
     } else if full && Links::is_empty(st.permanent()) {
         super::take_reporters(st, None);
         Links::append(older, young);
-        roots_in = Some(older);
-        gather = true;
-        None
+        let roots_in = Some(older);
+        (FirstPass::Gather { roots_in }, None)
     } else {
         if full {
             super::take_reporters(st, None);
             Links::take_for_analysis(older, &mut set, true);
         }
         Links::take_for_analysis(young, &mut set, full);
-        Some(set.len())
+        (FirstPass::Subtract, Some(set.len()))
     };
     // A finalizer to run, or a watcher to tell, runs user code before the
     // drops, and the DEAD marks must wait for it. While no callback weak
@@ -290,11 +289,7 @@ fn collect_locked(
     let mut garbage = find_unreachable(
         st,
         set,
-        if gather {
-            FirstPass::Gather { roots_in }
-        } else {
-            FirstPass::Subtract
-        },
+        first_pass,
         first_panic,
         |header| {
             reached += 1;
