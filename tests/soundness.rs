@@ -727,3 +727,131 @@ fn a_death_during_an_analysis_waits_for_the_analysis_and_happens_once() {
         assert_eq!(take_drops(), [4], "generation {generation}");
     }
 }
+
+// ---- the provisional marks of a full collection's analysis ----
+
+/// A full collection marks what its first pass takes in `DEAD` at once,
+/// provisionally, and acquits what the mark pass finds reachable. User code
+/// running in a trace meanwhile must see none of it: reading a member of
+/// the set, or upgrading a weak reference to one, works as at any time.
+#[test]
+fn a_trace_reads_and_upgrades_members_of_a_full_collections_set() {
+    thread_local! {
+        static SEEN: RefCell<Vec<(u32, Option<u32>)>> = const { RefCell::new(Vec::new()) };
+    }
+    struct Reader {
+        child: Gc<Node>,
+        weak_child: Weak<Node>,
+        back: RefCell<Option<Gc<Reader>>>,
+    }
+    // SAFETY: visits the two Gcs it owns; the reads own nothing.
+    unsafe impl Trace for Reader {
+        fn trace(&self, tracer: &mut Tracer) {
+            self.child.trace(tracer);
+            self.back.trace(tracer);
+            // The child was taken into the set by the visit just above.
+            let upgraded = self.weak_child.upgrade().map(|child| child.id());
+            SEEN.with(|seen| seen.borrow_mut().push((self.child.id(), upgraded)));
+        }
+    }
+    fn reader(id: u32) -> Gc<Reader> {
+        let child = Node::new(id);
+        let reader = Gc::new(Reader {
+            weak_child: Gc::downgrade(&child),
+            child,
+            back: RefCell::new(None),
+        });
+        // Lost references: both are roots of the next full collection.
+        drop(reader.clone());
+        drop(reader.child.clone());
+        reader
+    }
+    take_drops();
+    // Reachable: everything is acquitted.
+    let live = reader(1);
+    assert_eq!(gcptr::collect(), 0);
+    assert_eq!(take_drops(), []);
+    let seen = SEEN.with(|seen| std::mem::take(&mut *seen.borrow_mut()));
+    assert!(!seen.is_empty(), "the trace ran");
+    assert!(seen.iter().all(|&read| read == (1, Some(1))), "{seen:?}");
+    assert_eq!(live.child.id(), 1);
+    // Garbage: a reader in a cycle with itself, and its child.
+    let dead = reader(2);
+    *dead.back.borrow_mut() = Some(dead.clone());
+    let weak_child = dead.weak_child.clone();
+    drop(dead);
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(take_drops(), [2]);
+    let seen = SEEN.with(|seen| std::mem::take(&mut *seen.borrow_mut()));
+    assert!(!seen.is_empty(), "the trace ran");
+    assert!(seen.iter().all(|&read| read == (2, Some(2))), "{seen:?}");
+    assert!(weak_child.upgrade().is_none());
+    drop(live);
+}
+
+/// A trace that cuts an edge between two members of a full collection's
+/// set, after the analysis counted it, kills the edge's target by count
+/// in the middle of the analysis, though the analysis finds it garbage.
+/// With finalizers to run first, the collection re-checks its garbage,
+/// and must find that object held by its queued death, not freed: each
+/// object is finalized once, dropped once, and freed once.
+#[test]
+fn a_trace_that_cuts_an_edge_inside_a_full_collections_set_kills_its_target_once() {
+    thread_local! {
+        static CUT_FROM: RefCell<Option<Weak<Linked>>> = const { RefCell::new(None) };
+        static FINALIZED_IDS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    }
+    #[derive(Trace)]
+    #[gc(finalize)]
+    struct Linked {
+        log: DropLog,
+        next: RefCell<Option<Gc<Linked>>>,
+    }
+    impl gcptr::Finalize for Linked {
+        fn finalize(&self) {
+            FINALIZED_IDS.with(|ids| ids.borrow_mut().push(self.log.0));
+        }
+    }
+    struct Cutter;
+    // SAFETY: owns no Gc. Its trace cuts another object's edge (abusive,
+    // but safe code).
+    unsafe impl Trace for Cutter {
+        fn trace(&self, _: &mut Tracer) {
+            let from = CUT_FROM.with(|from| from.borrow().as_ref().and_then(Weak::upgrade));
+            if let Some(from) = from {
+                drop(from.next.borrow_mut().take());
+            }
+        }
+    }
+    take_drops();
+    // x -> v -> x, in allocation order x, v, then the cutter: x and the
+    // cutter are the roots (each lost a reference), x traced first.
+    let x = Gc::new(Linked {
+        log: DropLog(1),
+        next: RefCell::new(None),
+    });
+    let v = Gc::new(Linked {
+        log: DropLog(2),
+        next: RefCell::new(Some(x.clone())),
+    });
+    *x.next.borrow_mut() = Some(v.clone());
+    drop(v);
+    let cutter = Gc::new(RefCell::new(Some(Cutter)));
+    drop(cutter.clone());
+    CUT_FROM.with(|from| *from.borrow_mut() = Some(Gc::downgrade(&x)));
+    drop(x);
+    gcptr::collect();
+    CUT_FROM.with(|from| from.borrow_mut().take());
+    assert_eq!(take_drops(), [1, 2]);
+    let mut finalized = FINALIZED_IDS.with(|ids| std::mem::take(&mut *ids.borrow_mut()));
+    finalized.sort_unstable();
+    assert_eq!(finalized, [1, 2]);
+    // The collector's lists came through whole.
+    assert_eq!(gcptr::collect(), 0);
+    drop(cutter);
+    let cycle = Node::new(3);
+    cycle.link(&cycle);
+    drop(cycle);
+    assert_eq!(gcptr::collect(), 1);
+    assert_eq!(take_drops(), [3]);
+}

@@ -220,7 +220,7 @@ impl<T: Trace + 'static> Gc<T> {
     /// ```
     pub fn try_unwrap(this: Gc<T>) -> Result<T, Gc<T>> {
         let h = this.header_ref();
-        if h.strong() != 1 || h.has(flags::DEAD) {
+        if h.strong() != 1 || h.is_dead() {
             return Err(this);
         }
         // SAFETY: the only strong reference, and the value is alive.
@@ -312,7 +312,7 @@ impl<T: Trace + Clone + 'static> Gc<T> {
     /// ```
     pub fn make_mut(this: &mut Gc<T>) -> &mut T {
         let h = this.header_ref();
-        if h.strong() != 1 || h.has(flags::DEAD) {
+        if h.strong() != 1 || h.is_dead() {
             *this = Gc::new((**this).clone());
         } else if h.weak() != 1 {
             // Move the value to a fresh allocation, leaving the `Weak`s with
@@ -503,13 +503,25 @@ impl<T: ?Sized> Gc<T> {
     /// ```
     pub fn get_mut(this: &mut Gc<T>) -> Option<&mut T> {
         let h = this.header_ref();
-        if h.strong() != 1 || h.weak() != 1 || h.has(flags::DEAD) {
+        if h.strong() != 1 || h.weak() != 1 || h.is_dead() {
             return None;
         }
         collector::set_aside(this.header());
         // SAFETY: no other reference to the value exists: one strong, no
         // weak, and the collector no longer traces it (set aside).
         Some(unsafe { &mut (*this.ptr.as_ptr()).value })
+    }
+}
+
+/// The deref of an object marked `DEAD`: a panic, unless the mark is a
+/// collection's provisional one and its analysis still running (a trace
+/// may read what it traces).
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn check_not_dead(header: &Header) {
+    if header.is_dead() {
+        dead_object_accessed();
     }
 }
 
@@ -538,7 +550,7 @@ impl<T: ?Sized> Deref for Gc<T> {
     #[track_caller]
     fn deref(&self) -> &T {
         if core::mem::needs_drop::<T>() && self.header_ref().has(flags::DEAD) {
-            dead_object_accessed();
+            check_not_dead(self.header_ref());
         }
         // SAFETY: the value is shared (`Gc` never hands out `&mut T` while
         // another reference exists) and valid: not DEAD, or of a type whose

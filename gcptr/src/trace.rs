@@ -272,6 +272,9 @@ pub struct Tracer {
     /// How many members of the set have had all their references
     /// accounted for (`SubtractInternal`, `Gather`).
     internal_only: usize,
+    /// The flags of every object taken into the set, each with
+    /// `FINALIZED` flipped (`Gather`): see [`Tracer::needs_events`].
+    taken_flags: usize,
 }
 
 /// Whether `value`, the value of a new object, owns only untracked and
@@ -299,15 +302,32 @@ impl Tracer {
             cancelled: SpillStack::new(),
             found_tracked: false,
             internal_only: 0,
+            taken_flags: 0,
         }
     }
 
-    /// A tracer whose `pending` list starts as `set`.
+    /// A tracer whose `pending` list starts as `set` (for `Gather`, the
+    /// roots, taken into the set already).
     pub(crate) fn over(action: Action, set: Vec<NonNull<Header>>) -> Self {
-        Tracer {
-            pending: set,
-            ..Tracer::new(action)
+        let mut tracer = Tracer::new(action);
+        if action == Action::Gather {
+            set.iter().for_each(|&root| tracer.note_taken(root));
         }
+        tracer.pending = set;
+        tracer
+    }
+
+    #[inline(always)]
+    fn note_taken(&mut self, header: NonNull<Header>) {
+        // SAFETY: a member of the set is allocated.
+        self.taken_flags |= unsafe { header.as_ref() }.flags() ^ flags::FINALIZED;
+    }
+
+    /// Whether an object taken into the set so far (`Gather`) has a
+    /// finalizer still to run or something watching for its death: if
+    /// none has, garbage among them needs nothing but its drop.
+    pub(crate) fn needs_events(&self) -> bool {
+        self.taken_flags & (flags::FINALIZED | flags::WATCHED) != 0
     }
 
     pub(crate) fn pending_len(&self) -> usize {
@@ -341,8 +361,10 @@ impl Tracer {
         self.set_aside.take()
     }
 
-    /// Adds a root to `pending`, between traces (so it may allocate).
+    /// Adds a root, taken into the set already, to `pending`, between
+    /// traces (so it may allocate).
     pub(crate) fn push_root(&mut self, header: NonNull<Header>) {
+        self.note_taken(header);
         self.pending.push(header);
     }
 
@@ -421,6 +443,7 @@ impl Tracer {
                 Mark::InSet { .. } => self.internal_only += usize::from(links.decrement_refs()),
                 Mark::Outside if action == Action::Gather && Links::is_listed(node) => {
                     self.push_pending(Links::take_listed(node));
+                    self.note_taken(to);
                     self.internal_only += usize::from(links.decrement_refs());
                 }
                 // In no list: maybe set aside by `Gc::get_mut`.

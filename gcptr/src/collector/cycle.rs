@@ -36,7 +36,11 @@
 //! Objects are visited in as few passes as the order above allows: the
 //! analysis's last pass also moves each survivor up and condemns each
 //! garbage object (marking it `DEAD` too while no finalizer or watcher
-//! has turned up); dropping and releasing are one more.
+//! has turned up); dropping and releasing are one more. A full
+//! collection's gathering pass condemns each object it takes in
+//! provisionally, `DEAD` at once, and the mark pass acquits the
+//! survivors ([`Header::condemn_provisionally`]): a set found all garbage
+//! then goes to its drops with no pass in between.
 //!
 //! A panic in a finalizer, a `Drop` or a trace is caught, the collection
 //! completes, and the first panic is resumed when the collector is
@@ -284,34 +288,57 @@ fn collect_locked(
     } else {
         flags::DEAD
     };
+    // A gathering pass condemns what it takes in provisionally, holding a
+    // unit of weak count on it, and the mark pass acquits the survivors.
+    let gathering = matches!(first_pass, FirstPass::Gather { .. });
     let mut pending_events = 0;
     let mut reached = 0;
-    let mut garbage = find_unreachable(
+    let mut condemn = |header: NonNull<Header>| {
+        // SAFETY: garbage objects are allocated; the unit taken here (or
+        // by the gathering pass) keeps them so until the last pass.
+        let h = unsafe { header.as_ref() };
+        if !gathering {
+            h.inc_weak();
+        } else if h.strong() == 0 {
+            // A trace dropped its last reference, and the strong
+            // references' share went (`Header::acquit`): take it again for
+            // the death queue, where a death during an analysis waits.
+            h.inc_weak();
+            st.defer(header);
+        }
+        // Quiet: a report would only buffer a dying object, and send the
+        // next full collection over everything once the buffer overflows.
+        h.settle_condemned();
+        pending_events |= (h.flags() ^ flags::FINALIZED) & (flags::FINALIZED | flags::WATCHED);
+        h.set(flags::WEAK_CLEARED | dead_at_once);
+        Links::link_to_self(member_links(header));
+    };
+    let verdict = find_unreachable(
         st,
         set,
         first_pass,
         first_panic,
         |header| {
             reached += 1;
+            // SAFETY: members of the set are allocated.
+            if gathering && unsafe { header.as_ref() }.acquit() {
+                st.defer(header);
+            }
             relink(st, older, header);
         },
-        |header| {
-            // SAFETY: garbage objects are allocated; the unit taken here
-            // keeps them so until the last pass.
-            let h = unsafe { header.as_ref() };
-            h.inc_weak();
-            // Quiet: the references it loses from here on are the
-            // collection's own doing (values dropped, finalizers run). A
-            // report would only buffer a dying object, and send the next
-            // full collection over everything once the buffer overflows.
-            h.set_quiet(true);
-            pending_events |= (h.flags() ^ flags::FINALIZED) & (flags::FINALIZED | flags::WATCHED);
-            h.set(flags::WEAK_CLEARED | dead_at_once);
-            Links::link_to_self(member_links(header));
-        },
+        &mut condemn,
     );
+    let mut garbage = verdict.garbage;
+    // Garbage condemned in advance needs no visit before its drop (which
+    // finishes its condemnation), unless there is user code to run first.
+    if verdict
+        .needs_events
+        .is_some_and(|needs| needs || dead_at_once == 0)
+    {
+        garbage.iter().for_each(|&header| condemn(header));
+    }
     let eventful = dead_at_once == 0 || pending_events != 0;
-    if eventful && dead_at_once != 0 {
+    if eventful && (dead_at_once != 0 || gathering) {
         for &marked in &garbage {
             // SAFETY: as above.
             unsafe { marked.as_ref() }.clear(flags::DEAD);
@@ -462,13 +489,17 @@ fn finalize_and_recheck(
             unsafe { death::release_weak(header) };
         },
         |header| Links::link_to_self(member_links(header)),
-    );
+    )
+    .garbage;
     still_garbage.extend(dead);
     still_garbage
 }
 
 /// Drops the value of each object of `garbage` (all marked DEAD by us) and
-/// gives up the collector's unit of weak count on it.
+/// gives up the collector's unit of weak count on it. The condemnation of
+/// objects condemned in advance ([`Header::condemn_provisionally`]) ends
+/// here: the provisional mark was final once the analysis ended, and what
+/// is left is to make the object quiet and its links its own.
 ///
 /// Releasing right after the drop is safe: an object whose memory this
 /// frees has no strong reference left, so no value dropped later can reach
@@ -478,10 +509,14 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
     // Deaths that the drops cause nest no deeper than from the top.
     st.drop_depth.set(st.drop_depth.get() + 1);
     for &header in garbage {
+        // SAFETY: held by our unit.
+        let h = unsafe { header.as_ref() };
+        h.settle_condemned();
+        Links::link_to_self(member_links(header));
         st.note_death(header);
         // SAFETY: held by our unit; the value is not dropped yet (we marked
         // it DEAD, and only whoever sets DEAD drops the value).
-        let drop_value = unsafe { header.as_ref() }.vtable().drop_value;
+        let drop_value = h.vtable().drop_value;
         // SAFETY: as above.
         catch(first_panic, || unsafe { drop_value(header) });
         // SAFETY: the unit of weak count taken at condemnation.
@@ -513,7 +548,9 @@ enum FirstPass {
 ///
 /// When the first pass accounted for every reference to every member
 /// ([`Tracer::internal_only`]), nothing in the set is reachable from
-/// outside, and all of it is garbage without a walk for roots.
+/// outside, and all of it is garbage without a walk for roots; a gathered
+/// set is then left condemned in advance, without a visit to each object
+/// ([`Verdict::needs_events`]).
 ///
 /// Survivors are handed on in the order they are traced, roots before
 /// what they reach. The walk for roots ([`Walk`]) meets them early both
@@ -530,7 +567,7 @@ fn find_unreachable(
     first_panic: &mut Option<Panic>,
     mut reachable: impl FnMut(NonNull<Header>),
     mut garbage: impl FnMut(NonNull<Header>),
-) -> Vec<NonNull<Header>> {
+) -> Verdict {
     let mut trace_panic = None;
     let mut tracer;
     match first_pass {
@@ -545,14 +582,26 @@ fn find_unreachable(
     }
     let returning = tracer.take_set_aside();
     let all_internal = tracer.internal_only() == tracer.pending_len() && trace_panic.is_none();
+    let needs_events = tracer.needs_events();
     let mut set = tracer.into_pending();
     if all_internal {
         // No member has a reference from outside, so none is reachable:
         // the whole set is garbage, and the walk for roots would read
         // every object for nothing (a dropped structure, gathered from
-        // the reporters, often is exactly this).
-        set.iter().for_each(|&header| garbage(header));
-        return finish_analysis(st, set, returning);
+        // the reporters, often is exactly this). Gathered, it stands
+        // condemned in advance, and is left so.
+        let needs_events = match first_pass {
+            FirstPass::Gather { .. } => Some(needs_events),
+            FirstPass::Subtract => {
+                set.iter().for_each(|&header| garbage(header));
+                None
+            }
+        };
+        let garbage = finish_analysis(st, set, returning);
+        return Verdict {
+            garbage,
+            needs_events,
+        };
     }
     // A handed-on object's links are list links again (`Mark::Outside`),
     // so edges to it are ignored from then on. Objects with no references
@@ -622,7 +671,23 @@ fn find_unreachable(
     let mut mark_stack = tracer.into_pending();
     mark_stack.clear();
     st.mark_stack.set(mark_stack);
-    finish_analysis(st, set, returning)
+    Verdict {
+        garbage: finish_analysis(st, set, returning),
+        needs_events: None,
+    }
+}
+
+/// What [`find_unreachable`] found.
+struct Verdict {
+    /// The garbage, in the order it was found.
+    garbage: Vec<NonNull<Header>>,
+    /// `None` if each garbage object went through the `garbage` callback;
+    /// `Some` if none did: a gathering pass found that the whole set was
+    /// garbage, and left it condemned in advance
+    /// ([`Header::condemn_provisionally`]). Then it says whether any of it
+    /// has a finalizer to run or something watching for its death
+    /// ([`Tracer::needs_events`]).
+    needs_events: Option<bool>,
 }
 
 /// The first pass of a full collection ([`Action::Gather`]): traces the

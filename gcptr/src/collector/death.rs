@@ -61,7 +61,9 @@ pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
 /// collector dropped (or is about to drop) the value, and this was an edge
 /// between garbage objects, or a handle that a `Drop` or finalizer made to
 /// a dead object. Only the strong references' unit of weak count is left
-/// to give up.
+/// to give up. (Or the mark is provisional, and a trace dropped the last
+/// reference: if the object turns out reachable, its death is queued when
+/// it is acquitted, `Header::acquit`.)
 ///
 /// # Safety
 /// `header` is an allocated, `DEAD` object whose strong count just became

@@ -31,6 +31,12 @@ pub(crate) fn allocate_tracked(layout: Layout) -> NonNull<u8> {
     NonNull::new(memory).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
 }
 
+/// Whether the calling thread's collector is analysing a set: user code
+/// runs then only in traces.
+pub(crate) fn is_analysing() -> bool {
+    state::current_if_created().is_some_and(State::is_analysing)
+}
+
 /// Links a new tracked object into generation 0, first running an
 /// automatic collection if generation 0 is over its threshold (as CPython
 /// does on allocation). With no collector (thread exit), the object is
