@@ -160,9 +160,9 @@ const BUFFERED: u32 = 1 << 29;
 /// and the mark pass acquits those it finds reachable
 /// ([`Header::acquit`]). While the analysis runs, a provisionally dead
 /// object is alive to user code (which runs in traces) but not to the
-/// collector's own paths: the death of its last strong reference gives up
-/// the strong references' share of the weak count at once, as for a dead
-/// object. Once the analysis is over, the objects still provisional are
+/// collector's own paths: the death of its last strong reference leaves
+/// the strong references' share of the weak count for the collection to
+/// take over. Once the analysis is over, the objects still provisional are
 /// the garbage, dead from then on, and the collection drops them without
 /// first visiting each to condemn it (on a dropped 1M-node ring, a pass
 /// that took a sixth of its collection's time).
@@ -311,27 +311,35 @@ impl Header {
 
     /// Condemns in advance an object, with strong references, that a full
     /// collection's gathering pass takes into its set ([`PROVISIONAL`]):
-    /// `DEAD`, with a unit of weak count held by the collector (which keeps
-    /// the memory of garbage until its drop, whatever the drops of its
-    /// peers release), and quiet: the references garbage loses as its
-    /// peers' values are dropped need no report.
+    /// `DEAD`, and quiet: the references garbage loses as its peers'
+    /// values are dropped need no report. (Nor does one that a trace drops
+    /// during the analysis, the only user code that runs then: if that
+    /// leaves a garbage cycle behind, it waits for the next collection of
+    /// everything, at thread exit at the latest.)
+    ///
+    /// The memory of garbage must outlive whatever the drops of its peers
+    /// release, until its own drop. Rather than a unit of weak count taken
+    /// here and given back by each survivor, the strong references' share
+    /// stays when the last of them goes while the mark is provisional
+    /// (`death::dead_reached_zero`), and the collection takes it over.
     #[inline(always)]
     pub(crate) fn condemn_provisionally(&self) {
-        let weak = self.weak.get().wrapping_add(1);
-        if weak & WEAK_COUNT == 0 {
-            // The count would carry into the flag bits above it.
-            count_overflow();
-        }
-        self.weak.set(weak | PROVISIONAL | QUIET);
+        self.weak.set(self.weak.get() | PROVISIONAL | QUIET);
         self.set(flags::DEAD);
+    }
+
+    /// Whether the object's `DEAD` mark is provisional ([`PROVISIONAL`]).
+    #[inline(always)]
+    pub(crate) fn is_provisional(&self) -> bool {
+        self.weak.get() & PROVISIONAL != 0
     }
 
     /// Takes back a provisional condemnation, if the object has one: it is
     /// reachable. It is left loud, as an analysis leaves the objects it
-    /// sees. Returns `true` if its strong count reached zero meanwhile
-    /// (a trace dropped its last reference): the strong references' share
-    /// of the weak count is gone, the collector's unit takes its place,
-    /// and the caller queues the death, as for a death during an analysis.
+    /// sees. Returns `true` if its strong count reached zero meanwhile (a
+    /// trace dropped its last reference): the strong references' share of
+    /// the weak count stayed, and the caller queues the death with it, as
+    /// for a death during an analysis.
     #[inline(always)]
     pub(crate) fn acquit(&self) -> bool {
         let weak = self.weak.get();
@@ -339,10 +347,8 @@ impl Header {
             return false;
         }
         self.clear(flags::DEAD);
-        let orphaned = self.strong.get() == 0;
-        let kept = if orphaned { weak } else { weak - 1 };
-        self.weak.set(kept & !(PROVISIONAL | QUIET));
-        orphaned
+        self.weak.set(weak & !(PROVISIONAL | QUIET));
+        self.strong.get() == 0
     }
 
     /// Makes a condemnation final: no longer provisional, and quiet (the
@@ -364,7 +370,7 @@ impl Header {
     #[cold]
     #[inline(never)]
     fn is_provisionally_dead(&self) -> bool {
-        self.weak.get() & PROVISIONAL != 0 && crate::collector::is_analysing()
+        self.is_provisional() && crate::collector::is_analysing()
     }
 
     /// Whether `State::reporters` holds the object (`BUFFERED`).

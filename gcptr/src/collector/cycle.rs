@@ -288,22 +288,22 @@ fn collect_locked(
     } else {
         flags::DEAD
     };
-    // A gathering pass condemns what it takes in provisionally, holding a
-    // unit of weak count on it, and the mark pass acquits the survivors.
+    // A gathering pass condemns what it takes in provisionally, and the
+    // mark pass acquits the survivors.
     let gathering = matches!(first_pass, FirstPass::Gather { .. });
     let mut pending_events = 0;
     let mut reached = 0;
     let mut condemn = |header: NonNull<Header>| {
-        // SAFETY: garbage objects are allocated; the unit taken here (or
-        // by the gathering pass) keeps them so until the last pass.
+        // SAFETY: garbage objects are allocated (held by their strong
+        // references, or by their share that stayed, for one condemned in
+        // advance); the unit taken here keeps them so until the last pass.
         let h = unsafe { header.as_ref() };
-        if !gathering {
-            h.inc_weak();
-        } else if h.strong() == 0 {
+        h.inc_weak();
+        if h.is_provisional() && h.strong() == 0 {
             // A trace dropped its last reference, and the strong
-            // references' share went (`Header::acquit`): take it again for
-            // the death queue, where a death during an analysis waits.
-            h.inc_weak();
+            // references' share stayed (`death::dead_reached_zero`): it
+            // goes with the object to the death queue, where a death
+            // during an analysis waits.
             st.defer(header);
         }
         // Quiet: a report would only buffer a dying object, and send the
@@ -509,8 +509,14 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
     // Deaths that the drops cause nest no deeper than from the top.
     st.drop_depth.set(st.drop_depth.get() + 1);
     for &header in garbage {
-        // SAFETY: held by our unit.
+        // SAFETY: held by our unit, or (condemned in advance) by the strong
+        // references or their share.
         let h = unsafe { header.as_ref() };
+        if h.is_provisional() && h.strong() != 0 {
+            // Our unit, from here to its release below. (At a count of
+            // zero, the share that stayed is ours.)
+            h.inc_weak();
+        }
         h.settle_condemned();
         Links::link_to_self(member_links(header));
         st.note_death(header);
@@ -519,7 +525,8 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
         let drop_value = h.vtable().drop_value;
         // SAFETY: as above.
         catch(first_panic, || unsafe { drop_value(header) });
-        // SAFETY: the unit of weak count taken at condemnation.
+        // SAFETY: our unit, taken at condemnation or above (or the share
+        // that stayed).
         unsafe { death::release_weak(header) };
     }
     st.drop_depth.set(st.drop_depth.get() - 1);

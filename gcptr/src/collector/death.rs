@@ -61,9 +61,10 @@ pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
 /// collector dropped (or is about to drop) the value, and this was an edge
 /// between garbage objects, or a handle that a `Drop` or finalizer made to
 /// a dead object. Only the strong references' unit of weak count is left
-/// to give up. (Or the mark is provisional, and a trace dropped the last
-/// reference: if the object turns out reachable, its death is queued when
-/// it is acquitted, `Header::acquit`.)
+/// to give up, unless the mark is provisional
+/// (`Header::condemn_provisionally`): then the share stays, for the
+/// collection to take over, whether it drops the object as garbage or
+/// queues its death on acquitting it (a trace dropped its last reference).
 ///
 /// # Safety
 /// `header` is an allocated, `DEAD` object whose strong count just became
@@ -71,6 +72,10 @@ pub(crate) unsafe fn strong_count_reached_zero(header: NonNull<Header>) {
 #[cold]
 #[inline(never)]
 pub(crate) unsafe fn dead_reached_zero(header: NonNull<Header>) {
+    // SAFETY: allocated, per the contract.
+    if unsafe { header.as_ref() }.is_provisional() {
+        return;
+    }
     // SAFETY: the strong references' share of the weak count is released
     // exactly once, here, when the count reaches zero.
     unsafe { release_weak(header) };
