@@ -66,7 +66,8 @@ pub(crate) mod flags {
     /// The value has been dropped, or the collector has condemned it and is
     /// about to drop it. Deref panics from here on (for a type with drop
     /// glue: a drop leaves the bytes of any other as they were). While an
-    /// analysis runs, the mark may be provisional ([`Header::is_dead`]).
+    /// analysis runs, the mark may be provisional
+    /// ([`Header::is_dead`](super::Header::is_dead)).
     pub const DEAD: usize = 2;
     /// The finalizer has run, or the type has none.
     pub const FINALIZED: usize = 4;
