@@ -329,6 +329,14 @@ impl Header {
         self.set(flags::DEAD);
     }
 
+    /// What must happen before the value may be dropped, as flag bits:
+    /// `FINALIZED` if the finalizer has still to run, `WATCHED` if
+    /// something watches for the death; 0 if nothing.
+    #[inline(always)]
+    pub(crate) fn pending_events(&self) -> usize {
+        (self.flags() ^ flags::FINALIZED) & (flags::FINALIZED | flags::WATCHED)
+    }
+
     /// Whether the object's `DEAD` mark is provisional ([`PROVISIONAL`]).
     #[inline(always)]
     pub(crate) fn is_provisional(&self) -> bool {

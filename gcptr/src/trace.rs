@@ -272,9 +272,9 @@ pub struct Tracer {
     /// How many members of the set have had all their references
     /// accounted for (`SubtractInternal`, `Gather`).
     internal_only: usize,
-    /// The flags of every object taken into the set, each with
-    /// `FINALIZED` flipped (`Gather`): see [`Tracer::needs_events`].
-    taken_flags: usize,
+    /// The pending events of every object taken into the set
+    /// (`Gather`): see [`Tracer::needs_events`].
+    taken_events: usize,
 }
 
 /// Whether `value`, the value of a new object, owns only untracked and
@@ -302,7 +302,7 @@ impl Tracer {
             cancelled: SpillStack::new(),
             found_tracked: false,
             internal_only: 0,
-            taken_flags: 0,
+            taken_events: 0,
         }
     }
 
@@ -320,14 +320,14 @@ impl Tracer {
     #[inline(always)]
     fn note_taken(&mut self, header: NonNull<Header>) {
         // SAFETY: a member of the set is allocated.
-        self.taken_flags |= unsafe { header.as_ref() }.flags() ^ flags::FINALIZED;
+        self.taken_events |= unsafe { header.as_ref() }.pending_events();
     }
 
     /// Whether an object taken into the set so far (`Gather`) has a
     /// finalizer still to run or something watching for its death: if
     /// none has, garbage among them needs nothing but its drop.
     pub(crate) fn needs_events(&self) -> bool {
-        self.taken_flags & (flags::FINALIZED | flags::WATCHED) != 0
+        self.taken_events != 0
     }
 
     pub(crate) fn pending_len(&self) -> usize {

@@ -309,7 +309,7 @@ fn collect_locked(
         // Quiet: a report would only buffer a dying object, and send the
         // next full collection over everything once the buffer overflows.
         h.settle_condemned();
-        pending_events |= (h.flags() ^ flags::FINALIZED) & (flags::FINALIZED | flags::WATCHED);
+        pending_events |= h.pending_events();
         h.set(flags::WEAK_CLEARED | dead_at_once);
         Links::link_to_self(member_links(header));
     };
