@@ -41,7 +41,7 @@ pub fn referents<T: Trace + ?Sized>(value: &T) -> Vec<*const ()> {
 fn edges(trace: impl FnOnce(&mut Tracer)) -> Vec<NonNull<Header>> {
     let mut tracer = Tracer::new(Action::Record);
     trace(&mut tracer);
-    tracer.settle();
+    tracer.settle(usize::MAX);
     tracer.into_pending()
 }
 

@@ -371,16 +371,33 @@ impl Tracer {
     /// Appends to `pending` what spilled from it during the last trace, in
     /// the order the trace showed it. Called after each trace whose
     /// `pending` is read in order, before it is read.
+    ///
+    /// `pending` grows by doubling, as a `Vec` does, but to no more than
+    /// `room` entries while that suffices: the most it is expected to
+    /// hold. A set that comes to most of the heap would otherwise take up
+    /// to twice the memory it needs, which the collector keeps for the
+    /// next one (`cycle::collect_locked`).
     #[inline]
-    pub(crate) fn settle(&mut self) {
+    pub(crate) fn settle(&mut self, room: usize) {
         if !self.spilled.is_empty() {
-            self.settle_spilled();
+            self.settle_spilled(room);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn settle_spilled(&mut self) {
+    fn settle_spilled(&mut self, room: usize) {
+        let needed = self.pending.len() + self.spilled.as_slice().len();
+        if needed > self.pending.capacity() {
+            let doubled = 2 * self.pending.capacity();
+            let capped = if needed <= room {
+                doubled.min(room)
+            } else {
+                doubled
+            };
+            self.pending
+                .reserve_exact(capped.max(needed) - self.pending.len());
+        }
         self.pending.extend_from_slice(self.spilled.as_slice());
         self.spilled.clear();
     }

@@ -263,12 +263,15 @@ fn collect_locked(
             }
             None
         };
-        (FirstPass::Gather { roots_in }, Some(st.old_count.get()))
+        // Everything it can take in is `OLD` now.
+        let room = st.old_count.get();
+        (FirstPass::Gather { roots_in, room }, Some(room))
     } else if full && Links::is_empty(st.permanent()) {
         super::take_reporters(st, None);
         Links::append(older, young);
         let roots_in = Some(older);
-        (FirstPass::Gather { roots_in }, None)
+        let room = usize::MAX;
+        (FirstPass::Gather { roots_in, room }, None)
     } else {
         if full {
             super::take_reporters(st, None);
@@ -378,9 +381,14 @@ fn collect_locked(
     }
     garbage.clear();
     // Keep the buffers for the next collection, but not the memory of a
-    // large set that is gone (8 bytes per object it held).
+    // large set that is gone (8 bytes per object it held). The set buffer
+    // also keeps what room it has, up to an entry per object of generation
+    // 2, for the next full collection: memory fresh from the system costs
+    // a page fault per 512 entries as the buffer grows again, and on a VM
+    // that took a third of the 1M-node ring's drop + collect, and a tenth
+    // of the stress test (`benches/README.md`).
     let kept = SCRATCH_KEPT.max(2 * survivors);
-    garbage.shrink_to(kept);
+    garbage.shrink_to(kept.max(garbage.capacity().min(st.old_count.get())));
     st.scratch.set(garbage);
     let mut mark_stack = st.mark_stack.take();
     mark_stack.shrink_to(kept);
@@ -540,8 +548,13 @@ enum FirstPass {
     Subtract,
     /// The set grows from the roots given, and once those and all they
     /// take in are traced, from each object left in the list `roots_in`,
-    /// if any, in list order ([`Action::Gather`]).
-    Gather { roots_in: Option<NonNull<Links>> },
+    /// if any, in list order ([`Action::Gather`]). `room` is the most
+    /// objects the set is expected to come to (`usize::MAX` if unknown):
+    /// its buffer grows no further than that while it suffices.
+    Gather {
+        roots_in: Option<NonNull<Links>>,
+        room: usize,
+    },
 }
 
 /// Trial deletion over `set`, whose objects are in analysis (their links
@@ -582,9 +595,9 @@ fn find_unreachable(
             tracer = Tracer::over(Action::SubtractInternal, set);
             subtract_in_order(&mut tracer, &mut trace_panic);
         }
-        FirstPass::Gather { roots_in } => {
+        FirstPass::Gather { roots_in, room } => {
             tracer = Tracer::over(Action::Gather, set);
-            gather_from_roots(&mut tracer, roots_in, &mut trace_panic);
+            gather_from_roots(&mut tracer, roots_in, room, &mut trace_panic);
         }
     }
     let returning = tracer.take_set_aside();
@@ -626,8 +639,9 @@ fn find_unreachable(
             return false;
         }
         let reached = tracer.pop_pending().or_else(|| {
-            // In any order: the mark pass only marks.
-            tracer.settle();
+            // In any order: the mark pass only marks. It pushes each member
+            // at most once.
+            tracer.settle(set.len());
             tracer.pop_pending()
         });
         let header = match reached {
@@ -724,6 +738,7 @@ struct Verdict {
 fn gather_from_roots(
     tracer: &mut Tracer,
     roots_in: Option<NonNull<Links>>,
+    room: usize,
     trace_panic: &mut Option<Panic>,
 ) {
     let mut traced = 0;
@@ -741,7 +756,7 @@ fn gather_from_roots(
             // What spilled from `pending` joins the set once the rest is
             // traced.
             let next = tracer.pending_at(traced).or_else(|| {
-                tracer.settle();
+                tracer.settle(room);
                 tracer.pending_at(traced)
             });
             let Some(header) = next else {
@@ -955,7 +970,83 @@ fn catch(first_panic: &mut Option<Panic>, f: impl FnOnce()) {
 
 #[cfg(test)]
 mod tests {
-    use super::Walk;
+    use core::cell::RefCell;
+
+    use super::{Walk, SCRATCH_KEPT};
+    use crate::collector::{self, state};
+    use crate::Gc;
+
+    fn set_buffer_capacity() -> usize {
+        let st = state::current().unwrap();
+        let buffer = st.scratch.take();
+        let capacity = buffer.capacity();
+        st.scratch.set(buffer);
+        capacity
+    }
+
+    /// A full collection's set, gathered from one reporter along a chain
+    /// of every object, fills its buffer to generation 2's count, not to
+    /// the next power of two: the buffer is kept for the next collection.
+    #[test]
+    #[cfg_attr(miri, ignore = "a memory policy, over 25,576 objects")]
+    fn a_gathered_set_grows_no_further_than_generation_two() {
+        struct Chain(Option<Gc<Chain>>);
+        // SAFETY: traces its one field, which holds its only `Gc`.
+        unsafe impl crate::Trace for Chain {
+            fn trace(&self, tracer: &mut crate::Tracer) {
+                self.0.trace(tracer);
+            }
+        }
+        std::thread::spawn(|| {
+            collector::disable();
+            let count = 3 * SCRATCH_KEPT + 1000;
+            let head = (0..count).fold(None, |next, _| Some(Gc::new(Chain(next))));
+            let head = head.unwrap();
+            // Nothing reported: every object becomes old, none analysed.
+            assert_eq!(collector::collect(), 0);
+            assert_eq!(state::current().unwrap().old_count.get(), count);
+            drop(head.clone());
+            assert_eq!(collector::collect(), 0);
+            assert_eq!(set_buffer_capacity(), count);
+            drop(head);
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// The set buffer keeps room for the objects of generation 2 through
+    /// young collections, and gives it back once they are gone.
+    #[test]
+    #[cfg_attr(miri, ignore = "a memory policy, over 32,768 objects")]
+    fn the_set_buffer_keeps_room_for_generation_two_while_it_lives() {
+        type Node = Gc<RefCell<Option<Gc<u8>>>>;
+        std::thread::spawn(|| {
+            collector::disable();
+            let count = 4 * SCRATCH_KEPT;
+            let old: Vec<Node> = (0..count).map(|_| Gc::new(RefCell::new(None))).collect();
+            // Each reports a lost reference: the full collection analyses
+            // all of them.
+            old.iter().for_each(|node| drop(node.clone()));
+            assert_eq!(collector::collect(), 0);
+            assert!(set_buffer_capacity() >= count);
+            let young: Vec<Node> = (0..10).map(|_| Gc::new(RefCell::new(None))).collect();
+            collector::collect_generation(0);
+            assert!(
+                set_buffer_capacity() >= count,
+                "a young collection kept the room"
+            );
+            drop(old);
+            collector::collect_generation(0);
+            assert_eq!(
+                set_buffer_capacity(),
+                SCRATCH_KEPT,
+                "dead objects keep no room"
+            );
+            drop(young);
+        })
+        .join()
+        .unwrap();
+    }
 
     /// Walks `roots.len()` objects, where `roots[i]` says whether object
     /// `i` is a root, and returns the order walked and the objects kept.
