@@ -8,9 +8,10 @@
 
 Each binary is a build of the `counts` bench target, which runs one
 workload's measured part once and prints its wall time (`counts: measured
-part done in N ns`). The binaries run in turn, the order reversed every
-other round, so that a drift of the machine (another process, a warming
-CPU) falls on all of them alike; the medians are compared. A difference
+part done in N ns`, and on Linux the page faults the thread took in it).
+The binaries run in turn, the order reversed every other round, so that a
+drift of the machine (another process, a warming CPU) falls on all of
+them alike; the medians are compared. A difference
 of a few percent is seen this way on a VM where criterion's runs of one
 build move by more than that from one run to the next, because only the
 code changed between the binaries and they alternate. Layout still
@@ -25,7 +26,7 @@ import statistics
 import subprocess
 import sys
 
-DONE = re.compile(r"measured part done in (\d+) ns")
+DONE = re.compile(r"measured part done in (\d+) ns(?:, (\d+) page faults)?")
 
 
 def measure(exe, lib, workload):
@@ -35,7 +36,8 @@ def measure(exe, lib, workload):
     if p.returncode != 0 or not m:
         sys.exit(f"ab.py: {exe} {lib} {workload} failed (exit {p.returncode}): "
                  f"{p.stderr.strip()[-300:]}")
-    return int(m.group(1)) / 1e6
+    faults = int(m.group(2)) if m.group(2) is not None else None
+    return int(m.group(1)) / 1e6, faults
 
 
 def main():
@@ -47,20 +49,27 @@ def main():
     ap.add_argument("--runs", type=int, default=20, help="runs of each binary per workload")
     args = ap.parse_args()
 
-    print("| library | workload | binary | median | min | ratio to the first |")
-    print("|---|---|---|---:|---:|---:|")
+    print("| library | workload | binary | median | min | ratio to the first | page faults |")
+    print("|---|---|---|---:|---:|---:|---:|")
     for lib in args.libs.split(","):
         for workload in args.workloads.split(","):
             times = {exe: [] for exe in args.binaries}
+            faults = {exe: [] for exe in args.binaries}
             for round_ in range(args.runs):
                 order = args.binaries if round_ % 2 == 0 else args.binaries[::-1]
                 for exe in order:
-                    times[exe].append(measure(exe, lib, workload))
+                    time, fault_count = measure(exe, lib, workload)
+                    times[exe].append(time)
+                    if fault_count is not None:
+                        faults[exe].append(fault_count)
             base = statistics.median(times[args.binaries[0]])
             for exe in args.binaries:
                 median = statistics.median(times[exe])
+                # The median count, where the binary reports it (Linux).
+                fault_median = (f"{statistics.median(faults[exe]):.0f}"
+                                if faults[exe] else "")
                 print(f"| {lib} | {workload} | {exe} | {median:.3f} ms "
-                      f"| {min(times[exe]):.3f} ms | {median / base:.3f} |")
+                      f"| {min(times[exe]):.3f} ms | {median / base:.3f} | {fault_median} |")
 
 
 if __name__ == "__main__":

@@ -65,12 +65,34 @@ fn reached(stage: &str) {
 /// Runs the measured part in [`counted_region`], then says so with its
 /// wall time: run natively, with another build's binary in turn, that
 /// compares two versions in time on the measured part alone.
+///
+/// On Linux it also says how many page faults the thread took in it (the
+/// first touch of memory fresh from the system, which costs several µs a
+/// page on some VMs).
 fn measured<S, O>(routine: impl FnOnce(S) -> O, input: S) -> O {
+    let faults_before = page_faults();
     let start = std::time::Instant::now();
     let output = counted_region(routine, input);
     let elapsed = start.elapsed();
-    reached(&format!("{COUNTED_DONE} in {} ns", elapsed.as_nanos()));
+    let faults = match (faults_before, page_faults()) {
+        (Some(before), Some(after)) => format!(", {} page faults", after - before),
+        _ => String::new(),
+    };
+    reached(&format!(
+        "{COUNTED_DONE} in {} ns{faults}",
+        elapsed.as_nanos()
+    ));
     output
+}
+
+/// The calling thread's minor page faults so far (`minflt`, the tenth
+/// field of `/proc/thread-self/stat`); `None` where there is no such file.
+fn page_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // The second field, the command name, may hold spaces: count from the
+    // `)` that ends it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(7)?.parse().ok()
 }
 const SETUP_DONE: &str = "setup done";
 const COUNTED_DONE: &str = "measured part done";
