@@ -94,6 +94,7 @@ fn page_faults() -> Option<u64> {
     let after_name = &stat[stat.rfind(')')? + 1..];
     after_name.split_whitespace().nth(7)?.parse().ok()
 }
+
 const SETUP_DONE: &str = "setup done";
 const COUNTED_DONE: &str = "measured part done";
 

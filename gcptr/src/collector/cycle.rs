@@ -385,8 +385,8 @@ fn collect_locked(
     // also keeps what room it has, up to an entry per object of generation
     // 2, for the next full collection: memory fresh from the system costs
     // a page fault per 512 entries as the buffer grows again, and on a VM
-    // that took a third of the 1M-node ring's drop + collect, and a tenth
-    // of the stress test (`benches/README.md`).
+    // that took a fifth of the 1M-node ring's drop + collect
+    // (`benches/README.md`).
     let kept = SCRATCH_KEPT.max(2 * survivors);
     garbage.shrink_to(kept.max(garbage.capacity().min(st.old_count.get())));
     st.scratch.set(garbage);
