@@ -180,6 +180,63 @@ fn full_collections_wait_for_a_quarter_of_the_long_lived_objects() {
     });
 }
 
+/// Adds live objects to `keep` one at a time, each losing a reference (so
+/// that automatic collections analyse), until the next full collection, and
+/// checks that it came after `1/share` of the `keep.len()` objects alive at
+/// the start, less `promoted`, the objects already promoted into generation
+/// 2 since the last full collection (collections come every few dozen
+/// objects, hence the slack).
+fn next_full_collection_waits_for(keep: &mut Vec<Gc<Node>>, share: usize, promoted: usize) {
+    let (alive, full_before) = (keep.len(), gcptr::stats()[2].collections);
+    while gcptr::stats()[2].collections == full_before {
+        let node = Node::new(keep.len() as u32);
+        drop(node.clone());
+        keep.push(node);
+        assert!(keep.len() < 1 << 16, "no full collection came");
+    }
+    let wait = keep.len() - alive + promoted;
+    assert!(
+        (alive / share..alive / share + 100).contains(&wait),
+        "{wait} objects before the next full collection, from {alive} alive \
+         (expected 1/{share} of them)"
+    );
+}
+
+#[test]
+fn full_collections_that_find_nothing_wait_longer() {
+    on_fresh_thread(|| {
+        gcptr::set_threshold([10, 1, 1]);
+        let mut keep: Vec<_> = (0..1000).map(Node::new).collect();
+        gcptr::collect();
+        // Each full collection finds nothing: the wait for the next grows
+        // from a quarter of what is alive to a half, then to all of it.
+        for share in [4, 2, 1, 1] {
+            next_full_collection_waits_for(&mut keep, share, 0);
+        }
+        // One that finds garbage brings the wait back to a quarter.
+        let cycles: Vec<_> = (0..100)
+            .map(|id| {
+                let node = Node::new(50_000 + id);
+                node.link(&node);
+                node
+            })
+            .collect();
+        gcptr::collect_generation(1); // the cycles move into generation 2
+        drop(cycles);
+        let found_before = gcptr::stats()[2].collected;
+        next_full_collection_waits_for(&mut keep, 1, 100);
+        assert_eq!(gcptr::stats()[2].collected, found_before + 100);
+        next_full_collection_waits_for(&mut keep, 4, 0);
+        next_full_collection_waits_for(&mut keep, 2, 0);
+        // So does an explicit full collection.
+        gcptr::collect();
+        next_full_collection_waits_for(&mut keep, 4, 0);
+        drop(keep);
+        gcptr::collect();
+        take_drops();
+    });
+}
+
 #[test]
 fn frozen_objects_are_never_collected_until_unfrozen() {
     on_fresh_thread(|| {

@@ -47,6 +47,10 @@ pub struct GenerationStats {
 
 pub(crate) const GENERATIONS: usize = 3;
 
+/// CPython's 25% rule as a shift: a full collection waits for a quarter of
+/// the long-lived objects (`State::long_lived_shift`).
+pub(crate) const LONG_LIVED_SHIFT: u32 = 2;
+
 /// Added to `State::drop_depth` while an analysis is under way: past any
 /// depth at which the trashcan queues deaths, so that one test tells a
 /// death whether it must wait, for the stack of drops to unwind or for the
@@ -90,6 +94,12 @@ pub(crate) struct State {
     /// promoted into it since (CPython's 25% rule).
     pub long_lived_total: Cell<usize>,
     pub long_lived_pending: Cell<usize>,
+    /// The next automatic full collection waits until `long_lived_pending`
+    /// reaches `long_lived_total >> long_lived_shift`: 2 (CPython's 25%),
+    /// one less (50%, then 100%) after each automatic full collection that
+    /// found no garbage, 2 again after one that found some
+    /// (`collector::collect_automatically`).
+    pub long_lived_shift: Cell<u32>,
     pub stats: [Cell<GenerationStats>; GENERATIONS],
     /// Nesting of drops in progress (see `death.rs`), plus
     /// [`ANALYSIS_DEPTH`] while an analysis is under way.
@@ -159,6 +169,7 @@ impl State {
             collecting: Cell::new(false),
             long_lived_total: Cell::new(0),
             long_lived_pending: Cell::new(0),
+            long_lived_shift: Cell::new(LONG_LIVED_SHIFT),
             stats: Default::default(),
             drop_depth: Cell::new(0),
             deferred: Cell::new(Vec::new()),
