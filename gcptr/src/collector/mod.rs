@@ -71,12 +71,8 @@ fn collect_automatically(st: &state::State) {
             // A full collection costs time in proportion to what the quiet
             // objects reach, up to everything alive; wait until enough new
             // objects survived to make that linear overall (CPython's
-            // `long_lived_pending` rule). While full collections find
-            // nothing, wait longer: a program building a large structure
-            // that loses references as it grows (a list or a ring, each
-            // node quiet) has all of it analysed at every one, and found
-            // alive. Waiting for 100% rather than 25% analyses it about
-            // twice in all rather than five times; garbage that waits
+            // `long_lived_pending` rule), and longer while full collections
+            // find nothing (see `set_threshold`): garbage that waits
             // meanwhile is at most as large as what is alive.
             if full
                 && st.long_lived_pending.get()
@@ -435,6 +431,14 @@ pub fn threshold() -> [usize; 3] {
 /// Generation 0 is collected when its count exceeds `thresholds[0]`; an
 /// older one when its count exceeds its threshold. `thresholds[0] == 0`
 /// turns automatic collection off.
+///
+/// A full collection also waits, as in CPython, until the objects that
+/// came into generation 2 since the last one number a quarter of those
+/// that survived it. While automatic full collections find nothing, the
+/// wait grows to a half of them, then to all: a program building a large
+/// structure that loses references as it grows has all of it analysed at
+/// each one, about twice in all rather than five times. One that finds
+/// garbage, or a call to [`collect`], sets it back to a quarter.
 ///
 /// An automatic collection that cannot find anything skips its analysis
 /// and only moves its objects up a generation: until a tracked object
