@@ -98,7 +98,8 @@ pub(crate) struct State {
     /// reaches `long_lived_total >> long_lived_shift`: 2 (CPython's 25%),
     /// one less (50%, then 100%) after each automatic full collection that
     /// found no garbage, 2 again after one that found some
-    /// (`collector::collect_automatically`).
+    /// (`collector::collect_automatically`) and at every call to
+    /// `gcptr::collect()`.
     pub long_lived_shift: Cell<u32>,
     pub stats: [Cell<GenerationStats>; GENERATIONS],
     /// Nesting of drops in progress (see `death.rs`), plus
