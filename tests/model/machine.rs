@@ -759,10 +759,6 @@ impl Model {
         reached
     }
 
-    /// A collection of `generation` and the younger ones; returns how many
-    /// objects it reclaimed. One that skips its analysis (`!analysed`,
-    /// which gcptr may do when no garbage can exist) must find none, and
-    /// traces nothing: it brings back no object set aside.
     /// `gcptr::collect_generation`: a full one also starts the 25% rule
     /// afresh.
     fn collect_explicitly(&mut self, generation: usize) -> usize {
@@ -772,6 +768,10 @@ impl Model {
         self.collect(generation, true)
     }
 
+    /// A collection of `generation` and the younger ones; returns how many
+    /// objects it reclaimed. One that skips its analysis (`!analysed`,
+    /// which gcptr may do when no garbage can exist) must find none, and
+    /// traces nothing: it brings back no object set aside.
     fn collect(&mut self, generation: usize, analysed: bool) -> usize {
         if generation + 1 < 3 {
             self.counts[generation + 1] += 1;
