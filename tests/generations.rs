@@ -203,6 +203,7 @@ fn next_full_collection_waits_for(keep: &mut Vec<Gc<Node>>, share: usize, promot
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "a scheduling policy, over 35,000 objects")]
 fn full_collections_that_find_nothing_wait_longer() {
     on_fresh_thread(|| {
         gcptr::set_threshold([10, 1, 1]);
