@@ -38,7 +38,10 @@
 //!   dropped. The call returns the number dropped.
 //! * Automatic collection follows CPython's rules (thresholds on `count()`,
 //!   the 25% rule for full collections, which waits for 50%, then 100%,
-//!   while automatic full collections find nothing), so with automatic
+//!   while automatic full collections find nothing), and gcptr's own: a
+//!   young one that moved up a quiet object, or that left a reporter in
+//!   generation 2, is followed by a full one once generation 0 has grown
+//!   by twice what the last full one found alive. So with automatic
 //!   collection on the model is still exact.
 //!
 //! Drop order inside one collection is unspecified; the model only makes
@@ -531,6 +534,18 @@ pub struct Model {
     /// The 25% rule's quarter as a shift: 2, less while automatic full
     /// collections find nothing.
     long_lived_shift: u32,
+    /// Generation 0's growth (its count at each collection) since the last
+    /// full collection began, and how many objects that one analysed and
+    /// found alive.
+    grown_since_full: usize,
+    full_survivors: usize,
+    /// A young collection moved up a quiet object, since the last full
+    /// collection began or automatic collection last looked.
+    quiet_survived: bool,
+    /// An object of generation 2 reported a lost reference, or a quiet one
+    /// came into it, since the last full collection began (gcptr's
+    /// reporters' buffer is not empty).
+    old_reports: bool,
     events: Vec<Event>,
     /// The weak value maps (plain, finalizer): key to object, dead or not.
     maps: [HashMap<u8, usize>; 2],
@@ -616,10 +631,24 @@ impl Model {
                         2
                     };
                 }
+                if generation < 2 {
+                    self.reach_into_older();
+                }
                 return true;
             }
         }
         false
+    }
+
+    /// After a young automatic collection: a full one, if garbage may
+    /// have escaped it, full collections gather what the quiet objects
+    /// reach, and generation 0 grew enough.
+    fn reach_into_older(&mut self) {
+        let escaped = std::mem::take(&mut self.quiet_survived) || self.old_reports;
+        let gathers = !self.analyse_everything && self.frozen() == 0;
+        if escaped && gathers && self.grown_since_full >= 2 * self.full_survivors {
+            self.collect(2, true);
+        }
     }
 
     fn inc(&mut self, id: usize) {
@@ -643,6 +672,7 @@ impl Model {
     fn lost_reference(&mut self, id: usize) {
         let o = &mut self.objs[id];
         if o.strong > 0 && !o.dead {
+            self.old_reports |= o.generation == 2;
             o.quiet = true;
             if o.generation == SET_ASIDE {
                 o.generation = 0;
@@ -735,6 +765,13 @@ impl Model {
             id: id as u32,
             peers,
         });
+        // `Body::drop` upgraded a `Weak` to each peer, and dropped it: a
+        // lost reference for each one that upgraded.
+        for &e in &edges {
+            if self.upgradable(e) {
+                self.lost_reference(e);
+            }
+        }
         for e in edges {
             self.dec(e);
         }
@@ -776,6 +813,13 @@ impl Model {
         if generation + 1 < 3 {
             self.counts[generation + 1] += 1;
         }
+        if generation == 2 {
+            self.grown_since_full = 0;
+            self.quiet_survived = false;
+            self.old_reports = false;
+        } else {
+            self.grown_since_full += self.counts[0];
+        }
         for count in &mut self.counts[..=generation] {
             *count = 0;
         }
@@ -814,13 +858,24 @@ impl Model {
         }
         let mut garbage = Vec::new();
         let mut survivors = 0;
+        let mut analysed_alive = 0;
         for id in 0..self.objs.len() {
             if in_set[id] && !reached[id] {
                 garbage.push(id);
             } else if collected[id] {
                 self.objs[id].generation = older;
                 survivors += 1;
+                if in_set[id] && analysed {
+                    analysed_alive += 1;
+                    if !full && self.objs[id].quiet {
+                        self.quiet_survived = true;
+                        self.old_reports |= older == 2;
+                    }
+                }
             }
+        }
+        if full && analysed {
+            self.full_survivors = analysed_alive;
         }
         if in_set != collected {
             // The claim that lets full collections start from the quiet

@@ -163,6 +163,13 @@ fn begin(st: &State, generation: usize) -> (NonNull<Links>, NonNull<Links>) {
         let next = &st.counts[generation + 1];
         next.set(next.get() + 1);
     }
+    let grown = &st.grown_since_full;
+    if generation == GENERATIONS - 1 {
+        grown.set(0);
+        st.quiet_survived.set(false);
+    } else {
+        grown.set(grown.get() + st.counts[0].get());
+    }
     for count in &st.counts[..=generation] {
         count.set(0);
     }
@@ -221,11 +228,7 @@ fn collect_locked(
     let full = generation == GENERATIONS - 1;
     // Frozen objects must not be gathered into the set: with any, analyse
     // the generations whole (edges to frozen objects then leave the set).
-    let gather = full
-        && extent == Extent::Reported
-        && !st.analyse_everything.get()
-        && !st.reporters_overflowed.get()
-        && Links::is_empty(st.permanent());
+    let gather = full && extent == Extent::Reported && st.gathers();
     if full {
         // Losses from here on count toward the next one; the set's
         // objects report theirs again.
@@ -324,14 +327,21 @@ fn collect_locked(
         |header| {
             reached += 1;
             // SAFETY: members of the set are allocated.
-            if gathering && unsafe { header.as_ref() }.acquit() {
+            let h = unsafe { header.as_ref() };
+            if gathering && h.acquit() {
                 st.defer(header);
+            }
+            if !full && h.is_quiet() {
+                st.quiet_survived.set(true);
             }
             relink(st, older, header);
         },
         &mut condemn,
     );
     let mut garbage = verdict.garbage;
+    if full {
+        st.full_survivors.set(reached);
+    }
     // Garbage condemned in advance needs no visit before its drop (which
     // finishes its condemnation), unless there is user code to run first.
     if verdict

@@ -58,11 +58,12 @@ pub(crate) fn track_new(links: NonNull<Links>) {
 
 /// Picks the oldest generation over its threshold, as CPython's
 /// `gc_collect_generations`, with the 25% rule for full collections (50%
-/// or 100% while they find nothing).
+/// or 100% while they find nothing); after a young one, a full collection
+/// of what the reporters reach, if it is due ([`reach_into_older`]).
 #[cold]
 #[inline(never)]
 fn collect_automatically(st: &state::State) {
-    if !st.enabled.get() || st.thresholds[0].get() == 0 || st.collecting.get() {
+    if !collects_automatically(st) {
         return;
     }
     for generation in (0..GENERATIONS).rev() {
@@ -93,8 +94,49 @@ fn collect_automatically(st: &state::State) {
             } else {
                 cycle::promote(st, generation);
             }
+            if !full {
+                reach_into_older(st);
+            }
             break;
         }
+    }
+}
+
+/// Whether an automatic collection may run now: automatic collection is
+/// on, and no collection is under way.
+fn collects_automatically(st: &state::State) -> bool {
+    st.enabled.get() && st.thresholds[0].get() != 0 && !st.collecting.get()
+}
+
+/// Follows a young collection with a full collection of what the
+/// reporters reach, if garbage may have escaped the young one and the
+/// growth since the last full collection has paid for it.
+///
+/// Garbage that spans generations waits for a full collection, and a
+/// structure built across a few young collections spans them: a young
+/// collection finds a quiet member of it held from an older generation,
+/// and moves it up. Such a survivor, or a reporter in generation 2, may be
+/// in garbage. A full collection that starts from the reporters costs what
+/// they reach, not the heap (`cycle::Extent::Reported`), and what it finds
+/// alive is work the growth must pay for: it comes once generation 0 has
+/// grown by twice as many objects as the last full collection found
+/// alive, so that it analyses at most one survivor for every two objects
+/// of growth, whatever the reporters reach. (At one survivor for each
+/// object of growth, rust-cc's large-list benchmark took 12% more
+/// instructions; at one for every four, its garbage lists piled up again:
+/// `benches/README.md`.)
+///
+/// While a full collection would analyse everything (a reporter may be
+/// hidden, the reporters overflowed, or objects are frozen), none comes
+/// early: the 25% rule alone schedules it.
+fn reach_into_older(st: &state::State) {
+    let escaped = st.quiet_survived.replace(false) || !st.reporters.borrow().is_empty();
+    if escaped
+        && collects_automatically(st)
+        && st.gathers()
+        && st.grown_since_full.get() >= 2 * st.full_survivors.get()
+    {
+        cycle::collect(st, GENERATIONS - 1, cycle::Extent::Reported);
     }
 }
 
@@ -439,6 +481,17 @@ pub fn threshold() -> [usize; 3] {
 /// structure that loses references as it grows has all of it analysed at
 /// each one, about twice in all rather than five times. One that finds
 /// garbage, or a call to [`collect`], sets it back to a quarter.
+///
+/// A full collection also comes sooner, right after a young one, when
+/// garbage may have escaped the young generations: the young collection
+/// found an object that lost a reference held from an older generation
+/// (a structure built across a few young collections is spread over
+/// them), or an object of generation 2 lost a reference. It analyses only
+/// what such objects reach, not the heap, and it waits until generation
+/// 0 has grown, since the last full collection, by twice as many objects
+/// as that one found alive: whatever those objects reach, the collector's
+/// work stays in proportion to the growth. None comes this way while
+/// objects are frozen.
 ///
 /// An automatic collection that cannot find anything skips its analysis
 /// and only moves its objects up a generation: until a tracked object

@@ -101,6 +101,17 @@ pub(crate) struct State {
     /// (`collector::collect_automatically`) and at every call to
     /// `gcptr::collect()`.
     pub long_lived_shift: Cell<u32>,
+    /// Generation 0's growth (its count at each collection) since the last
+    /// full collection began, and how many objects that collection
+    /// analysed and found alive: a full collection of what the reporters
+    /// reach follows a young one once the growth is twice that
+    /// (`collector::reach_into_older`).
+    pub grown_since_full: Cell<usize>,
+    pub full_survivors: Cell<usize>,
+    /// A young collection moved up a `QUIET` object that it found held
+    /// from outside its set: a member, perhaps, of garbage that spans
+    /// generations (`collector::reach_into_older`).
+    pub quiet_survived: Cell<bool>,
     pub stats: [Cell<GenerationStats>; GENERATIONS],
     /// Nesting of drops in progress (see `death.rs`), plus
     /// [`ANALYSIS_DEPTH`] while an analysis is under way.
@@ -171,6 +182,9 @@ impl State {
             long_lived_total: Cell::new(0),
             long_lived_pending: Cell::new(0),
             long_lived_shift: Cell::new(LONG_LIVED_SHIFT),
+            grown_since_full: Cell::new(0),
+            full_survivors: Cell::new(0),
+            quiet_survived: Cell::new(false),
             stats: Default::default(),
             drop_depth: Cell::new(0),
             deferred: Cell::new(Vec::new()),
@@ -263,6 +277,16 @@ impl State {
         let mut queue = self.deferred.take();
         queue.push(header);
         self.deferred.set(queue);
+    }
+
+    /// Whether a full collection would analyse only what the quiet
+    /// objects reach (`cycle::Extent::Reported`), rather than everything:
+    /// no reporter may be hidden or unbuffered, and no object is frozen
+    /// (the gathering pass must not take one in).
+    pub(crate) fn gathers(&self) -> bool {
+        !self.analyse_everything.get()
+            && !self.reporters_overflowed.get()
+            && Links::is_empty(self.permanent())
     }
 
     /// Notes that a young object went `QUIET`: it may be in garbage.
