@@ -415,18 +415,23 @@ fn automatic_collections_find_garbage_again_after_a_lost_reference() {
     });
 }
 
+/// Makes a garbage cycle of #1, in generation 2, and #2, in generation 0.
+fn garbage_across_generations() {
+    let old = Node::new(1);
+    gcptr::collect(); // `old` moves to generation 2
+    let young = Node::new(2);
+    old.link(&young);
+    young.link(&old);
+    drop((old, young));
+}
+
 /// Young collections cannot find a cycle through an older generation, and
 /// must not forget that garbage may exist: the next full one looks.
 #[test]
 fn young_collections_do_not_forget_lost_references() {
     on_fresh_thread(|| {
         gcptr::disable();
-        let old = Node::new(1);
-        gcptr::collect(); // `old` moves to generation 2
-        let young = Node::new(2);
-        old.link(&young);
-        young.link(&old);
-        drop((old, young));
+        garbage_across_generations();
         assert_eq!(gcptr::collect_generation(0), 0);
         assert_eq!(gcptr::collect_generation(1), 0);
         gcptr::enable();
@@ -640,12 +645,7 @@ fn dropping_garbage_reports_nothing() {
 #[test]
 fn a_full_collection_follows_a_young_one_that_cannot_find_old_garbage() {
     on_fresh_thread(|| {
-        let old = Node::new(1);
-        gcptr::collect(); // `old` moves to generation 2
-        let young = Node::new(2);
-        old.link(&young);
-        young.link(&old);
-        drop((old, young));
+        garbage_across_generations();
         let full_before = gcptr::stats()[2].collections;
         let mut filler = Vec::new();
         while gcptr::stats()[0].collections == 0 {
