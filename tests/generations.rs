@@ -679,9 +679,10 @@ fn a_full_collection_follows_a_young_one_once_growth_pays_for_it() {
             chain.push(next);
         }
         drop(chain.last().unwrap().clone());
-        gcptr::collect(); // finds the whole chain alive
-                          // A reporter in generation 2 from now on: every young collection
-                          // may have missed garbage.
+        // Finds the whole chain alive.
+        gcptr::collect();
+        // A reporter in generation 2 from now on: every young collection
+        // may have missed garbage.
         drop(chain.last().unwrap().clone());
         let full_before = gcptr::stats()[2].collections;
         let mut grown = Vec::new();

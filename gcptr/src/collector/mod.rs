@@ -108,6 +108,11 @@ fn collects_automatically(st: &state::State) -> bool {
     st.enabled.get() && st.thresholds[0].get() != 0 && !st.collecting.get()
 }
 
+/// Objects generation 0 must grow by, for each object the last full
+/// collection found alive, before a full collection follows a young one
+/// ([`reach_into_older`]).
+const GROWTH_PER_SURVIVOR: usize = 2;
+
 /// Follows a young collection with a full collection of what the
 /// reporters reach, if garbage may have escaped the young one and the
 /// growth since the last full collection has paid for it.
@@ -134,7 +139,7 @@ fn reach_into_older(st: &state::State) {
     if escaped
         && collects_automatically(st)
         && st.gathers()
-        && st.grown_since_full.get() >= 2 * st.full_survivors.get()
+        && st.grown_since_full.get() >= GROWTH_PER_SURVIVOR * st.full_survivors.get()
     {
         cycle::collect(st, GENERATIONS - 1, cycle::Extent::Reported);
     }
