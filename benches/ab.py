@@ -18,6 +18,14 @@ code changed between the binaries and they alternate. Layout still
 matters: a change anywhere in the crate can move hot loops, so a small
 difference is worth checking with a third build that changes nothing
 that runs.
+
+With --across-libs, one binary's libraries are timed against each other
+the same way, each in a fresh process, in turn, with ratios to the first
+library named (the README's table has a column of these, for `Rc` and
+gcptr, next to criterion's):
+
+    python3 benches/ab.py target/release/deps/counts-<hash> --across-libs \
+        --libs rc,gcptr,rust_cc --workloads w7_binary_trees_parent --runs 11
 """
 
 import argparse
@@ -47,30 +55,39 @@ def main():
     ap.add_argument("--workloads", required=True, help="comma-separated criterion group names")
     ap.add_argument("--libs", default="gcptr", help="comma-separated libraries (default gcptr)")
     ap.add_argument("--runs", type=int, default=20, help="runs of each binary per workload")
+    ap.add_argument("--across-libs", action="store_true",
+                    help="time the libraries against each other in each binary, in turn "
+                         "(ratios to the first library) instead of the binaries for each library")
     args = ap.parse_args()
 
     print("| library | workload | binary | median | min | ratio to the first | page faults |")
     print("|---|---|---|---:|---:|---:|---:|")
-    for lib in args.libs.split(","):
+    libs = args.libs.split(",")
+    # Each block is timed in turn and compared with its first entry.
+    if args.across_libs:
+        blocks = [[(exe, lib) for lib in libs] for exe in args.binaries]
+    else:
+        blocks = [[(exe, lib) for exe in args.binaries] for lib in libs]
+    for block in blocks:
         for workload in args.workloads.split(","):
-            times = {exe: [] for exe in args.binaries}
-            faults = {exe: [] for exe in args.binaries}
+            times = {entry: [] for entry in block}
+            faults = {entry: [] for entry in block}
             for round_ in range(args.runs):
-                order = args.binaries if round_ % 2 == 0 else args.binaries[::-1]
-                for exe in order:
-                    time, fault_count = measure(exe, lib, workload)
-                    times[exe].append(time)
+                order = block if round_ % 2 == 0 else block[::-1]
+                for entry in order:
+                    time, fault_count = measure(*entry, workload)
+                    times[entry].append(time)
                     if fault_count is not None:
-                        faults[exe].append(fault_count)
-            base = statistics.median(times[args.binaries[0]])
-            for exe in args.binaries:
-                median = statistics.median(times[exe])
+                        faults[entry].append(fault_count)
+            base = statistics.median(times[block[0]])
+            for entry in block:
+                exe, lib = entry
+                median = statistics.median(times[entry])
                 # The median count, where the binary reports it (Linux).
-                fault_median = (f"{statistics.median(faults[exe]):.0f}"
-                                if faults[exe] else "")
+                fault_median = (f"{statistics.median(faults[entry]):.0f}"
+                                if faults[entry] else "")
                 print(f"| {lib} | {workload} | {exe} | {median:.3f} ms "
-                      f"| {min(times[exe]):.3f} ms | {median / base:.3f} | {fault_median} |")
-
+                      f"| {min(times[entry]):.3f} ms | {median / base:.3f} | {fault_median} |")
 
 if __name__ == "__main__":
     main()
