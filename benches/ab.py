@@ -21,8 +21,8 @@ that runs.
 
 With --across-libs, one binary's libraries are timed against each other
 the same way, each in a fresh process, in turn, with ratios to the first
-library named (the README's table has a column of these, for `Rc` and
-gcptr, next to criterion's):
+library named (the README's targets table cites these where criterion's
+runs disagree):
 
     python3 benches/ab.py target/release/deps/counts-<hash> --across-libs \
         --libs rc,gcptr,rust_cc --workloads w7_binary_trees_parent --runs 11
@@ -88,6 +88,7 @@ def main():
                                 if faults[entry] else "")
                 print(f"| {lib} | {workload} | {exe} | {median:.3f} ms "
                       f"| {min(times[entry]):.3f} ms | {median / base:.3f} | {fault_median} |")
+
 
 if __name__ == "__main__":
     main()
