@@ -21,8 +21,8 @@ that runs.
 
 With --across-libs, one binary's libraries are timed against each other
 the same way, each in a fresh process, in turn, with ratios to the first
-library named (the README's targets table cites these where criterion's
-runs disagree):
+library named (the README's targets table takes its verdicts from such
+a round of every workload; `benches/README.md` gives the commands):
 
     python3 benches/ab.py target/release/deps/counts-<hash> --across-libs \
         --libs rc,gcptr,rust_cc --workloads w7_binary_trees_parent --runs 11
