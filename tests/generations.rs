@@ -302,11 +302,32 @@ fn stats_count_collections_and_collected_objects() {
 
 thread_local! {
     static TRACES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// For each `Counted` dropped, in order, the traces done before its drop.
+    static TRACED_BEFORE_DROPS: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    /// Set: the next `Counted` dropped panics (once).
+    static PANIC_IN_NEXT_DROP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// A tracked object that counts the times a collection traces it.
+/// A tracked object that counts the times a collection traces it, and
+/// notes when it is dropped.
 struct Counted {
     edges: std::cell::RefCell<Vec<Gc<Counted>>>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        TRACED_BEFORE_DROPS.with(|d| d.borrow_mut().push(traces()));
+        if PANIC_IN_NEXT_DROP.with(|p| p.replace(false)) {
+            panic!("a Drop panics");
+        }
+    }
+}
+
+/// The traces done before each drop since the last call, counted from
+/// `since`.
+fn traced_before_drops(since: usize) -> Vec<usize> {
+    let drops = TRACED_BEFORE_DROPS.with(|d| d.take());
+    drops.into_iter().map(|traced| traced - since).collect()
 }
 
 // SAFETY: visits exactly the Gcs in `edges`.
@@ -576,6 +597,150 @@ fn reporters_past_the_buffer_are_found_by_an_analysis_of_everything() {
         assert_eq!(traces() - before, 4);
         drop(live);
         assert_eq!(gcptr::collect(), 20);
+    });
+}
+
+/// A collection that goes through the lists in order drops each garbage
+/// structure it meets before anything alive as soon as it has traced it,
+/// while it is in cache, rather than once everything is traced; and its set
+/// buffer holds one structure at a time.
+#[test]
+fn garbage_met_before_anything_alive_is_dropped_once_traced() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let pairs = 1100;
+        let objects = old_pairs(pairs);
+        let weak: Vec<_> = objects.iter().map(Gc::downgrade).collect();
+        drop(objects); // past the reporters' buffer: the lists, in order
+        let before = traces();
+        traced_before_drops(0);
+        assert_eq!(gcptr::collect(), 2 * pairs);
+        assert_eq!(traces() - before, 2 * pairs, "each traced once");
+        let traced = traced_before_drops(before);
+        assert_eq!(traced.len(), 2 * pairs);
+        for (i, &traced) in traced.iter().enumerate() {
+            assert_eq!(traced, 2 * (i / 2 + 1), "pair {} dropped late", i / 2);
+        }
+        assert!(weak.iter().all(|w| w.upgrade().is_none()));
+    });
+}
+
+/// A panic in the drop of garbage met before anything alive stops
+/// nothing: the collection goes on, drops the rest, and then resumes it.
+#[test]
+fn a_panic_in_a_drop_before_the_analysis_ends_is_resumed_after_the_collection() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let pairs = 1100;
+        drop(old_pairs(pairs));
+        traced_before_drops(0);
+        PANIC_IN_NEXT_DROP.with(|p| p.set(true));
+        let collected = std::panic::catch_unwind(gcptr::collect);
+        let payload = collected.expect_err("the panic is resumed");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"a Drop panics"));
+        let traced = traced_before_drops(0);
+        assert_eq!(traced.len(), 2 * pairs, "every value dropped once");
+        assert!(
+            traced[0] < traced[2 * pairs - 1],
+            "the first pair went first"
+        );
+        assert_eq!(gcptr::collect(), 0);
+    });
+}
+
+/// Once the set holds an object with a reference from outside, all it
+/// gathers is analysed together, and its garbage dropped at the end.
+#[test]
+fn garbage_met_after_a_live_object_waits_for_the_whole_analysis() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let live = old_pairs(1);
+        let pairs = 1100;
+        drop(old_pairs(pairs));
+        let before = traces();
+        traced_before_drops(0);
+        assert_eq!(gcptr::collect(), 2 * pairs);
+        // Every object traced once, and the live pair twice (the mark pass).
+        assert_eq!(traces() - before, 2 * pairs + 4);
+        let traced = traced_before_drops(before);
+        assert_eq!(traced, vec![2 * pairs + 4; 2 * pairs]);
+        drop(live);
+        assert_eq!(gcptr::collect(), 2);
+    });
+}
+
+/// Garbage that refers to an object set aside by `Gc::get_mut` waits for
+/// the end of the analysis, as the object does to come back: dropped
+/// earlier, it would kill the object, and what the object held would be
+/// found garbage in the same collection rather than the next one.
+#[test]
+fn garbage_holding_a_set_aside_object_is_not_dropped_before_the_analysis_ends() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let pairs = 1100;
+        let objects = old_pairs(pairs);
+        // Listed after the pairs: a self-cycle held by `held`, which the
+        // last pair alone will hold, set aside.
+        let cycle = counted();
+        cycle.edges.borrow_mut().push(cycle.clone());
+        let mut held = counted();
+        held.edges.borrow_mut().push(cycle.clone());
+        gcptr::collect();
+        gcptr::collect();
+        drop(cycle);
+        Gc::get_mut(&mut held)
+            .expect("unique")
+            .edges
+            .get_mut()
+            .len();
+        objects[2 * pairs - 1].edges.borrow_mut().push(held);
+        drop(objects);
+        traced_before_drops(0);
+        // `held` keeps the cycle alive through this collection; its drop,
+        // with the last pair's, leaves the cycle for the next one.
+        assert_eq!(gcptr::collect(), 2 * pairs);
+        assert_eq!(traced_before_drops(0).len(), 2 * pairs + 1, "and `held`");
+        assert_eq!(gcptr::collect(), 1);
+    });
+}
+
+/// While a weak reference with a callback exists, garbage met before
+/// anything alive waits for the end of the analysis too: the callbacks
+/// that garbage owns are cancelled before any of it is dropped (CPython's
+/// rule), which takes a visit to all of it.
+#[test]
+fn callbacks_owned_by_garbage_met_before_anything_alive_do_not_run() {
+    #[derive(gcptr::Trace)]
+    struct Owner {
+        partner: RefCell<Option<Gc<Owner>>>,
+        holds: Option<Gc<String>>,
+        watching: Option<gcptr::WeakWithCallback<String>>,
+    }
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let fired = std::rc::Rc::new(std::cell::Cell::new(false));
+        let watched = Gc::new(String::from("held by garbage only"));
+        // Listed first, so gathered first, and first to drop: its drop
+        // kills `watched`, which the second watches.
+        let first = Gc::new(Owner {
+            partner: RefCell::new(None),
+            holds: Some(watched.clone()),
+            watching: None,
+        });
+        let fired_by = fired.clone();
+        let second = Gc::new(Owner {
+            partner: RefCell::new(Some(first.clone())),
+            holds: None,
+            watching: Some(Gc::downgrade_with(&watched, move || fired_by.set(true))),
+        });
+        *first.partner.borrow_mut() = Some(second.clone());
+        drop(watched);
+        let pairs = 1100;
+        let objects = old_pairs(pairs);
+        drop((first, second));
+        drop(objects); // past the reporters' buffer: the lists, in order
+        assert_eq!(gcptr::collect(), 2 + 2 * pairs);
+        assert!(!fired.get(), "a callback owned by garbage ran");
     });
 }
 

@@ -347,6 +347,30 @@ impl Tracer {
         self.pending.pop()
     }
 
+    pub(crate) fn pending(&self) -> &[NonNull<Header>] {
+        &self.pending
+    }
+
+    /// Whether the set gathered so far (`Gather`), all traced, is garbage
+    /// that needs nothing but its drops: every reference to every member
+    /// came from a member, and none has an event pending. Then nothing
+    /// outside the set reaches it, and no object gathered later can refer
+    /// to it.
+    pub(crate) fn gathered_all_internal(&self) -> bool {
+        debug_assert!(self.spilled.is_empty(), "asked before `settle`");
+        !self.pending.is_empty()
+            && self.internal_only == self.pending.len()
+            && self.taken_events == 0
+    }
+
+    /// Empties the set (`Gather`) once its objects are dropped, to gather
+    /// the next one into the same buffer.
+    pub(crate) fn restart(&mut self) {
+        debug_assert!(self.gathered_all_internal());
+        self.pending.clear();
+        self.internal_only = 0;
+    }
+
     pub(crate) fn into_pending(self) -> Vec<NonNull<Header>> {
         self.pending
     }
@@ -355,6 +379,10 @@ impl Tracer {
     /// every one of their references came from a member traced so far.
     pub(crate) fn internal_only(&self) -> usize {
         self.internal_only
+    }
+
+    pub(crate) fn has_set_aside(&self) -> bool {
+        !self.set_aside.is_empty()
     }
 
     pub(crate) fn take_set_aside(&mut self) -> Vec<NonNull<Header>> {

@@ -357,13 +357,15 @@ fn collect_locked(
             unsafe { marked.as_ref() }.clear(flags::DEAD);
         }
     }
-    let total = total.unwrap_or(reached + garbage.len());
+    let dropped_early = verdict.dropped_early;
     // (Objects allocated by a trace, gathered from generation 0, were not
     // counted in `total`.)
-    let survivors = total.saturating_sub(garbage.len());
+    let survivors = total.map_or(reached, |total| {
+        total.saturating_sub(garbage.len() + dropped_early)
+    });
     note_survivors(st, generation, survivors);
 
-    let found = garbage.len();
+    let found = garbage.len() + dropped_early;
     let mut already_dead = Vec::new();
     if eventful {
         notify_watchers(st, &garbage, first_panic);
@@ -383,7 +385,7 @@ fn collect_locked(
             true
         });
     }
-    let reclaimed = garbage.len() + already_dead.len();
+    let reclaimed = garbage.len() + already_dead.len() + dropped_early;
     drop_and_release(st, &garbage, first_panic);
     for &header in &already_dead {
         // SAFETY: the unit of weak count taken at condemnation.
@@ -599,6 +601,7 @@ fn find_unreachable(
     mut garbage: impl FnMut(NonNull<Header>),
 ) -> Verdict {
     let mut trace_panic = None;
+    let mut dropped_early = 0;
     let mut tracer;
     match first_pass {
         FirstPass::Subtract => {
@@ -607,7 +610,12 @@ fn find_unreachable(
         }
         FirstPass::Gather { roots_in, room } => {
             tracer = Tracer::over(Action::Gather, set);
-            gather_from_roots(&mut tracer, roots_in, room, &mut trace_panic);
+            let drop_closed = |tracer: &mut Tracer| {
+                let dropped = drop_gathered_garbage(st, tracer, first_panic);
+                dropped_early += dropped;
+                dropped != 0
+            };
+            gather_from_roots(&mut tracer, roots_in, room, &mut trace_panic, drop_closed);
         }
     }
     let returning = tracer.take_set_aside();
@@ -631,6 +639,7 @@ fn find_unreachable(
         return Verdict {
             garbage,
             needs_events,
+            dropped_early,
         };
     }
     // A handed-on object's links are list links again (`Mark::Outside`),
@@ -705,6 +714,7 @@ fn find_unreachable(
     Verdict {
         garbage: finish_analysis(st, set, returning),
         needs_events: None,
+        dropped_early,
     }
 }
 
@@ -719,6 +729,10 @@ struct Verdict {
     /// has a finalizer to run or something watching for its death
     /// ([`Tracer::needs_events`]).
     needs_events: Option<bool>,
+    /// How many garbage objects the gathering pass dropped and released
+    /// already ([`drop_gathered_garbage`]): they are in neither `garbage`
+    /// nor the survivors.
+    dropped_early: usize,
 }
 
 /// The first pass of a full collection ([`Action::Gather`]): traces the
@@ -741,6 +755,15 @@ struct Verdict {
 /// percent where it reuses a freed ring's, from the swaps) and leaves
 /// random graphs in set order (the stress test 9% faster).
 ///
+/// Before it takes a root from `roots_in`, with all it took in traced, it
+/// hands the set to `drop_closed` if the set is garbage that needs nothing
+/// but its drops ([`Tracer::gathered_all_internal`]), which drops it if it
+/// may and says whether it did; the set then starts again, empty. Taking
+/// roots one at a time from a list, the pass meets the structures of a
+/// dropped collection one after another, and frees each while it is in
+/// cache, where a set of all of them would be read again to be dropped,
+/// and its buffer would grow to their number.
+///
 /// Both first passes are out of line: inlined into `collect_locked`, a
 /// change to one moved the spills of the other passes. (The mark pass out
 /// of line too lost 2% on a large live tree.)
@@ -750,6 +773,7 @@ fn gather_from_roots(
     roots_in: Option<NonNull<Links>>,
     room: usize,
     trace_panic: &mut Option<Panic>,
+    mut drop_closed: impl FnMut(&mut Tracer) -> bool,
 ) {
     let mut traced = 0;
     // The address of the object traced last, and where what it took in
@@ -778,11 +802,59 @@ fn gather_from_roots(
             trace(header, tracer);
             true
         });
-        let Some(root) = roots_in.and_then(Links::take_first) else {
+        let Some(roots_in) = roots_in else { return };
+        if trace_panic.is_none() && tracer.gathered_all_internal() && drop_closed(tracer) {
+            traced = 0;
+            first_taken = usize::MAX;
+        }
+        let Some(root) = Links::take_first(roots_in) else {
             return;
         };
         tracer.push_root(root);
     }
+}
+
+/// Drops and releases the set gathered so far, which is all garbage and
+/// needs no finalizer run and no watcher told
+/// ([`Tracer::gathered_all_internal`]), and empties it; returns how many
+/// objects it held, or 0 if they must wait for the end of the collection:
+///
+/// - while a weak reference with a callback exists: the callbacks that
+///   garbage owns are cancelled first (`notify_watchers`);
+/// - if the set refers to an object that `Gc::get_mut` set aside: the
+///   drops could kill it, and what it holds would die or become garbage
+///   before the rest of the collection is analysed. (It comes back into
+///   generation 0 when the analysis ends, `finish_analysis`.)
+///
+/// Otherwise the references that the drops give up lead only to members
+/// and to objects outside every list (untracked, acyclic), none of which
+/// holds an object of a list: what the rest of the collection finds is
+/// what it would have found had the set been dropped at the end, as a
+/// model of the collector predicts (`tests/model/machine.rs`). Only a
+/// `Drop` that reaches further (through a thread-local) can leave more
+/// garbage for the rest to find.
+///
+/// The set's members are the only objects with scratch in their links
+/// (the pass takes its next roots from a list), and a drop treats a peer's
+/// scratch as the collection's last pass does. So the drops run as that
+/// pass runs them, outside the analysis: a dropped value sees its peers
+/// `DEAD`, and the deaths it causes happen at once. No reference from
+/// outside the set leads into it: every reference to a member came from a
+/// member.
+fn drop_gathered_garbage(
+    st: &State,
+    tracer: &mut Tracer,
+    first_panic: &mut Option<Panic>,
+) -> usize {
+    if st.callback_weaks.get() > 0 || tracer.has_set_aside() {
+        return 0;
+    }
+    st.set_analysing(false);
+    drop_and_release(st, tracer.pending(), first_panic);
+    let dropped = tracer.pending_len();
+    tracer.restart();
+    st.set_analysing(true);
+    dropped
 }
 
 fn address(header: NonNull<Header>) -> usize {
