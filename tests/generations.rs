@@ -744,6 +744,69 @@ fn callbacks_owned_by_garbage_met_before_anything_alive_do_not_run() {
     });
 }
 
+/// A `Drop` of garbage dropped before the analysis ends may make a weak
+/// reference with a callback and give it to garbage not yet found: its
+/// callback is cancelled with the rest of that garbage's, before any of it
+/// is dropped.
+#[test]
+fn a_callback_made_by_an_early_drop_for_garbage_found_later_does_not_run() {
+    thread_local! {
+        static FIRED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    type Plant = Option<(gcptr::Weak<Owner>, gcptr::Weak<String>)>;
+    #[derive(gcptr::Trace)]
+    struct Owner {
+        partner: RefCell<Option<Gc<Owner>>>,
+        // Dropped before `watching`, which watches it.
+        holds: Option<Gc<String>>,
+        watching: RefCell<Option<gcptr::WeakWithCallback<String>>>,
+        // On drop: give the first a callback watching the second.
+        #[gc(skip)]
+        plant: RefCell<Plant>,
+    }
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            let Some((owner, watched)) = self.plant.get_mut().take() else {
+                return;
+            };
+            let (owner, watched) = (owner.upgrade().unwrap(), watched.upgrade().unwrap());
+            let callback = Gc::downgrade_with(&watched, || FIRED.with(|f| f.set(true)));
+            *owner.watching.borrow_mut() = Some(callback);
+        }
+    }
+    fn pair(holds: Option<Gc<String>>) -> Gc<Owner> {
+        let owner = |partner, holds| {
+            Gc::new(Owner {
+                partner: RefCell::new(partner),
+                holds,
+                watching: RefCell::new(None),
+                plant: RefCell::new(None),
+            })
+        };
+        let first = owner(None, holds);
+        let second = owner(Some(first.clone()), None);
+        *first.partner.borrow_mut() = Some(second);
+        first
+    }
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let watched = Gc::new(String::from("held by later garbage only"));
+        // In list order: the planting pair, met and dropped first; then
+        // the pair that will own the callback, and holds `watched`.
+        let planting = pair(None);
+        let later = pair(Some(watched.clone()));
+        *planting.plant.borrow_mut() = Some((Gc::downgrade(&later), Gc::downgrade(&watched)));
+        drop(watched);
+        let pairs = 1100;
+        let objects = old_pairs(pairs);
+        drop((planting, later));
+        drop(objects); // past the reporters' buffer: the lists, in order
+        assert_eq!(gcptr::collect(), 2 * pairs + 4);
+        let fired = FIRED.with(std::cell::Cell::get);
+        assert!(!fired, "a callback owned by garbage ran");
+    });
+}
+
 /// A buffered reporter keeps its memory until the next full collection
 /// lets go of it, however it dies meanwhile (Miri and LeakSanitizer check
 /// that the memory is freed then, and not before).

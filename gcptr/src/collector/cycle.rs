@@ -342,15 +342,18 @@ fn collect_locked(
     if full {
         st.full_survivors.set(reached);
     }
+    // Whether a weak reference with a callback exists: there was one when
+    // the collection began, or a `Drop` run since made one (the gathering
+    // pass drops garbage it meets first, `drop_gathered_garbage`), which
+    // the garbage left may own. Its callbacks are cancelled before any of
+    // it is dropped.
+    let callbacks = dead_at_once == 0 || st.callback_weaks.get() > 0;
     // Garbage condemned in advance needs no visit before its drop (which
     // finishes its condemnation), unless there is user code to run first.
-    if verdict
-        .needs_events
-        .is_some_and(|needs| needs || dead_at_once == 0)
-    {
+    if verdict.needs_events.is_some_and(|needs| needs || callbacks) {
         garbage.iter().for_each(|&header| condemn(header));
     }
-    let eventful = dead_at_once == 0 || pending_events != 0;
+    let eventful = callbacks || pending_events != 0;
     if eventful && (dead_at_once != 0 || gathering) {
         for &marked in &garbage {
             // SAFETY: as above.
