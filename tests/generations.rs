@@ -532,6 +532,11 @@ fn a_cycle_closed_through_a_raw_pointer_waits_for_thread_exit() {
     .unwrap();
 }
 
+/// Old pairs whose objects, dropped, overflow the reporters' buffer (2,048
+/// of them at most while generation 2 holds fewer than 32,768 objects): the
+/// next full collection goes through the lists in order.
+const PAIRS_PAST_THE_BUFFER: usize = 1100;
+
 /// `n` old objects (in generation 2 after two full collections), each in a
 /// two-object cycle with the next, held only by the returned handles.
 fn old_pairs(n: usize) -> Vec<Gc<Counted>> {
@@ -578,7 +583,7 @@ fn reporters_past_the_buffer_are_found_by_an_analysis_of_everything() {
         // Live pairs that never lose a reference: only an analysis of
         // everything traces them.
         let live = old_pairs(10);
-        let pairs = 1100;
+        let pairs = PAIRS_PAST_THE_BUFFER;
         let objects = old_pairs(pairs);
         let weak: Vec<_> = objects.iter().map(Gc::downgrade).collect();
         drop(objects); // 2200 reporters, past the 2048 the buffer takes
@@ -608,7 +613,7 @@ fn reporters_past_the_buffer_are_found_by_an_analysis_of_everything() {
 fn garbage_met_before_anything_alive_is_dropped_once_traced() {
     on_fresh_thread(|| {
         gcptr::disable();
-        let pairs = 1100;
+        let pairs = PAIRS_PAST_THE_BUFFER;
         let objects = old_pairs(pairs);
         let weak: Vec<_> = objects.iter().map(Gc::downgrade).collect();
         drop(objects); // past the reporters' buffer: the lists, in order
@@ -631,7 +636,7 @@ fn garbage_met_before_anything_alive_is_dropped_once_traced() {
 fn a_panic_in_a_drop_before_the_analysis_ends_is_resumed_after_the_collection() {
     on_fresh_thread(|| {
         gcptr::disable();
-        let pairs = 1100;
+        let pairs = PAIRS_PAST_THE_BUFFER;
         drop(old_pairs(pairs));
         traced_before_drops(0);
         PANIC_IN_NEXT_DROP.with(|p| p.set(true));
@@ -655,7 +660,7 @@ fn garbage_met_after_a_live_object_waits_for_the_whole_analysis() {
     on_fresh_thread(|| {
         gcptr::disable();
         let live = old_pairs(1);
-        let pairs = 1100;
+        let pairs = PAIRS_PAST_THE_BUFFER;
         drop(old_pairs(pairs));
         let before = traces();
         traced_before_drops(0);
@@ -677,7 +682,7 @@ fn garbage_met_after_a_live_object_waits_for_the_whole_analysis() {
 fn garbage_holding_a_set_aside_object_is_not_dropped_before_the_analysis_ends() {
     on_fresh_thread(|| {
         gcptr::disable();
-        let pairs = 1100;
+        let pairs = PAIRS_PAST_THE_BUFFER;
         let objects = old_pairs(pairs);
         // Listed after the pairs: a self-cycle held by `held`, which the
         // last pair alone will hold, set aside.
@@ -735,7 +740,7 @@ fn callbacks_owned_by_garbage_met_before_anything_alive_do_not_run() {
         });
         *first.partner.borrow_mut() = Some(second.clone());
         drop(watched);
-        let pairs = 1100;
+        let pairs = PAIRS_PAST_THE_BUFFER;
         let objects = old_pairs(pairs);
         drop((first, second));
         drop(objects); // past the reporters' buffer: the lists, in order
@@ -797,7 +802,7 @@ fn a_callback_made_by_an_early_drop_for_garbage_found_later_does_not_run() {
         let later = pair(Some(watched.clone()));
         *planting.plant.borrow_mut() = Some((Gc::downgrade(&later), Gc::downgrade(&watched)));
         drop(watched);
-        let pairs = 1100;
+        let pairs = PAIRS_PAST_THE_BUFFER;
         let objects = old_pairs(pairs);
         drop((planting, later));
         drop(objects); // past the reporters' buffer: the lists, in order
