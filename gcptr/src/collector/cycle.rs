@@ -585,7 +585,10 @@ enum FirstPass {
 /// ([`Tracer::internal_only`]), nothing in the set is reachable from
 /// outside, and all of it is garbage without a walk for roots; a gathered
 /// set is then left condemned in advance, without a visit to each object
-/// ([`Verdict::needs_events`]).
+/// ([`Verdict::needs_events`]). A gathering pass that takes its roots from
+/// a list makes that test each time it has traced all it took in, and
+/// may drop the set there and start a new one ([`drop_gathered_garbage`]):
+/// such garbage goes to neither callback ([`Verdict::dropped_early`]).
 ///
 /// Survivors are handed on in the order they are traced, roots before
 /// what they reach. The walk for roots ([`Walk`]) meets them early both
