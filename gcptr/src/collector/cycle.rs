@@ -40,7 +40,10 @@
 //! collection's gathering pass condemns each object it takes in
 //! provisionally, `DEAD` at once, and the mark pass acquits the
 //! survivors ([`Header::condemn_provisionally`]): a set found all garbage
-//! then goes to its drops with no pass in between.
+//! then goes to its drops with no pass in between. Going through the lists
+//! in order, that pass drops what it gathered as soon as it has traced it
+//! all and found it all garbage, while it is in cache, and starts again
+//! ([`drop_gathered_garbage`]).
 //!
 //! A panic in a finalizer, a `Drop` or a trace is caught, the collection
 //! completes, and the first panic is resumed when the collector is
