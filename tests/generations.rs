@@ -537,17 +537,34 @@ fn a_cycle_closed_through_a_raw_pointer_waits_for_thread_exit() {
 /// next full collection goes through the lists in order.
 const PAIRS_PAST_THE_BUFFER: usize = 1100;
 
-/// `n` old objects (in generation 2 after two full collections), each in a
-/// two-object cycle with the next, held only by the returned handles.
-fn old_pairs(n: usize) -> Vec<Gc<Counted>> {
+/// `n` new objects, each in a two-object cycle with the next, held only by
+/// the returned handles.
+fn pairs(n: usize) -> Vec<Gc<Counted>> {
     let objects: Vec<_> = (0..2 * n).map(|_| counted()).collect();
     for pair in objects.chunks(2) {
         pair[0].edges.borrow_mut().push(pair[1].clone());
         pair[1].edges.borrow_mut().push(pair[0].clone());
     }
+    objects
+}
+
+/// [`pairs`] made old: in generation 2 after two full collections.
+fn old_pairs(n: usize) -> Vec<Gc<Counted>> {
+    let objects = pairs(n);
     gcptr::collect();
     gcptr::collect();
     objects
+}
+
+/// Asserts that each of the pairs dropped since `since` traces ago was
+/// dropped right after its own two traces, and returns how many objects
+/// were dropped.
+fn assert_dropped_pair_by_pair(since: usize) -> usize {
+    let traced = traced_before_drops(since);
+    for (i, &traced) in traced.iter().enumerate() {
+        assert_eq!(traced, 2 * (i / 2 + 1), "pair {} dropped late", i / 2);
+    }
+    traced.len()
 }
 
 #[test]
@@ -621,12 +638,79 @@ fn garbage_met_before_anything_alive_is_dropped_once_traced() {
         traced_before_drops(0);
         assert_eq!(gcptr::collect(), 2 * pairs);
         assert_eq!(traces() - before, 2 * pairs, "each traced once");
-        let traced = traced_before_drops(before);
-        assert_eq!(traced.len(), 2 * pairs);
-        for (i, &traced) in traced.iter().enumerate() {
-            assert_eq!(traced, 2 * (i / 2 + 1), "pair {} dropped late", i / 2);
-        }
+        assert_eq!(assert_dropped_pair_by_pair(before), 2 * pairs);
         assert!(weak.iter().all(|w| w.upgrade().is_none()));
+    });
+}
+
+/// A collection that starts from a few reporters takes them one at a time
+/// too, while each set is garbage. A reporter that dies in the drops of an
+/// earlier set, and that only the collection's buffer of roots keeps
+/// allocated, is freed as its turn comes; one that a `Weak` holds too
+/// lives on until the `Weak` goes (Miri and LeakSanitizer check both).
+#[test]
+fn garbage_found_from_reporters_is_dropped_root_by_root() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let live = old_pairs(100);
+        let pairs = 10;
+        let objects = old_pairs(pairs);
+        let second = Gc::downgrade(&objects[1]);
+        drop(objects); // 20 reporters, each pair's two in a row
+        let before = traces();
+        traced_before_drops(0);
+        assert_eq!(gcptr::collect(), 2 * pairs);
+        assert_eq!(traces() - before, 2 * pairs, "the live pairs traced");
+        assert_eq!(assert_dropped_pair_by_pair(before), 2 * pairs);
+        assert!(second.upgrade().is_none());
+        drop(second);
+        drop(live);
+        assert_eq!(gcptr::collect(), 200);
+    });
+}
+
+/// The young generations' quiet objects are roots that wait their turn
+/// as the reporters do.
+#[test]
+fn young_garbage_is_dropped_root_by_root() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let live = old_pairs(100);
+        let pairs = 10;
+        drop(self::pairs(pairs));
+        let before = traces();
+        traced_before_drops(0);
+        assert_eq!(gcptr::collect(), 2 * pairs);
+        assert_eq!(assert_dropped_pair_by_pair(before), 2 * pairs);
+        drop(live);
+        assert_eq!(gcptr::collect(), 200);
+    });
+}
+
+/// Once a set gathered from the reporters holds an object with a
+/// reference from outside, the collection takes all the roots left at
+/// once, and drops its garbage at the end. A root that a trace took into
+/// the set before its turn is passed over.
+#[test]
+fn garbage_found_from_reporters_after_a_live_object_waits_for_the_whole_analysis() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let live = old_pairs(1);
+        let pairs = 10;
+        let objects = old_pairs(pairs);
+        // The first two reporters: the live pair.
+        drop(live[0].clone());
+        drop(live[1].clone());
+        drop(objects);
+        let before = traces();
+        traced_before_drops(0);
+        assert_eq!(gcptr::collect(), 2 * pairs);
+        // Every object traced once, and the live pair twice (the mark pass).
+        assert_eq!(traces() - before, 2 * pairs + 4);
+        let traced = traced_before_drops(before);
+        assert_eq!(traced, vec![2 * pairs + 4; 2 * pairs]);
+        drop(live);
+        assert_eq!(gcptr::collect(), 2);
     });
 }
 

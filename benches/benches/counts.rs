@@ -22,9 +22,13 @@
 use std::hint::black_box;
 
 use gcptr_benches::{libs, on_stack, BIG_STACK, NORMAL_STACK, SMALL_STACK};
-use gcptr_benches::{W1_CLONE, W1_NEW, W2_PAIRS, W3_RING, W4_DEPTH, W5_LIST, W8_APPEND};
+use gcptr_benches::{RINGS, W1_CLONE, W1_NEW, W2_PAIRS, W3_RING, W4_DEPTH, W5_LIST, W8_APPEND};
 
-/// The workloads, named after their criterion groups.
+/// The workloads, named after their criterion groups, and one more:
+/// `rings_drop_collect`, workload 3's drop + collect over [`RINGS`], which
+/// a full collection saw while they lived: many structures dropped
+/// together, each found from the one reference it lost. Criterion does not
+/// time it.
 const WORKLOADS: &[&str] = &[
     "w1_new_drop",
     "w1_new_drop_tracked",
@@ -45,6 +49,7 @@ const WORKLOADS: &[&str] = &[
     "w7_stress_test",
     "w7_dumpster_mix",
     "w8_append_2m",
+    "rings_drop_collect",
     "calibrate",
 ];
 
@@ -186,6 +191,17 @@ macro_rules! workload {
             "w7_stress_test" => once_on(big, || 0x5eed, l::stress_test, drop),
             "w7_dumpster_mix" => once_on(big, || (), |()| l::dumpster_mix(1_000_000, 12345), drop),
             "w8_append_2m" => once_on(big, || W8_APPEND, l::append_tracked, l::append_teardown),
+            "rings_drop_collect" => once_on(
+                w3,
+                || {
+                    let rings = (0..RINGS.0).map(|_| l::ring_build(RINGS.1)).collect();
+                    // As in a program that ran on: a full collection saw them.
+                    l::collect();
+                    rings
+                },
+                l::rings_drop_collect,
+                drop,
+            ),
             _ => return false,
         }
         true

@@ -27,6 +27,9 @@ pub const W1_CLONE: u64 = 10_000_000;
 pub const W2_PAIRS: usize = 100_000;
 /// Ring nodes in workloads 3 and 6.
 pub const W3_RING: usize = 1_000_000;
+/// Rings, and nodes in each, of the `counts` workload
+/// `rings_drop_collect` (workload 3's million nodes in many structures).
+pub const RINGS: (usize, usize) = (1_000, 1_000);
 /// Depth of workload 4's tree (2^20 - 1 nodes).
 pub const W4_DEPTH: u32 = 20;
 /// Nodes of workload 5's list.
@@ -531,6 +534,10 @@ pub mod libs {
                 }
                 pub fn ring_drop_collect(head: Ptr<DNode>) {
                     drop(head);
+                    collect();
+                }
+                pub fn rings_drop_collect(heads: Vec<Ptr<DNode>>) {
+                    drop(heads);
                     collect();
                 }
 

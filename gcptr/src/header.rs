@@ -151,9 +151,10 @@ const QUIET: u32 = 1 << 31;
 /// walking generation 2.
 const OLD: u32 = 1 << 30;
 /// The weak word's third bit, set while `State::reporters` holds the
-/// object's address: its memory is not freed until the buffer lets go of
-/// it, as if the buffer held a unit of weak count (but without one, which
-/// `Gc::get_mut` and `Gc::weak_count` would see).
+/// object's address, or a full collection holds it as a root that waits
+/// its turn (`collector::take_roots`): its memory is not freed until the
+/// buffer lets go of it, as if the buffer held a unit of weak count (but
+/// without one, which `Gc::get_mut` and `Gc::weak_count` would see).
 const BUFFERED: u32 = 1 << 29;
 /// The weak word's fourth bit, set while the object's `DEAD` flag is
 /// provisional: the gathering pass of a full collection condemns each
@@ -801,7 +802,9 @@ impl Links {
 
     /// Marks every object of the young generation's list headed by `head`
     /// [`OLD`], as it moves into generation 2, and if `quiet` is given,
-    /// appends the headers of the `QUIET` ones to it, in list order.
+    /// appends the headers of the `QUIET` ones to it, in list order, and
+    /// marks them [`BUFFERED`] (the collection lets go of them,
+    /// `collector::take_root`).
     /// Returns how many objects were not `OLD` before: all of them, as only
     /// generation 2's are.
     ///
@@ -831,6 +834,10 @@ impl Links {
             marked += usize::from(!h.is_old());
             h.set_old(true);
             if let Some(out) = quiet.as_deref_mut().filter(|_| h.is_quiet()) {
+                // (Buffered while it was old, it was let go of as the
+                // reporters were taken.)
+                debug_assert!(!h.is_buffered(), "a young object buffered");
+                h.set_buffered(true);
                 out.push(Links::header(this));
             } else {
                 debug_assert!(

@@ -140,6 +140,10 @@ pub fn ring_drop_collect(head: Ptr<DNode>) {
         cur = node.next.borrow_mut().take();
     }
 }
+/// Each ring's manual teardown in turn.
+pub fn rings_drop_collect(heads: Vec<Ptr<DNode>>) {
+    heads.into_iter().for_each(ring_drop_collect);
+}
 
 // ---- workload 4: the baseline is one plain traversal ----
 pub fn tree_build(depth: u32) -> Ptr<Tree> {

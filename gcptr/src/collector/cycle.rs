@@ -246,11 +246,13 @@ fn collect_locked(
     st.set_analysing(true);
     // The set's links become scratch; objects allocated meanwhile (by a
     // trace) start a fresh list.
+    // The roots: the quiet objects, reporters (generation 2's) or young (in
+    // that order: the walk marks the young ones old), each kept `BUFFERED`
+    // until its turn.
+    let mut roots = Vec::new();
     if gather {
-        // The roots: the quiet objects, reporters (generation 2's) or young
-        // (in that order: the walk marks the young ones old).
-        super::take_reporters(st, Some(&mut set));
-        make_young_old(st, Some(&mut set));
+        roots = super::take_roots(st);
+        make_young_old(st, Some(&mut roots));
     }
     let (young, older) = begin(st, generation);
     // Where the gathering pass takes roots once those given run out: a
@@ -260,27 +262,28 @@ fn collect_locked(
     // heap once more. Its total is then known at the end.
     let (first_pass, total) = if gather {
         Links::append(older, young);
-        let roots_in = if st.are_many_reporters(set.len()) {
-            set.clear();
-            Some(older)
-        } else {
-            for &root in &set {
-                Links::take_listed(member_links(root));
+        let roots = if st.are_many_reporters(roots.len()) {
+            for &root in &roots {
+                // SAFETY: each root is buffered, in this buffer only.
+                unsafe { super::let_go(root) };
             }
-            None
+            super::give_back_reporters(st, roots);
+            Roots::InList(older)
+        } else {
+            Roots::Waiting(roots)
         };
         // Everything it can take in is `OLD` now.
         let room = st.old_count.get();
-        (FirstPass::Gather { roots_in, room }, Some(room))
+        (FirstPass::Gather { roots, room }, Some(room))
     } else if full && Links::is_empty(st.permanent()) {
-        super::take_reporters(st, None);
+        super::take_reporters(st);
         Links::append(older, young);
-        let roots_in = Some(older);
+        let roots = Roots::InList(older);
         let room = usize::MAX;
-        (FirstPass::Gather { roots_in, room }, None)
+        (FirstPass::Gather { roots, room }, None)
     } else {
         if full {
-            super::take_reporters(st, None);
+            super::take_reporters(st);
             Links::take_for_analysis(older, &mut set, true);
         }
         Links::take_for_analysis(young, &mut set, full);
@@ -559,20 +562,24 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
 }
 
 /// How the first pass of an analysis ([`find_unreachable`]) finds its set.
-#[derive(Clone, Copy)]
 enum FirstPass {
     /// The set is given whole, and traced in order
     /// ([`Action::SubtractInternal`]).
     Subtract,
-    /// The set grows from the roots given, and once those and all they
-    /// take in are traced, from each object left in the list `roots_in`,
-    /// if any, in list order ([`Action::Gather`]). `room` is the most
+    /// The set grows from `roots` ([`Action::Gather`]). `room` is the most
     /// objects the set is expected to come to (`usize::MAX` if unknown):
     /// its buffer grows no further than that while it suffices.
-    Gather {
-        roots_in: Option<NonNull<Links>>,
-        room: usize,
-    },
+    Gather { roots: Roots, room: usize },
+}
+
+/// Where a gathering pass takes its roots, each once all it took in so
+/// far is traced ([`gather_from_roots`]).
+enum Roots {
+    /// Each object left in the list, in list order, until it is empty.
+    InList(NonNull<Links>),
+    /// The quiet objects, each `BUFFERED` until its turn
+    /// (`collector::take_roots`).
+    Waiting(Vec<NonNull<Header>>),
 }
 
 /// Trial deletion over `set`, whose objects are in analysis (their links
@@ -617,16 +624,25 @@ fn find_unreachable(
             tracer = Tracer::over(Action::SubtractInternal, set);
             subtract_in_order(&mut tracer, &mut trace_panic);
         }
-        FirstPass::Gather { roots_in, room } => {
+        FirstPass::Gather { ref roots, room } => {
             tracer = Tracer::over(Action::Gather, set);
             let drop_closed = |tracer: &mut Tracer| {
                 let dropped = drop_gathered_garbage(st, tracer, first_panic);
                 dropped_early += dropped;
                 dropped != 0
             };
-            gather_from_roots(&mut tracer, roots_in, room, &mut trace_panic, drop_closed);
+            gather_from_roots(&mut tracer, roots, room, &mut trace_panic, drop_closed);
         }
     }
+    let gathered = match first_pass {
+        FirstPass::Gather { roots, .. } => {
+            if let Roots::Waiting(roots) = roots {
+                super::give_back_reporters(st, roots);
+            }
+            true
+        }
+        FirstPass::Subtract => false,
+    };
     let returning = tracer.take_set_aside();
     let all_internal = tracer.internal_only() == tracer.pending_len() && trace_panic.is_none();
     let needs_events = tracer.needs_events();
@@ -637,12 +653,11 @@ fn find_unreachable(
         // every object for nothing (a dropped structure, gathered from
         // the reporters, often is exactly this). Gathered, it stands
         // condemned in advance, and is left so.
-        let needs_events = match first_pass {
-            FirstPass::Gather { .. } => Some(needs_events),
-            FirstPass::Subtract => {
-                set.iter().for_each(|&header| garbage(header));
-                None
-            }
+        let needs_events = if gathered {
+            Some(needs_events)
+        } else {
+            set.iter().for_each(|&header| garbage(header));
+            None
         };
         let garbage = finish_analysis(st, set, returning);
         return Verdict {
@@ -745,11 +760,10 @@ struct Verdict {
 }
 
 /// The first pass of a full collection ([`Action::Gather`]): traces the
-/// roots in `tracer` and everything they take in, in set order (breadth
-/// first), except that an object taken in next to the object that took it
-/// (within [`NEAR_BYTES`]) is traced at once, by swapping it into the next
-/// place. Whenever all it took in is traced, it takes the next object
-/// still in the list `roots_in` (if given) as a root.
+/// roots it takes from `roots` and everything they take in, in set order
+/// (breadth first), except that an object taken in next to the object
+/// that took it (within [`NEAR_BYTES`]) is traced at once, by swapping it
+/// into the next place.
 ///
 /// In set order, the objects to trace next are known long before their
 /// turn, so their traces do not wait on each other's cache misses: on
@@ -764,14 +778,18 @@ struct Verdict {
 /// percent where it reuses a freed ring's, from the swaps) and leaves
 /// random graphs in set order (the stress test 9% faster).
 ///
-/// Before it takes a root from `roots_in`, with all it took in traced, it
-/// hands the set to `drop_closed` if the set is garbage that needs nothing
-/// but its drops ([`Tracer::gathered_all_internal`]), which drops it if it
-/// may and says whether it did; the set then starts again, empty. Taking
-/// roots one at a time from a list, the pass meets the structures of a
-/// dropped collection one after another, and frees each while it is in
-/// cache, where a set of all of them would be read again to be dropped,
-/// and its buffer would grow to their number.
+/// It takes a root whenever all it took in is traced. First it hands the
+/// set to `drop_closed` if the set is garbage that needs nothing but its
+/// drops ([`Tracer::gathered_all_internal`]), which drops it if it may and
+/// says whether it did; the set then starts again, empty. Taking roots one
+/// at a time, the pass meets the structures of a dropped collection one
+/// after another, and frees each while it is in cache, where a set of all
+/// of them would be read again to be dropped, and its buffer would grow to
+/// their number. From a list, it takes one root at a time to the end.
+/// Waiting roots, it takes one at a time while every set so far was
+/// dropped; once a set stays, no later one can be all garbage (it holds a
+/// member with a reference from outside), and it takes all the rest at
+/// once, for set order.
 ///
 /// Both first passes are out of line: inlined into `collect_locked`, a
 /// change to one moved the spills of the other passes. (The mark pass out
@@ -779,7 +797,7 @@ struct Verdict {
 #[inline(never)]
 fn gather_from_roots(
     tracer: &mut Tracer,
-    roots_in: Option<NonNull<Links>>,
+    roots: &Roots,
     room: usize,
     trace_panic: &mut Option<Panic>,
     mut drop_closed: impl FnMut(&mut Tracer) -> bool,
@@ -789,6 +807,7 @@ fn gather_from_roots(
     // starts.
     let mut previous = 0;
     let mut first_taken = usize::MAX;
+    let mut next_waiting = 0;
     loop {
         steps_catching(trace_panic, || {
             if let Some(taken) = tracer.pending_at(first_taken) {
@@ -811,15 +830,36 @@ fn gather_from_roots(
             trace(header, tracer);
             true
         });
-        let Some(roots_in) = roots_in else { return };
         if trace_panic.is_none() && tracer.gathered_all_internal() && drop_closed(tracer) {
             traced = 0;
             first_taken = usize::MAX;
         }
-        let Some(root) = Links::take_first(roots_in) else {
-            return;
-        };
-        tracer.push_root(root);
+        match roots {
+            Roots::InList(list) => {
+                let Some(root) = Links::take_first(*list) else {
+                    return;
+                };
+                tracer.push_root(root);
+            }
+            Roots::Waiting(waiting) => {
+                let set_len = tracer.pending_len();
+                let one = set_len == 0;
+                for &waiting in &waiting[next_waiting..] {
+                    next_waiting += 1;
+                    // SAFETY: the roots that wait are `BUFFERED` in this
+                    // buffer only, and it lets go of each once.
+                    if let Some(root) = unsafe { super::take_root(waiting) } {
+                        tracer.push_root(root);
+                        if one {
+                            break;
+                        }
+                    }
+                }
+                if tracer.pending_len() == set_len {
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -288,8 +288,9 @@ pub(crate) unsafe fn release_weak_of(header: NonNull<Header>, known: Option<Allo
     // SAFETY: the unit the caller owns keeps the header allocated.
     let h = unsafe { header.as_ref() };
     if h.dec_weak() != 0 || h.is_buffered() {
-        // Still referred to; or only by the buffer of reporters, which
-        // frees it when it lets go (`collector::take_reporters`).
+        // Still referred to; or only by the buffer of reporters (or of a
+        // collection's roots), which frees it when it lets go
+        // (`collector::let_go`).
         return;
     }
     // SAFETY: per the contract.

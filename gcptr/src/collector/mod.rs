@@ -197,38 +197,102 @@ pub(crate) fn lost_reference(header: NonNull<Header>) {
     h.set_quiet(true);
 }
 
-/// Empties `State::reporters`. Hands on to `roots` each object that is
-/// still a root for a full collection: alive, `OLD`, `QUIET` and in a
-/// list; frees each that died meanwhile and that only the buffer kept
-/// allocated.
-pub(super) fn take_reporters(st: &State, mut roots: Option<&mut Vec<NonNull<Header>>>) {
-    let mut reporters = st.reporters.take();
+/// Empties `State::reporters`, freeing each object that died meanwhile and
+/// that only the buffer kept allocated.
+pub(super) fn take_reporters(st: &State) {
+    let reporters = st.reporters.take();
     for (i, &header) in reporters.iter().enumerate() {
         if let Some(&ahead) = reporters.get(i + PREFETCH_DISTANCE) {
             crate::header::prefetch(ahead.as_ptr());
         }
         // SAFETY: `BUFFERED` kept the memory of each buffered object.
-        let h = unsafe { header.as_ref() };
-        h.set_buffered(false);
-        if h.weak() == 0 {
-            // SAFETY: no reference of any kind is left, and the value is
-            // gone (the strong references' unit went with the last one).
-            unsafe { death::free(header, None) };
-            continue;
+        unsafe { let_go(header) };
+    }
+    give_back_reporters(st, reporters);
+}
+
+/// Takes `State::reporters` for a full collection that starts from them:
+/// keeps in it each object that is still a root ([`root_links`]), still
+/// `BUFFERED`, and lets go of the others. The collection lets go of each
+/// root as it takes it ([`take_root`]), and then gives the buffer back
+/// ([`give_back_reporters`]).
+pub(super) fn take_roots(st: &State) -> Vec<NonNull<Header>> {
+    let mut reporters = st.reporters.take();
+    let mut kept = 0;
+    for i in 0..reporters.len() {
+        if let Some(&ahead) = reporters.get(i + PREFETCH_DISTANCE) {
+            crate::header::prefetch(ahead.as_ptr());
         }
-        let Some(roots) = roots.as_deref_mut() else {
-            continue;
-        };
-        // A dead object's links are stale: ask `DEAD` first.
-        if h.has(flags::DEAD) || !h.is_old() || !h.is_quiet() {
-            continue;
-        }
-        if Header::links(header).is_some_and(Links::is_listed) {
-            roots.push(header);
+        let header = reporters[i];
+        // SAFETY: `BUFFERED` kept the memory of each buffered object.
+        if unsafe { root_links(header) }.is_some() {
+            reporters[kept] = header;
+            kept += 1;
+        } else {
+            // SAFETY: as above.
+            unsafe { let_go(header) };
         }
     }
+    reporters.truncate(kept);
+    reporters
+}
+
+/// Lets go of the object at `header`, a root that a full collection kept
+/// waiting ([`take_roots`]); returns it if it is a root still, taken out
+/// of its list and into the collection's set ([`Links::take_listed`]).
+/// It may have died while it waited, or have been taken into the set by a
+/// trace.
+///
+/// # Safety
+/// The object is `BUFFERED`, and held by no buffer but the caller's.
+pub(super) unsafe fn take_root(header: NonNull<Header>) -> Option<NonNull<Header>> {
+    // SAFETY: `BUFFERED` keeps the memory (per the contract).
+    let links = unsafe { root_links(header) };
+    // SAFETY: as above.
+    unsafe { let_go(header) };
+    links.map(Links::take_listed)
+}
+
+/// The links of the buffered object at `header` if it is a root for a
+/// full collection: alive, `OLD`, `QUIET`, and in a list.
+///
+/// An object in the set of the collection under way is none of these
+/// first two: the set's objects are `DEAD` (provisionally, for a gathered
+/// set) or loud (`Links::take_listed`).
+///
+/// # Safety
+/// The object's memory is allocated (`BUFFERED` keeps it so).
+unsafe fn root_links(header: NonNull<Header>) -> Option<NonNull<Links>> {
+    // SAFETY: per the contract.
+    let h = unsafe { header.as_ref() };
+    // A dead object's links are stale: ask `DEAD` first.
+    if h.weak() == 0 || h.has(flags::DEAD) || !h.is_old() || !h.is_quiet() {
+        return None;
+    }
+    Header::links(header).filter(|&links| Links::is_listed(links))
+}
+
+/// Clears the `BUFFERED` mark of the object at `header`, and frees it if
+/// it died while the mark alone kept its memory.
+///
+/// # Safety
+/// The object is `BUFFERED`, and held by no buffer but the caller's.
+unsafe fn let_go(header: NonNull<Header>) {
+    // SAFETY: `BUFFERED` keeps the memory (per the contract).
+    let h = unsafe { header.as_ref() };
+    h.set_buffered(false);
+    if h.weak() == 0 {
+        // SAFETY: no reference of any kind is left, nor a buffer (per the
+        // contract), and the value is gone (the strong references' unit
+        // went with the last one).
+        unsafe { death::free(header, None) };
+    }
+}
+
+/// Puts an emptied reporters' buffer back for reuse, unless it grew large
+/// or reports came in meanwhile.
+pub(super) fn give_back_reporters(st: &State, mut reporters: Vec<NonNull<Header>>) {
     reporters.clear();
-    // Keep the buffer, unless it grew large.
     if reporters.capacity() <= 4096 {
         let mut current = st.reporters.borrow_mut();
         if current.is_empty() {

@@ -68,7 +68,7 @@ pub(crate) struct State {
     /// began (they reported a lost reference while in generation 2, or
     /// before they moved into it), each `BUFFERED`, which keeps its memory.
     /// A full collection starts from those still old and quiet
-    /// (`collector::take_reporters`), and from the quiet ones of the young
+    /// (`collector::take_roots`), and from the quiet ones of the young
     /// generations, which it walks (`Links::make_old`). A buffer rather
     /// than a list: reports come in any order, and a buffer's addresses can
     /// be fetched ahead, where a list's walk waits on each miss in turn.
@@ -367,7 +367,7 @@ impl State {
         } else {
             drop(reporters);
             self.reporters_overflowed.set(true);
-            super::take_reporters(self, None);
+            super::take_reporters(self);
         }
     }
 
@@ -485,7 +485,7 @@ impl Drop for ExitGuard {
             }
         }
         super::death::run_deferred(st);
-        super::take_reporters(st, None);
+        super::take_reporters(st);
         // Survivors (held by other thread-locals, or leaked) become plain
         // reference-counted objects in no list.
         for head in st.lists() {
