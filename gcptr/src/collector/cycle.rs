@@ -11,9 +11,8 @@
 //!    generation. The rest is garbage.
 //!
 //!    A full collection's set is not the whole heap but what the objects
-//!    that reported a lost reference reach ([`Extent::Reported`]): it
-//!    starts with those, and its first pass takes each listed object it
-//!    meets into the set. Objects outside it count as outside references,
+//!    that reported a lost reference reach ([`Extent::Reported`]): its
+//!    first pass takes those in as roots, and each listed object it meets. Objects outside it count as outside references,
 //!    as older generations do for a young collection. A full collection of
 //!    everything gathers too, from each object left in the lists, in list
 //!    order, as the pass runs out of objects to trace ([`FirstPass`]):
@@ -40,9 +39,10 @@
 //! collection's gathering pass condemns each object it takes in
 //! provisionally, `DEAD` at once, and the mark pass acquits the
 //! survivors ([`Header::condemn_provisionally`]): a set found all garbage
-//! then goes to its drops with no pass in between. Going through the lists
-//! in order, that pass drops what it gathered as soon as it has traced it
-//! all and found it all garbage, while it is in cache, and starts again
+//! then goes to its drops with no pass in between. Taking its roots one
+//! at a time (from the lists, or from the reporters while each set so far
+//! was garbage), that pass drops what it gathered as soon as it has traced
+//! it all and found it all garbage, while it is in cache, and starts again
 //! ([`drop_gathered_garbage`]).
 //!
 //! A panic in a finalizer, a `Drop` or a trace is caught, the collection
@@ -884,7 +884,7 @@ fn gather_from_roots(
 /// garbage for the rest to find.
 ///
 /// The set's members are the only objects with scratch in their links
-/// (the pass takes its next roots from a list), and a drop treats a peer's
+/// (the roots still to take are in their lists), and a drop treats a peer's
 /// scratch as the collection's last pass does. So the drops run as that
 /// pass runs them, outside the analysis: a dropped value sees its peers
 /// `DEAD`, and the deaths it causes happen at once. No reference from

@@ -403,14 +403,16 @@ pub(crate) fn tracked_objects() -> Vec<NonNull<Header>> {
 /// collection is running (from a finalizer or a `Drop`) does nothing and
 /// returns 0.
 ///
-/// A collection that goes through every object in order (as after
-/// [`unfreeze`], or when very many objects lost a reference) drops a
-/// garbage structure with no finalizer to run and nothing watching it as
-/// soon as it has traced it, while the structure is in cache; the rest of
-/// the analysis follows. So a `Drop` run then sees garbage found later in
-/// the same collection still alive (its weak references upgrade, as
-/// before any collection), and a reference it drops can leave garbage
-/// that the same collection finds.
+/// A full collection traces from one root at a time (an object that lost
+/// a reference; or, when it goes through every object, as after
+/// [`unfreeze`], the next in the lists), and drops a garbage structure
+/// with no finalizer to run and nothing watching it as soon as it has
+/// traced it, while the structure is in cache; the rest of the analysis
+/// follows. Once it has met a live object, all it meets after is analysed
+/// together and dropped at the end. So a `Drop` run early sees garbage
+/// found later in the same collection still alive (its weak references
+/// upgrade, as before any collection), and a reference it drops can leave
+/// garbage that the same collection finds.
 ///
 /// # Panics
 ///
