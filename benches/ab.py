@@ -26,6 +26,10 @@ a round of every workload; `benches/README.md` gives the commands):
 
     python3 benches/ab.py target/release/deps/counts-<hash> --across-libs \
         --libs rc,gcptr,rust_cc --workloads w7_binary_trees_parent --runs 11
+
+and, after the rows, one more table for each binary: a row per workload, a
+column per library, the first library's median and each other one's ratio
+to it (the layout of `benches/README.md`'s table of every workload).
 """
 
 import argparse
@@ -68,8 +72,10 @@ def main():
         blocks = [[(exe, lib) for lib in libs] for exe in args.binaries]
     else:
         blocks = [[(exe, lib) for exe in args.binaries] for lib in libs]
+    workloads = args.workloads.split(",")
+    medians = {}
     for block in blocks:
-        for workload in args.workloads.split(","):
+        for workload in workloads:
             times = {entry: [] for entry in block}
             faults = {entry: [] for entry in block}
             for round_ in range(args.runs):
@@ -83,11 +89,28 @@ def main():
             for entry in block:
                 exe, lib = entry
                 median = statistics.median(times[entry])
+                medians[exe, lib, workload] = median
                 # The median count, where the binary reports it (Linux).
                 fault_median = (f"{statistics.median(faults[entry]):.0f}"
                                 if faults[entry] else "")
                 print(f"| {lib} | {workload} | {exe} | {median:.3f} ms "
                       f"| {min(times[entry]):.3f} ms | {median / base:.3f} | {fault_median} |")
+
+    if args.across_libs:
+        for exe in args.binaries:
+            print_wide(exe, libs, workloads, medians)
+
+
+def print_wide(exe, libs, workloads, medians):
+    """The medians of one binary's round as a workload-by-library table."""
+    print(f"\n{exe}:\n")
+    print("| workload | " + " | ".join(libs) + " |")
+    print("|---|" + "---:|" * len(libs))
+    for workload in workloads:
+        base = medians[exe, libs[0], workload]
+        cells = [f"{base:.2f} ms"]
+        cells += [f"{medians[exe, lib, workload] / base:.2f}x" for lib in libs[1:]]
+        print(f"| {workload} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
