@@ -306,13 +306,11 @@ impl Tracer {
         }
     }
 
-    /// A tracer whose `pending` list starts as `set` (for `Gather`, the
-    /// roots, taken into the set already).
+    /// A tracer whose `pending` list starts as `set` (for `Gather`, an
+    /// empty buffer: the roots come one by one, [`Tracer::push_root`]).
     pub(crate) fn over(action: Action, set: Vec<NonNull<Header>>) -> Self {
+        debug_assert!(action != Action::Gather || set.is_empty());
         let mut tracer = Tracer::new(action);
-        if action == Action::Gather {
-            set.iter().for_each(|&root| tracer.note_taken(root));
-        }
         tracer.pending = set;
         tracer
     }

@@ -583,9 +583,9 @@ enum Roots {
 }
 
 /// Trial deletion over `set`, whose objects are in analysis (their links
-/// are scratch, `State::is_analysing`); if `first_pass` gathers, over
-/// `set` and every listed object it reaches (and the objects of its list
-/// of roots), which the first pass takes into the set as it meets them.
+/// are scratch, `State::is_analysing`); if `first_pass` gathers, `set` is
+/// an empty buffer, and the set is its roots and every listed object they
+/// reach, which the first pass takes in as it meets them.
 /// Hands each object reachable from outside to `reachable` just before it
 /// is traced, and each other one to `garbage` at the end (no user code
 /// runs in between); returns the garbage, in the same buffer and in the
@@ -595,8 +595,8 @@ enum Roots {
 /// ([`Tracer::internal_only`]), nothing in the set is reachable from
 /// outside, and all of it is garbage without a walk for roots; a gathered
 /// set is then left condemned in advance, without a visit to each object
-/// ([`Verdict::needs_events`]). A gathering pass that takes its roots from
-/// a list makes that test each time it has traced all it took in, and
+/// ([`Verdict::needs_events`]). A gathering pass makes that test each
+/// time it has traced all it took in, before it takes its next root, and
 /// may drop the set there and start a new one ([`drop_gathered_garbage`]):
 /// such garbage goes to neither callback ([`Verdict::dropped_early`]).
 ///
