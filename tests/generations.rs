@@ -693,25 +693,30 @@ fn young_garbage_is_dropped_root_by_root() {
 /// the set before its turn is passed over.
 #[test]
 fn garbage_found_from_reporters_after_a_live_object_waits_for_the_whole_analysis() {
-    on_fresh_thread(|| {
-        gcptr::disable();
-        let live = old_pairs(1);
-        let pairs = 10;
-        let objects = old_pairs(pairs);
-        // The first two reporters: the live pair.
+    on_fresh_thread(|| garbage_after_a_live_pair_waits_for_the_whole_analysis(10, true));
+}
+
+/// Drops `pairs` old pairs, listed after a live pair whose objects report
+/// first if `live_reports`, and checks that the collection drops them all
+/// after its whole analysis.
+fn garbage_after_a_live_pair_waits_for_the_whole_analysis(pairs: usize, live_reports: bool) {
+    gcptr::disable();
+    let live = old_pairs(1);
+    let objects = old_pairs(pairs);
+    if live_reports {
         drop(live[0].clone());
         drop(live[1].clone());
-        drop(objects);
-        let before = traces();
-        traced_before_drops(0);
-        assert_eq!(gcptr::collect(), 2 * pairs);
-        // Every object traced once, and the live pair twice (the mark pass).
-        assert_eq!(traces() - before, 2 * pairs + 4);
-        let traced = traced_before_drops(before);
-        assert_eq!(traced, vec![2 * pairs + 4; 2 * pairs]);
-        drop(live);
-        assert_eq!(gcptr::collect(), 2);
-    });
+    }
+    drop(objects);
+    let before = traces();
+    traced_before_drops(0);
+    assert_eq!(gcptr::collect(), 2 * pairs);
+    // Every object traced once, and the live pair twice (the mark pass).
+    assert_eq!(traces() - before, 2 * pairs + 4);
+    let traced = traced_before_drops(before);
+    assert_eq!(traced, vec![2 * pairs + 4; 2 * pairs]);
+    drop(live);
+    assert_eq!(gcptr::collect(), 2);
 }
 
 /// A panic in the drop of garbage met before anything alive stops
@@ -742,19 +747,7 @@ fn a_panic_in_a_drop_before_the_analysis_ends_is_resumed_after_the_collection() 
 #[test]
 fn garbage_met_after_a_live_object_waits_for_the_whole_analysis() {
     on_fresh_thread(|| {
-        gcptr::disable();
-        let live = old_pairs(1);
-        let pairs = PAIRS_PAST_THE_BUFFER;
-        drop(old_pairs(pairs));
-        let before = traces();
-        traced_before_drops(0);
-        assert_eq!(gcptr::collect(), 2 * pairs);
-        // Every object traced once, and the live pair twice (the mark pass).
-        assert_eq!(traces() - before, 2 * pairs + 4);
-        let traced = traced_before_drops(before);
-        assert_eq!(traced, vec![2 * pairs + 4; 2 * pairs]);
-        drop(live);
-        assert_eq!(gcptr::collect(), 2);
+        garbage_after_a_live_pair_waits_for_the_whole_analysis(PAIRS_PAST_THE_BUFFER, false);
     });
 }
 
