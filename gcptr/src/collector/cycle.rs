@@ -12,8 +12,9 @@
 //!
 //!    A full collection's set is not the whole heap but what the objects
 //!    that reported a lost reference reach ([`Extent::Reported`]): its
-//!    first pass takes those in as roots, and each listed object it meets. Objects outside it count as outside references,
-//!    as older generations do for a young collection. A full collection of
+//!    first pass takes those in as roots, and each listed object it
+//!    meets. Objects outside it count as outside references, as older
+//!    generations do for a young collection. A full collection of
 //!    everything gathers too, from each object left in the lists, in list
 //!    order, as the pass runs out of objects to trace ([`FirstPass`]):
 //!    taking the whole lists first would read the heap once more.
@@ -245,10 +246,9 @@ fn collect_locked(
     let mut set = st.scratch.take();
     st.set_analysing(true);
     // The set's links become scratch; objects allocated meanwhile (by a
-    // trace) start a fresh list.
-    // The roots: the quiet objects, reporters (generation 2's) or young (in
-    // that order: the walk marks the young ones old), each kept `BUFFERED`
-    // until its turn.
+    // trace) start a fresh list. A gathering collection's roots: the quiet
+    // objects, reporters (generation 2's) or young (in that order: the walk
+    // marks the young ones old), each kept `BUFFERED` until its turn.
     let mut roots = Vec::new();
     if gather {
         roots = super::take_roots(st);

@@ -248,7 +248,7 @@ pub(super) fn take_roots(st: &State) -> Vec<NonNull<Header>> {
 pub(super) unsafe fn take_root(header: NonNull<Header>) -> Option<NonNull<Header>> {
     // SAFETY: `BUFFERED` keeps the memory (per the contract).
     let links = unsafe { root_links(header) };
-    // SAFETY: as above.
+    // SAFETY: as above. It frees only a dead object, never a root.
     unsafe { let_go(header) };
     links.map(Links::take_listed)
 }
@@ -256,9 +256,10 @@ pub(super) unsafe fn take_root(header: NonNull<Header>) -> Option<NonNull<Header
 /// The links of the buffered object at `header` if it is a root for a
 /// full collection: alive, `OLD`, `QUIET`, and in a list.
 ///
-/// An object in the set of the collection under way is none of these
-/// first two: the set's objects are `DEAD` (provisionally, for a gathered
-/// set) or loud (`Links::take_listed`).
+/// An object already in the set of the collection under way fails the
+/// test: it is marked `DEAD` (provisionally), or, if its strong count was
+/// zero, no longer `QUIET` (`Links::take_listed`). Its links, scratch
+/// then, would pass for a list's.
 ///
 /// # Safety
 /// The object's memory is allocated (`BUFFERED` keeps it so).
