@@ -660,7 +660,11 @@ fn garbage_found_from_reporters_is_dropped_root_by_root() {
         let before = traces();
         traced_before_drops(0);
         assert_eq!(gcptr::collect(), 2 * pairs);
-        assert_eq!(traces() - before, 2 * pairs, "the live pairs traced");
+        assert_eq!(
+            traces() - before,
+            2 * pairs,
+            "each garbage object traced once, the live pairs never"
+        );
         assert_eq!(assert_dropped_pair_by_pair(before), 2 * pairs);
         assert!(second.upgrade().is_none());
         drop(second);

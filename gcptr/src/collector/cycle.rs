@@ -263,11 +263,7 @@ fn collect_locked(
     let (first_pass, total) = if gather {
         Links::append(older, young);
         let roots = if st.are_many_reporters(roots.len()) {
-            for &root in &roots {
-                // SAFETY: each root is buffered, in this buffer only.
-                unsafe { super::let_go(root) };
-            }
-            super::give_back_reporters(st, roots);
+            super::let_go_of_all(st, roots);
             Roots::InList(older)
         } else {
             Roots::Waiting(roots)

@@ -200,15 +200,21 @@ pub(crate) fn lost_reference(header: NonNull<Header>) {
 /// Empties `State::reporters`, freeing each object that died meanwhile and
 /// that only the buffer kept allocated.
 pub(super) fn take_reporters(st: &State) {
-    let reporters = st.reporters.take();
-    for (i, &header) in reporters.iter().enumerate() {
-        if let Some(&ahead) = reporters.get(i + PREFETCH_DISTANCE) {
+    let_go_of_all(st, st.reporters.take());
+}
+
+/// Lets go of every object in `buffered` ([`let_go`]), then gives the
+/// buffer back ([`give_back_reporters`]).
+pub(super) fn let_go_of_all(st: &State, buffered: Vec<NonNull<Header>>) {
+    for (i, &header) in buffered.iter().enumerate() {
+        if let Some(&ahead) = buffered.get(i + PREFETCH_DISTANCE) {
             crate::header::prefetch(ahead.as_ptr());
         }
-        // SAFETY: `BUFFERED` kept the memory of each buffered object.
+        // SAFETY: `BUFFERED` kept the memory of each buffered object, and
+        // only this buffer holds it.
         unsafe { let_go(header) };
     }
-    give_back_reporters(st, reporters);
+    give_back_reporters(st, buffered);
 }
 
 /// Takes `State::reporters` for a full collection that starts from them:
