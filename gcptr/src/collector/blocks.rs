@@ -97,13 +97,15 @@ impl Blocks {
     /// nothing refers to its contents any more.
     #[inline(always)]
     pub(crate) unsafe fn keep(&self, block: NonNull<u8>, layout: Layout) -> bool {
-        let Some(class) = Self::class(layout) else {
-            return false;
-        };
+        // The bound first: a collection that frees more than it holds
+        // fails here on each object past the first few thousand.
         let kept = self.kept_bytes.get() + layout.size();
         if kept > self.max_kept_bytes {
             return false;
         }
+        let Some(class) = Self::class(layout) else {
+            return false;
+        };
         self.kept_bytes.set(kept);
         let list = &self.free[class];
         let block = block.cast::<FreeBlock>();
