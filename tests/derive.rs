@@ -403,6 +403,85 @@ fn recursive_types_answer_without_recursing_forever() {
     assert!(gcptr::referents(&tree).is_empty());
 }
 
+// A type whose drop does nothing but drop `Gc`s says so, and a garbage set
+// of such objects is freed without its drops (`tests/skipped_drops.rs`);
+// anything else in the drop (a `Drop` impl of the type's own, memory it
+// owns, a `Weak`, a skipped field with drop glue) says otherwise.
+
+fn drop_only_releases_gcs<T: Trace>() -> bool {
+    <T as Trace>::__drop_only_releases_gcs()
+}
+
+#[derive(Trace)]
+struct ReleasesOnly {
+    id: u64,
+    next: RefCell<Option<Gc<ReleasesOnly>>>,
+    pair: (Option<Gc<u8>>, [Gc<u8>; 2]),
+    #[gc(skip)]
+    tag: NotTrace,
+}
+
+#[derive(Trace)]
+struct WithDropImpl {
+    next: RefCell<Option<Gc<WithDropImpl>>>,
+}
+
+impl Drop for WithDropImpl {
+    fn drop(&mut self) {}
+}
+
+#[derive(Trace)]
+struct GenericWithDropImpl<'a, T: Clone, const N: usize> {
+    values: [T; N],
+    name: &'static str,
+    _borrow: PhantomData<&'a ()>,
+}
+
+impl<T: Clone, const N: usize> Drop for GenericWithDropImpl<'_, T, N> {
+    fn drop(&mut self) {}
+}
+
+#[derive(Trace)]
+enum ReleasesOnlyEnum {
+    Leaf,
+    Node(Gc<ReleasesOnlyEnum>, Option<Gc<ReleasesOnlyEnum>>),
+}
+
+#[derive(Trace)]
+enum OwnsAString {
+    Leaf(String),
+    Node(Gc<OwnsAString>),
+}
+
+#[derive(Trace)]
+struct SkippedWithGlue {
+    next: Option<Gc<SkippedWithGlue>>,
+    #[gc(skip)]
+    cache: Vec<u8>,
+}
+
+#[derive(Trace)]
+struct WeakBack {
+    parent: gcptr::Weak<WeakBack>,
+}
+
+#[test]
+fn a_type_says_whether_its_drop_only_releases_gcs() {
+    assert!(drop_only_releases_gcs::<ReleasesOnly>());
+    assert!(drop_only_releases_gcs::<ReleasesOnlyEnum>());
+    assert!(drop_only_releases_gcs::<Wrap<Gc<String>>>());
+    assert!(drop_only_releases_gcs::<Wrap<Wrap<u32>>>());
+    assert!(drop_only_releases_gcs::<Option<Gc<Vec<u8>>>>());
+    assert!(!drop_only_releases_gcs::<WithDropImpl>());
+    assert!(!drop_only_releases_gcs::<GenericWithDropImpl<'static, u8, 2>>());
+    assert!(!drop_only_releases_gcs::<OwnsAString>());
+    assert!(!drop_only_releases_gcs::<SkippedWithGlue>());
+    assert!(!drop_only_releases_gcs::<WeakBack>());
+    assert!(!drop_only_releases_gcs::<Wrap<String>>());
+    assert!(!drop_only_releases_gcs::<Vec<Gc<u8>>>());
+    assert!(!drop_only_releases_gcs::<Box<u8>>());
+}
+
 #[derive(Trace)]
 struct Plain {
     id: u64,

@@ -27,6 +27,11 @@ use crate::model::{Body, Field, Input, Variant};
 ///    mutability around a `Gc` makes the type's edges not fixed.
 /// 4. The match borrows fields in place, so packed types, whose fields
 ///    could be misaligned, are rejected by the model.
+/// 5. `__drop_only_releases_gcs` (a promise of behaviour: a wrong `true`
+///    can only skip a drop) is `false` for a type with a `Drop` impl, and
+///    otherwise the `&&` of every field's answer: a traced field's own, a
+///    skipped one's whether it has no drop glue. So the type's drop glue
+///    drops nothing but `Gc`s that `trace` visits.
 pub fn derive(input: &Input) -> TokenStream {
     let krate = match &input.attrs.krate {
         Some(path) => path.to_token_stream(),
@@ -70,6 +75,7 @@ pub fn derive(input: &Input) -> TokenStream {
     let depth = format_ident!("__gcptr_depth");
     let may_own_body = fact_body(&krate, &depth, &fields, "__may_own_gc", true);
     let edges_fixed_body = fact_body(&krate, &depth, &fields, "__edges_fixed", false);
+    let releases_body = drop_only_releases_body(&krate, &input.body);
     let finalize = input.attrs.finalize.then(|| {
         quote! {
             #[inline(always)]
@@ -109,6 +115,11 @@ pub fn derive(input: &Input) -> TokenStream {
                     #edges_fixed_body
                 }
 
+                #[inline]
+                fn __drop_only_releases_gcs() -> ::core::primitive::bool {
+                    #releases_body
+                }
+
                 #finalize
             }
         };
@@ -146,6 +157,34 @@ fn fact_body(
         }
         (false, true) => quote!(#depth >= #limit || { false #(|| #answers)* }),
         (false, false) => quote!(#depth < #limit && { true #(&& #answers)* }),
+    }
+}
+
+/// The body of `__drop_only_releases_gcs`: no `Drop` impl of the type's
+/// own, and every field's drop drops nothing but `Gc`s (a traced field's
+/// type says so; a skipped field's must have no drop glue, since `trace`
+/// does not show what it owns). Asking a field never comes back to the
+/// type: a type contains itself only through a pointer (`Box`, `Vec`,
+/// `Gc`), whose answer does not ask its pointee.
+fn drop_only_releases_body(krate: &TokenStream, body: &Body) -> TokenStream {
+    let answers = body.variants().iter().flat_map(|variant| {
+        variant.fields.iter().map(|field| {
+            let ty = field.ty;
+            if field.skip {
+                quote_spanned!(ty.span()=> !::core::mem::needs_drop::<#ty>())
+            } else {
+                quote_spanned! {ty.span()=>
+                    (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__drop_only_releases_gcs()
+                }
+            }
+        })
+    });
+    quote! {
+        !{
+            #[allow(unused_imports)]
+            use #krate::__private::NoDropImpl as _;
+            <#krate::__private::DropImplProbe<Self>>::HAS_DROP_IMPL
+        } #(&& #answers)*
     }
 }
 
@@ -191,6 +230,7 @@ fn support(krate: &TokenStream) -> TokenStream {
         trait __GcptrTypeFacts {
             fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
             fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
+            fn __drop_only_releases_gcs(&self) -> ::core::primitive::bool;
         }
         impl<T: #krate::Trace> __GcptrTypeFacts for __GcptrProbe<T> {
             #[inline(always)]
@@ -201,10 +241,15 @@ fn support(krate: &TokenStream) -> TokenStream {
             fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool {
                 <T as #krate::Trace>::__edges_fixed(depth)
             }
+            #[inline(always)]
+            fn __drop_only_releases_gcs(&self) -> ::core::primitive::bool {
+                <T as #krate::Trace>::__drop_only_releases_gcs()
+            }
         }
         trait __GcptrTypeFactsFallback {
             fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
             fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
+            fn __drop_only_releases_gcs(&self) -> ::core::primitive::bool;
         }
         impl<T: ?::core::marker::Sized> __GcptrTypeFactsFallback for &__GcptrProbe<T> {
             #[inline(always)]
@@ -213,6 +258,10 @@ fn support(krate: &TokenStream) -> TokenStream {
             }
             #[inline(always)]
             fn __edges_fixed(&self, _: ::core::primitive::u32) -> ::core::primitive::bool {
+                false
+            }
+            #[inline(always)]
+            fn __drop_only_releases_gcs(&self) -> ::core::primitive::bool {
                 false
             }
         }

@@ -186,7 +186,11 @@ impl<T: Trace + 'static> Gc<T> {
         // SAFETY: `ptr` is the allocation's `GcBox`, properly aligned; the
         // `GcBox<MaybeUninit<T>>` and `GcBox<T>` layouts are the same.
         unsafe {
-            ptr::addr_of_mut!((*ptr.as_ptr()).header).write(Header::new(vtable, flag_bits));
+            ptr::addr_of_mut!((*ptr.as_ptr()).header).write(Header::new(
+                vtable,
+                flag_bits,
+                T::__drop_only_releases_gcs(),
+            ));
             ptr.cast::<Header>().as_ref().set_strong(strong);
         }
         if let Some(links) = Header::links(ptr.cast()) {
@@ -656,6 +660,12 @@ unsafe impl<T: ?Sized + Trace> Trace for Gc<T> {
     /// through the object it points at is decided when that object is made.
     #[inline(always)]
     fn __edges_fixed(_depth: u32) -> bool {
+        true
+    }
+
+    /// Its drop lowers one count: the one a collection skips.
+    #[inline(always)]
+    fn __drop_only_releases_gcs() -> bool {
         true
     }
 }

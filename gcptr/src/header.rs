@@ -19,12 +19,14 @@
 //! * `strong` counts `Gc`s; `weak` counts `Weak`s plus one held by all the
 //!   strong references together, as in `std::rc`. Both abort the process on
 //!   overflow, so every strong count below 2^32 works, and every weak count
-//!   below 2^28: the weak word's top bits are [`QUIET`], which says that the
+//!   below 2^27: the weak word's top bits are [`QUIET`], which says that the
 //!   object need not report a lost reference (see [`Header::dec_strong`]),
 //!   [`OLD`], which says that it is counted in generation 2's
 //!   `State::old_count`, [`BUFFERED`], which says that the collector's
-//!   buffer of reporters holds its address, and [`PROVISIONAL`], which says
-//!   that its `DEAD` flag is a full collection's verdict in advance.
+//!   buffer of reporters holds its address, [`PROVISIONAL`], which says
+//!   that its `DEAD` flag is a full collection's verdict in advance, and
+//!   [`DROP_ONLY_RELEASES_GCS`], which says that its drop does nothing but
+//!   drop `Gc`s.
 //! * `vtable` is a `&'static VTable` for the concrete type the object was
 //!   allocated as: it survives coercion to `Gc<dyn Trait>` and lets the
 //!   collector, which sees only headers, trace, finalize, drop and free.
@@ -169,8 +171,13 @@ const BUFFERED: u32 = 1 << 29;
 /// first visiting each to condemn it (on a dropped 1M-node ring, a pass
 /// that took a sixth of its collection's time).
 const PROVISIONAL: u32 = 1 << 28;
+/// The weak word's fifth bit, set from birth and never changed, for an
+/// object whose type's drop does nothing but drop the `Gc`s it owns
+/// ([`Trace::__drop_only_releases_gcs`]): a garbage set of such objects
+/// whose edges all lead to each other is freed without its drops.
+const DROP_ONLY_RELEASES_GCS: u32 = 1 << 27;
 /// The weak word's bits that hold the weak count.
-const WEAK_COUNT: u32 = PROVISIONAL - 1;
+const WEAK_COUNT: u32 = DROP_ONLY_RELEASES_GCS - 1;
 
 const LINKS_SIZE: usize = size_of::<Links>();
 
@@ -210,15 +217,26 @@ fn count_overflow() -> ! {
 }
 
 impl Header {
-    pub(crate) fn new(vtable: &'static VTable, flags: usize) -> Header {
+    /// A header with counts of one; `drop_only_releases_gcs` is the type's
+    /// [`Trace::__drop_only_releases_gcs`] (`false` is always sound).
+    pub(crate) fn new(
+        vtable: &'static VTable,
+        flags: usize,
+        drop_only_releases_gcs: bool,
+    ) -> Header {
         let quiet = if flags & flags::TRACKED == 0 {
             QUIET
         } else {
             0
         };
+        let releases = if drop_only_releases_gcs {
+            DROP_ONLY_RELEASES_GCS
+        } else {
+            0
+        };
         Header {
             strong: Cell::new(1),
-            weak: Cell::new(1 | quiet),
+            weak: Cell::new(1 | quiet | releases),
             vtable_and_flags: Cell::new(ptr::from_ref(vtable).map_addr(|a| a | flags)),
         }
     }
@@ -336,6 +354,13 @@ impl Header {
     #[inline(always)]
     pub(crate) fn pending_events(&self) -> usize {
         (self.flags() ^ flags::FINALIZED) & (flags::FINALIZED | flags::WATCHED)
+    }
+
+    /// Whether the object's type drops nothing but `Gc`s
+    /// ([`DROP_ONLY_RELEASES_GCS`]).
+    #[inline(always)]
+    pub(crate) fn drop_only_releases_gcs(&self) -> bool {
+        self.weak.get() & DROP_ONLY_RELEASES_GCS != 0
     }
 
     /// Whether the object's `DEAD` mark is provisional ([`PROVISIONAL`]).
@@ -1214,7 +1239,7 @@ mod tests {
     fn known_allocations_agree_with_the_vtables() {
         fn check<T: Trace + 'static>(value: T) {
             let object = GcBox {
-                header: Header::new(VTables::<T>::get(false), 0),
+                header: Header::new(VTables::<T>::get(false), 0, false),
                 value,
             };
             for tracked in [false, true] {
@@ -1236,7 +1261,7 @@ mod tests {
         check(vec![1u64]);
         check(Wide(1));
         let array = GcBox {
-            header: Header::new(VTables::<u64>::get(false), 0),
+            header: Header::new(VTables::<u64>::get(false), 0, false),
             value: [1u64, 2, 3],
         };
         let slice: &GcBox<[u64]> = &array;
@@ -1245,7 +1270,7 @@ mod tests {
     }
 
     /// Every strong count below 2^32 works, and every weak count below
-    /// 2^28 (the weak word's top bits are flags), for quiet objects and
+    /// 2^27 (the weak word's top bits are flags), for quiet objects and
     /// others alike (not only counts a small counter would allow). The
     /// counts are set directly: 4 billion clones would take seconds.
     #[test]
@@ -1274,6 +1299,7 @@ mod tests {
         }
         check(5u64, true);
         check(core::cell::RefCell::new(None::<crate::Gc<u64>>), false);
+        check(String::from("a drop of its own"), true);
     }
 
     /// A count that would wrap aborts the process, as `Rc`'s does: a
@@ -1324,7 +1350,7 @@ mod tests {
     #[test]
     fn flags_live_beside_the_vtable_pointer() {
         let vt = VTables::<u64>::get(false);
-        let header = Header::new(vt, flags::FINALIZED);
+        let header = Header::new(vt, flags::FINALIZED, false);
         header.set(flags::DEAD);
         assert!(header.has(flags::DEAD) && header.has(flags::FINALIZED));
         assert!(!header.has(flags::TRACKED));

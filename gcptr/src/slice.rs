@@ -34,7 +34,7 @@ fn allocate_slice<T>(
     // (`SliceVTables`), all writes are to its own, properly aligned slots.
     unsafe {
         let header = memory.add(vtable.header_offset).cast::<Header>();
-        header.as_ptr().write(Header::new(vtable, flag_bits));
+        header.as_ptr().write(Header::new(vtable, flag_bits, false));
         let slot = Header::slice_len_slot(header).expect("a slice header");
         slot.as_ptr().write(len);
         if let Some(links) = Header::links(header) {

@@ -43,6 +43,12 @@ use crate::weak_maps::CallbackState;
 ///    the object whose trace panicked may then leak. A panic in the trace
 ///    that `Gc::new` runs on a value whose edges are fixed unwinds out of
 ///    `Gc::new`, which drops the new object.)
+/// 6. If `__drop_only_releases_gcs` returns `true`, dropping a value of the
+///    type does nothing but drop `Gc`s that `trace` visits. (Breaking this
+///    one can only skip a drop: the collector may free a garbage object of
+///    the type without dropping its value, which leaks what the value owns
+///    and skips its `Drop`s.) The default is true only for types with no
+///    drop glue.
 ///
 /// # Examples
 ///
@@ -138,6 +144,32 @@ pub unsafe trait Trace {
         !Self::__may_own_gc(depth)
     }
 
+    /// Whether dropping a value of this type does nothing but drop the
+    /// `Gc`s it owns, each of which `trace` visits: no `Drop` impl runs, no
+    /// memory is freed, no `Weak` is given up. Then a garbage set whose
+    /// objects are all of such types, and whose edges all lead to each
+    /// other, needs no drops at all: each drop would only lower the count
+    /// of an object that is freed with it, and the collector frees the set
+    /// without them (`cycle::release_without_drops`).
+    ///
+    /// The default, `!needs_drop::<Self>()`, is right for any type with no
+    /// drop glue. The derive answers the `&&` of its fields' answers (a
+    /// skipped field's: whether it has no drop glue), and `false` for a
+    /// type with a `Drop` impl of its own; `Option`, `Result`, `RefCell`,
+    /// arrays, tuples and other wrappers that own their contents inline
+    /// pass on their elements'; `Gc<T>` answers `true` (its drop is the
+    /// one that is skipped, whatever `T` is); `Vec`, `Box` and `Weak`
+    /// answer `false`. No type contains itself but through such a pointer,
+    /// so the question never comes back to the type that asks it.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn __drop_only_releases_gcs() -> bool
+    where
+        Self: Sized,
+    {
+        !core::mem::needs_drop::<Self>()
+    }
+
     /// Whether this type has a finalizer (`#[gc(finalize)]`).
     #[doc(hidden)]
     #[inline(always)]
@@ -226,6 +258,30 @@ pub trait Finalize {
 /// How deep `Trace::__may_own_gc` asks before it answers `true`.
 pub const MAX_MAY_OWN_DEPTH: u32 = 32;
 
+/// Whether `T` has a `Drop` impl of its own (not only drop glue):
+/// `<DropImplProbe<T>>::HAS_DROP_IMPL`, with [`NoDropImpl`] in scope. The
+/// inherent constant exists where `T: Drop` holds, and path resolution
+/// falls back to the trait's where it does not. The derive asks it of
+/// `Self` in its own impl, where the answer is right whatever the
+/// parameters: a `Drop` impl must hold for every instance of its type.
+pub struct DropImplProbe<T: ?Sized>(core::marker::PhantomData<T>);
+
+// The bound is the point: `T: Drop` holds exactly for types with a `Drop`
+// impl of their own.
+#[allow(drop_bounds)]
+impl<T: ?Sized + Drop> DropImplProbe<T> {
+    /// `T` has a `Drop` impl.
+    pub const HAS_DROP_IMPL: bool = true;
+}
+
+/// The answer of [`DropImplProbe`] for a type with no `Drop` impl.
+pub trait NoDropImpl {
+    /// `T` has no `Drop` impl.
+    const HAS_DROP_IMPL: bool = false;
+}
+
+impl<T: ?Sized> NoDropImpl for DropImplProbe<T> {}
+
 /// What a [`Tracer`] does with each edge it is shown.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Action {
@@ -275,6 +331,12 @@ pub struct Tracer {
     /// The pending events of every object taken into the set
     /// (`Gather`): see [`Tracer::needs_events`].
     taken_events: usize,
+    /// Whether an object's drop may do more than release the set's own
+    /// members: a member's type says so
+    /// ([`Trace::__drop_only_releases_gcs`]), an edge left the set (to an
+    /// untracked or acyclic object), or a trace left edges unreported (a
+    /// `RefCell` mutably borrowed). See [`Tracer::drops_only_release_members`].
+    drops_needed: bool,
 }
 
 /// Whether `value`, the value of a new object, owns only untracked and
@@ -303,6 +365,7 @@ impl Tracer {
             found_tracked: false,
             internal_only: 0,
             taken_events: 0,
+            drops_needed: false,
         }
     }
 
@@ -318,7 +381,26 @@ impl Tracer {
     #[inline(always)]
     fn note_taken(&mut self, header: NonNull<Header>) {
         // SAFETY: a member of the set is allocated.
-        self.taken_events |= unsafe { header.as_ref() }.pending_events();
+        let h = unsafe { header.as_ref() };
+        self.taken_events |= h.pending_events();
+        self.drops_needed |= !h.drop_only_releases_gcs();
+    }
+
+    /// Whether the set gathered so far (`Gather`) could be freed without
+    /// the drops of its values: each member's type drops nothing but `Gc`s
+    /// ([`Trace::__drop_only_releases_gcs`]), and every edge the traces
+    /// showed led to a member. Then the drops would only lower the counts
+    /// of members.
+    pub(crate) fn drops_only_release_members(&self) -> bool {
+        !self.drops_needed
+    }
+
+    /// Tells the tracer that the value traced holds edges it did not show
+    /// (a `RefCell` that is mutably borrowed): its drop must run.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn note_unreported_edges(&mut self) {
+        self.drops_needed = true;
     }
 
     /// Whether an object taken into the set so far (`Gather`) has a
@@ -367,6 +449,7 @@ impl Tracer {
         debug_assert!(self.gathered_all_internal());
         self.pending.clear();
         self.internal_only = 0;
+        self.drops_needed = false;
     }
 
     pub(crate) fn into_pending(self) -> Vec<NonNull<Header>> {
@@ -476,8 +559,10 @@ impl Tracer {
         // contract), so its header is allocated.
         let action = self.action;
         if matches!(action, Action::SubtractInternal | Action::Gather) {
-            // Untracked: never part of a cycle.
+            // Untracked: never part of a cycle, but its count is the drop's
+            // to lower.
             let Some(node) = Header::links(to) else {
+                self.drops_needed = true;
                 return;
             };
             // SAFETY: the links of a tracked, allocated object.
@@ -490,9 +575,12 @@ impl Tracer {
                     self.internal_only += usize::from(links.decrement_refs());
                 }
                 // In no list: maybe set aside by `Gc::get_mut`.
-                Mark::Outside if Links::is_set_aside(node) => self.set_aside_unless_dead(to),
+                Mark::Outside if Links::is_set_aside(node) => {
+                    self.drops_needed = true;
+                    self.set_aside_unless_dead(to);
+                }
                 // In a list (an edge out of the set), or acyclic.
-                Mark::Outside => {}
+                Mark::Outside => self.drops_needed = true,
             }
         } else if action == Action::MarkReachable {
             let Some(node) = Header::links(to) else {

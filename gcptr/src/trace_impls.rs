@@ -142,11 +142,17 @@ unsafe impl<T: Trace> Trace for RefCell<T> {
         // `value` lives (see above: no `borrow_mut` during a trace).
         if let Ok(value) = unsafe { self.try_borrow_unguarded() } {
             value.trace(tracer);
+        } else {
+            tracer.note_unreported_edges();
         }
     }
     #[inline(always)]
     fn __may_own_gc(depth: u32) -> bool {
         T::__may_own_gc(depth)
+    }
+    #[inline(always)]
+    fn __drop_only_releases_gcs() -> bool {
+        T::__drop_only_releases_gcs()
     }
 }
 
@@ -158,9 +164,12 @@ unsafe impl<T: Trace> Trace for RefCell<T> {
 // with two fields of one container type (`next` and `prev`) otherwise gets
 // one out-of-line copy of the edge code, called once per edge with its
 // registers saved and restored each time.
+// Those that own their contents inline (no allocation of their own) also
+// pass on whether dropping them drops nothing but `Gc`s (`inline`).
 macro_rules! forward {
     ($(impl[$($gen:tt)*] $ty:ty => |$this:ident, $tracer:ident| $body:expr,
-        may_own($depth:ident): $may:expr $(, fixed: $fixed:expr)?;)*) => {$(
+        may_own($depth:ident): $may:expr $(, fixed: $fixed:expr)?
+        $(, inline: $releases:expr)?;)*) => {$(
         // SAFETY: visits every element the container owns, once.
         unsafe impl<$($gen)*> Trace for $ty {
             #[inline(always)]
@@ -178,6 +187,12 @@ macro_rules! forward {
                     $fixed
                 }
             )?
+            $(
+                #[inline(always)]
+                fn __drop_only_releases_gcs() -> bool {
+                    $releases
+                }
+            )?
         }
     )*};
 }
@@ -186,12 +201,14 @@ forward! {
     impl[T: Trace] Option<T> => |this, tracer| if let Some(value) = this {
         value.trace(tracer)
     }, may_own(depth): T::__may_own_gc(depth),
-        fixed: T::__edges_fixed(depth);
+        fixed: T::__edges_fixed(depth),
+        inline: T::__drop_only_releases_gcs();
     impl[T: Trace, E: Trace] Result<T, E> => |this, tracer| match this {
         Ok(value) => value.trace(tracer),
         Err(error) => error.trace(tracer),
     }, may_own(depth): T::__may_own_gc(depth) || E::__may_own_gc(depth),
-        fixed: T::__edges_fixed(depth) && E::__edges_fixed(depth);
+        fixed: T::__edges_fixed(depth) && E::__edges_fixed(depth),
+        inline: T::__drop_only_releases_gcs() && E::__drop_only_releases_gcs();
     impl[T: Trace] Vec<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
         may_own(depth): T::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth);
@@ -206,7 +223,8 @@ forward! {
         fixed: T::__edges_fixed(depth);
     impl[T: Trace, const N: usize] [T; N] => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
         may_own(depth): N > 0 && T::__may_own_gc(depth),
-        fixed: N == 0 || T::__edges_fixed(depth);
+        fixed: N == 0 || T::__edges_fixed(depth),
+        inline: N == 0 || T::__drop_only_releases_gcs();
     impl[T: Trace, S: 'static] HashSet<T, S> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
         may_own(depth): T::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth);
@@ -228,10 +246,12 @@ forward! {
     }, may_own(depth): T::__may_own_gc(depth);
     impl[T: Trace] Wrapping<T> => |this, tracer| this.0.trace(tracer),
         may_own(depth): T::__may_own_gc(depth),
-        fixed: T::__edges_fixed(depth);
+        fixed: T::__edges_fixed(depth),
+        inline: T::__drop_only_releases_gcs();
     impl[T: Trace] core::cmp::Reverse<T> => |this, tracer| this.0.trace(tracer),
         may_own(depth): T::__may_own_gc(depth),
-        fixed: T::__edges_fixed(depth);
+        fixed: T::__edges_fixed(depth),
+        inline: T::__drop_only_releases_gcs();
     impl[T: Trace] core::mem::ManuallyDrop<T> => |this, tracer| (**this).trace(tracer),
         may_own(depth): T::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth);
@@ -239,7 +259,8 @@ forward! {
         this.start.trace(tracer);
         this.end.trace(tracer);
     }, may_own(depth): T::__may_own_gc(depth),
-        fixed: T::__edges_fixed(depth);
+        fixed: T::__edges_fixed(depth),
+        inline: T::__drop_only_releases_gcs();
 }
 
 // SAFETY: visits every element once.
@@ -275,6 +296,10 @@ macro_rules! tuples {
             #[inline(always)]
             fn __edges_fixed(depth: u32) -> bool {
                 true $(&& $name::__edges_fixed(depth))+
+            }
+            #[inline(always)]
+            fn __drop_only_releases_gcs() -> bool {
+                true $(&& $name::__drop_only_releases_gcs())+
             }
         }
     )*};

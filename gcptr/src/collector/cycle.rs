@@ -44,7 +44,10 @@
 //! at a time (from the lists, or from the reporters while each set so far
 //! was garbage), that pass drops what it gathered as soon as it has traced
 //! it all and found it all garbage, while it is in cache, and starts again
-//! ([`drop_gathered_garbage`]).
+//! ([`drop_gathered_garbage`]). If those drops would do nothing but lower
+//! each other's counts (no member's type drops more than its `Gc`s, and
+//! every edge leads to a member), the set is freed without them
+//! ([`release_without_drops`]).
 //!
 //! A panic in a finalizer, a `Drop` or a trace is caught, the collection
 //! completes, and the first panic is resumed when the collector is
@@ -557,6 +560,38 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
     st.drop_depth.set(st.drop_depth.get() - 1);
 }
 
+/// Frees `garbage` as [`drop_and_release`] would, but without the drops:
+/// every object's drop would do nothing but drop `Gc`s, and each of those
+/// leads to another object of `garbage`
+/// ([`Tracer::drops_only_release_members`]). So the drops would only
+/// bring the counts of `garbage` to zero, and each object's memory would
+/// go once its count and its `Weak`s were gone: here, each gives up the
+/// strong references' share of its weak count at once, and is freed
+/// unless a `Weak` (or the buffer of reporters) still holds it. Its value
+/// is left as it was: it owns nothing that its drop would free, and no
+/// `Gc` in it is used again. No user code runs.
+///
+/// On a dropped 1M-node ring, the drops took two fifths of the
+/// collection's instructions: a call through the vtable per object, and
+/// for each of its `Gc`s a decrement and the slow path of a count that
+/// reaches zero on a condemned object.
+fn release_without_drops(st: &State, garbage: &[NonNull<Header>]) {
+    for &header in garbage {
+        // SAFETY: held by the strong references' share of the weak count
+        // (or by that share, stayed: `death::dead_reached_zero`).
+        let h = unsafe { header.as_ref() };
+        h.settle_condemned();
+        // As the drops would have left it: every reference came from a
+        // member.
+        h.set_strong(0);
+        Links::link_to_self(member_links(header));
+        st.note_death(header);
+        // SAFETY: the strong references' share, given up once, here, as
+        // the last of the drops would have.
+        unsafe { death::release_weak(header) };
+    }
+}
+
 /// How the first pass of an analysis ([`find_unreachable`]) finds its set.
 enum FirstPass {
     /// The set is given whole, and traced in order
@@ -861,8 +896,11 @@ fn gather_from_roots(
 
 /// Drops and releases the set gathered so far, which is all garbage and
 /// needs no finalizer run and no watcher told
-/// ([`Tracer::gathered_all_internal`]), and empties it; returns how many
-/// objects it held, or 0 if they must wait for the end of the collection:
+/// ([`Tracer::gathered_all_internal`]), or frees it without the drops if
+/// they would only release its own members
+/// ([`Tracer::drops_only_release_members`]), and empties it; returns how
+/// many objects it held, or 0 if they must wait for the end of the
+/// collection:
 ///
 /// - while a weak reference with a callback exists: the callbacks that
 ///   garbage owns are cancelled first (`notify_watchers`);
@@ -895,7 +933,11 @@ fn drop_gathered_garbage(
         return 0;
     }
     st.set_analysing(false);
-    drop_and_release(st, tracer.pending(), first_panic);
+    if tracer.drops_only_release_members() {
+        release_without_drops(st, tracer.pending());
+    } else {
+        drop_and_release(st, tracer.pending(), first_panic);
+    }
     let dropped = tracer.pending_len();
     tracer.restart();
     st.set_analysing(true);
