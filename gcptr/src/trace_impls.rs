@@ -165,11 +165,11 @@ unsafe impl<T: Trace> Trace for RefCell<T> {
 // one out-of-line copy of the edge code, called once per edge with its
 // registers saved and restored each time.
 // Those that own their contents inline (no allocation of their own) also
-// pass on whether dropping them drops nothing but `Gc`s (`inline`).
+// pass on whether dropping them drops nothing but `Gc`s (`drop_releases`).
 macro_rules! forward {
     ($(impl[$($gen:tt)*] $ty:ty => |$this:ident, $tracer:ident| $body:expr,
         may_own($depth:ident): $may:expr $(, fixed: $fixed:expr)?
-        $(, inline: $releases:expr)?;)*) => {$(
+        $(, drop_releases: $releases:expr)?;)*) => {$(
         // SAFETY: visits every element the container owns, once.
         unsafe impl<$($gen)*> Trace for $ty {
             #[inline(always)]
@@ -202,13 +202,13 @@ forward! {
         value.trace(tracer)
     }, may_own(depth): T::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth),
-        inline: T::__drop_only_releases_gcs();
+        drop_releases: T::__drop_only_releases_gcs();
     impl[T: Trace, E: Trace] Result<T, E> => |this, tracer| match this {
         Ok(value) => value.trace(tracer),
         Err(error) => error.trace(tracer),
     }, may_own(depth): T::__may_own_gc(depth) || E::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth) && E::__edges_fixed(depth),
-        inline: T::__drop_only_releases_gcs() && E::__drop_only_releases_gcs();
+        drop_releases: T::__drop_only_releases_gcs() && E::__drop_only_releases_gcs();
     impl[T: Trace] Vec<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
         may_own(depth): T::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth);
@@ -224,7 +224,7 @@ forward! {
     impl[T: Trace, const N: usize] [T; N] => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
         may_own(depth): N > 0 && T::__may_own_gc(depth),
         fixed: N == 0 || T::__edges_fixed(depth),
-        inline: N == 0 || T::__drop_only_releases_gcs();
+        drop_releases: N == 0 || T::__drop_only_releases_gcs();
     impl[T: Trace, S: 'static] HashSet<T, S> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
         may_own(depth): T::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth);
@@ -247,11 +247,11 @@ forward! {
     impl[T: Trace] Wrapping<T> => |this, tracer| this.0.trace(tracer),
         may_own(depth): T::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth),
-        inline: T::__drop_only_releases_gcs();
+        drop_releases: T::__drop_only_releases_gcs();
     impl[T: Trace] core::cmp::Reverse<T> => |this, tracer| this.0.trace(tracer),
         may_own(depth): T::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth),
-        inline: T::__drop_only_releases_gcs();
+        drop_releases: T::__drop_only_releases_gcs();
     impl[T: Trace] core::mem::ManuallyDrop<T> => |this, tracer| (**this).trace(tracer),
         may_own(depth): T::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth);
@@ -260,7 +260,7 @@ forward! {
         this.end.trace(tracer);
     }, may_own(depth): T::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth),
-        inline: T::__drop_only_releases_gcs();
+        drop_releases: T::__drop_only_releases_gcs();
 }
 
 // SAFETY: visits every element once.
