@@ -334,8 +334,8 @@ pub struct Tracer {
     /// Whether an object's drop may do more than release the set's own
     /// members: a member's type says so
     /// ([`Trace::__drop_only_releases_gcs`]), an edge left the set (to an
-    /// untracked or acyclic object), or a trace left edges unreported (a
-    /// `RefCell` mutably borrowed). See [`Tracer::drops_only_release_members`].
+    /// untracked, acyclic or set-aside object), or a trace left edges
+    /// unreported (a `RefCell` mutably borrowed). See [`Tracer::drops_only_release_members`].
     drops_needed: bool,
 }
 
