@@ -33,7 +33,8 @@ fn max_len() -> usize {
 
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
-        6 => Just(Kind::Plain),
+        4 => Just(Kind::Plain),
+        3 => Just(Kind::Bare),
         1 => Just(Kind::Fin(FinMode::Observe)),
         1 => Just(Kind::Fin(FinMode::ResurrectEdges)),
         1 => Just(Kind::Fin(FinMode::ResurrectSelf)),
@@ -50,7 +51,7 @@ fn op(finalizers: bool) -> impl Strategy<Value = Op> {
     let kind = if finalizers {
         kind().boxed()
     } else {
-        Just(Kind::Plain).boxed()
+        prop_oneof![Just(Kind::Plain), Just(Kind::Bare)].boxed()
     };
     prop_oneof![
         12 => kind.prop_map(Op::Alloc),
@@ -111,7 +112,8 @@ fn model_agrees_with_automatic_collection_off() {
     run(cases(1500), Just(Config { automatic: None }), true);
 }
 
-/// The same without finalizers: plain reference counting and cycles.
+/// The same without finalizers: plain reference counting and cycles, half
+/// of the objects bare (garbage that a collection may free undropped).
 #[test]
 fn model_agrees_without_finalizers() {
     run(cases(500), Just(Config { automatic: None }), false);
@@ -231,6 +233,42 @@ fn resurrected_object_is_loud_and_brings_back_nothing_set_aside() {
         Op::AddEdge { from: 0, to: 1 }, // b -> c
         Op::CollectAll,
         Op::Freeze,
+    ];
+    Harness::run(Config { automatic: None }, &ops);
+}
+
+#[test]
+fn bare_garbage_is_freed_and_its_weak_references_fail() {
+    // A ring of three bare nodes, one of them weakly held, is all garbage:
+    // the collection may free it without a drop. Then a bare pair holding
+    // a plain node (an edge out of the set): the pair must be dropped, so
+    // that the plain node dies with it, once.
+    let bare = || Op::Alloc(Kind::Bare);
+    let ops = [
+        bare(),
+        bare(),
+        bare(),
+        Op::AddEdge { from: 0, to: 1 },
+        Op::AddEdge { from: 1, to: 2 },
+        Op::AddEdge { from: 2, to: 0 },
+        Op::Downgrade(1),
+        Op::DropRoot(0),
+        Op::DropRoot(0),
+        Op::DropRoot(0),
+        Op::CollectAll,
+        Op::Upgrade {
+            weak: 0,
+            keep: false,
+        },
+        bare(),
+        bare(),
+        alloc(),
+        Op::AddEdge { from: 0, to: 1 },
+        Op::AddEdge { from: 1, to: 0 },
+        Op::MoveRoot { root: 2, from: 0 },
+        Op::DropRoot(0),
+        Op::DropRoot(0),
+        Op::CollectAll,
     ];
     Harness::run(Config { automatic: None }, &ops);
 }

@@ -7,17 +7,23 @@
 //!
 //! # The real heap
 //!
-//! Objects are [`Obj`]s: a `Gc<PlainNode>` (no finalizer) or a
-//! `Gc<FinNode>` (`#[gc(finalize)]`). Both carry a [`Body`]: an id, strong
-//! edges (`RefCell<Vec<Obj>>`) and weak edges (`RefCell<Vec<WObj>>`). The
-//! harness holds *roots* (strong handles), a pool of `Weak`s, and finalizers
-//! may store handles in the thread-local *resurrection list* `RES`.
+//! Objects are [`Obj`]s: a `Gc<PlainNode>` (no finalizer), a
+//! `Gc<FinNode>` (`#[gc(finalize)]`) or a `Gc<BareNode>`. The first two
+//! carry a [`Body`]: an id, strong edges (`RefCell<EdgeList>`, at most
+//! [`EDGE_SLOTS`]) and weak edges (`RefCell<Vec<WObj>>`). A bare node holds
+//! only an id and strong edges, and has no `Drop` impl: its drop does
+//! nothing but release `Gc`s, so a collection may free a set of bare
+//! garbage without running any drop. The harness holds *roots* (strong
+//! handles), a pool of `Weak`s, and finalizers may store handles in the
+//! thread-local *resurrection list* `RES`.
 //!
 //! Every `Drop` of a body and every finalizer appends an [`Event`] to a
 //! thread-local log, recording what it saw of its peers; after each
 //! operation the log must equal, as a multiset, the events the model
 //! predicts for that operation. So every death is checked to happen in the
-//! operation the model says, exactly once, and never earlier.
+//! operation the model says, exactly once, and never earlier. A bare node
+//! records nothing: its deaths are checked through `gcptr::count()`, what
+//! `collect` returns, weak upgrades, and (under ASan) freed memory.
 //!
 //! # The model
 //!
@@ -85,6 +91,8 @@ pub enum Kind {
     Plain,
     /// `#[gc(finalize)]`, allocated with `Gc::new_cyclic`.
     Fin(FinMode),
+    /// No `Drop` impl and no weak edges: [`BareNode`].
+    Bare,
 }
 
 /// One step of a program. Indices are taken modulo the length of what
@@ -97,7 +105,8 @@ pub enum Kind {
 pub enum Op {
     /// Allocates an object and holds it as a new root.
     Alloc(Kind),
-    /// `roots[from].edges.push(roots[to].clone())`.
+    /// `roots[from].edges.push(roots[to].clone())`, unless `roots[from]`
+    /// holds [`EDGE_SLOTS`] edges.
     AddEdge { from: u8, to: u8 },
     /// Removes (and drops) `roots[from].edges[edge]`.
     RemoveEdge { from: u8, edge: u8 },
@@ -115,7 +124,8 @@ pub enum Op {
     Upgrade { weak: u8, keep: bool },
     /// Drops `weaks[weak]` (`swap_remove`).
     DropWeak(u8),
-    /// `roots[from].weaks.push(Gc::downgrade(&roots[to]))`.
+    /// `roots[from].weaks.push(Gc::downgrade(&roots[to]))`, unless
+    /// `roots[from]` is bare.
     StoreWeak { from: u8, to: u8 },
     /// Upgrades `roots[from].weaks[idx]`; roots the result if `keep`.
     UpgradeStored { from: u8, idx: u8, keep: bool },
@@ -130,14 +140,15 @@ pub enum Op {
     /// Empties `RES`, dropping what finalizers stored there, in order.
     DropResurrected,
     /// `map.insert(key % KEYS, &roots[root])`, in the `WeakValueMap` of
-    /// the root's type.
+    /// the root's type (none for a bare root).
     MapInsert { key: u8, root: u8 },
     /// `map.remove(key % KEYS)` in the plain (`fin == false`) or finalizer
     /// map.
     MapRemove { key: u8, fin: bool },
     /// `map.get(key % KEYS)`; roots the result if `keep`.
     MapGet { key: u8, fin: bool, keep: bool },
-    /// `set.insert(&roots[root])`, in the `WeakSet` of the root's type.
+    /// `set.insert(&roots[root])`, in the `WeakSet` of the root's type
+    /// (none for a bare root).
     SetInsert(u8),
     /// `set.remove(&roots[root])`.
     SetRemove(u8),
@@ -147,12 +158,17 @@ pub enum Op {
     GetMut(u8),
     /// Moves `roots[root]` into the edges of another root, `roots[from]`
     /// (taken after the removal): a reference that changes hands with no
-    /// count going down. Nothing if there is one root or none.
+    /// count going down. Nothing if there is one root or none, or if
+    /// `roots[from]` holds [`EDGE_SLOTS`] edges.
     MoveRoot { root: u8, from: u8 },
 }
 
 /// Keys of the weak value maps.
 pub const KEYS: u8 = 6;
+
+/// Strong edges an object can hold: `AddEdge` and `MoveRoot` do nothing
+/// to an object that has this many.
+pub const EDGE_SLOTS: usize = 6;
 
 impl Op {
     /// Decodes one operation from the front of `bytes` (for the fuzzer);
@@ -169,8 +185,8 @@ impl Op {
                 None => 0,
             }
         };
-        // Weights, out of 39: the common operations take several codes.
-        Some(match tag % 39 {
+        // Weights, out of 41: the common operations take several codes.
+        Some(match tag % 41 {
             0..=2 => Op::Alloc(Kind::Plain),
             3 => Op::Alloc(Kind::Fin(FinMode::Observe)),
             4 => Op::Alloc(Kind::Fin(FinMode::ResurrectEdges)),
@@ -247,6 +263,7 @@ impl Op {
                 root: arg(),
                 from: arg(),
             },
+            39 | 40 => Op::Alloc(Kind::Bare),
             _ => Op::ClearEdges { from: arg() },
         })
     }
@@ -322,11 +339,49 @@ fn take_events() -> Vec<Event> {
     events
 }
 
-/// What every object holds.
+/// Strong edges in order, in fixed slots: unlike a `Vec`, dropping the
+/// list does nothing but release `Gc`s, so a bare node keeps that fact.
+#[derive(Trace, Default)]
+pub struct EdgeList {
+    /// `slots[..len]` are `Some`, the rest `None`.
+    slots: [Option<Obj>; EDGE_SLOTS],
+    #[gc(skip)]
+    len: usize,
+}
+
+impl EdgeList {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Obj> {
+        self.slots[..self.len].iter().flatten()
+    }
+
+    fn get(&self, i: usize) -> &Obj {
+        self.iter().nth(i).expect("an edge index below len")
+    }
+
+    fn push(&mut self, obj: Obj) {
+        assert!(self.len < EDGE_SLOTS, "harness: an edge list is full");
+        self.slots[self.len] = Some(obj);
+        self.len += 1;
+    }
+
+    /// Removes edge `i`, keeping the others in order.
+    fn remove(&mut self, i: usize) -> Obj {
+        let removed = self.slots[i].take().expect("an edge index below len");
+        self.slots[i..self.len].rotate_left(1);
+        self.len -= 1;
+        removed
+    }
+}
+
+/// What a plain or a finalizer object holds.
 #[derive(Trace)]
 pub struct Body {
     id: u32,
-    edges: RefCell<Vec<Obj>>,
+    edges: RefCell<EdgeList>,
     weaks: RefCell<Vec<WObj>>,
 }
 
@@ -367,7 +422,7 @@ impl Finalize for FinNode {
             .map(|e| {
                 // A peer's value is readable unless it is dead; reading a
                 // dead one must panic, never read freed memory.
-                let read = panic::catch_unwind(AssertUnwindSafe(|| e.body().id));
+                let read = panic::catch_unwind(AssertUnwindSafe(|| e.id()));
                 if let Ok(id) = read {
                     assert_eq!(id, e.id_by_address(), "a peer's id changed");
                 }
@@ -393,50 +448,83 @@ impl Finalize for FinNode {
     }
 }
 
-/// A strong handle to an object of either type.
+/// An object whose drop only releases the `Gc`s it holds (no `Drop` impl,
+/// no `Weak`, no heap memory of its own).
+#[derive(Trace)]
+pub struct BareNode {
+    id: u32,
+    edges: RefCell<EdgeList>,
+}
+
+/// A strong handle to an object of any type.
 #[derive(Trace, Clone)]
 pub enum Obj {
     Plain(Gc<PlainNode>),
     Fin(Gc<FinNode>),
+    Bare(Gc<BareNode>),
 }
 
-/// A weak handle to an object of either type.
+/// A weak handle to an object of any type.
 #[derive(Trace, Clone)]
 pub enum WObj {
     Plain(Weak<PlainNode>),
     Fin(Weak<FinNode>),
+    Bare(Weak<BareNode>),
 }
 
 impl Obj {
     fn new(id: u32, kind: Kind) -> Obj {
-        let body = Body {
+        let edges = || RefCell::new(EdgeList::default());
+        let body = || Body {
             id,
-            edges: RefCell::new(Vec::new()),
+            edges: edges(),
             weaks: RefCell::new(Vec::new()),
         };
         let obj = match kind {
-            Kind::Plain => Obj::Plain(Gc::new(PlainNode(body))),
+            Kind::Plain => Obj::Plain(Gc::new(PlainNode(body()))),
             Kind::Fin(mode) => Obj::Fin(Gc::new_cyclic(|me| FinNode {
-                body,
+                body: body(),
                 mode,
                 me: me.clone(),
             })),
+            Kind::Bare => Obj::Bare(Gc::new(BareNode { id, edges: edges() })),
         };
         IDS.with(|ids| ids.borrow_mut().insert(obj.address(), id));
         obj
     }
 
-    fn body(&self) -> &Body {
+    /// The id stored in the value (a read of the value).
+    fn id(&self) -> u32 {
         match self {
-            Obj::Plain(g) => &g.0,
-            Obj::Fin(g) => &g.body,
+            Obj::Plain(g) => g.0.id,
+            Obj::Fin(g) => g.body.id,
+            Obj::Bare(g) => g.id,
         }
     }
 
-    fn get_mut_body(&mut self) -> Option<&mut Body> {
+    fn edges(&self) -> &RefCell<EdgeList> {
         match self {
-            Obj::Plain(g) => Gc::get_mut(g).map(|node| &mut node.0),
-            Obj::Fin(g) => Gc::get_mut(g).map(|node| &mut node.body),
+            Obj::Plain(g) => &g.0.edges,
+            Obj::Fin(g) => &g.body.edges,
+            Obj::Bare(g) => &g.edges,
+        }
+    }
+
+    /// Weak edges; a bare node has none.
+    fn weaks(&self) -> Option<&RefCell<Vec<WObj>>> {
+        match self {
+            Obj::Plain(g) => Some(&g.0.weaks),
+            Obj::Fin(g) => Some(&g.body.weaks),
+            Obj::Bare(_) => None,
+        }
+    }
+
+    /// `Gc::get_mut`, narrowed to the id.
+    fn get_mut_id(&mut self) -> Option<&mut u32> {
+        match self {
+            Obj::Plain(g) => Gc::get_mut(g).map(|node| &mut node.0.id),
+            Obj::Fin(g) => Gc::get_mut(g).map(|node| &mut node.body.id),
+            Obj::Bare(g) => Gc::get_mut(g).map(|node| &mut node.id),
         }
     }
 
@@ -444,6 +532,7 @@ impl Obj {
         match self {
             Obj::Plain(g) => Gc::as_ptr(g).cast::<()>().addr(),
             Obj::Fin(g) => Gc::as_ptr(g).cast::<()>().addr(),
+            Obj::Bare(g) => Gc::as_ptr(g).cast::<()>().addr(),
         }
     }
 
@@ -459,17 +548,15 @@ impl Obj {
         match self {
             Obj::Plain(g) => Gc::strong_count(g),
             Obj::Fin(g) => Gc::strong_count(g),
+            Obj::Bare(g) => Gc::strong_count(g),
         }
-    }
-
-    fn is_fin(&self) -> bool {
-        matches!(self, Obj::Fin(_))
     }
 
     fn downgrade(&self) -> WObj {
         match self {
             Obj::Plain(g) => WObj::Plain(Gc::downgrade(g)),
             Obj::Fin(g) => WObj::Fin(Gc::downgrade(g)),
+            Obj::Bare(g) => WObj::Bare(Gc::downgrade(g)),
         }
     }
 }
@@ -479,6 +566,7 @@ impl WObj {
         match self {
             WObj::Plain(w) => w.upgrade().map(Obj::Plain),
             WObj::Fin(w) => w.upgrade().map(Obj::Fin),
+            WObj::Bare(w) => w.upgrade().map(Obj::Bare),
         }
     }
 
@@ -486,6 +574,7 @@ impl WObj {
         match self {
             WObj::Plain(w) => w.strong_count(),
             WObj::Fin(w) => w.strong_count(),
+            WObj::Bare(w) => w.strong_count(),
         }
     }
 }
@@ -756,25 +845,35 @@ impl Model {
     fn drop_value(&mut self, id: usize) {
         let edges = std::mem::take(&mut self.objs[id].edges);
         self.objs[id].weaks.clear();
-        let peers = edges
-            .iter()
-            .map(|&e| (e as u32, self.upgradable(e)))
-            .collect();
-        self.events.push(Event {
-            what: What::Dropped,
-            id: id as u32,
-            peers,
-        });
-        // `Body::drop` upgraded a `Weak` to each peer, and dropped it: a
-        // lost reference for each one that upgraded.
-        for &e in &edges {
-            if self.upgradable(e) {
-                self.lost_reference(e);
+        if self.objs[id].kind != Kind::Bare {
+            let peers = edges
+                .iter()
+                .map(|&e| (e as u32, self.upgradable(e)))
+                .collect();
+            self.events.push(Event {
+                what: What::Dropped,
+                id: id as u32,
+                peers,
+            });
+            // `Body::drop` upgraded a `Weak` to each peer, and dropped it:
+            // a lost reference for each one that upgraded.
+            for &e in &edges {
+                if self.upgradable(e) {
+                    self.lost_reference(e);
+                }
             }
         }
+        // A collection may free a set of bare garbage without dropping
+        // it: then these edges all lead into the set, whose members are
+        // dead already, and releasing them changes nothing.
         for e in edges {
             self.dec(e);
         }
+    }
+
+    /// Whether `id` can take another strong edge.
+    fn has_room(&self, id: usize) -> bool {
+        self.objs[id].edges.len() < EDGE_SLOTS
     }
 
     /// Marks, within `set`, what is reachable from outside it: from a root,
@@ -1102,9 +1201,10 @@ impl Harness {
                 }
             }
             Op::AddEdge { from, to } => {
-                if let (Some(f), Some(t)) = (index(from, n), index(to, n)) {
+                let room = |f: &usize| self.model.has_room(self.model.roots[*f]);
+                if let (Some(f), Some(t)) = (index(from, n).filter(room), index(to, n)) {
                     let target = self.roots[t].clone();
-                    self.roots[f].body().edges.borrow_mut().push(target);
+                    self.roots[f].edges().borrow_mut().push(target);
                     let (f, t) = (self.model.roots[f], self.model.roots[t]);
                     self.model.inc(t);
                     self.model.objs[f].edges.push(t);
@@ -1114,7 +1214,7 @@ impl Harness {
                 if let Some(f) = index(from, n) {
                     let mf = self.model.roots[f];
                     if let Some(e) = index(edge, self.model.objs[mf].edges.len()) {
-                        let removed = self.roots[f].body().edges.borrow_mut().remove(e);
+                        let removed = self.roots[f].edges().borrow_mut().remove(e);
                         drop(removed); // the borrow has ended: deaths may run code
                         let t = self.model.objs[mf].edges.remove(e);
                         self.model.dec(t);
@@ -1123,7 +1223,7 @@ impl Harness {
             }
             Op::ClearEdges { from } => {
                 if let Some(f) = index(from, n) {
-                    let removed = std::mem::take(&mut *self.roots[f].body().edges.borrow_mut());
+                    let removed = std::mem::take(&mut *self.roots[f].edges().borrow_mut());
                     drop(removed);
                     let mf = self.model.roots[f];
                     for t in std::mem::take(&mut self.model.objs[mf].edges) {
@@ -1135,7 +1235,7 @@ impl Harness {
                 if let Some(f) = index(from, n) {
                     let mf = self.model.roots[f];
                     if let Some(e) = index(edge, self.model.objs[mf].edges.len()) {
-                        let target = self.roots[f].body().edges.borrow()[e].clone();
+                        let target = self.roots[f].edges().borrow().get(e).clone();
                         self.roots.push(target);
                         let t = self.model.objs[mf].edges[e];
                         self.model.inc(t);
@@ -1160,19 +1260,22 @@ impl Harness {
             }
             Op::MoveRoot { root, from } => {
                 if let Some(r) = index(root, n).filter(|_| n > 1) {
-                    let moved = self.roots.swap_remove(r);
-                    let id = self.model.roots.swap_remove(r);
                     let f = index(from, n - 1).expect("another root");
-                    self.roots[f].body().edges.borrow_mut().push(moved);
-                    let f = self.model.roots[f];
-                    self.model.objs[f].edges.push(id);
+                    // `swap_remove(r)` brings the last root to `r`.
+                    let receiver = self.model.roots[if f == r { n - 1 } else { f }];
+                    if self.model.has_room(receiver) {
+                        let moved = self.roots.swap_remove(r);
+                        let id = self.model.roots.swap_remove(r);
+                        self.roots[f].edges().borrow_mut().push(moved);
+                        self.model.objs[receiver].edges.push(id);
+                    }
                 }
             }
             Op::GetMut(root) => {
                 if let Some(r) = index(root, n) {
-                    let lent = self.roots[r].get_mut_body().map(|body| {
+                    let lent = self.roots[r].get_mut_id().map(|id| {
                         // A write through the `&mut`, for Miri to check.
-                        body.id = std::hint::black_box(body.id);
+                        *id = std::hint::black_box(*id);
                     });
                     self.model.get_mut(self.model.roots[r], lent.is_some());
                 }
@@ -1198,17 +1301,19 @@ impl Harness {
             }
             Op::StoreWeak { from, to } => {
                 if let (Some(f), Some(t)) = (index(from, n), index(to, n)) {
-                    let weak = self.roots[t].downgrade();
-                    self.roots[f].body().weaks.borrow_mut().push(weak);
-                    let (f, t) = (self.model.roots[f], self.model.roots[t]);
-                    self.model.objs[f].weaks.push(t);
+                    if let Some(weaks) = self.roots[f].weaks() {
+                        weaks.borrow_mut().push(self.roots[t].downgrade());
+                        let (f, t) = (self.model.roots[f], self.model.roots[t]);
+                        self.model.objs[f].weaks.push(t);
+                    }
                 }
             }
             Op::UpgradeStored { from, idx, keep } => {
                 if let Some(f) = index(from, n) {
                     let mf = self.model.roots[f];
                     if let Some(i) = index(idx, self.model.objs[mf].weaks.len()) {
-                        let weak = self.roots[f].body().weaks.borrow()[i].clone();
+                        let weaks = self.roots[f].weaks().expect("a node with weak edges");
+                        let weak = weaks.borrow()[i].clone();
                         let upgraded = weak.upgrade();
                         drop(weak);
                         let id = self.model.objs[mf].weaks[i];
@@ -1256,6 +1361,7 @@ impl Harness {
                     let old = match &self.roots[r] {
                         Obj::Plain(g) => self.plain_map.insert(key, g).map(Obj::Plain),
                         Obj::Fin(g) => self.fin_map.insert(key, g).map(Obj::Fin),
+                        Obj::Bare(_) => return self.check(op),
                     };
                     let id = self.model.roots[r];
                     let map = &mut self.model.maps[usize::from(self.model.is_fin(id))];
@@ -1297,6 +1403,7 @@ impl Harness {
                     let inserted = match &self.roots[r] {
                         Obj::Plain(g) => self.plain_set.insert(g),
                         Obj::Fin(g) => self.fin_set.insert(g),
+                        Obj::Bare(_) => return self.check(op),
                     };
                     let id = self.model.roots[r];
                     let live = self.model.upgradable(id);
@@ -1317,6 +1424,7 @@ impl Harness {
                     let removed = match &self.roots[r] {
                         Obj::Plain(g) => self.plain_set.remove(g),
                         Obj::Fin(g) => self.fin_set.remove(g),
+                        Obj::Bare(_) => return self.check(op),
                     };
                     let id = self.model.roots[r];
                     let live = self.model.upgradable(id);
@@ -1357,7 +1465,7 @@ impl Harness {
         );
         if let Some(obj) = upgraded {
             assert_eq!(obj.id_by_address(), id as u32);
-            assert_eq!(obj.body().id, id as u32);
+            assert_eq!(obj.id(), id as u32);
             assert_eq!(
                 obj.strong_count(),
                 self.model.objs[id].strong + 1,
@@ -1383,17 +1491,17 @@ impl Harness {
         if std::mem::replace(&mut seen[id], true) {
             return;
         }
-        let body = obj.body();
-        assert_eq!(body.id, id as u32, "step {step}: value of #{id}");
+        assert_eq!(obj.id(), id as u32, "step {step}: value of #{id}");
         assert_eq!(
             obj.strong_count(),
             m.strong,
             "step {step}: Gc::strong_count of #{id}"
         );
-        let edges = body.edges.borrow();
-        let ids: Vec<usize> = edges.iter().map(|e| e.body().id as usize).collect();
+        let edges = obj.edges().borrow();
+        let ids: Vec<usize> = edges.iter().map(|e| e.id() as usize).collect();
         assert_eq!(ids, m.edges, "step {step}: edges of #{id}");
-        assert_eq!(body.weaks.borrow().len(), m.weaks.len());
+        let weaks = obj.weaks().map_or(0, |w| w.borrow().len());
+        assert_eq!(weaks, m.weaks.len(), "step {step}: weak edges of #{id}");
         for (e, &t) in edges.iter().zip(&m.edges) {
             self.check_reachable(e, t, seen);
         }
@@ -1498,12 +1606,13 @@ impl Harness {
             "step {step}: WeakSet::len (finalizers)"
         );
         for (obj, &id) in self.roots.iter().zip(&self.model.roots) {
-            let contains = match obj {
-                Obj::Plain(g) => self.plain_set.contains(g),
-                Obj::Fin(g) => self.fin_set.contains(g),
+            let (contains, fin) = match obj {
+                Obj::Plain(g) => (self.plain_set.contains(g), false),
+                Obj::Fin(g) => (self.fin_set.contains(g), true),
+                Obj::Bare(_) => continue,
             };
-            let expected = self.model.sets[usize::from(obj.is_fin())].contains(&id)
-                && self.model.upgradable(id);
+            let expected =
+                self.model.sets[usize::from(fin)].contains(&id) && self.model.upgradable(id);
             assert_eq!(
                 contains, expected,
                 "step {step}: WeakSet::contains of #{id}"
