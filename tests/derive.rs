@@ -465,6 +465,25 @@ struct WeakBack {
     parent: gcptr::Weak<WeakBack>,
 }
 
+/// Plain data with a hand-written `Trace`: its trace could run any code,
+/// so it answers `false`, and so does whatever holds it.
+struct HandTraced(u32);
+
+// SAFETY: owns no `Gc`.
+unsafe impl Trace for HandTraced {
+    fn trace(&self, _: &mut gcptr::Tracer) {}
+}
+
+#[derive(Trace)]
+struct HoldsHandTraced {
+    next: RefCell<Option<Gc<HoldsHandTraced>>>,
+    data: HandTraced,
+}
+
+/// Plain data declared a leaf: its trace does nothing.
+struct DeclaredLeaf(#[allow(dead_code)] u32);
+gcptr::unsafe_trace_leaf!(DeclaredLeaf);
+
 #[test]
 fn a_type_says_whether_its_drop_only_releases_gcs() {
     assert!(drop_only_releases_gcs::<ReleasesOnly>());
@@ -480,6 +499,21 @@ fn a_type_says_whether_its_drop_only_releases_gcs() {
     assert!(!drop_only_releases_gcs::<Wrap<String>>());
     assert!(!drop_only_releases_gcs::<Vec<Gc<u8>>>());
     assert!(!drop_only_releases_gcs::<Box<u8>>());
+    // Hand-written traces, leaves and wrappers.
+    assert!(!drop_only_releases_gcs::<HandTraced>());
+    assert!(!drop_only_releases_gcs::<HoldsHandTraced>());
+    assert!(drop_only_releases_gcs::<DeclaredLeaf>());
+    assert!(drop_only_releases_gcs::<std::mem::ManuallyDrop<Gc<u8>>>());
+    assert!(!drop_only_releases_gcs::<std::mem::ManuallyDrop<HandTraced>>());
+    fn answer_of<T: Trace>(_: &T) -> bool {
+        T::__drop_only_releases_gcs()
+    }
+    let target = Gc::new(String::from("x"));
+    assert!(answer_of(
+        &gcptr::gc_closure!([target] move || target.len())
+    ));
+    let name = String::from("y");
+    assert!(!answer_of(&gcptr::gc_closure!([name] move || name.len())));
 }
 
 #[derive(Trace)]

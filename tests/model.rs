@@ -34,7 +34,8 @@ fn max_len() -> usize {
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
         4 => Just(Kind::Plain),
-        3 => Just(Kind::Bare),
+        2 => Just(Kind::Bare { tagged: false }),
+        1 => Just(Kind::Bare { tagged: true }),
         1 => Just(Kind::Fin(FinMode::Observe)),
         1 => Just(Kind::Fin(FinMode::ResurrectEdges)),
         1 => Just(Kind::Fin(FinMode::ResurrectSelf)),
@@ -51,7 +52,12 @@ fn op(finalizers: bool) -> impl Strategy<Value = Op> {
     let kind = if finalizers {
         kind().boxed()
     } else {
-        prop_oneof![Just(Kind::Plain), Just(Kind::Bare)].boxed()
+        prop_oneof![
+            2 => Just(Kind::Plain),
+            1 => Just(Kind::Bare { tagged: false }),
+            1 => Just(Kind::Bare { tagged: true }),
+        ]
+        .boxed()
     };
     prop_oneof![
         12 => kind.prop_map(Op::Alloc),
@@ -243,7 +249,7 @@ fn bare_garbage_is_freed_and_its_weak_references_fail() {
     // the collection may free it without a drop. Then a bare pair holding
     // a plain node (an edge out of the set): the pair must be dropped, so
     // that the plain node dies with it, once.
-    let bare = || Op::Alloc(Kind::Bare);
+    let bare = || Op::Alloc(Kind::Bare { tagged: false });
     let ops = [
         bare(),
         bare(),

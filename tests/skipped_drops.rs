@@ -185,6 +185,62 @@ fn one_member_with_a_drop_of_its_own_makes_the_whole_set_drop() {
     assert_eq!(DROPS.with(Cell::get), 1);
 }
 
+thread_local! {
+    static TO_UPGRADE: RefCell<Option<Weak<Stashing>>> = const { RefCell::new(None) };
+    static STASHED: RefCell<Option<Gc<Stashing>>> = const { RefCell::new(None) };
+}
+
+/// Plain data whose hand-written trace upgrades a `Weak` and keeps the
+/// result, as `Trace`'s contract allows.
+struct Stasher;
+
+// SAFETY: owns no `Gc`, visits none, changes nothing of `self`.
+unsafe impl Trace for Stasher {
+    fn trace(&self, _: &mut gcptr::Tracer) {
+        let weak = TO_UPGRADE.with(|w| w.borrow_mut().take());
+        if let Some(strong) = weak.and_then(|w| w.upgrade()) {
+            STASHED.with(|s| *s.borrow_mut() = Some(strong));
+        }
+    }
+}
+
+#[derive(Trace)]
+struct Stashing {
+    next: RefCell<Option<Gc<Stashing>>>,
+    stasher: Stasher,
+}
+
+#[test]
+fn a_reference_made_by_a_trace_keeps_the_memory_of_the_garbage() {
+    // The gathering pass counts a member's references when it takes it
+    // in; a trace that then makes one more (here by upgrading a `Weak`)
+    // would leave a `Gc` to freed memory if the set were freed on those
+    // counts. A hand-written trace may run such code, so its type (and
+    // whatever holds it) never takes that path, and the set is dropped.
+    assert!(!<Stashing as Trace>::__drop_only_releases_gcs());
+    let stashing = || {
+        Gc::new(Stashing {
+            next: RefCell::new(None),
+            stasher: Stasher,
+        })
+    };
+    let a = stashing();
+    let b = stashing();
+    *a.next.borrow_mut() = Some(b.clone());
+    *b.next.borrow_mut() = Some(a.clone());
+    TO_UPGRADE.with(|w| *w.borrow_mut() = Some(Gc::downgrade(&a)));
+    drop((a, b));
+    assert_eq!(gcptr::collect(), 2);
+    let stashed = STASHED.with(|s| s.borrow_mut().take());
+    let stashed = stashed.expect("the trace upgraded its Weak");
+    assert_eq!(Gc::strong_count(&stashed), 1, "its memory is alive");
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        stashed.next.borrow().is_some()
+    }));
+    assert!(read.is_err(), "its value was dropped with the garbage");
+    drop(stashed);
+}
+
 /// A node of the random graphs below: up to three edges, and a label (an
 /// untracked object) on some.
 #[derive(Trace)]

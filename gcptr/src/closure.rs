@@ -88,6 +88,11 @@ unsafe impl<C: Trace, F: Copy + 'static> Trace for GcClosure<C, F> {
     fn __edges_fixed(depth: u32) -> bool {
         C::__edges_fixed(depth)
     }
+
+    // Dropping it drops the captures and nothing else (`F` is `Copy`).
+    fn __drop_only_releases_gcs() -> bool {
+        C::__drop_only_releases_gcs()
+    }
 }
 
 impl<C, F> fmt::Debug for GcClosure<C, F> {

@@ -17,9 +17,11 @@
 //! ```
 //!
 //! * `strong` counts `Gc`s; `weak` counts `Weak`s plus one held by all the
-//!   strong references together, as in `std::rc`. Both abort the process on
+//!   strong references together, as in `std::rc`, plus one held by the
+//!   collector while it condemns the object. Both abort the process on
 //!   overflow, so every strong count below 2^32 works, and every weak count
-//!   below 2^27: the weak word's top bits are [`QUIET`], which says that the
+//!   below 2^27 (up to 2^27 - 3 `Weak`s to one object, with both of those
+//!   units): the weak word's top bits are [`QUIET`], which says that the
 //!   object need not report a lost reference (see [`Header::dec_strong`]),
 //!   [`OLD`], which says that it is counted in generation 2's
 //!   `State::old_count`, [`BUFFERED`], which says that the collector's

@@ -57,6 +57,11 @@ macro_rules! unsafe_trace_leaf {
             fn __may_own_gc(_depth: ::core::primitive::u32) -> ::core::primitive::bool {
                 false
             }
+
+            #[inline(always)]
+            fn __drop_only_releases_gcs() -> ::core::primitive::bool {
+                !::core::mem::needs_drop::<Self>()
+            }
         }
     };
     ($($ty:ty),+ $(,)?) => {$(
@@ -69,6 +74,11 @@ macro_rules! unsafe_trace_leaf {
             #[inline(always)]
             fn __may_own_gc(_depth: ::core::primitive::u32) -> ::core::primitive::bool {
                 false
+            }
+
+            #[inline(always)]
+            fn __drop_only_releases_gcs() -> ::core::primitive::bool {
+                !::core::mem::needs_drop::<Self>()
             }
         }
     )+};

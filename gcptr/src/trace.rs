@@ -44,11 +44,11 @@ use crate::weak_maps::CallbackState;
 ///    that `Gc::new` runs on a value whose edges are fixed unwinds out of
 ///    `Gc::new`, which drops the new object.)
 /// 6. If `__drop_only_releases_gcs` returns `true`, dropping a value of the
-///    type does nothing but drop `Gc`s that `trace` visits. (Breaking this
-///    one can only skip a drop: the collector may free a garbage object of
-///    the type without dropping its value, which leaks what the value owns
-///    and skips its `Drop`s.) The default is true only for types with no
-///    drop glue.
+///    type does nothing but drop `Gc`s that `trace` visits, and `trace`
+///    runs no code but the traces of what the value owns, each of which
+///    answers `true` too. The default is `false`, which is always sound;
+///    the derive, the leaf types and the std wrappers of this crate answer
+///    for themselves.
 ///
 /// # Examples
 ///
@@ -152,22 +152,28 @@ pub unsafe trait Trace {
     /// of an object that is freed with it, and the collector frees the set
     /// without them (`cycle::release_without_drops`).
     ///
-    /// The default, `!needs_drop::<Self>()`, is right for any type with no
-    /// drop glue. The derive answers the `&&` of its fields' answers (a
-    /// skipped field's: whether it has no drop glue), and `false` for a
-    /// type with a `Drop` impl of its own; `Option`, `Result`, `RefCell`,
-    /// arrays, tuples and other wrappers that own their contents inline
-    /// pass on their elements'; `Gc<T>` answers `true` (its drop is the
-    /// one that is skipped, whatever `T` is); `Vec`, `Box` and `Weak`
-    /// answer `false`. No type contains itself but through such a pointer,
-    /// so the question never comes back to the type that asks it.
+    /// The set is freed on the strength of the counts its gathering pass
+    /// took, so no trace of a member may make a strong reference that
+    /// outlives the pass (a `Weak` upgraded, a `Gc` cloned): that is why
+    /// the default is `false`, though a hand-written trace may otherwise
+    /// do both. The derive answers the `&&` of its fields' answers (a
+    /// skipped field's, which is never traced: whether it has no drop
+    /// glue), and `false` for a type with a `Drop` impl of its own; the
+    /// leaf types (and `unsafe_trace_leaf!`), whose traces do nothing,
+    /// answer whether they have no drop glue; `Option`, `Result`,
+    /// `RefCell`, arrays, tuples, `ManuallyDrop`, `GcClosure` and other
+    /// wrappers that own their contents inline pass on their elements';
+    /// `Gc<T>` answers `true` (its drop is the one that is skipped,
+    /// whatever `T` is); `Vec`, `Box` and `Weak` answer `false`. No type
+    /// contains itself but through such a pointer, so the question never
+    /// comes back to the type that asks it.
     #[doc(hidden)]
     #[inline(always)]
     fn __drop_only_releases_gcs() -> bool
     where
         Self: Sized,
     {
-        !core::mem::needs_drop::<Self>()
+        false
     }
 
     /// Whether this type has a finalizer (`#[gc(finalize)]`).

@@ -33,6 +33,10 @@ macro_rules! leaf {
             fn __may_own_gc(_depth: u32) -> bool {
                 false
             }
+            #[inline(always)]
+            fn __drop_only_releases_gcs() -> bool {
+                !core::mem::needs_drop::<Self>()
+            }
         }
     )*};
     ($($ty:ty),* $(,)?) => {
@@ -254,7 +258,10 @@ forward! {
         drop_releases: T::__drop_only_releases_gcs();
     impl[T: Trace] core::mem::ManuallyDrop<T> => |this, tracer| (**this).trace(tracer),
         may_own(depth): T::__may_own_gc(depth),
-        fixed: T::__edges_fixed(depth);
+        fixed: T::__edges_fixed(depth),
+        // Its drop does nothing; its trace is `T`'s (`false` for a `T`
+        // with drop glue: conservative).
+        drop_releases: T::__drop_only_releases_gcs();
     impl[T: Trace] core::ops::Range<T> => |this, tracer| {
         this.start.trace(tracer);
         this.end.trace(tracer);

@@ -11,9 +11,9 @@
 //! `Gc<FinNode>` (`#[gc(finalize)]`) or a `Gc<BareNode>`. The first two
 //! carry a [`Body`]: an id, strong edges (`RefCell<EdgeList>`, at most
 //! [`EDGE_SLOTS`]) and weak edges (`RefCell<Vec<WObj>>`). A bare node holds
-//! only an id and strong edges, and has no `Drop` impl: its drop does
-//! nothing but release `Gc`s, so a collection may free a set of bare
-//! garbage without running any drop. The harness holds *roots* (strong
+//! an id, strong edges and maybe a tag (below), and has no `Drop` impl: its
+//! drop does nothing but release `Gc`s, so a collection may free a set of
+//! bare garbage without running any drop. The harness holds *roots* (strong
 //! handles), a pool of `Weak`s, and finalizers may store handles in the
 //! thread-local *resurrection list* `RES`.
 //!
@@ -23,7 +23,10 @@
 //! predicts for that operation. So every death is checked to happen in the
 //! operation the model says, exactly once, and never earlier. A bare node
 //! records nothing: its deaths are checked through `gcptr::count()`, what
-//! `collect` returns, weak upgrades, and (under ASan) freed memory.
+//! `collect` returns, weak upgrades, and (under ASan) freed memory. A
+//! tagged one holds an untracked `Gc<Tag>` of its own, whose `Drop`
+//! records an event: garbage that holds one must be dropped, not freed
+//! without its drops.
 //!
 //! # The model
 //!
@@ -91,8 +94,11 @@ pub enum Kind {
     Plain,
     /// `#[gc(finalize)]`, allocated with `Gc::new_cyclic`.
     Fin(FinMode),
-    /// No `Drop` impl and no weak edges: [`BareNode`].
-    Bare,
+    /// No `Drop` impl and no weak edges: [`BareNode`]. A tagged one also
+    /// holds an untracked `Gc<Tag>` that no other object holds, whose
+    /// `Drop` records an event: a collection that frees the node without
+    /// its drop would skip it.
+    Bare { tagged: bool },
 }
 
 /// One step of a program. Indices are taken modulo the length of what
@@ -263,7 +269,8 @@ impl Op {
                 root: arg(),
                 from: arg(),
             },
-            39 | 40 => Op::Alloc(Kind::Bare),
+            39 => Op::Alloc(Kind::Bare { tagged: false }),
+            40 => Op::Alloc(Kind::Bare { tagged: true }),
             _ => Op::ClearEdges { from: arg() },
         })
     }
@@ -312,6 +319,8 @@ pub struct Event {
 pub enum What {
     Finalized,
     Dropped,
+    /// The tag of a bare node (no peers).
+    TagDropped,
 }
 
 thread_local! {
@@ -454,6 +463,23 @@ impl Finalize for FinNode {
 pub struct BareNode {
     id: u32,
     edges: RefCell<EdgeList>,
+    tag: Option<Gc<Tag>>,
+}
+
+/// Held by a tagged bare node alone: untracked (it holds no `Gc`), so an
+/// edge to it leaves any set the collector analyses, and the node's drop
+/// is the only thing that releases it.
+#[derive(Trace)]
+pub struct Tag(u32);
+
+impl Drop for Tag {
+    fn drop(&mut self) {
+        record(Event {
+            what: What::TagDropped,
+            id: self.0,
+            peers: Vec::new(),
+        });
+    }
 }
 
 /// A strong handle to an object of any type.
@@ -487,7 +513,11 @@ impl Obj {
                 mode,
                 me: me.clone(),
             })),
-            Kind::Bare => Obj::Bare(Gc::new(BareNode { id, edges: edges() })),
+            Kind::Bare { tagged } => Obj::Bare(Gc::new(BareNode {
+                id,
+                edges: edges(),
+                tag: tagged.then(|| Gc::new(Tag(id))),
+            })),
         };
         IDS.with(|ids| ids.borrow_mut().insert(obj.address(), id));
         obj
@@ -845,7 +875,15 @@ impl Model {
     fn drop_value(&mut self, id: usize) {
         let edges = std::mem::take(&mut self.objs[id].edges);
         self.objs[id].weaks.clear();
-        if self.objs[id].kind != Kind::Bare {
+        if let Kind::Bare { tagged } = self.objs[id].kind {
+            if tagged {
+                self.events.push(Event {
+                    what: What::TagDropped,
+                    id: id as u32,
+                    peers: Vec::new(),
+                });
+            }
+        } else {
             let peers = edges
                 .iter()
                 .map(|&e| (e as u32, self.upgradable(e)))

@@ -568,8 +568,14 @@ fn drop_and_release(st: &State, garbage: &[NonNull<Header>], first_panic: &mut O
 /// go once its count and its `Weak`s were gone: here, each gives up the
 /// strong references' share of its weak count at once, and is freed
 /// unless a `Weak` (or the buffer of reporters) still holds it. Its value
-/// is left as it was: it owns nothing that its drop would free, and no
-/// `Gc` in it is used again. No user code runs.
+/// is left as it was, forgotten: it owns nothing that its drop would free,
+/// and no `Gc` in it is used again. No user code runs.
+///
+/// The strong counts are those the gathering pass took: the traces that
+/// ran since, the members' own, ran no code that could make a reference
+/// (point 6 of `Trace`'s contract, for which each member's type answers),
+/// and dropping one (a count that reached zero in a trace) keeps the
+/// strong references' share for here (`death::dead_reached_zero`).
 ///
 /// On a dropped 1M-node ring, the drops took two fifths of the
 /// collection's instructions: a call through the vtable per object, and
@@ -582,12 +588,14 @@ fn release_without_drops(st: &State, garbage: &[NonNull<Header>]) {
         let h = unsafe { header.as_ref() };
         h.settle_condemned();
         // As the drops would have left it: every reference came from a
-        // member.
+        // member (see above).
         h.set_strong(0);
         Links::link_to_self(member_links(header));
         st.note_death(header);
         // SAFETY: the strong references' share, given up once, here, as
-        // the last of the drops would have.
+        // the last of the drops would have. If this frees the memory, the
+        // value goes undropped, as `mem::forget` would leave it: it owns
+        // nothing but `Gc`s to members, and no reference reaches it.
         unsafe { death::release_weak(header) };
     }
 }
@@ -921,9 +929,12 @@ fn gather_from_roots(
 /// (the roots still to take are in their lists), and a drop treats a peer's
 /// scratch as the collection's last pass does. So the drops run as that
 /// pass runs them, outside the analysis: a dropped value sees its peers
-/// `DEAD`, and the deaths it causes happen at once. No reference from
-/// outside the set leads into it: every reference to a member came from a
-/// member.
+/// `DEAD`, and the deaths it causes happen at once. Every reference to a
+/// member that the pass counted came from a member; a hand-written trace
+/// may have made one more since (upgrading a `Weak`), which keeps the
+/// memory and finds the value `DEAD`, but then its type answers `false` to
+/// [`Trace::__drop_only_releases_gcs`](crate::Trace::__drop_only_releases_gcs),
+/// and the set is dropped.
 fn drop_gathered_garbage(
     st: &State,
     tracer: &mut Tracer,

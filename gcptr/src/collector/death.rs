@@ -270,8 +270,9 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
 /// left.
 ///
 /// # Safety
-/// The caller owns that unit, and the value has been dropped (or moved
-/// out) if this frees the memory.
+/// The caller owns that unit, and the value has been dropped, moved out,
+/// or forgotten (it owns nothing that must be dropped:
+/// `cycle::release_without_drops`) if this frees the memory.
 #[inline]
 pub(crate) unsafe fn release_weak(header: NonNull<Header>) {
     // SAFETY: per the contract.
@@ -303,8 +304,8 @@ pub(crate) unsafe fn release_weak_of(header: NonNull<Header>, known: Option<Allo
 ///
 /// # Safety
 /// No strong or weak reference to it is left, nor the reporters' buffer;
-/// its value has been dropped or moved out; `known`, if given, is its
-/// allocation.
+/// its value has been dropped, moved out or forgotten (as
+/// [`release_weak`]); `known`, if given, is its allocation.
 #[inline(always)]
 pub(crate) unsafe fn free(header: NonNull<Header>, known: Option<Allocation>) {
     // No strong or weak reference is left, and the collector holds a unit
