@@ -247,8 +247,8 @@ fn resurrected_object_is_loud_and_brings_back_nothing_set_aside() {
 fn bare_garbage_is_freed_and_its_weak_references_fail() {
     // A ring of three bare nodes, one of them weakly held, is all garbage:
     // the collection may free it without a drop. Then a bare pair holding
-    // a plain node (an edge out of the set): the pair must be dropped, so
-    // that the plain node dies with it, once.
+    // a plain node, which joins their set: a member with a `Drop` of its
+    // own, so the set is dropped, and the plain node's drop runs once.
     let bare = || Op::Alloc(Kind::Bare { tagged: false });
     let ops = [
         bare(),

@@ -46,9 +46,11 @@ use crate::weak_maps::CallbackState;
 /// 6. If `__drop_only_releases_gcs` returns `true`, dropping a value of the
 ///    type does nothing but drop `Gc`s that `trace` visits, and `trace`
 ///    runs no code but the traces of what the value owns, each of which
-///    answers `true` too. The default is `false`, which is always sound;
-///    the derive, the leaf types and the std wrappers of this crate answer
-///    for themselves.
+///    answers `true` too. (Breaking the first half can only skip a drop, a
+///    leak; breaking the second can free memory that a reference the trace
+///    made still points to.) The default is `false`, which is always
+///    sound; the derive, the leaf types and the std wrappers of this crate
+///    answer for themselves.
 ///
 /// # Examples
 ///
