@@ -233,6 +233,7 @@ fn collect_locked(
     first_panic: &mut Option<Panic>,
 ) -> usize {
     let full = generation == GENERATIONS - 1;
+    st.watched_in_analysis.set(false);
     // Frozen objects must not be gathered into the set: with any, analyse
     // the generations whole (edges to frozen objects then leave the set).
     let gather = full && extent == Extent::Reported && st.gathers();
@@ -354,8 +355,13 @@ fn collect_locked(
     // it is dropped.
     let callbacks = dead_at_once == 0 || st.callback_weaks.get() > 0;
     // Garbage condemned in advance needs no visit before its drop (which
-    // finishes its condemnation), unless there is user code to run first.
-    if verdict.needs_events.is_some_and(|needs| needs || callbacks) {
+    // finishes its condemnation), unless there is user code to run first,
+    // or a trace began to watch some of it after the pass read its events.
+    let stale = st.watched_in_analysis.get();
+    if verdict
+        .needs_events
+        .is_some_and(|needs| needs || callbacks || stale)
+    {
         garbage.iter().for_each(|&header| condemn(header));
     }
     let eventful = callbacks || pending_events != 0;
@@ -940,7 +946,7 @@ fn drop_gathered_garbage(
     tracer: &mut Tracer,
     first_panic: &mut Option<Panic>,
 ) -> usize {
-    if st.callback_weaks.get() > 0 || tracer.has_set_aside() {
+    if st.callback_weaks.get() > 0 || tracer.has_set_aside() || st.watched_in_analysis.get() {
         return 0;
     }
     st.set_analysing(false);

@@ -133,6 +133,13 @@ pub(crate) struct State {
     /// Live `WeakWithCallback`s: while there are none, a collection skips
     /// looking for them in its garbage.
     pub callback_weaks: Cell<usize>,
+    /// Something began to watch an object that the gathering pass under
+    /// way condemned in advance (a hand-written trace can: the object
+    /// still upgrades). The pass read whether its set needs events as it
+    /// took each object in, so that answer may be stale: no set is dropped
+    /// early, and the garbage is looked at again before its drops
+    /// (`cycle::collect_locked`). Cleared as each collection begins.
+    pub watched_in_analysis: Cell<bool>,
     /// Whether garbage may have come to be since the last full collection
     /// began: some tracked object lost a strong reference and kept others
     /// (`collector::lost_reference`). Until then, automatic collections
@@ -191,6 +198,7 @@ impl State {
             scratch: Cell::new(Vec::new()),
             mark_stack: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
+            watched_in_analysis: Cell::new(false),
             garbage_possible: Cell::new(false),
             young_quiet: [Cell::new(false), Cell::new(false)],
             analyse_everything: Cell::new(false),

@@ -99,6 +99,12 @@ impl WatchNode {
         });
         h.set_tagged_pointer(node.as_ptr().cast());
         h.set(flags::WATCHED);
+        if h.is_provisional() {
+            // Watched from a trace: see `State::watched_in_analysis`.
+            if let Some(st) = crate::collector::state::current_if_created() {
+                st.watched_in_analysis.set(true);
+            }
+        }
     }
 
     /// Takes `node` out of the watchers of `object`.
