@@ -955,3 +955,83 @@ fn a_weak_set_entry_made_by_a_trace_leaves_with_its_object() {
     );
     gcptr::enable();
 }
+
+// `Gc::new_cyclic` makes its object's count 1, then tracks it, which may
+// run an automatic collection first: user code, which can reach the new
+// object through a `Weak` that the closure kept. Losing a reference to it
+// there brings it into generation 0 (as an object set aside); tracking
+// must not link it a second time, which would leave the list pointing at
+// freed memory once it dies.
+
+thread_local! {
+    static KEPT_BY_CLOSURE: RefCell<Weak<Node>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Upgrades and drops the `Weak` that `new_cyclic`'s closure kept: a lost
+/// reference to the new object, from inside the collection.
+fn touch_kept_object() {
+    drop(KEPT_BY_CLOSURE.with(|k| k.borrow().upgrade()));
+}
+
+#[derive(Trace)]
+struct TouchesOnDrop {
+    me: RefCell<Option<Gc<TouchesOnDrop>>>,
+}
+
+impl Drop for TouchesOnDrop {
+    fn drop(&mut self) {
+        touch_kept_object();
+    }
+}
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct TouchesOnFinalize {
+    me: RefCell<Option<Gc<TouchesOnFinalize>>>,
+}
+
+impl gcptr::Finalize for TouchesOnFinalize {
+    fn finalize(&self) {
+        touch_kept_object();
+    }
+}
+
+#[test]
+fn an_object_reached_while_new_cyclic_tracks_it_is_linked_once() {
+    thread::spawn(|| {
+        for finalizer in [false, true] {
+            gcptr::enable();
+            gcptr::set_threshold([1, 10, 10]);
+            // Garbage whose drop (or finalizer) runs in the next automatic
+            // collection, which the next allocation starts.
+            if finalizer {
+                let g = Gc::new(TouchesOnFinalize {
+                    me: RefCell::new(None),
+                });
+                *g.me.borrow_mut() = Some(g.clone());
+            } else {
+                let g = Gc::new(TouchesOnDrop {
+                    me: RefCell::new(None),
+                });
+                *g.me.borrow_mut() = Some(g.clone());
+            }
+            let node = Gc::new_cyclic(|me| {
+                KEPT_BY_CLOSURE.with(|k| *k.borrow_mut() = me.clone());
+                Node {
+                    log: DropLog(77),
+                    edges: RefCell::new(Vec::new()),
+                }
+            });
+            gcptr::disable();
+            assert!(gcptr::is_tracked(&node));
+            drop(node);
+            KEPT_BY_CLOSURE.with(|k| *k.borrow_mut() = Weak::new());
+            // The lists are walked: a second link would reach freed memory.
+            gcptr::collect_generation(0);
+            gcptr::collect();
+            assert_eq!(take_drops(), [77], "the new object died once");
+        }
+    })
+    .join()
+    .unwrap();
+}

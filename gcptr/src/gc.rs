@@ -98,9 +98,14 @@ impl<T: Trace + 'static> Gc<T> {
     fn track(&self) {
         if let Some(links) = Header::links(self.header()) {
             if T::__edges_fixed(0) && crate::trace::owns_only_acyclic::<T>(self) {
-                Links::mark_acyclic(links);
-                // No collection looks at it: it need not report losses.
-                self.header_ref().set_quiet(true);
+                // Unless a hand-written trace reached it through a `Weak`
+                // that `new_cyclic`'s closure kept, and a lost reference
+                // brought it into generation 0 (`collector::track_new`).
+                if Links::is_set_aside(links) {
+                    Links::mark_acyclic(links);
+                    // No collection looks at it: it need not report losses.
+                    self.header_ref().set_quiet(true);
+                }
             } else {
                 collector::track_new(links);
             }

@@ -41,6 +41,11 @@ pub(crate) fn is_analysing() -> bool {
 /// automatic collection if generation 0 is over its threshold (as CPython
 /// does on allocation). With no collector (thread exit), the object is
 /// linked to itself: reference counted, never collected.
+///
+/// The collection runs user code, which can reach an object made by
+/// `Gc::new_cyclic` through a `Weak` its closure kept: a lost reference,
+/// or an edge from a traced object, then brings it into generation 0 as
+/// an object set aside. It must not be linked twice.
 #[inline]
 pub(crate) fn track_new(links: NonNull<Links>) {
     match state::current() {
@@ -49,6 +54,9 @@ pub(crate) fn track_new(links: NonNull<Links>) {
             st.counts[0].set(count);
             if count > st.thresholds[0].get() {
                 collect_automatically(st);
+                if !Links::is_set_aside(links) {
+                    return;
+                }
             }
             Links::push_back(st.generation(0), links);
         }
