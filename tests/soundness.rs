@@ -200,6 +200,25 @@ fn cycle_left_unreachable_at_thread_exit_is_reclaimed_before_join() {
     assert_eq!(dropped, [1, 2], "both Drops ran before join returned");
 }
 
+#[test]
+fn a_frozen_cycle_left_unreachable_at_thread_exit_is_reclaimed_too() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        gcptr::disable();
+        let a = Gc::new(Reporter(1, tx.clone(), RefCell::new(None)));
+        *a.2.borrow_mut() = Some(a.clone());
+        drop(a);
+        gcptr::freeze();
+        let b = Gc::new(Reporter(2, tx, RefCell::new(None)));
+        *b.2.borrow_mut() = Some(b.clone());
+    })
+    .join()
+    .unwrap();
+    let mut dropped: Vec<u32> = rx.try_iter().collect();
+    dropped.sort_unstable();
+    assert_eq!(dropped, [1, 2], "the frozen cycle's Drop ran as well");
+}
+
 /// At thread exit the collector collects again while the last collection
 /// left new garbage possible, even when it reclaimed nothing or panicked:
 /// here a garbage cycle's `Drop` releases the last outside handle of
@@ -854,106 +873,6 @@ fn a_trace_that_cuts_an_edge_inside_a_full_collections_set_kills_its_target_once
     drop(cycle);
     assert_eq!(gcptr::collect(), 1);
     assert_eq!(take_drops(), [3]);
-}
-
-// A hand-written trace may begin to watch a member of the set it is traced
-// in (the member still upgrades while the full collection analyses it).
-// The gathering pass read whether its set needs events as it took each
-// member in, so that answer is stale: the set must not be freed without
-// telling the new watcher.
-
-thread_local! {
-    static WATCH_FROM_TRACE: Cell<u8> = const { Cell::new(0) };
-    static DEATHS_SEEN: Cell<usize> = const { Cell::new(0) };
-    static CALLBACKS: RefCell<Vec<gcptr::DeathCallback>> = const { RefCell::new(Vec::new()) };
-    static WATCHING_SET: RefCell<gcptr::WeakSet<Watcher>> = RefCell::new(gcptr::WeakSet::new());
-}
-
-const BY_CALLBACK: u8 = 1;
-const BY_WEAK_SET: u8 = 2;
-
-struct Watcher {
-    next: RefCell<Option<Gc<Watcher>>>,
-    aside: RefCell<Option<Gc<Watcher>>>,
-}
-
-// SAFETY: visits both of its `Gc`s once, and changes nothing of `self`.
-unsafe impl Trace for Watcher {
-    fn trace(&self, tracer: &mut Tracer) {
-        self.next.trace(tracer);
-        self.aside.trace(tracer);
-        let how = WATCH_FROM_TRACE.with(|w| w.replace(0));
-        if let Some(next) = &*self.next.borrow() {
-            match how {
-                BY_CALLBACK => {
-                    let seen = || DEATHS_SEEN.with(|d| d.set(d.get() + 1));
-                    let callback = Gc::on_death(next, seen);
-                    CALLBACKS.with(|c| c.borrow_mut().push(callback));
-                }
-                BY_WEAK_SET => {
-                    WATCHING_SET.with(|s| s.borrow_mut().insert(next));
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-fn watcher() -> Gc<Watcher> {
-    Gc::new(Watcher {
-        next: RefCell::new(None),
-        aside: RefCell::new(None),
-    })
-}
-
-/// Drops a two-object cycle; with `aside`, one of them also holds an
-/// object set aside by `Gc::get_mut`, which keeps the set from being
-/// dropped before the end of the pass.
-fn drop_watcher_pair(aside: bool) {
-    let (a, b) = (watcher(), watcher());
-    *a.next.borrow_mut() = Some(b.clone());
-    *b.next.borrow_mut() = Some(a.clone());
-    if aside {
-        let mut set_aside = watcher();
-        assert!(Gc::get_mut(&mut set_aside).is_some());
-        *a.aside.borrow_mut() = Some(set_aside);
-    }
-}
-
-#[test]
-fn a_death_callback_registered_by_a_trace_runs_when_its_object_dies() {
-    gcptr::disable();
-    for aside in [false, true] {
-        DEATHS_SEEN.with(|d| d.set(0));
-        drop_watcher_pair(aside);
-        WATCH_FROM_TRACE.with(|w| w.set(BY_CALLBACK));
-        gcptr::collect();
-        assert_eq!(
-            DEATHS_SEEN.with(Cell::get),
-            1,
-            "the watched object died (set aside: {aside}); its callback must run"
-        );
-        // Its object is gone: cancelling touches nothing of it.
-        for callback in CALLBACKS.with(|c| std::mem::take(&mut *c.borrow_mut())) {
-            assert!(!callback.is_pending());
-            assert!(!callback.cancel(), "nothing left to cancel");
-        }
-    }
-    gcptr::enable();
-}
-
-#[test]
-fn a_weak_set_entry_made_by_a_trace_leaves_with_its_object() {
-    gcptr::disable();
-    drop_watcher_pair(false);
-    WATCH_FROM_TRACE.with(|w| w.set(BY_WEAK_SET));
-    assert_eq!(gcptr::collect(), 2);
-    assert_eq!(
-        WATCHING_SET.with(|s| s.borrow().len()),
-        0,
-        "len() is exact: the entry's object died"
-    );
-    gcptr::enable();
 }
 
 // `Gc::new_cyclic` makes its object's count 1, then tracks it, which may

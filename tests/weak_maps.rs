@@ -711,3 +711,34 @@ fn maps_of_trait_objects_hold_them_weakly_and_let_them_go() {
     drop((b, db));
     assert!(by_name.is_empty() && labels.is_empty());
 }
+
+/// A callback's captures are dropped when it is cancelled, after its handle
+/// has let go of it: a capture whose `Drop` asks the handle whether it is
+/// pending gets `false` (it panicked on a borrowed `RefCell` before).
+#[test]
+fn a_cancelled_callbacks_captures_may_ask_its_handle() {
+    struct Asks(
+        Rc<std::cell::OnceCell<gcptr::DeathCallback>>,
+        Rc<Cell<Option<bool>>>,
+    );
+    impl Drop for Asks {
+        fn drop(&mut self) {
+            if let Some(callback) = self.0.get() {
+                self.1.set(Some(callback.is_pending()));
+            }
+        }
+    }
+    let x = Gc::new(1u32);
+    let slot = Rc::new(std::cell::OnceCell::new());
+    let answer = Rc::new(Cell::new(None));
+    let asks = Asks(slot.clone(), answer.clone());
+    let callback = Gc::on_death(&x, move || drop(asks));
+    assert!(slot.set(callback).is_ok());
+    assert!(slot.get().unwrap().cancel());
+    assert_eq!(
+        answer.get(),
+        Some(false),
+        "no longer pending, asked from its own drop"
+    );
+    drop(x);
+}

@@ -94,8 +94,8 @@ pub fn is_tracked<T: ?Sized>(this: &Gc<T>) -> bool {
 /// untracked object cannot be in a cycle, though an acyclic one can keep
 /// others alive); references from the stack, statics or `Rc`s are not
 /// objects and do not show. A value that is mutably borrowed (a `RefCell`
-/// borrowed with `borrow_mut`) cannot be searched. Called while a
-/// collection runs, it returns nothing.
+/// borrowed with `borrow_mut`) cannot be searched. Called from a trace
+/// while a collection analyses its objects, it returns nothing.
 ///
 /// # Examples
 ///
@@ -115,16 +115,25 @@ pub fn is_tracked<T: ?Sized>(this: &Gc<T>) -> bool {
 /// ```
 pub fn referrers<T: ?Sized>(target: &Gc<T>) -> Vec<ObjectRef> {
     let target = target.header();
-    collector::tracked_objects()
+    // Each trace is user code, which may drop references or collect: every
+    // object is held (a unit of weak count) until its turn, and passed
+    // over once its value is gone.
+    let objects: Vec<ObjectRef> = collector::tracked_objects()
         .into_iter()
-        .filter(|&object| {
-            // SAFETY: tracked objects in the lists are allocated and their
-            // values alive.
-            let trace = unsafe { object.as_ref() }.vtable().trace;
-            // SAFETY: as above.
-            edges(|tracer| unsafe { trace(object, tracer) }).contains(&target)
-        })
         .map(ObjectRef::new)
+        .collect();
+    objects
+        .into_iter()
+        .filter(|object| {
+            let h = object.header();
+            if h.strong() == 0 || h.is_dead() {
+                return false;
+            }
+            let trace = h.vtable().trace;
+            // SAFETY: allocated (the handle's unit), and its value alive:
+            // a strong reference exists and it is not `DEAD`.
+            edges(|tracer| unsafe { trace(object.header, tracer) }).contains(&target)
+        })
         .collect()
 }
 
@@ -136,8 +145,8 @@ pub struct ObjectRef {
 
 impl ObjectRef {
     fn new(header: NonNull<Header>) -> ObjectRef {
-        // SAFETY: allocated (a tracked object in a list); the unit taken
-        // here keeps it so until `drop`.
+        // SAFETY: allocated (a tracked object in a list, when `referrers`
+        // listed them); the unit taken here keeps it so until `drop`.
         unsafe { header.as_ref() }.inc_weak();
         ObjectRef { header }
     }

@@ -443,6 +443,14 @@ fn notify_watchers(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Op
     if st.callback_weaks.get() > 0 {
         let mut tracer = Tracer::new(Action::CancelCallbacks);
         for &header in garbage {
+            // A cancelled callback's drop is user code: it may have killed
+            // an object of the set by count (through a `Gc` a hand-written
+            // trace kept), whose value is gone. Every other object of the
+            // set is not `DEAD` here.
+            // SAFETY: held by the collector's unit of weak count.
+            if unsafe { header.as_ref() }.has(flags::DEAD) {
+                continue;
+            }
             catch(first_panic, || trace(header, &mut tracer));
             while let Some(callback) = tracer.take_cancelled() {
                 catch(first_panic, || callback.cancel());

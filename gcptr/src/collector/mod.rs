@@ -678,15 +678,21 @@ pub fn freeze() {
 /// ```
 pub fn unfreeze() {
     if let Some(st) = state::current().filter(|st| !st.collecting.get()) {
-        for header in Links::headers(st.permanent()) {
-            st.note_old(header);
-        }
-        Links::append(st.generation(GENERATIONS - 1), st.permanent());
-        // Frozen objects missed the full collections meanwhile: the next
-        // one analyses them all.
-        st.garbage_possible.set(true);
-        st.analyse_everything.set(true);
+        thaw(st);
     }
+}
+
+/// `unfreeze`, with no collection running: also at thread exit, so that
+/// frozen garbage is reclaimed with the rest.
+pub(super) fn thaw(st: &State) {
+    for header in Links::headers(st.permanent()) {
+        st.note_old(header);
+    }
+    Links::append(st.generation(GENERATIONS - 1), st.permanent());
+    // Frozen objects missed the full collections meanwhile: the next one
+    // analyses them all.
+    st.garbage_possible.set(true);
+    st.analyse_everything.set(true);
 }
 
 /// The number of frozen objects (Python's `gc.get_freeze_count()`).

@@ -479,6 +479,9 @@ impl Drop for ExitGuard {
         }
         // SAFETY: as in `current`; it is freed only below.
         let st = unsafe { &*state };
+        // Frozen objects too: a thread's garbage is reclaimed when it
+        // exits, whatever `freeze` said.
+        super::thaw(st);
         // Reclaim the cycles this thread leaves behind, again while a
         // collection leaves new garbage possible: a `Drop` or finalizer it
         // ran lost a reference (even one that resurrected everything, or

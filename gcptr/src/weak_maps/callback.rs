@@ -79,7 +79,14 @@ impl CallbackState {
 
     /// Cancels the callback: its handle dies with the garbage.
     pub(crate) fn cancel(&self) {
-        self.callback.borrow_mut().take();
+        drop(self.take_callback());
+    }
+
+    /// Takes the callback out, if it is still armed. Its drop, which runs
+    /// the captures' `Drop`s, is the caller's, after the borrow has ended:
+    /// they may ask whether it is pending.
+    fn take_callback(&self) -> Option<Box<dyn FnOnce()>> {
+        self.callback.borrow_mut().take()
     }
 
     fn is_armed(&self) -> bool {
@@ -97,7 +104,7 @@ pub(super) unsafe fn died(node: NonNull<WatchNode>) {
     // SAFETY: per the contract (`#[repr(C)]`, node first).
     let state = unsafe { Rc::from_raw(node.as_ptr().cast::<CallbackState>()) };
     state.object.set(ptr::null());
-    let callback = state.callback.borrow_mut().take();
+    let callback = state.take_callback();
     drop(state);
     if let Some(callback) = callback {
         callback();
@@ -120,7 +127,7 @@ impl DeathCallback {
     /// ```
     pub fn cancel(&self) -> bool {
         CallbackState::unwatch(&self.state);
-        self.state.callback.borrow_mut().take().is_some()
+        self.state.take_callback().is_some()
     }
 
     /// Whether the callback has neither run nor been cancelled (Python's
@@ -219,7 +226,7 @@ impl<T: ?Sized> WeakWithCallback<T> {
 impl<T: ?Sized> Drop for WeakWithCallback<T> {
     fn drop(&mut self) {
         CallbackState::unwatch(&self.state);
-        self.state.callback.borrow_mut().take();
+        drop(self.state.take_callback());
         if let Some(st) = state::current() {
             st.callback_weaks
                 .set(st.callback_weaks.get().saturating_sub(1));
