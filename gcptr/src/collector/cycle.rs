@@ -606,10 +606,11 @@ fn release_without_drops(st: &State, garbage: &[NonNull<Header>]) {
         h.set_strong(0);
         Links::link_to_self(member_links(header));
         st.note_death(header);
+        // If this frees the memory, the value goes undropped, as
+        // `mem::forget` would leave it: it owns nothing but `Gc`s to
+        // members, and no reference reaches it.
         // SAFETY: the strong references' share, given up once, here, as
-        // the last of the drops would have. If this frees the memory, the
-        // value goes undropped, as `mem::forget` would leave it: it owns
-        // nothing but `Gc`s to members, and no reference reaches it.
+        // the last of the drops would have.
         unsafe { death::release_weak(header) };
     }
 }
