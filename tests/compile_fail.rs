@@ -1,8 +1,9 @@
 //! Misuse that must not compile: derive mistakes, `Gc` across threads,
 //! `Gc` of borrowed or untraceable data, mutation through or moving out of
-//! a `Gc`. Each case is one small program in `tests/ui` with its expected
-//! error in the `.stderr` beside it (regenerate with `TRYBUILD=overwrite`;
-//! the toolchain is pinned in `rust-toolchain.toml` so they stay stable).
+//! a `Gc`, a foreign pointer type for `gc_coerce!`. Each case is one small
+//! program in `tests/ui` with its expected error in the `.stderr` beside it
+//! (regenerate with `TRYBUILD=overwrite`; the toolchain is pinned in
+//! `rust-toolchain.toml` so they stay stable).
 
 #[test]
 #[cfg_attr(miri, ignore)]

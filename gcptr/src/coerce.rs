@@ -15,8 +15,11 @@ use crate::gc::Gc;
 use crate::header::GcBox;
 use crate::weak::Weak;
 
-/// A pointer type that `gc_coerce!` can take apart and rebuild.
-pub trait CoercePointer: Sized {
+/// A pointer type that `gc_coerce!` can take apart and rebuild: `Gc` and
+/// `Weak`, and nothing else. The trait is sealed: the macro trusts
+/// `into_raw_box` to hand back the pointer it rebuilds, so no other crate
+/// may implement it.
+pub trait CoercePointer: Sized + sealed::Sealed {
     /// What it points at.
     type Pointee: ?Sized;
     /// The same pointer type, pointing at `U`.
@@ -29,6 +32,14 @@ pub trait CoercePointer: Sized {
     /// `raw` comes from `into_raw_box` on the same pointer type, changed
     /// only by an unsizing coercion.
     unsafe fn from_raw_box<U: ?Sized>(raw: *mut GcBox<U>) -> Self::With<U>;
+}
+
+mod sealed {
+    /// Implemented only here, for `Gc` and `Weak`.
+    pub trait Sealed {}
+
+    impl<T: ?Sized> Sealed for crate::gc::Gc<T> {}
+    impl<T: ?Sized> Sealed for crate::weak::Weak<T> {}
 }
 
 impl<T: ?Sized> CoercePointer for Gc<T> {

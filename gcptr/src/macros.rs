@@ -2,7 +2,10 @@
 //! derive cannot be put on: types from other crates.
 //!
 //! Both are `unsafe_`: the compiler cannot check what they claim, and each
-//! states its contract under "Safety". For your own types, use
+//! states its contract under "Safety". A call expands to an
+//! `unsafe impl Trace`, so it carries that impl's obligations even though
+//! no `unsafe` keyword is written at the call; put a `// SAFETY:` comment
+//! above it, as the examples do. For your own types, use
 //! `#[derive(Trace)]` instead, which is safe.
 
 /// Declares types that can never own a [`Gc`](crate::Gc): their `Trace`
