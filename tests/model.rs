@@ -39,6 +39,7 @@ fn kind() -> impl Strategy<Value = Kind> {
         1 => Just(Kind::Fin(FinMode::Observe)),
         1 => Just(Kind::Fin(FinMode::ResurrectEdges)),
         1 => Just(Kind::Fin(FinMode::ResurrectSelf)),
+        1 => Just(Kind::Fin(FinMode::AdoptNewborn)),
     ]
 }
 
@@ -277,6 +278,31 @@ fn bare_garbage_is_freed_and_its_weak_references_fail() {
         Op::CollectAll,
     ];
     Harness::run(Config { automatic: None }, &ops);
+}
+
+#[test]
+fn a_finalizer_adopts_the_object_whose_allocation_collects() {
+    // `a`, garbage in a cycle, is finalized by the automatic collection
+    // that allocating `b` starts (with `Gc::new_cyclic`, before `b` is
+    // linked). `a`'s finalizer upgrades `b`'s `Weak`, keeps a clone in
+    // `RES` and drops the other: a lost reference to an object no list
+    // holds yet, which must end up linked once.
+    let ops = [
+        Op::Alloc(Kind::Fin(FinMode::AdoptNewborn)), // a
+        Op::AddEdge { from: 0, to: 0 },
+        Op::DropRoot(0),
+        Op::Alloc(Kind::Fin(FinMode::Observe)), // b: collects, a adopts b
+        Op::CollectAll,
+        Op::DropRoot(0),
+        Op::DropResurrected, // b dies by count, finalized once
+        Op::CollectAll,
+    ];
+    Harness::run(
+        Config {
+            automatic: Some([1, 0, 0]),
+        },
+        &ops,
+    );
 }
 
 #[test]

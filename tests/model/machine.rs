@@ -85,6 +85,12 @@ pub enum FinMode {
     /// itself when it dies by count (a collection has cleared that `Weak`
     /// before the finalizer runs, so then it cannot).
     ResurrectSelf,
+    /// Upgrades the `Weak` that `Gc::new_cyclic` handed to the object
+    /// being allocated (in `NEWBORN` until `new_cyclic` returns), stores a
+    /// clone in `RES` and drops the upgraded handle: a lost reference to
+    /// an object the collector has not linked yet. Does something only in
+    /// an automatic collection that such an allocation runs.
+    AdoptNewborn,
 }
 
 /// The type of a new object.
@@ -191,8 +197,8 @@ impl Op {
                 None => 0,
             }
         };
-        // Weights, out of 41: the common operations take several codes.
-        Some(match tag % 41 {
+        // Weights, out of 42: the common operations take several codes.
+        Some(match tag % 42 {
             0..=2 => Op::Alloc(Kind::Plain),
             3 => Op::Alloc(Kind::Fin(FinMode::Observe)),
             4 => Op::Alloc(Kind::Fin(FinMode::ResurrectEdges)),
@@ -271,6 +277,7 @@ impl Op {
             },
             39 => Op::Alloc(Kind::Bare { tagged: false }),
             40 => Op::Alloc(Kind::Bare { tagged: true }),
+            41 => Op::Alloc(Kind::Fin(FinMode::AdoptNewborn)),
             _ => Op::ClearEdges { from: arg() },
         })
     }
@@ -330,6 +337,9 @@ thread_local! {
     /// Object id by value address, to name a peer without reading it (its
     /// value may be dropped). A held `Gc` keeps its address from reuse.
     static IDS: RefCell<HashMap<usize, u32>> = RefCell::new(HashMap::new());
+    /// The `Weak` a finalizer object's `Gc::new_cyclic` handed out, while
+    /// that call runs.
+    static NEWBORN: RefCell<Option<Weak<FinNode>>> = const { RefCell::new(None) };
 }
 
 /// Automatic collections so far that skipped their analysis.
@@ -453,6 +463,16 @@ impl Finalize for FinNode {
                     let _ = RES.try_with(|r| r.borrow_mut().push(Obj::Fin(me)));
                 }
             }
+            FinMode::AdoptNewborn => {
+                let newborn = NEWBORN
+                    .try_with(|n| n.borrow().as_ref().and_then(Weak::upgrade))
+                    .ok()
+                    .flatten();
+                if let Some(newborn) = newborn {
+                    let _ = RES.try_with(|r| r.borrow_mut().push(Obj::Fin(newborn.clone())));
+                    drop(newborn); // a lost reference
+                }
+            }
         }
     }
 }
@@ -508,11 +528,18 @@ impl Obj {
         };
         let obj = match kind {
             Kind::Plain => Obj::Plain(Gc::new(PlainNode(body()))),
-            Kind::Fin(mode) => Obj::Fin(Gc::new_cyclic(|me| FinNode {
-                body: body(),
-                mode,
-                me: me.clone(),
-            })),
+            Kind::Fin(mode) => {
+                let obj = Gc::new_cyclic(|me| {
+                    NEWBORN.with(|n| *n.borrow_mut() = Some(me.clone()));
+                    FinNode {
+                        body: body(),
+                        mode,
+                        me: me.clone(),
+                    }
+                });
+                NEWBORN.with(|n| n.borrow_mut().take());
+                Obj::Fin(obj)
+            }
             Kind::Bare { tagged } => Obj::Bare(Gc::new(BareNode {
                 id,
                 edges: edges(),
@@ -670,6 +697,9 @@ pub struct Model {
     maps: [HashMap<u8, usize>; 2],
     /// The weak sets (plain, finalizer): members, dead or not.
     sets: [Vec<usize>; 2],
+    /// The finalizer object being allocated, while its allocation's
+    /// automatic collection runs.
+    newborn: Option<usize>,
 }
 
 impl Model {
@@ -704,30 +734,40 @@ impl Model {
 
     /// An allocation, which may run an automatic collection first; gcptr
     /// reported whether that collection `skipped` its analysis.
+    ///
+    /// The new object exists during that collection, set aside (not
+    /// linked), and a finalizer object's is reachable through `NEWBORN`.
+    /// It is linked into generation 0 afterwards, unless a lost reference
+    /// brought it there first.
     fn alloc(&mut self, kind: Kind, skipped: bool) -> usize {
         self.counts[0] += 1;
-        let mut collected = false;
-        if let Some(threshold) = self.automatic {
-            if threshold[0] != 0 && self.counts[0] > threshold[0] {
-                collected = self.collect_automatically(threshold, skipped);
-            }
-        }
-        assert!(
-            collected || !skipped,
-            "gcptr skipped a collection the model does not run"
-        );
         self.objs.push(MObj {
             kind,
             strong: 1,
             edges: Vec::new(),
             weaks: Vec::new(),
-            generation: 0,
+            generation: SET_ASIDE,
             dead: false,
             finalized: false,
             weak_cleared: false,
             quiet: false,
         });
         let id = self.objs.len() - 1;
+        self.newborn = self.is_fin(id).then_some(id);
+        let mut collected = false;
+        if let Some(threshold) = self.automatic {
+            if threshold[0] != 0 && self.counts[0] > threshold[0] {
+                collected = self.collect_automatically(threshold, skipped);
+            }
+        }
+        self.newborn = None;
+        assert!(
+            collected || !skipped,
+            "gcptr skipped a collection the model does not run"
+        );
+        if self.objs[id].generation == SET_ASIDE {
+            self.objs[id].generation = 0;
+        }
         self.roots.push(id);
         id
     }
@@ -866,6 +906,13 @@ impl Model {
                 if self.upgradable(id) {
                     self.inc(id);
                     self.res.push(id);
+                }
+            }
+            FinMode::AdoptNewborn => {
+                if let Some(newborn) = self.newborn.filter(|&n| self.upgradable(n)) {
+                    self.inc(newborn);
+                    self.res.push(newborn);
+                    self.lost_reference(newborn);
                 }
             }
         }
