@@ -301,6 +301,69 @@ fn crate_attribute_finds_gcptr_through_a_reexport() {
     assert_eq!(gcptr::referents(&Renamed { inner: a.clone() }), [addr(&a)]);
 }
 
+/// A crate path that re-exports the real traits but could hand the derive
+/// its own helpers: the derive takes nothing from it but the traits.
+mod lookalike {
+    pub use gcptr::{Trace, Tracer};
+
+    pub mod __private {
+        pub use gcptr::__private::MAX_MAY_OWN_DEPTH;
+
+        /// Answers "no `Drop` impl" for every type, were it asked.
+        pub struct DropImplProbe<T: ?Sized>(core::marker::PhantomData<T>);
+
+        impl<T: ?Sized> DropImplProbe<T> {
+            pub const HAS_DROP_IMPL: bool = false;
+        }
+
+        pub trait NoDropImpl {}
+    }
+}
+
+#[derive(Trace)]
+#[gc(crate = "lookalike")]
+struct ThroughLookalike {
+    next: RefCell<Option<Gc<ThroughLookalike>>>,
+}
+
+impl Drop for ThroughLookalike {
+    fn drop(&mut self) {
+        DROPPED_NAMES.with(|names| names.borrow_mut().push("lookalike".into()));
+    }
+}
+
+#[test]
+fn a_crate_path_cannot_make_the_collector_skip_a_drop_impl() {
+    assert!(!<ThroughLookalike as Trace>::__drop_only_releases_gcs());
+    let a = Gc::new(ThroughLookalike {
+        next: RefCell::new(None),
+    });
+    *a.next.borrow_mut() = Some(a.clone());
+    drop(a);
+    assert_eq!(gcptr::collect(), 1);
+    assert_eq!(DROPPED_NAMES.with(|names| names.take()), ["lookalike"]);
+}
+
+/// Variant `a_field_b`'s field `c` and variant `a`'s field `b_field_c`
+/// would name the same check function.
+#[allow(non_camel_case_types)]
+#[derive(Trace)]
+enum LookalikeFieldNames {
+    a_field_b { c: Gc<u32> },
+    a { b_field_c: Gc<u32> },
+}
+
+#[test]
+fn variant_and_field_names_that_spell_the_same_check_both_trace() {
+    let (x, y) = (Gc::new(1), Gc::new(2));
+    let first = LookalikeFieldNames::a_field_b { c: x.clone() };
+    let second = LookalikeFieldNames::a {
+        b_field_c: y.clone(),
+    };
+    assert_eq!(gcptr::referents(&first), [addr(&x)]);
+    assert_eq!(gcptr::referents(&second), [addr(&y)]);
+}
+
 /// The derive must not pick up the user's own names.
 mod shadowing {
     #![allow(non_camel_case_types)]

@@ -56,7 +56,7 @@ pub fn derive(input: &Input) -> TokenStream {
     let where_clause = quote!(where #(#predicates,)*);
 
     let tracer = Ident::new("__tracer", Span::mixed_site());
-    let fields: Vec<FieldPlan> = input
+    let mut fields: Vec<FieldPlan> = input
         .body
         .variants()
         .iter()
@@ -66,6 +66,7 @@ pub fn derive(input: &Input) -> TokenStream {
                 .map(move |field| FieldPlan::new(variant, field))
         })
         .collect();
+    FieldPlan::number_repeated_names(&mut fields);
     let checks = fields.iter().map(|plan| plan.assert_fn(&krate));
     let asserts = fields.iter().map(FieldPlan::assert_call);
     let body = trace_body(&input.body, &tracer);
@@ -75,7 +76,7 @@ pub fn derive(input: &Input) -> TokenStream {
     let depth = format_ident!("__gcptr_depth");
     let may_own_body = fact_body(&krate, &depth, &fields, "__may_own_gc", true);
     let edges_fixed_body = fact_body(&krate, &depth, &fields, "__edges_fixed", false);
-    let releases_body = drop_only_releases_body(&krate, &input.body);
+    let releases_body = drop_only_releases_body(&input.body);
     let finalize = input.attrs.finalize.then(|| {
         quote! {
             #[inline(always)]
@@ -166,7 +167,11 @@ fn fact_body(
 /// does not show what it owns). Asking a field never comes back to the
 /// type: a type contains itself only through a pointer (`Box`, `Vec`,
 /// `Gc`), whose answer does not ask its pointee.
-fn drop_only_releases_body(krate: &TokenStream, body: &Body) -> TokenStream {
+///
+/// The `Drop` probe is one of the helpers (`support`), not an item of
+/// `#[gc(crate = "...")]`'s path: a path the user names could give any
+/// answer, and a wrong one would skip the `Drop` impl.
+fn drop_only_releases_body(body: &Body) -> TokenStream {
     let answers = body.variants().iter().flat_map(|variant| {
         variant.fields.iter().map(|field| {
             let ty = field.ty;
@@ -180,11 +185,7 @@ fn drop_only_releases_body(krate: &TokenStream, body: &Body) -> TokenStream {
         })
     });
     quote! {
-        !{
-            #[allow(unused_imports)]
-            use #krate::__private::NoDropImpl as _;
-            <#krate::__private::DropImplProbe<Self>>::HAS_DROP_IMPL
-        } #(&& #answers)*
+        !<__GcptrDropImplProbe<Self>>::HAS_DROP_IMPL #(&& #answers)*
     }
 }
 
@@ -204,8 +205,27 @@ fn drop_only_releases_body(krate: &TokenStream, body: &Body) -> TokenStream {
 /// Both facts need `F: Sized`; an unsized last field (`tail: [T]`) takes
 /// the fallback there (may own a `Gc`, edges not fixed), and is still
 /// traced by `trace`.
+///
+/// `__GcptrDropImplProbe<T>::HAS_DROP_IMPL` says whether `T` has a `Drop`
+/// impl of its own (not only drop glue): the inherent constant exists where
+/// `T: Drop` holds, and path resolution falls back to the trait's where it
+/// does not. It is asked of `Self` in the impl, where the answer is right
+/// whatever the parameters: a `Drop` impl must hold for every instance of
+/// its type.
 fn support(krate: &TokenStream) -> TokenStream {
     quote! {
+        struct __GcptrDropImplProbe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
+        // The bound is the point: `T: Drop` holds exactly for types with a
+        // `Drop` impl of their own.
+        #[allow(drop_bounds)]
+        impl<T: ?::core::marker::Sized + ::core::ops::Drop> __GcptrDropImplProbe<T> {
+            const HAS_DROP_IMPL: ::core::primitive::bool = true;
+        }
+        trait __GcptrNoDropImpl {
+            const HAS_DROP_IMPL: ::core::primitive::bool = false;
+        }
+        impl<T: ?::core::marker::Sized> __GcptrNoDropImpl for __GcptrDropImplProbe<T> {}
+
         struct __GcptrProbe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
 
         trait __GcptrTraceField<T: ?::core::marker::Sized> {
@@ -290,6 +310,20 @@ impl<'a> FieldPlan<'a> {
         FieldPlan {
             field,
             assert_ident: format_ident!("{}_must_implement_trace", name),
+        }
+    }
+
+    /// Gives each check function a name of its own: variant `a_field_b`'s
+    /// field `c` and variant `a`'s field `b_field_c` spell the same one.
+    fn number_repeated_names(fields: &mut [FieldPlan]) {
+        let mut taken = std::collections::HashSet::new();
+        for plan in fields {
+            let base = plan.assert_ident.to_string();
+            let mut n = 1;
+            while !taken.insert(plan.assert_ident.to_string()) {
+                n += 1;
+                plan.assert_ident = format_ident!("{base}_{n}");
+            }
         }
     }
 

@@ -145,7 +145,7 @@ struct ReadmeDoctests;
 pub mod __private {
     pub use crate::coerce::{from_raw_box, into_raw_box, CoercePointer};
     pub use crate::header::GcBox;
-    pub use crate::trace::{DropImplProbe, NoDropImpl, MAX_MAY_OWN_DEPTH};
+    pub use crate::trace::MAX_MAY_OWN_DEPTH;
 }
 
 /// Derives [`Trace`]; see the `gcptr-derive` crate for the attributes.

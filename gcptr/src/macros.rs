@@ -4,9 +4,14 @@
 //! Both are `unsafe_`: the compiler cannot check what they claim, and each
 //! states its contract under "Safety". A call expands to an
 //! `unsafe impl Trace`, so it carries that impl's obligations even though
-//! no `unsafe` keyword is written at the call; put a `// SAFETY:` comment
-//! above it, as the examples do. For your own types, use
-//! `#[derive(Trace)]` instead, which is safe.
+//! no `unsafe` keyword is written at the call, and `#![forbid(unsafe_code)]`
+//! does not see it (the impl comes from this crate's macro); put a
+//! `// SAFETY:` comment above it, as the examples do. For your own types,
+//! use `#[derive(Trace)]` instead, which is safe.
+//!
+//! A wrong claim in either can only hide edges from the collector, which
+//! leaks the cycles through them; it never frees a live object, since
+//! every listed field is traced once, by its own `Trace` impl.
 
 /// Declares types that can never own a [`Gc`](crate::Gc): their `Trace`
 /// impl visits nothing, and the collector never tracks a `Gc` of them.
@@ -96,7 +101,8 @@ macro_rules! unsafe_trace_leaf {
 /// which adds `T: Trace` for each parameter. The fields must be visible
 /// (`pub`) where the macro is used. Fields are reached by destructuring
 /// `Self`, never through `Deref`, so each name is a field of the type
-/// itself, and each field listed must implement `Trace`.
+/// itself, and each field listed must implement `Trace`. A field listed
+/// twice is a compile error.
 ///
 /// # Safety
 ///
@@ -189,6 +195,11 @@ macro_rules! __trace_fields_body {
     ($($field:tt),*) => {
         #[inline]
         fn trace(&self, tracer: &mut $crate::Tracer) {
+            // Each field once: a field listed twice would visit its `Gc`s
+            // twice, and make the collector free a live object. Here it
+            // is a compile error instead (E0025, "field bound multiple
+            // times in the pattern").
+            let Self { $($field: _,)* .. } = self;
             $({
                 let Self { $field: field, .. } = self;
                 $crate::Trace::trace(field, tracer);

@@ -266,30 +266,6 @@ pub trait Finalize {
 /// How deep `Trace::__may_own_gc` asks before it answers `true`.
 pub const MAX_MAY_OWN_DEPTH: u32 = 32;
 
-/// Whether `T` has a `Drop` impl of its own (not only drop glue):
-/// `<DropImplProbe<T>>::HAS_DROP_IMPL`, with [`NoDropImpl`] in scope. The
-/// inherent constant exists where `T: Drop` holds, and path resolution
-/// falls back to the trait's where it does not. The derive asks it of
-/// `Self` in its own impl, where the answer is right whatever the
-/// parameters: a `Drop` impl must hold for every instance of its type.
-pub struct DropImplProbe<T: ?Sized>(core::marker::PhantomData<T>);
-
-// The bound is the point: `T: Drop` holds exactly for types with a `Drop`
-// impl of their own.
-#[allow(drop_bounds)]
-impl<T: ?Sized + Drop> DropImplProbe<T> {
-    /// `T` has a `Drop` impl.
-    pub const HAS_DROP_IMPL: bool = true;
-}
-
-/// The answer of [`DropImplProbe`] for a type with no `Drop` impl.
-pub trait NoDropImpl {
-    /// `T` has no `Drop` impl.
-    const HAS_DROP_IMPL: bool = false;
-}
-
-impl<T: ?Sized> NoDropImpl for DropImplProbe<T> {}
-
 /// What a [`Tracer`] does with each edge it is shown.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Action {
