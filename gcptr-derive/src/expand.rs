@@ -77,7 +77,9 @@ pub fn derive(input: &Input) -> TokenStream {
     let may_own_body = fact_body(&krate, &depth, &fields, "__may_own_gc", true);
     let edges_fixed_body = fact_body(&krate, &depth, &fields, "__edges_fixed", false);
     let releases_body = drop_only_releases_body(&input.body);
-    let finalize = input.attrs.finalize.then(|| {
+    let finalize = input.attrs.finalize.map(|span| {
+        // Spanned at `finalize`, where a missing `impl Finalize` is reported.
+        let call = quote_spanned!(span=> <Self as #krate::Finalize>::finalize(self));
         quote! {
             #[inline(always)]
             fn __has_finalizer() -> ::core::primitive::bool {
@@ -86,7 +88,7 @@ pub fn derive(input: &Input) -> TokenStream {
 
             #[inline]
             fn __finalize(&self) {
-                <Self as #krate::Finalize>::finalize(self)
+                #call
             }
         }
     });

@@ -7,6 +7,7 @@
 use proc_macro2::{Span, TokenTree};
 use syn::meta::ParseNestedMeta;
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields, Generics, Ident, Member, Path, Token, Type};
 use syn::{LitStr, WherePredicate};
 
@@ -25,8 +26,9 @@ pub struct TypeAttrs {
     pub krate: Option<Path>,
     /// `#[gc(bound = "...")]`: replaces the inferred `T: Trace` bounds.
     pub bound: Option<Vec<WherePredicate>>,
-    /// `#[gc(finalize)]`: the type implements `Finalize`.
-    pub finalize: bool,
+    /// `#[gc(finalize)]`: the type implements `Finalize`. The span of the
+    /// word `finalize`, where a missing impl is reported.
+    pub finalize: Option<Span>,
 }
 
 pub enum Body<'a> {
@@ -173,10 +175,10 @@ impl TypeAttrs {
             let path = &meta.path;
             if path.is_ident("finalize") {
                 no_arguments(&meta)?;
-                if this.finalize {
+                if this.finalize.is_some() {
                     return Err(meta.error("duplicate `gc(finalize)` attribute"));
                 }
-                this.finalize = true;
+                this.finalize = Some(path.span());
             } else if path.is_ident("bound") {
                 let lit: LitStr = meta.value()?.parse()?;
                 if this.bound.is_some() {
