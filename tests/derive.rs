@@ -375,6 +375,24 @@ mod shadowing {
     pub struct bool;
     pub trait Finalize {}
 
+    /// Methods named as the hidden ones of `gcptr::Trace`, in scope for
+    /// every type.
+    #[allow(dead_code)]
+    pub trait HiddenNames {
+        fn __may_own_gc(&self, _: u32) -> ::core::primitive::bool {
+            false
+        }
+        fn __edges_fixed(&self, _: u32) -> ::core::primitive::bool {
+            true
+        }
+        fn __drop_only_releases_gcs(&self) -> ::core::primitive::bool {
+            true
+        }
+        fn __trace_field<T: ?Sized>(&self, _: &T, _: &mut gcptr::Tracer) {}
+    }
+
+    impl<X: ?Sized> HiddenNames for X {}
+
     #[derive(gcptr::Trace)]
     #[gc(finalize)]
     pub struct Shadowed {

@@ -74,8 +74,8 @@ pub fn derive(input: &Input) -> TokenStream {
     // `quote_spanned!` it would take the field type's hygiene, which under
     // `macro_rules!` is not the parameter's.
     let depth = format_ident!("__gcptr_depth");
-    let may_own_body = fact_body(&krate, &depth, &fields, "__may_own_gc", true);
-    let edges_fixed_body = fact_body(&krate, &depth, &fields, "__edges_fixed", false);
+    let may_own_body = fact_body(&krate, &depth, &fields, "__gcptr_may_own_gc", true);
+    let edges_fixed_body = fact_body(&krate, &depth, &fields, "__gcptr_edges_fixed", false);
     let releases_body = drop_only_releases_body(&input.body);
     let finalize = input.attrs.finalize.map(|span| {
         // Spanned at `finalize`, where a missing `impl Finalize` is reported.
@@ -181,7 +181,7 @@ fn drop_only_releases_body(body: &Body) -> TokenStream {
                 quote_spanned!(ty.span()=> !::core::mem::needs_drop::<#ty>())
             } else {
                 quote_spanned! {ty.span()=>
-                    (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__drop_only_releases_gcs()
+                    (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__gcptr_drop_only_releases_gcs()
                 }
             }
         })
@@ -231,59 +231,59 @@ fn support(krate: &TokenStream) -> TokenStream {
         struct __GcptrProbe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
 
         trait __GcptrTraceField<T: ?::core::marker::Sized> {
-            fn __trace_field(&self, value: &T, tracer: &mut #krate::Tracer);
+            fn __gcptr_trace_field(&self, value: &T, tracer: &mut #krate::Tracer);
         }
         impl<T: ?::core::marker::Sized + #krate::Trace> __GcptrTraceField<T> for __GcptrProbe<T> {
             #[inline(always)]
-            fn __trace_field(&self, value: &T, tracer: &mut #krate::Tracer) {
+            fn __gcptr_trace_field(&self, value: &T, tracer: &mut #krate::Tracer) {
                 #krate::Trace::trace(value, tracer)
             }
         }
         trait __GcptrTraceFieldFallback<T: ?::core::marker::Sized> {
-            fn __trace_field(&self, value: &T, tracer: &mut #krate::Tracer);
+            fn __gcptr_trace_field(&self, value: &T, tracer: &mut #krate::Tracer);
         }
         impl<T: ?::core::marker::Sized> __GcptrTraceFieldFallback<T> for &__GcptrProbe<T> {
             #[inline(always)]
-            fn __trace_field(&self, _: &T, _: &mut #krate::Tracer) {}
+            fn __gcptr_trace_field(&self, _: &T, _: &mut #krate::Tracer) {}
         }
 
         // What the type says about itself, asked of every field: the
         // fallback's answers are the conservative ones.
         trait __GcptrTypeFacts {
-            fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
-            fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
-            fn __drop_only_releases_gcs(&self) -> ::core::primitive::bool;
+            fn __gcptr_may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
+            fn __gcptr_edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
+            fn __gcptr_drop_only_releases_gcs(&self) -> ::core::primitive::bool;
         }
         impl<T: #krate::Trace> __GcptrTypeFacts for __GcptrProbe<T> {
             #[inline(always)]
-            fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool {
+            fn __gcptr_may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool {
                 <T as #krate::Trace>::__may_own_gc(depth)
             }
             #[inline(always)]
-            fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool {
+            fn __gcptr_edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool {
                 <T as #krate::Trace>::__edges_fixed(depth)
             }
             #[inline(always)]
-            fn __drop_only_releases_gcs(&self) -> ::core::primitive::bool {
+            fn __gcptr_drop_only_releases_gcs(&self) -> ::core::primitive::bool {
                 <T as #krate::Trace>::__drop_only_releases_gcs()
             }
         }
         trait __GcptrTypeFactsFallback {
-            fn __may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
-            fn __edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
-            fn __drop_only_releases_gcs(&self) -> ::core::primitive::bool;
+            fn __gcptr_may_own_gc(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
+            fn __gcptr_edges_fixed(&self, depth: ::core::primitive::u32) -> ::core::primitive::bool;
+            fn __gcptr_drop_only_releases_gcs(&self) -> ::core::primitive::bool;
         }
         impl<T: ?::core::marker::Sized> __GcptrTypeFactsFallback for &__GcptrProbe<T> {
             #[inline(always)]
-            fn __may_own_gc(&self, _: ::core::primitive::u32) -> ::core::primitive::bool {
+            fn __gcptr_may_own_gc(&self, _: ::core::primitive::u32) -> ::core::primitive::bool {
                 true
             }
             #[inline(always)]
-            fn __edges_fixed(&self, _: ::core::primitive::u32) -> ::core::primitive::bool {
+            fn __gcptr_edges_fixed(&self, _: ::core::primitive::u32) -> ::core::primitive::bool {
                 false
             }
             #[inline(always)]
-            fn __drop_only_releases_gcs(&self) -> ::core::primitive::bool {
+            fn __gcptr_drop_only_releases_gcs(&self) -> ::core::primitive::bool {
                 false
             }
         }
@@ -375,7 +375,7 @@ fn trace_body(body: &Body, tracer: &Ident) -> TokenStream {
         let calls = traced.iter().map(|(field, binding)| {
             let ty = field.ty;
             quote_spanned! {ty.span()=>
-                (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__trace_field(#binding, #tracer);
+                (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__gcptr_trace_field(#binding, #tracer);
             }
         });
         quote! {
