@@ -113,3 +113,109 @@ fn a_panic_in_a_death_callback_at_count_zero_still_frees_the_object() {
     assert_eq!(take_drops(), [30]);
     assert!(weak.upgrade().is_none());
 }
+
+// ------------------------------------- a second panic while unwinding ---
+
+thread_local! {
+    static FINALIZED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Its finalizer takes its peer into a local and panics: the unwinding
+/// drops the local, the peer dies by count, and the peer's finalizer
+/// panics too, while the first panic unwinds.
+#[derive(Trace)]
+#[gc(finalize)]
+struct Volatile {
+    log: DropLog,
+    peer: RefCell<Option<Gc<Volatile>>>,
+}
+
+impl gcptr::Finalize for Volatile {
+    fn finalize(&self) {
+        FINALIZED.with(|f| f.borrow_mut().push(self.log.0));
+        let _peer = self.peer.borrow_mut().take();
+        panic!("finalizer {} failed", self.log.0);
+    }
+}
+
+fn volatile(id: u32, peer: Option<Gc<Volatile>>) -> Gc<Volatile> {
+    Gc::new(Volatile {
+        log: DropLog(id),
+        peer: RefCell::new(peer),
+    })
+}
+
+#[test]
+fn a_finalizer_that_panics_while_another_unwinds_does_not_abort() {
+    // a <-> b, garbage. The collection finalizes one of them (say a);
+    // its panic drops the `Gc` to b that it took, b dies by count, and
+    // b's finalizer panics during that unwinding: its panic is dropped
+    // (a second one would abort the process), and a's propagates once the
+    // collection is complete.
+    take_drops();
+    let a = volatile(40, None);
+    let b = volatile(41, Some(a.clone()));
+    *a.peer.borrow_mut() = Some(b);
+    drop(a);
+    let panic = catch_unwind(gcptr::collect).expect_err("the first panic propagates");
+    let message = panic.downcast_ref::<String>().unwrap();
+    let mut finalized = FINALIZED.with(|f| f.take());
+    assert_eq!(
+        *message,
+        format!("finalizer {} failed", finalized[0]),
+        "the panic that propagates is the first finalizer's"
+    );
+    finalized.sort_unstable();
+    assert_eq!(finalized, [40, 41]);
+    assert_eq!(take_drops(), [40, 41]);
+    assert_eq!(gcptr::collect(), 0);
+}
+
+/// Runs its closure when dropped: here, while a panic unwinds.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// Runs `during` in a `Drop` while a panic unwinds; that panic comes back.
+fn while_unwinding(during: impl FnMut()) {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let _guard = OnDrop(during);
+        panic!("first");
+    }));
+    let payload = result.expect_err("the first panic propagates");
+    assert_eq!(*payload.downcast_ref::<&str>().unwrap(), "first");
+}
+
+#[test]
+fn unwrapping_during_unwinding_keeps_the_value_when_a_death_callback_panics() {
+    // `try_unwrap` runs the death callback, which panics: a second panic
+    // would abort the process, so it is dropped and the value returned.
+    take_drops();
+    let mut target = Some(Gc::new(DropLog(50)));
+    let callback = Gc::on_death(target.as_ref().unwrap(), || panic!("callback failed"));
+    let mut unwrapped = None;
+    while_unwinding(|| {
+        let value = Gc::try_unwrap(target.take().unwrap()).ok();
+        unwrapped = value.map(|log| log.0);
+    });
+    assert_eq!(unwrapped, Some(50));
+    assert!(!callback.is_pending());
+    assert_eq!(take_drops(), [50]);
+}
+
+#[test]
+fn make_mut_during_unwinding_moves_the_value_when_a_death_callback_panics() {
+    // With a `Weak` outstanding, `make_mut` moves the value to a fresh
+    // object and the old one dies: its callback panics, and is dropped.
+    let mut target = Gc::new(7u32);
+    let weak = Gc::downgrade(&target);
+    let callback = Gc::on_death(&target, || panic!("callback failed"));
+    while_unwinding(|| *Gc::make_mut(&mut target) += 1);
+    assert_eq!(*target, 8);
+    assert!(weak.upgrade().is_none());
+    assert!(!callback.is_pending());
+}

@@ -235,8 +235,12 @@ impl<T: Trace + 'static> Gc<T> {
         // SAFETY: the only strong reference, and the value is alive.
         let (value, callback_panic) = unsafe { Gc::take_value(this) };
         if let Some(payload) = callback_panic {
-            drop(value);
-            std::panic::resume_unwind(payload);
+            // Unless the thread is unwinding already, when the panic is
+            // dropped (`resume_caught_panic`) and the value returned.
+            if !std::thread::panicking() {
+                drop(value);
+                std::panic::resume_unwind(payload);
+            }
         }
         Ok(value)
     }
@@ -343,7 +347,7 @@ impl<T: Trace + Clone + 'static> Gc<T> {
                 collector::track_new(links);
             }
             if let Some(payload) = callback_panic {
-                std::panic::resume_unwind(payload);
+                collector::death::resume_caught_panic(payload);
             }
         }
         Gc::get_mut(this).expect("a fresh or unique Gc is uniquely owned")

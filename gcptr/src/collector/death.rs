@@ -220,8 +220,8 @@ impl Drop for DropDepth<'_> {
 /// strong count is zero.
 ///
 /// A panic in the finalizer is held until the object is dead and then
-/// resumed; a panic in the value's `Drop` unwinds from here and leaks the
-/// allocation, as `Rc` does.
+/// resumed (see [`resume_caught_panic`]); a panic in the value's `Drop`
+/// unwinds from here and leaks the allocation, as `Rc` does.
 ///
 /// # Safety
 /// As `strong_count_reached_zero`, and the object is not `DEAD`.
@@ -242,7 +242,7 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
         if Header::dec_strong(header) > 0 {
             // Resurrected: the finalizer stored a new strong reference.
             if let Some(payload) = finalizer_panic {
-                panic::resume_unwind(payload);
+                resume_caught_panic(payload);
             }
             return;
         }
@@ -262,6 +262,18 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
     // SAFETY: the strong references' share of the weak count.
     unsafe { release_weak(header) };
     if let Some(payload) = finalizer_panic {
+        resume_caught_panic(payload);
+    }
+}
+
+/// Resumes the panic of a finalizer or death callback that was caught so
+/// that the object could die first, unless the thread is already
+/// unwinding: the death came from a `Gc` dropped during unwinding (a local
+/// of a finalizer that panicked, say), where a second panic would abort
+/// the process. That panic is then dropped, as CPython ignores an
+/// exception raised in `__del__`; the panic hook has already reported it.
+pub(crate) fn resume_caught_panic(payload: Box<dyn core::any::Any + Send>) {
+    if !std::thread::panicking() {
         panic::resume_unwind(payload);
     }
 }
