@@ -235,9 +235,12 @@ impl<T: Trace + 'static> Gc<T> {
         // SAFETY: the only strong reference, and the value is alive.
         let (value, callback_panic) = unsafe { Gc::take_value(this) };
         if let Some(payload) = callback_panic {
-            // Unless the thread is unwinding already, when the panic is
-            // dropped (`resume_caught_panic`) and the value returned.
-            if !std::thread::panicking() {
+            if std::thread::panicking() {
+                // A second panic would abort: see `resume_unless_unwinding`.
+                collector::panics::drop_payload(payload);
+            } else {
+                // The value goes first: a panic in its `Drop` during the
+                // unwinding would abort the process.
                 drop(value);
                 std::panic::resume_unwind(payload);
             }
@@ -269,7 +272,7 @@ impl<T: Trace + 'static> Gc<T> {
     ///
     /// # Safety
     /// `this` is the only strong reference and the value is alive.
-    unsafe fn take_value(this: Gc<T>) -> (T, Option<Box<dyn core::any::Any + Send>>) {
+    unsafe fn take_value(this: Gc<T>) -> (T, Option<collector::panics::Panic>) {
         let this = ManuallyDrop::new(this);
         let header = this.ptr.cast::<Header>();
         // First, as it may panic (in a misused `Trace`): nothing is changed
@@ -347,7 +350,7 @@ impl<T: Trace + Clone + 'static> Gc<T> {
                 collector::track_new(links);
             }
             if let Some(payload) = callback_panic {
-                collector::death::resume_caught_panic(payload);
+                collector::panics::resume_unless_unwinding(payload);
             }
         }
         Gc::get_mut(this).expect("a fresh or unique Gc is uniquely owned")

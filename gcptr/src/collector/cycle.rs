@@ -55,15 +55,13 @@
 
 use core::ops::Range;
 use core::ptr::NonNull;
-use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 
 use super::death;
+use super::panics::{keep_first, Panic};
 use super::state::{State, GENERATIONS};
 use crate::header::{flags, Header, Links, Mark};
 use crate::trace::{Action, Tracer};
-
-type Panic = Box<dyn Any + Send + 'static>;
 
 /// How close in memory an object taken in must be to the object that took
 /// it for the gathering pass to trace it next ([`gather_from_roots`]): a
@@ -111,7 +109,9 @@ pub(crate) fn collect(st: &State, generation: usize, extent: Extent) -> usize {
     let reclaimed = collect_locked(st, generation, extent, &mut first_panic);
     st.collecting.set(false);
     super::relink_returning(st);
-    death::run_deferred(st);
+    // The queued deaths may panic too: run them all, and keep the first
+    // panic of the whole collection.
+    death::run_deferred_catching(st, &mut first_panic);
     if let Some(payload) = first_panic {
         panic::resume_unwind(payload);
     }
@@ -459,7 +459,7 @@ fn notify_watchers(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Op
     }
     for &header in garbage {
         if let Some(payload) = crate::weak_maps::run_callbacks(header) {
-            first_panic.get_or_insert(payload);
+            keep_first(first_panic, payload);
         }
     }
 }
@@ -783,7 +783,7 @@ fn find_unreachable(
         // at everything next time.
         st.garbage_possible.set(true);
         st.analyse_everything.set(true);
-        first_panic.get_or_insert(payload);
+        keep_first(first_panic, payload);
     }
     set.truncate(found);
     let mut mark_stack = tracer.into_pending();
@@ -1139,9 +1139,7 @@ fn steps_catching(first_panic: &mut Option<Panic>, mut step: impl FnMut() -> boo
     loop {
         match panic::catch_unwind(AssertUnwindSafe(|| while step() {})) {
             Ok(()) => return,
-            Err(payload) => {
-                first_panic.get_or_insert(payload);
-            }
+            Err(payload) => keep_first(first_panic, payload),
         }
     }
 }
@@ -1159,7 +1157,7 @@ fn relink(st: &State, list: NonNull<Links>, header: NonNull<Header>) {
 
 fn catch(first_panic: &mut Option<Panic>, f: impl FnOnce()) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
-        first_panic.get_or_insert(payload);
+        keep_first(first_panic, payload);
     }
 }
 

@@ -16,6 +16,7 @@
 use core::ptr::{self, NonNull};
 use std::panic::{self, AssertUnwindSafe};
 
+use super::panics::{keep_first, resume_unless_unwinding, Panic};
 use super::state::{self, State};
 use crate::header::{flags, Allocation, GcBox, Header, Links};
 
@@ -94,9 +95,13 @@ pub(crate) unsafe fn untracked_reached_zero<T: ?Sized>(this: NonNull<GcBox<T>>) 
     // SAFETY: allocated by `Gc::allocate` (or as a slice, for which this
     // is `None`), untracked, and the value alive.
     let known = unsafe { this.as_ref().known_allocation(false) };
+    // SAFETY: the strong references' share of the weak count, if the drop
+    // below unwinds.
+    let unwinding = unsafe { ReleaseOnUnwind::new(this.cast()) };
     // SAFETY: the last strong reference: the value is alive and nothing
     // else can reach it.
     unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*this.as_ptr()).value)) };
+    core::mem::forget(unwinding);
     // SAFETY: the strong references' share of the weak count; `known` is
     // this object's allocation (above).
     unsafe { release_weak_of(this.cast(), known) };
@@ -139,10 +144,14 @@ pub(crate) unsafe fn tracked_reached_zero<T: ?Sized>(this: NonNull<GcBox<T>>) {
     let known = unsafe { this.as_ref().known_allocation(true) };
     {
         let _depth = DropDepth::enter(st);
+        // SAFETY: the strong references' share of the weak count, if the
+        // drop below unwinds.
+        let unwinding = unsafe { ReleaseOnUnwind::new(header) };
         // SAFETY: the value is alive and nothing can reach it any more:
         // the strong count is zero and `Weak::upgrade` fails on DEAD
         // objects.
         unsafe { ptr::drop_in_place(ptr::addr_of_mut!((*this.as_ptr()).value)) };
+        core::mem::forget(unwinding);
     }
     // SAFETY: the strong references' share of the weak count; `known` is
     // this object's allocation (above).
@@ -169,12 +178,36 @@ pub(crate) fn run_deferred(st: &State) {
     }
 }
 
+/// [`run_deferred`], to the end of the queue even if deaths panic: keeps
+/// the first panic in `first_panic` (if it holds none yet).
+pub(crate) fn run_deferred_catching(st: &State, first_panic: &mut Option<Panic>) {
+    // Each panic takes a death off the queue, so this ends.
+    while let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| run_deferred(st))) {
+        keep_first(first_panic, payload);
+    }
+}
+
 fn run_deferred_at_depth(st: &State) {
     if st.deferred_is_empty() {
         return;
     }
-    // Deaths that must wait for the collection under way (see below).
-    let mut waiting = Vec::new();
+    // Deaths that must wait for the collection under way (see below): back
+    // on the queue when this ends, even if a death below panics.
+    struct Requeue<'a> {
+        st: &'a State,
+        waiting: Vec<NonNull<Header>>,
+    }
+    impl Drop for Requeue<'_> {
+        fn drop(&mut self) {
+            for header in self.waiting.drain(..) {
+                self.st.defer(header);
+            }
+        }
+    }
+    let mut requeue = Requeue {
+        st,
+        waiting: Vec::new(),
+    };
     while let Some(header) = st.next_deferred() {
         // SAFETY: queued objects are allocated: their memory is held by the
         // strong references' share of the weak count until `die` (or the
@@ -189,15 +222,13 @@ fn run_deferred_at_depth(st: &State) {
             // a collection holds one while it runs the object's finalizer
             // (and this runs from inside it): the value must outlive that.
             // The collection runs the queue again when it ends.
-            waiting.push(header);
+            requeue.waiting.push(header);
         } else {
             // SAFETY: as above, with a count of zero, and not DEAD.
             unsafe { die(header, Some(st)) };
         }
     }
-    for header in waiting {
-        st.defer(header);
-    }
+    drop(requeue);
 }
 
 /// Keeps `State::drop_depth` right, even when a `Drop` unwinds.
@@ -220,8 +251,8 @@ impl Drop for DropDepth<'_> {
 /// strong count is zero.
 ///
 /// A panic in the finalizer is held until the object is dead and then
-/// resumed (see [`resume_caught_panic`]); a panic in the value's `Drop`
-/// unwinds from here and leaks the allocation, as `Rc` does.
+/// resumed (see [`resume_unless_unwinding`]); a panic in the value's `Drop`
+/// unwinds from here, having released the allocation ([`ReleaseOnUnwind`]).
 ///
 /// # Safety
 /// As `strong_count_reached_zero`, and the object is not `DEAD`.
@@ -242,7 +273,7 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
         if Header::dec_strong(header) > 0 {
             // Resurrected: the finalizer stored a new strong reference.
             if let Some(payload) = finalizer_panic {
-                resume_caught_panic(payload);
+                resume_unless_unwinding(payload);
             }
             return;
         }
@@ -254,27 +285,48 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
         }
         Links::unlink(links);
     }
-    let watcher_panic = crate::weak_maps::notify_death(header);
-    let finalizer_panic = finalizer_panic.or(watcher_panic);
+    let mut first_panic = finalizer_panic;
+    if let Some(payload) = crate::weak_maps::notify_death(header) {
+        keep_first(&mut first_panic, payload);
+    }
+    // SAFETY: the strong references' share of the weak count, if the drop
+    // below unwinds.
+    let unwinding = unsafe { ReleaseOnUnwind::new(header) };
     // SAFETY: the value is alive and nothing can reach it any more: the
     // strong count is zero and `Weak::upgrade` fails on DEAD objects.
     unsafe { (h.vtable().drop_value)(header) };
+    core::mem::forget(unwinding);
     // SAFETY: the strong references' share of the weak count.
     unsafe { release_weak(header) };
-    if let Some(payload) = finalizer_panic {
-        resume_caught_panic(payload);
+    if let Some(payload) = first_panic {
+        resume_unless_unwinding(payload);
     }
 }
 
-/// Resumes the panic of a finalizer or death callback that was caught so
-/// that the object could die first, unless the thread is already
-/// unwinding: the death came from a `Gc` dropped during unwinding (a local
-/// of a finalizer that panicked, say), where a second panic would abort
-/// the process. That panic is then dropped, as CPython ignores an
-/// exception raised in `__del__`; the panic hook has already reported it.
-pub(crate) fn resume_caught_panic(payload: Box<dyn core::any::Any + Send>) {
-    if !std::thread::panicking() {
-        panic::resume_unwind(payload);
+/// Gives up the strong references' share of a dying object's weak count
+/// if the drop of its value unwinds: unwinding out of `drop_in_place` has
+/// dropped every field it had not reached, so the value is as dropped as
+/// it will ever be, and its memory may go (where `Rc` leaks it). The
+/// caller forgets this once the drop has returned, and gives up the share
+/// itself, which keeps the drop glue of this type off the common path.
+struct ReleaseOnUnwind(NonNull<Header>);
+
+impl ReleaseOnUnwind {
+    /// # Safety
+    /// The caller hands over the share for the unwinding case, and drops
+    /// the value before this is dropped.
+    #[inline(always)]
+    unsafe fn new(header: NonNull<Header>) -> Self {
+        ReleaseOnUnwind(header)
+    }
+}
+
+impl Drop for ReleaseOnUnwind {
+    #[cold]
+    #[inline(never)]
+    fn drop(&mut self) {
+        // SAFETY: the share, handed over to `new`, after the value's drop.
+        unsafe { release_weak(self.0) }
     }
 }
 

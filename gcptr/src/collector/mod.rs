@@ -8,6 +8,7 @@
 pub(crate) mod blocks;
 mod cycle;
 pub(crate) mod death;
+pub(crate) mod panics;
 pub(crate) mod state;
 
 use core::alloc::Layout;

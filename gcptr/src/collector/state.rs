@@ -488,14 +488,21 @@ impl Drop for ExitGuard {
         // panicked). A panic escaping here would abort the process: it is
         // reported (by the panic hook) and dropped.
         for _ in 0..8 {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let collected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 super::cycle::collect(st, 2, super::cycle::Extent::Everything)
             }));
+            if let Err(payload) = collected {
+                super::panics::drop_payload(payload);
+            }
             if !st.garbage_possible.get() {
                 break;
             }
         }
-        super::death::run_deferred(st);
+        let mut panicked = None;
+        super::death::run_deferred_catching(st, &mut panicked);
+        if let Some(payload) = panicked {
+            super::panics::drop_payload(payload);
+        }
         super::take_reporters(st);
         // Survivors (held by other thread-locals, or leaked) become plain
         // reference-counted objects in no list.

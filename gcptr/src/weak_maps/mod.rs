@@ -35,6 +35,7 @@ pub use key_map::WeakKeyMap;
 pub use set::WeakSet;
 pub use value_map::WeakValueMap;
 
+use crate::collector::panics::{keep_first, Panic};
 use crate::header::{flags, Header, VTable};
 use table::SlabShared;
 
@@ -137,7 +138,7 @@ impl WatchNode {
 /// then the callbacks ([`tell_containers`], [`run_callbacks`]). Returns the
 /// first panic of a callback, after running all of them.
 #[inline]
-pub(crate) fn notify_death(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Send>> {
+pub(crate) fn notify_death(header: NonNull<Header>) -> Option<Panic> {
     tell_containers(header);
     run_callbacks(header)
 }
@@ -180,7 +181,7 @@ fn release_container_nodes(header: NonNull<Header>) {
 /// of its list, so that the list is whole whenever one runs (it may unlink
 /// others). Returns the first panic, after running all of them.
 #[inline]
-pub(crate) fn run_callbacks(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Send>> {
+pub(crate) fn run_callbacks(header: NonNull<Header>) -> Option<Panic> {
     // SAFETY: the caller keeps the object allocated.
     if unsafe { header.as_ref() }.has(flags::WATCHED) {
         run_callbacks_now(header)
@@ -191,7 +192,7 @@ pub(crate) fn run_callbacks(header: NonNull<Header>) -> Option<Box<dyn std::any:
 
 #[cold]
 #[inline(never)]
-fn run_callbacks_now(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + Send>> {
+fn run_callbacks_now(header: NonNull<Header>) -> Option<Panic> {
     // SAFETY: the caller keeps the object allocated.
     let h = unsafe { header.as_ref() };
     let mut first_panic = None;
@@ -209,7 +210,7 @@ fn run_callbacks_now(header: NonNull<Header>) -> Option<Box<dyn std::any::Any + 
             callback_or_entry_died(node, header)
         }));
         if let Err(payload) = told {
-            first_panic.get_or_insert(payload);
+            keep_first(&mut first_panic, payload);
         }
     }
     first_panic

@@ -141,7 +141,11 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
                 let old = core::mem::replace(&mut entry.value, new);
                 // SAFETY: the slot of an entry of this table, replaced.
                 unsafe { table.slab.forget(&old) };
-                old.upgrade()
+                let old = old.upgrade();
+                // The duplicate key's `Drop` may panic: drop it while the
+                // result is a local (see `remove`).
+                drop(key);
+                old
             }
             Entry::Vacant(place) => {
                 let value = WeakSlot::new(value, &table.slab, key_hash.0);
@@ -221,7 +225,12 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         let hash = KeyHash::of(&self.hasher, key).spread();
         // The key is dropped (user code) after the entry is forgotten.
         let removed = self.table.remove(hash, |e| e.key.borrow() == key)?;
-        removed.value.upgrade()
+        let value = removed.value.upgrade();
+        // Drop the entry (its key's `Drop` may panic) while `value` is a
+        // local that unwinding drops, not the return value, which a panic
+        // in a later drop would leak (rust-lang/rust#47949).
+        drop(removed);
+        value
     }
 
     /// The value of `key` if it is alive; otherwise the result of `make`,
