@@ -219,3 +219,50 @@ fn make_mut_during_unwinding_moves_the_value_when_a_death_callback_panics() {
     assert!(weak.upgrade().is_none());
     assert!(!callback.is_pending());
 }
+
+/// A garbage cycle whose finalizer panics.
+#[derive(Trace)]
+#[gc(finalize)]
+struct PanickingFinalizer {
+    log: DropLog,
+    me: RefCell<Option<Gc<PanickingFinalizer>>>,
+}
+
+impl gcptr::Finalize for PanickingFinalizer {
+    fn finalize(&self) {
+        panic!("finalizer {} failed", self.log.0);
+    }
+}
+
+fn panicking_garbage(id: u32) {
+    let a = Gc::new(PanickingFinalizer {
+        log: DropLog(id),
+        me: RefCell::new(None),
+    });
+    *a.me.borrow_mut() = Some(a.clone());
+}
+
+#[test]
+fn a_collection_during_unwinding_drops_its_panic_rather_than_abort() {
+    take_drops();
+    panicking_garbage(70);
+    let mut reclaimed = None;
+    while_unwinding(|| reclaimed = Some(gcptr::collect()));
+    assert_eq!(reclaimed, Some(1));
+    assert_eq!(take_drops(), [70]);
+}
+
+#[test]
+fn an_automatic_collection_during_unwinding_drops_its_panic_rather_than_abort() {
+    take_drops();
+    gcptr::collect();
+    panicking_garbage(71);
+    gcptr::set_threshold([1, 0, 0]);
+    while_unwinding(|| {
+        for _ in 0..4 {
+            drop(Gc::new(RefCell::new(None::<Gc<u32>>)));
+        }
+    });
+    gcptr::set_threshold([700, 10, 10]);
+    assert_eq!(take_drops(), [71]);
+}

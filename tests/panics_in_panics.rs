@@ -104,6 +104,83 @@ fn trashcan_two_panics_in_deferred_nodes() {
     .unwrap();
 }
 
+// ------------------------------- a finalizer and a Drop that both panic ---
+
+thread_local! {
+    static DEFUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A panic payload whose `Drop` panics until `DEFUSED` is set.
+struct Armed;
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        if !DEFUSED.with(Cell::get) {
+            panic!("an armed payload was dropped");
+        }
+    }
+}
+
+/// Its finalizer panics (with an `Armed` payload, if `armed`), then its
+/// `Drop` panics too.
+#[derive(Trace)]
+#[gc(finalize)]
+struct FinalizerThenDrop {
+    log: DropLog,
+    #[gc(skip)]
+    armed: bool,
+}
+
+impl Finalize for FinalizerThenDrop {
+    fn finalize(&self) {
+        if self.armed {
+            std::panic::panic_any(Armed);
+        }
+        panic!("finalizer");
+    }
+}
+
+impl Drop for FinalizerThenDrop {
+    fn drop(&mut self) {
+        panic!("drop");
+    }
+}
+
+#[test]
+fn when_a_finalizer_and_the_drop_after_it_panic_the_finalizers_panic_propagates() {
+    std::thread::spawn(|| {
+        take_drops();
+        let a = Gc::new(FinalizerThenDrop {
+            log: DropLog(80),
+            armed: false,
+        });
+        let panic = catch_unwind(AssertUnwindSafe(move || drop(a))).unwrap_err();
+        assert_eq!(message(&panic), "finalizer");
+        assert_eq!(take_drops(), [80]);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn a_finalizers_payload_is_not_dropped_by_the_unwinding_of_a_panicking_drop() {
+    // Dropped by the unwinding, the armed payload's panic would abort.
+    std::thread::spawn(|| {
+        take_drops();
+        let a = Gc::new(FinalizerThenDrop {
+            log: DropLog(81),
+            armed: true,
+        });
+        let panic = catch_unwind(AssertUnwindSafe(move || drop(a))).unwrap_err();
+        assert!(panic.is::<Armed>(), "the finalizer's panic propagates");
+        DEFUSED.with(|d| d.set(true));
+        drop(panic);
+        assert_eq!(take_drops(), [81]);
+    })
+    .join()
+    .unwrap();
+}
+
 // -------------------------------------- a ring with an acyclic tail ---
 
 /// An immutable chain node: acyclic (untracked by the collector), so it

@@ -215,6 +215,13 @@ impl<T: Trace + 'static> Gc<T> {
     ///
     /// The value leaves gcptr's care: its finalizer (if any) does not run.
     ///
+    /// # Panics
+    ///
+    /// If a death callback ([`Gc::on_death`]) of the object panics, once the
+    /// value is out and dropped; unless the thread is already panicking,
+    /// when the panic is dropped and the value returned (as
+    /// [`collect`](crate::collect) does).
+    ///
     /// # Examples
     ///
     /// ```
@@ -314,6 +321,12 @@ impl<T: Trace + Clone + 'static> Gc<T> {
     /// new object if other strong references exist, as
     /// [`Rc::make_mut`](std::rc::Rc::make_mut). `Weak`s to the old object
     /// are disassociated if this is its only strong reference.
+    ///
+    /// # Panics
+    ///
+    /// If `T::clone` panics (nothing has changed then); if a death callback
+    /// of the old object panics, once `this` holds the new one, unless the
+    /// thread is already panicking (as [`Gc::try_unwrap`]).
     ///
     /// # Examples
     ///

@@ -102,7 +102,8 @@ macro_rules! unsafe_trace_leaf {
 /// (`pub`) where the macro is used. Fields are reached by destructuring
 /// `Self`, never through `Deref`, so each name is a field of the type
 /// itself, and each field listed must implement `Trace`. A field listed
-/// twice is a compile error.
+/// twice is a compile error. For structs only: an enum's impl is the
+/// derive's, or hand-written.
 ///
 /// # Safety
 ///

@@ -113,7 +113,9 @@ pub(crate) fn collect(st: &State, generation: usize, extent: Extent) -> usize {
     // panic of the whole collection.
     death::run_deferred_catching(st, &mut first_panic);
     if let Some(payload) = first_panic {
-        panic::resume_unwind(payload);
+        // During unwinding (a collection from a `Drop`, or an allocation's
+        // automatic one), a second panic would abort: dropped instead.
+        super::panics::resume_unless_unwinding(payload);
     }
     reclaimed
 }

@@ -250,9 +250,10 @@ impl Drop for DropDepth<'_> {
 /// Finalizes, drops and (if no `Weak` is left) frees an object whose
 /// strong count is zero.
 ///
-/// A panic in the finalizer is held until the object is dead and then
-/// resumed (see [`resume_unless_unwinding`]); a panic in the value's `Drop`
-/// unwinds from here, having released the allocation ([`ReleaseOnUnwind`]).
+/// The user code it runs (the finalizer, death callbacks, the value's
+/// `Drop`) is caught, so that the object dies and its memory is released
+/// whatever panics; then the first panic is resumed (see
+/// [`resume_unless_unwinding`]).
 ///
 /// # Safety
 /// As `strong_count_reached_zero`, and the object is not `DEAD`.
@@ -289,15 +290,18 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
     if let Some(payload) = crate::weak_maps::notify_death(header) {
         keep_first(&mut first_panic, payload);
     }
-    // SAFETY: the strong references' share of the weak count, if the drop
-    // below unwinds.
-    let unwinding = unsafe { ReleaseOnUnwind::new(header) };
+    let drop_value = h.vtable().drop_value;
+    // Caught, so that a finalizer's panic (held in `first_panic`) is not
+    // dropped by the unwinding, and stays the first.
     // SAFETY: the value is alive and nothing can reach it any more: the
     // strong count is zero and `Weak::upgrade` fails on DEAD objects.
-    unsafe { (h.vtable().drop_value)(header) };
-    core::mem::forget(unwinding);
-    // SAFETY: the strong references' share of the weak count.
+    let dropped = panic::catch_unwind(AssertUnwindSafe(|| unsafe { drop_value(header) }));
+    // SAFETY: the strong references' share of the weak count; the value
+    // is dropped (as far as its drop glue goes, if it panicked).
     unsafe { release_weak(header) };
+    if let Err(payload) = dropped {
+        keep_first(&mut first_panic, payload);
+    }
     if let Some(payload) = first_panic {
         resume_unless_unwinding(payload);
     }

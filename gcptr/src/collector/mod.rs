@@ -433,7 +433,12 @@ pub(crate) fn tracked_objects() -> Vec<NonNull<Header>> {
 /// # Panics
 ///
 /// If a finalizer, `Drop` or trace panicked during the collection, the
-/// collection still completes, then the first panic is resumed.
+/// collection still completes, then the first panic is resumed. Unless the
+/// thread is already panicking (a collection started by a `Drop` during
+/// unwinding, or by an allocation there): a second panic would abort the
+/// process, so the panic is dropped, as CPython ignores an exception in
+/// `__del__` (the panic hook has reported it). That holds even inside a
+/// `catch_unwind` run during the unwinding, which cannot be told apart.
 ///
 /// # Examples
 ///

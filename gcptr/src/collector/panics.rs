@@ -39,7 +39,10 @@ pub(crate) fn drop_payload(mut payload: Panic) {
 /// dropped during unwinding (a local of a finalizer that panicked, say),
 /// where a second panic would abort the process. The payload is dropped
 /// then, as CPython ignores an exception raised in `__del__`; the panic
-/// hook has already reported it.
+/// hook has already reported it. `std::thread::panicking` is also true
+/// inside a `catch_unwind` that a `Drop` runs during unwinding, where a
+/// resumed panic would be safe: it is dropped there too, as no cheap test
+/// tells the two apart.
 pub(crate) fn resume_unless_unwinding(payload: Panic) {
     if std::thread::panicking() {
         drop_payload(payload);
