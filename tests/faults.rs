@@ -4,16 +4,11 @@
 
 mod support;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use gcptr::{Gc, Trace, Tracer};
 use support::{take_drops, DropLog};
-
-thread_local! {
-    /// Panic in the n-th call to `trace` from now (0: never).
-    static TRACE_PANIC_IN: Cell<u32> = const { Cell::new(0) };
-}
 
 struct Flaky {
     _log: DropLog,
@@ -23,13 +18,7 @@ struct Flaky {
 // SAFETY: visits its one Gc (or panics before visiting anything).
 unsafe impl Trace for Flaky {
     fn trace(&self, tracer: &mut Tracer) {
-        let n = TRACE_PANIC_IN.with(Cell::get);
-        if n > 0 {
-            TRACE_PANIC_IN.with(|c| c.set(n - 1));
-            if n == 1 {
-                panic!("trace failed");
-            }
-        }
+        support::trace_countdown();
         self.next.trace(tracer);
     }
 }
@@ -60,9 +49,9 @@ fn a_panic_in_trace_at_every_point_of_the_analysis_frees_nothing_live_and_leaves
         let live = flaky_ring(0..4);
         let keep = live[0].upgrade().unwrap(); // the ring is reachable
         let garbage = flaky_ring(10..14);
-        TRACE_PANIC_IN.with(|c| c.set(panic_at));
+        support::panic_in_nth_trace(panic_at);
         let result = catch_unwind(gcptr::collect);
-        TRACE_PANIC_IN.with(|c| c.set(0));
+        support::panic_in_nth_trace(0);
         assert!(result.is_err(), "trace {panic_at} panicked");
         // Nothing reachable died, whatever the trace missed.
         assert!(live.iter().all(|w| w.upgrade().is_some()));

@@ -624,7 +624,6 @@ fn finalizer_and_drop_panics_in_one_collection() {
 // -------------- a trace panic at each point of a finalizing collection ---
 
 thread_local! {
-    static TRACE_PANIC_IN: Cell<u32> = const { Cell::new(0) };
     static FINALIZED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
     static RESURRECT_ON: Cell<bool> = const { Cell::new(false) };
     static RESURRECTED: RefCell<Option<Gc<FlakyFin>>> = const { RefCell::new(None) };
@@ -638,13 +637,7 @@ struct FlakyFin {
 // SAFETY: visits its one Gc, or panics before visiting anything.
 unsafe impl Trace for FlakyFin {
     fn trace(&self, tracer: &mut Tracer) {
-        let n = TRACE_PANIC_IN.with(Cell::get);
-        if n > 0 {
-            TRACE_PANIC_IN.with(|c| c.set(n - 1));
-            if n == 1 {
-                panic!("trace failed");
-            }
-        }
+        support::trace_countdown();
         self.next.trace(tracer);
     }
     fn __has_finalizer() -> bool {
@@ -696,9 +689,9 @@ fn run_finalizing(callbacks: bool, resurrect: bool) {
             }
             let weaks: Vec<_> = nodes.iter().map(Gc::downgrade).collect();
             drop(nodes);
-            TRACE_PANIC_IN.with(|c| c.set(panic_at));
+            support::panic_in_nth_trace(panic_at);
             let _ = catch_unwind(gcptr::collect);
-            TRACE_PANIC_IN.with(|c| c.set(0));
+            support::panic_in_nth_trace(0);
             RESURRECT_ON.with(|c| c.set(false));
             let back = RESURRECTED.with(|r| r.borrow_mut().take());
             if let Some(back) = &back {

@@ -7,6 +7,25 @@ use gcptr::{Gc, Trace, Tracer};
 
 thread_local! {
     static DROPS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    /// Calls of `trace_countdown` left before the one that panics (0: none).
+    static TRACE_PANIC_IN: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Makes the `n`-th call of [`trace_countdown`] from now panic (0: none).
+pub fn panic_in_nth_trace(n: u32) {
+    TRACE_PANIC_IN.with(|c| c.set(n));
+}
+
+/// Called first by the traces of fault-injecting test types: panics if
+/// this is the call [`panic_in_nth_trace`] named.
+pub fn trace_countdown() {
+    let n = TRACE_PANIC_IN.with(Cell::get);
+    if n > 0 {
+        TRACE_PANIC_IN.with(|c| c.set(n - 1));
+        if n == 1 {
+            panic!("trace failed");
+        }
+    }
 }
 
 /// Records its id when dropped, so tests can say which objects died, and
