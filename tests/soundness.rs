@@ -954,3 +954,33 @@ fn an_object_reached_while_new_cyclic_tracks_it_is_linked_once() {
     .join()
     .unwrap();
 }
+
+// ------------------------------------ addresses from the inspection API ---
+
+#[test]
+fn the_addresses_referents_gives_can_be_read_as_gc_as_ptr_s() {
+    // Documented to be `Gc::as_ptr`'s, with the same provenance: under
+    // Stacked Borrows (Miri), a read through one made from a `&Header`
+    // was undefined behaviour.
+    let (a, b) = (Gc::new(7u32), Gc::new(8u32));
+    let pair = RefCell::new(vec![a.clone(), b.clone()]);
+    let seen = gcptr::referents(&pair);
+    assert_eq!(seen, [Gc::as_ptr(&a).cast::<()>(), Gc::as_ptr(&b).cast()]);
+    // SAFETY: `a` and `b` keep the values alive, and the addresses are
+    // `Gc::as_ptr`'s.
+    let read = unsafe { [*seen[0].cast::<u32>(), *seen[1].cast::<u32>()] };
+    assert_eq!(read, [7, 8]);
+}
+
+#[test]
+fn the_address_of_an_object_ref_can_be_read_as_gc_as_ptr_s() {
+    let leaf = Gc::new(5u64);
+    let holder = Gc::new(RefCell::new((Some(leaf.clone()), 42u64)));
+    let found = gcptr::referrers(&leaf);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].address(), Gc::as_ptr(&holder).cast::<()>());
+    let value = found[0].address().cast::<RefCell<(Option<Gc<u64>>, u64)>>();
+    // SAFETY: `holder` keeps the value alive, and the address is
+    // `Gc::as_ptr`'s.
+    assert_eq!(unsafe { (*value).borrow().1 }, 42);
+}

@@ -520,11 +520,20 @@ impl Header {
         unsafe { this.byte_sub(LINKS_SIZE).cast::<Links>() }
     }
 
-    /// The address of the value, as `Gc::as_ptr` returns it.
-    pub(crate) fn value_address(&self) -> *const () {
-        ptr::from_ref(self)
+    /// The address of the value, as `Gc::as_ptr` returns it: with the
+    /// provenance of `this`, the whole allocation's. Made from a `&Header`,
+    /// it could reach the header alone, and a read through it would be
+    /// undefined behaviour under Stacked Borrows.
+    ///
+    /// # Safety
+    /// `this` points at an allocated header.
+    pub(crate) unsafe fn value_address(this: NonNull<Header>) -> *const () {
+        // SAFETY: allocated, per the contract.
+        let offset = unsafe { this.as_ref() }.vtable().value_offset;
+        this.as_ptr()
             .cast::<u8>()
-            .wrapping_add(self.vtable().value_offset)
+            .wrapping_add(offset)
+            .cast_const()
             .cast()
     }
 

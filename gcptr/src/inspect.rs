@@ -34,7 +34,7 @@ pub fn referents<T: Trace + ?Sized>(value: &T) -> Vec<*const ()> {
         .into_iter()
         // SAFETY: each header came from a `Gc` that `value` owns and is
         // therefore allocated.
-        .map(|header| unsafe { header.as_ref() }.value_address())
+        .map(|header| unsafe { Header::value_address(header) })
         .collect()
 }
 
@@ -184,7 +184,8 @@ impl ObjectRef {
     /// assert_eq!(found[0].address(), Gc::as_ptr(&holder).cast::<()>());
     /// ```
     pub fn address(&self) -> *const () {
-        self.header().value_address()
+        // SAFETY: the weak unit this holds keeps the header allocated.
+        unsafe { Header::value_address(self.header) }
     }
 
     /// The object's strong count, or 0 once it is dead.
