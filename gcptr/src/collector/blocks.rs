@@ -13,7 +13,9 @@
 //! sanitizer and valgrind runs of `scripts/sanitizers.sh`), nothing is
 //! kept: a memory checker then sees every object freed, and would report
 //! a use after free that reuse would hide (as `PYTHONMALLOC=malloc` turns
-//! `pymalloc` off for them).
+//! `pymalloc` off for them). `--cfg gcptr_miri_block_reuse` keeps reuse on
+//! under Miri, so that CI also runs the reuse paths there (provenance,
+//! layouts) on the suites that exercise them.
 //!
 //! A block is reused only for a request of exactly the layout it was
 //! allocated with, so that each block is eventually deallocated with its
@@ -35,7 +37,10 @@ const CLASSES: usize = MAX_SIZE / ALIGN + 1;
 /// How many bytes of free blocks a thread keeps, all sizes together: enough
 /// for a few thousand small objects (a 4,096-node list of 80-byte nodes is
 /// 320 KiB), little next to a heap that makes that many.
-pub(crate) const MAX_KEPT_BYTES: usize = if cfg!(any(miri, gcptr_no_block_reuse)) {
+pub(crate) const MAX_KEPT_BYTES: usize = if cfg!(all(
+    any(miri, gcptr_no_block_reuse),
+    not(gcptr_miri_block_reuse)
+)) {
     0
 } else {
     512 * 1024
