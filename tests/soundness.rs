@@ -219,6 +219,64 @@ fn a_frozen_cycle_left_unreachable_at_thread_exit_is_reclaimed_too() {
     assert_eq!(dropped, [1, 2], "the frozen cycle's Drop ran as well");
 }
 
+/// A `Drop` run at thread exit once one of the exit's collections is over
+/// (a death the trashcan queued) makes a garbage cycle and freezes it: the
+/// next collection thaws it again.
+#[test]
+fn a_cycle_frozen_by_a_drop_at_thread_exit_is_reclaimed_too() {
+    #[derive(Trace)]
+    struct Link {
+        next: Option<Gc<Link>>,
+        #[gc(skip)]
+        last: RefCell<Option<std::sync::mpsc::Sender<u32>>>,
+    }
+    impl Drop for Link {
+        fn drop(&mut self) {
+            if let Some(tx) = self.last.borrow_mut().take() {
+                let a = Gc::new(Reporter(10, tx.clone(), RefCell::new(None)));
+                let b = Gc::new(Reporter(11, tx, RefCell::new(Some(a.clone()))));
+                *a.2.borrow_mut() = Some(b);
+                drop(a);
+                gcptr::freeze();
+            }
+        }
+    }
+    #[derive(Trace)]
+    struct Top {
+        me: RefCell<Option<Gc<Top>>>,
+        chain: Gc<Link>,
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        // A chain deeper than the trashcan's limit, held by a garbage
+        // cycle: its last link dies from the queue, after the collection.
+        let mut chain = Gc::new(Link {
+            next: None,
+            last: RefCell::new(Some(tx)),
+        });
+        for _ in 0..100 {
+            chain = Gc::new(Link {
+                next: Some(chain),
+                last: RefCell::new(None),
+            });
+        }
+        let top = Gc::new(Top {
+            me: RefCell::new(None),
+            chain,
+        });
+        *top.me.borrow_mut() = Some(top.clone());
+    })
+    .join()
+    .unwrap();
+    let mut dropped: Vec<u32> = rx.try_iter().collect();
+    dropped.sort_unstable();
+    assert_eq!(
+        dropped,
+        [10, 11],
+        "the cycle made and frozen at exit was dropped"
+    );
+}
+
 /// At thread exit the collector collects again while the last collection
 /// left new garbage possible, even when it reclaimed nothing or panicked:
 /// here a garbage cycle's `Drop` releases the last outside handle of
@@ -876,11 +934,12 @@ fn a_trace_that_cuts_an_edge_inside_a_full_collections_set_kills_its_target_once
 }
 
 // `Gc::new_cyclic` makes its object's count 1, then tracks it, which may
-// run an automatic collection first: user code, which can reach the new
-// object through a `Weak` that the closure kept. Losing a reference to it
-// there brings it into generation 0 (as an object set aside); tracking
-// must not link it a second time, which would leave the list pointing at
-// freed memory once it dies.
+// run user code first: an automatic collection, or the value's trace (to
+// test whether it is acyclic). That code can reach the new object through
+// a `Weak` that the closure kept. Losing a reference to it there brings it
+// into generation 0 (as an object set aside); tracking must not link it a
+// second time, which would leave the list pointing at freed memory once
+// it dies.
 
 thread_local! {
     static KEPT_BY_CLOSURE: RefCell<Weak<Node>> = const { RefCell::new(Weak::new()) };
@@ -950,6 +1009,65 @@ fn an_object_reached_while_new_cyclic_tracks_it_is_linked_once() {
             gcptr::collect();
             assert_eq!(take_drops(), [77], "the new object died once");
         }
+    })
+    .join()
+    .unwrap();
+}
+
+thread_local! {
+    static KEPT_FOR_TRACE: RefCell<Weak<FixedEdges>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Owns no `Gc`; its trace upgrades and drops the `Weak` that
+/// `new_cyclic`'s closure kept, a lost reference to the new object.
+struct TouchesOnTrace;
+
+// SAFETY: owns no `Gc`, so it visits none; it changes nothing it is in.
+unsafe impl Trace for TouchesOnTrace {
+    fn trace(&self, _tracer: &mut Tracer) {
+        drop(KEPT_FOR_TRACE.with(|k| k.borrow().upgrade()));
+    }
+
+    fn __may_own_gc(_depth: u32) -> bool {
+        false
+    }
+}
+
+/// Its edges never change, so tracking traces it to see whether it owns
+/// only acyclic objects; it owns a tracked one, so it is tracked.
+#[derive(Trace)]
+struct FixedEdges {
+    hook: TouchesOnTrace,
+    tracked: Gc<RefCell<Vec<Gc<u8>>>>,
+    log: DropLog,
+}
+
+#[test]
+fn an_object_reached_by_the_trace_that_tracking_runs_is_linked_once() {
+    thread::spawn(|| {
+        gcptr::disable();
+        gcptr::collect();
+        let tracked = Gc::new(RefCell::new(Vec::new()));
+        let object = Gc::new_cyclic(|me| {
+            KEPT_FOR_TRACE.with(|k| *k.borrow_mut() = me.clone());
+            FixedEdges {
+                hook: TouchesOnTrace,
+                tracked: tracked.clone(),
+                log: DropLog(78),
+            }
+        });
+        KEPT_FOR_TRACE.with(|k| *k.borrow_mut() = Weak::new());
+        assert!(gcptr::is_tracked(&object));
+        assert_eq!(
+            gcptr::count()[0],
+            2,
+            "each new object is in generation 0 once"
+        );
+        drop(object);
+        assert_eq!(take_drops(), [78]);
+        // The list is walked: a second link would reach freed memory.
+        assert_eq!(gcptr::collect_generation(0), 0);
+        assert_eq!(gcptr::collect(), 0);
     })
     .join()
     .unwrap();

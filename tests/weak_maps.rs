@@ -742,3 +742,91 @@ fn a_cancelled_callbacks_captures_may_ask_its_handle() {
     );
     drop(x);
 }
+
+/// A self-cycle logged as `id`.
+fn self_cycle(id: u32) -> Gc<Node> {
+    let node = Node::new(id);
+    node.edges.borrow_mut().push(node.clone());
+    node
+}
+
+#[test]
+fn a_retain_whose_closure_kills_entries_collects_and_panics_leaves_the_maps_exact() {
+    let held: RefCell<Vec<Option<Gc<Node>>>> =
+        RefCell::new((0..8).map(|id| Some(self_cycle(id))).collect());
+    let mut values: WeakValueMap<u32, Node> = WeakValueMap::new();
+    let mut keys: WeakKeyMap<Node, u32> = WeakKeyMap::new();
+    for (id, node) in held.borrow().iter().enumerate() {
+        values.insert(id as u32, node.as_ref().unwrap());
+        keys.insert(node.as_ref().unwrap(), id as u32);
+    }
+    let mut calls = 0;
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        values.retain(|&id, _| {
+            calls += 1;
+            // Two other entries' objects become garbage, and are collected.
+            let dropped = {
+                let mut held = held.borrow_mut();
+                (
+                    held[(id as usize + 1) % 8].take(),
+                    held[(id as usize + 3) % 8].take(),
+                )
+            };
+            drop(dropped);
+            gcptr::collect();
+            if calls == 3 {
+                panic!("the closure panics");
+            }
+            id % 2 == 0
+        });
+    }));
+    assert!(failed.is_err());
+    let live: Vec<u32> = (0..8)
+        .filter(|&id| held.borrow()[id as usize].is_some())
+        .collect();
+    let mut dropped = take_drops();
+    dropped.sort_unstable();
+    let dead: Vec<u32> = (0..8).filter(|id| !live.contains(id)).collect();
+    assert_eq!(dropped, dead, "each object dropped once its handle went");
+    assert_eq!(values.len(), values.iter().count());
+    for (&id, node) in values.iter() {
+        assert!(live.contains(&id), "entry {id} outlived its value");
+        assert_eq!(node.log.0, id);
+    }
+    let mut key_ids: Vec<u32> = keys.iter().map(|(_, &id)| id).collect();
+    key_ids.sort_unstable();
+    assert_eq!(key_ids, live, "the key map holds exactly the live objects");
+    assert_eq!(keys.len(), live.len());
+    drop(held);
+    gcptr::collect();
+    let mut dropped = take_drops();
+    dropped.sort_unstable();
+    assert_eq!(dropped, live, "the rest dropped once");
+    assert_eq!((values.len(), keys.len()), (0, 0));
+}
+
+/// Garbage holding a weak-key map whose keys are the garbage itself, and
+/// whose values hold it.
+#[derive(Trace)]
+struct MapOwner {
+    log: support::DropLog,
+    map: RefCell<WeakKeyMap<MapOwner, Gc<MapOwner>>>,
+}
+
+#[test]
+fn a_weak_key_map_keyed_by_the_garbage_that_owns_it_drops_each_once() {
+    let owner = |id| {
+        Gc::new(MapOwner {
+            log: support::DropLog(id),
+            map: RefCell::new(WeakKeyMap::new()),
+        })
+    };
+    let (a, b) = (owner(7), owner(8));
+    a.map.borrow_mut().insert(&a, b.clone());
+    a.map.borrow_mut().insert(&b, a.clone());
+    b.map.borrow_mut().insert(&a, a.clone());
+    drop((a, b));
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(take_drops(), [7, 8]);
+    assert_eq!(gcptr::collect(), 0);
+}

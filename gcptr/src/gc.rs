@@ -87,27 +87,28 @@ impl<T: Trace + 'static> Gc<T> {
         // SAFETY: a fresh allocation's value slot is uninitialized and
         // unshared.
         let this = unsafe { Gc::allocate(1).assume_init(value) };
-        this.track();
+        this.track(false);
         this
     }
 
     /// Puts a new object in the collector's care: into generation 0, or,
     /// if it is acyclic ([`Trace::__edges_fixed`], and it owns only
     /// untracked or acyclic objects), out of its sight for good.
+    ///
+    /// `reachable` says whether user code may hold a `Weak` to the object
+    /// already: one that `new_cyclic`'s closure kept
+    /// ([`collector::track_new`]).
     #[inline(always)]
-    fn track(&self) {
+    fn track(&self, reachable: bool) {
         if let Some(links) = Header::links(self.header()) {
             if T::__edges_fixed(0) && crate::trace::owns_only_acyclic::<T>(self) {
-                // Unless a hand-written trace reached it through a `Weak`
-                // that `new_cyclic`'s closure kept, and a lost reference
-                // brought it into generation 0 (`collector::track_new`).
                 if Links::is_set_aside(links) {
                     Links::mark_acyclic(links);
                     // No collection looks at it: it need not report losses.
                     self.header_ref().set_quiet(true);
                 }
             } else {
-                collector::track_new(links);
+                collector::track_new(links, reachable);
             }
         }
     }
@@ -161,7 +162,7 @@ impl<T: Trace + 'static> Gc<T> {
             header.as_ref().set_strong(1);
             ManuallyDrop::into_inner(uninit).assume_init(value)
         };
-        this.track();
+        this.track(true);
         this
     }
 
@@ -360,7 +361,7 @@ impl<T: Trace + Clone + 'static> Gc<T> {
                 callback_panic
             };
             if let Some(links) = Header::links(this.header()) {
-                collector::track_new(links);
+                collector::track_new(links, false);
             }
             if let Some(payload) = callback_panic {
                 collector::panics::resume_unless_unwinding(payload);

@@ -77,7 +77,7 @@ impl<T: Trace + 'static> From<Vec<T>> for Gc<[T]> {
         // SAFETY: rebuilt from the `ManuallyDrop`'s own parts, length 0.
         drop(unsafe { Vec::from_raw_parts(elements.as_ptr().cast_mut(), 0, elements.capacity()) });
         if let Some(links) = Header::links(header) {
-            collector::track_new(links);
+            collector::track_new(links, false);
         }
         // SAFETY: the header's one strong reference becomes this `Gc`.
         unsafe { Gc::from_inner(slice_box(header, len)) }

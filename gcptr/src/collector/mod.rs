@@ -43,23 +43,25 @@ pub(crate) fn is_analysing() -> bool {
 /// does on allocation). With no collector (thread exit), the object is
 /// linked to itself: reference counted, never collected.
 ///
-/// The collection runs user code, which can reach an object made by
-/// `Gc::new_cyclic` through a `Weak` its closure kept: a lost reference,
-/// or an edge from a traced object, then brings it into generation 0 as
+/// `reachable` says whether user code may hold a `Weak` to the object
+/// (one that the closure of `Gc::new_cyclic` kept). User code that ran
+/// since, a collection here or the trace that tested the value for an
+/// acyclic one, may have reached it through that `Weak`: a lost reference,
+/// or an edge from a traced object, then brought it into generation 0 as
 /// an object set aside. It must not be linked twice.
 #[inline]
-pub(crate) fn track_new(links: NonNull<Links>) {
+pub(crate) fn track_new(links: NonNull<Links>, reachable: bool) {
     match state::current() {
         Some(st) => {
             let count = st.counts[0].get() + 1;
             st.counts[0].set(count);
-            if count > st.thresholds[0].get() {
+            let collects = count > st.thresholds[0].get();
+            if collects {
                 collect_automatically(st);
-                if !Links::is_set_aside(links) {
-                    return;
-                }
             }
-            Links::push_back(st.generation(0), links);
+            if !(collects || reachable) || Links::is_set_aside(links) {
+                Links::push_back(st.generation(0), links);
+            }
         }
         None => Links::link_to_self(links),
     }

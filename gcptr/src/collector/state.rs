@@ -479,15 +479,18 @@ impl Drop for ExitGuard {
         }
         // SAFETY: as in `current`; it is freed only below.
         let st = unsafe { &*state };
-        // Frozen objects too: a thread's garbage is reclaimed when it
-        // exits, whatever `freeze` said.
-        super::thaw(st);
         // Reclaim the cycles this thread leaves behind, again while a
         // collection leaves new garbage possible: a `Drop` or finalizer it
         // ran lost a reference (even one that resurrected everything, or
         // panicked). A panic escaping here would abort the process: it is
         // reported (by the panic hook) and dropped.
         for _ in 0..8 {
+            // Frozen objects too: a thread's garbage is reclaimed when it
+            // exits, whatever `freeze` said, even a `freeze` called by a
+            // `Drop` that the pass before ran once its collection was over.
+            if !Links::is_empty(st.permanent()) {
+                super::thaw(st);
+            }
             let collected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 super::cycle::collect(st, 2, super::cycle::Extent::Everything)
             }));
