@@ -784,3 +784,39 @@ fn a_panic_in_the_trace_that_gc_new_runs_drops_the_new_object_once() {
     .join()
     .unwrap();
 }
+
+/// The automatic collection that a new slice object's tracking starts
+/// finds garbage whose `Drop` panics: the panic propagates out of
+/// `Gc::from`, and the new object, never returned, dies with its elements.
+#[test]
+fn a_panic_in_the_collection_that_a_new_slice_starts_drops_the_slice() {
+    std::thread::spawn(|| {
+        take_drops();
+        gcptr::disable();
+        drop(ring_with_tail(true, 10..11, &[]));
+        let element = support::Node::new(3);
+        let weak_element = Gc::downgrade(&element);
+        // The next tracked allocation collects generation 0, the ring's.
+        gcptr::set_threshold([1, 100, 100]);
+        gcptr::enable();
+        let made = catch_unwind(AssertUnwindSafe(|| {
+            Gc::<[Gc<support::Node>]>::from(vec![element])
+        }));
+        gcptr::disable();
+        let Err(payload) = made else {
+            panic!("the collection's panic did not propagate");
+        };
+        assert_eq!(message(&payload), "holder 1 panics");
+        let mut dropped = take_drops();
+        dropped.sort_unstable();
+        assert_eq!(
+            dropped,
+            [1, 2, 3, 10],
+            "the ring, its tail and the slice's element"
+        );
+        assert!(weak_element.upgrade().is_none());
+        assert_eq!(gcptr::collect(), 0);
+    })
+    .join()
+    .unwrap();
+}

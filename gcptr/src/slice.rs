@@ -76,11 +76,14 @@ impl<T: Trace + 'static> From<Vec<T>> for Gc<[T]> {
         // Free the vector's buffer; its elements moved into the object.
         // SAFETY: rebuilt from the `ManuallyDrop`'s own parts, length 0.
         drop(unsafe { Vec::from_raw_parts(elements.as_ptr().cast_mut(), 0, elements.capacity()) });
+        // SAFETY: the header's one strong reference becomes this `Gc`,
+        // made before tracking: the automatic collection that tracking
+        // may run can panic, and the object then dies with it.
+        let this = unsafe { Gc::from_inner(slice_box(header, len)) };
         if let Some(links) = Header::links(header) {
             collector::track_new(links, false);
         }
-        // SAFETY: the header's one strong reference becomes this `Gc`.
-        unsafe { Gc::from_inner(slice_box(header, len)) }
+        this
     }
 }
 
