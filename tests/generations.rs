@@ -532,10 +532,14 @@ fn a_cycle_closed_through_a_raw_pointer_waits_for_thread_exit() {
     .unwrap();
 }
 
-/// Old pairs whose objects, dropped, overflow the reporters' buffer (2,048
-/// of them at most while generation 2 holds fewer than 32,768 objects): the
+/// The reporters' buffer takes this many objects at most while generation
+/// 2 holds fewer than 16 times as many (`REPORTERS_MIN` in the collector,
+/// smaller under Miri).
+const REPORTERS_MIN: usize = if cfg!(miri) { 128 } else { 2048 };
+
+/// Old pairs whose objects, dropped, overflow the reporters' buffer: the
 /// next full collection goes through the lists in order.
-const PAIRS_PAST_THE_BUFFER: usize = 1100;
+const PAIRS_PAST_THE_BUFFER: usize = REPORTERS_MIN / 2 + REPORTERS_MIN / 32;
 
 /// `n` new objects, each in a two-object cycle with the next, held only by
 /// the returned handles.
@@ -591,7 +595,7 @@ fn a_full_collection_traces_what_the_reporters_reach_and_no_more() {
     });
 }
 
-/// Past a sixteenth of generation 2 (and 2048), reporters are no longer
+/// Past a sixteenth of generation 2 (and `REPORTERS_MIN`), reporters are no longer
 /// buffered, and the next full collection analyses everything instead.
 #[test]
 fn reporters_past_the_buffer_are_found_by_an_analysis_of_everything() {
@@ -603,7 +607,7 @@ fn reporters_past_the_buffer_are_found_by_an_analysis_of_everything() {
         let pairs = PAIRS_PAST_THE_BUFFER;
         let objects = old_pairs(pairs);
         let weak: Vec<_> = objects.iter().map(Gc::downgrade).collect();
-        drop(objects); // 2200 reporters, past the 2048 the buffer takes
+        drop(objects); // past the reporters the buffer takes
         let before = traces();
         assert_eq!(gcptr::collect(), 2 * pairs);
         assert!(weak.iter().all(|w| w.upgrade().is_none()));
@@ -929,11 +933,12 @@ fn a_reporter_that_dies_before_the_collection_is_freed_by_it() {
 fn dropping_garbage_reports_nothing() {
     on_fresh_thread(|| {
         gcptr::disable();
-        let live = old_pairs(1000);
+        let live = old_pairs(REPORTERS_MIN / 2);
         // An old ring whose objects each hold two references to others,
-        // so that each drop of a value takes a count from 2 to 1.
-        // 3000 of them: more reports than the buffer takes (2048).
-        let ring: Vec<_> = (0..3000).map(|_| counted()).collect();
+        // so that each drop of a value takes a count from 2 to 1: more
+        // reports than the buffer takes.
+        let size = REPORTERS_MIN * 3 / 2;
+        let ring: Vec<_> = (0..size).map(|_| counted()).collect();
         for (i, object) in ring.iter().enumerate() {
             let mut edges = object.edges.borrow_mut();
             edges.push(ring[(i + 1) % ring.len()].clone());
@@ -944,12 +949,13 @@ fn dropping_garbage_reports_nothing() {
         drop(ring);
         assert_eq!(gcptr::collect(), 0);
         drop(handle);
-        assert_eq!(gcptr::collect(), 3000);
+        assert_eq!(gcptr::collect(), size);
         let before = traces();
         assert_eq!(gcptr::collect(), 0);
         assert_eq!(traces(), before, "a collection after the drops analysed");
+        let live_objects = live.len();
         drop(live);
-        assert_eq!(gcptr::collect(), 2000);
+        assert_eq!(gcptr::collect(), live_objects);
     });
 }
 
