@@ -15,18 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use gcptr::{Finalize, Gc, Trace, Tracer, Weak};
-use support::{take_drops, DropLog};
-
-/// The message of a panic raised with a string.
-fn message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<other>".into()
-    }
-}
+use support::{panic_message, take_drops, DropLog};
 
 // ----------------------------- a chain whose nodes may panic in Drop ---
 
@@ -73,7 +62,7 @@ fn trashcan_panic_in_a_deferred_node_drops_every_node_once() {
         take_drops();
         let head = chain(0..300, &[150]);
         let result = catch_unwind(AssertUnwindSafe(move || drop(head)));
-        assert_eq!(message(&result.unwrap_err()), "chain node 150 panics");
+        assert_eq!(panic_message(&result.unwrap_err()), "chain node 150 panics");
         // Something else dies at depth zero: the queue resumes.
         drop(Gc::new(RefCell::new(None::<Gc<u8>>)));
         gcptr::collect();
@@ -93,9 +82,9 @@ fn trashcan_two_panics_in_deferred_nodes() {
         take_drops();
         let head = chain(0..300, &[100, 200]);
         let result = catch_unwind(AssertUnwindSafe(move || drop(head)));
-        assert_eq!(message(&result.unwrap_err()), "chain node 100 panics");
+        assert_eq!(panic_message(&result.unwrap_err()), "chain node 100 panics");
         let second = catch_unwind(gcptr::collect);
-        assert_eq!(message(&second.unwrap_err()), "chain node 200 panics");
+        assert_eq!(panic_message(&second.unwrap_err()), "chain node 200 panics");
         assert_eq!(gcptr::collect(), 0);
         let drops = take_drops();
         assert_eq!(drops, (0..300).collect::<Vec<_>>());
@@ -155,7 +144,7 @@ fn when_a_finalizer_and_the_drop_after_it_panic_the_finalizers_panic_propagates(
             armed: false,
         });
         let panic = catch_unwind(AssertUnwindSafe(move || drop(a))).unwrap_err();
-        assert_eq!(message(&panic), "finalizer");
+        assert_eq!(panic_message(&panic), "finalizer");
         assert_eq!(take_drops(), [80]);
     })
     .join()
@@ -266,7 +255,7 @@ fn the_first_panic_of_a_collection_propagates_even_when_its_queue_panics() {
         take_drops();
         let weak = ring_with_tail(true, 1000..1200, &[1150]);
         let result = catch_unwind(gcptr::collect);
-        let msg = message(&result.unwrap_err());
+        let msg = panic_message(&result.unwrap_err());
         let drops = take_drops();
         assert!(weak.upgrade().is_none());
         let mut expected = vec![1, 2];
@@ -611,7 +600,7 @@ fn finalizer_and_drop_panics_in_one_collection() {
         let weaks: Vec<_> = nodes.iter().map(Gc::downgrade).collect();
         drop(nodes);
         let r = catch_unwind(gcptr::collect);
-        assert_eq!(message(&r.unwrap_err()), "finalize 2");
+        assert_eq!(panic_message(&r.unwrap_err()), "finalize 2");
         assert!(weaks.iter().all(|w| w.upgrade().is_none()));
         assert_eq!(take_drops(), [1, 2, 3, 4]);
         assert_eq!(gcptr::collect(), 0);
@@ -806,7 +795,7 @@ fn a_panic_in_the_collection_that_a_new_slice_starts_drops_the_slice() {
         let Err(payload) = made else {
             panic!("the collection's panic did not propagate");
         };
-        assert_eq!(message(&payload), "holder 1 panics");
+        assert_eq!(panic_message(&payload), "holder 1 panics");
         let mut dropped = take_drops();
         dropped.sort_unstable();
         assert_eq!(

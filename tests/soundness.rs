@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
 
 use gcptr::{Gc, Trace, Tracer, Weak};
-use support::{take_drops, DropLog, Node, Reporter};
+use support::{panic_message, take_drops, DropLog, Node, Reporter};
 
 /// A node whose `Drop` runs a test-chosen action with its peer.
 struct Peer {
@@ -44,14 +44,6 @@ fn peer_cycle(on_drop: fn(&Peer)) -> (Weak<Peer>, Weak<Peer>) {
     });
     *a.peer.borrow_mut() = Some(b.clone());
     (Gc::downgrade(&a), Gc::downgrade(&b))
-}
-
-fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 #[test]

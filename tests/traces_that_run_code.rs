@@ -264,3 +264,214 @@ fn referrers_survives_traces_that_kill_objects_listed_after_them() {
     }
     gcptr::enable();
 }
+
+thread_local! {
+    /// The id of the object whose trace is running (0: none).
+    static TRACING: Cell<u32> = const { Cell::new(0) };
+    /// Ids of the objects whose value was dropped while their own trace ran.
+    static DROPPED_WHILE_TRACED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    /// What each trace that meddled read of its own value afterwards.
+    static READ_AFTER: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// What the next trace that counts down to 1 does.
+    static MEDDLE: Cell<Meddle> = const { Cell::new(Meddle::Nothing) };
+    /// Traces left before the one that meddles (0: none).
+    static COUNTDOWN: Cell<u32> = const { Cell::new(0) };
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Meddle {
+    Nothing,
+    /// `gcptr::collect()`.
+    Collects,
+    /// Allocates tracked objects past generation 0's threshold.
+    Allocates,
+    /// Takes the peer's edge to `self` out of the peer (the peer's
+    /// `RefCell`, which neither contains `self` nor is contained by it)
+    /// and drops it.
+    CutsPeersEdgeToMe,
+}
+
+/// A node of a two-object cycle whose trace may meddle (see `Meddle`).
+struct MeddlingNode {
+    log: DropLog,
+    payload: Vec<u64>,
+    peer: RefCell<Option<Gc<MeddlingNode>>>,
+}
+
+fn meddling_node(id: u32) -> Gc<MeddlingNode> {
+    Gc::new(MeddlingNode {
+        log: DropLog(id),
+        payload: vec![1, 2, 3],
+        peer: RefCell::new(None),
+    })
+}
+
+/// Two meddlers in a cycle, with no handle left: garbage.
+fn garbage_pair() {
+    let (a, b) = (meddling_node(1), meddling_node(2));
+    *a.peer.borrow_mut() = Some(b.clone());
+    *b.peer.borrow_mut() = Some(a.clone());
+}
+
+fn should_meddle() -> bool {
+    let n = COUNTDOWN.with(Cell::get);
+    if n == 0 {
+        return false;
+    }
+    COUNTDOWN.with(|c| c.set(n - 1));
+    n == 1
+}
+
+// SAFETY: visits the one `Gc` it owns. What it runs changes nothing of
+// `self` and borrows none of its `RefCell`s mutably.
+unsafe impl Trace for MeddlingNode {
+    fn trace(&self, tracer: &mut Tracer) {
+        let outer = TRACING.with(|t| t.replace(self.log.0));
+        if should_meddle() {
+            match MEDDLE.with(Cell::get) {
+                Meddle::Nothing => {}
+                Meddle::Collects => drop(gcptr::collect()),
+                Meddle::Allocates => {
+                    for _ in 0..4 {
+                        drop(Gc::new(RefCell::new(None::<Gc<u8>>)));
+                    }
+                }
+                Meddle::CutsPeersEdgeToMe => {
+                    // A shared borrow of our own cell; a mutable one of
+                    // the peer's.
+                    let peer = self.peer.borrow().clone();
+                    if let Some(peer) = peer {
+                        let to_me = peer.peer.borrow_mut().take();
+                        drop(peer);
+                        drop(to_me);
+                    }
+                }
+            }
+            // Our value must still be there.
+            let sum = self.payload.iter().sum::<u64>();
+            READ_AFTER.with(|r| r.borrow_mut().push(sum));
+        }
+        self.peer.trace(tracer);
+        TRACING.with(|t| t.set(outer));
+    }
+}
+
+impl Drop for MeddlingNode {
+    fn drop(&mut self) {
+        if TRACING.with(Cell::get) == self.log.0 {
+            DROPPED_WHILE_TRACED.with(|d| d.borrow_mut().push(self.log.0));
+        }
+    }
+}
+
+fn reset() {
+    TRACING.with(|t| t.set(0));
+    COUNTDOWN.with(|c| c.set(0));
+    MEDDLE.with(|m| m.set(Meddle::Nothing));
+    take_drops();
+    DROPPED_WHILE_TRACED.with(|d| d.borrow_mut().clear());
+    READ_AFTER.with(|r| r.borrow_mut().clear());
+}
+
+fn dropped_while_traced() -> Vec<u32> {
+    DROPPED_WHILE_TRACED.with(|d| std::mem::take(&mut *d.borrow_mut()))
+}
+
+fn read_after() -> Vec<u64> {
+    READ_AFTER.with(|r| std::mem::take(&mut *r.borrow_mut()))
+}
+
+// `referrers` runs every listed object's trace, and the collector runs
+// garbage objects' traces once more, outside the analysis, to cancel the
+// callbacks they own. There a trace that collects (or allocates, and so
+// collects automatically) while its own object is garbage, or that kills
+// its own object by count, must not have its value dropped under it: each
+// object is held by a strong reference while its trace runs.
+
+fn referrers_with(meddle: Meddle) {
+    gcptr::disable();
+    gcptr::collect();
+    reset();
+    let target = Gc::new(0u32);
+    garbage_pair();
+    MEDDLE.with(|m| m.set(meddle));
+    COUNTDOWN.with(|c| c.set(1)); // the first trace `referrers` runs
+    if meddle == Meddle::Allocates {
+        gcptr::enable();
+        gcptr::set_threshold([1, 10, 10]);
+    }
+    let found = gcptr::referrers(&target);
+    gcptr::disable();
+    gcptr::set_threshold([700, 10, 10]);
+    assert!(found.is_empty());
+    drop(found);
+    assert_eq!(
+        dropped_while_traced(),
+        [0u32; 0],
+        "{meddle:?}: a value was dropped while its own trace ran"
+    );
+    assert_eq!(
+        read_after(),
+        [6],
+        "{meddle:?}: the trace read its own value"
+    );
+    gcptr::collect();
+    assert_eq!(take_drops(), [1, 2], "{meddle:?}: each object died once");
+    gcptr::enable();
+}
+
+#[test]
+fn referrers_with_a_trace_that_collects_keeps_the_traced_value_alive() {
+    referrers_with(Meddle::Collects);
+}
+
+#[test]
+fn referrers_with_a_trace_that_allocates_keeps_the_traced_value_alive() {
+    referrers_with(Meddle::Allocates);
+}
+
+#[test]
+fn referrers_with_a_trace_that_kills_its_own_object_keeps_the_value_until_it_returns() {
+    referrers_with(Meddle::CutsPeersEdgeToMe);
+}
+
+// A collection that has weak references with callbacks traces each
+// garbage object once more, to cancel the callbacks the garbage owns. A
+// trace that cuts its peer's edge to its own object kills it then.
+
+#[test]
+fn a_trace_that_kills_its_own_object_while_callbacks_are_cancelled_keeps_its_value() {
+    gcptr::disable();
+    let watched = Gc::new(0u32);
+    // A weak reference with a callback: collections cancel callbacks.
+    let _with_callback = Gc::downgrade_with(&watched, || ());
+    for generation in [0, 2] {
+        // Each trace count, in a young collection (two subtracting traces
+        // then two cancelling ones) and a full one.
+        for n in 1..=6 {
+            gcptr::collect();
+            reset();
+            garbage_pair();
+            MEDDLE.with(|m| m.set(Meddle::CutsPeersEdgeToMe));
+            COUNTDOWN.with(|c| c.set(n));
+            gcptr::collect_generation(generation);
+            COUNTDOWN.with(|c| c.set(0));
+            gcptr::collect();
+            assert_eq!(
+                dropped_while_traced(),
+                [0u32; 0],
+                "generation {generation}, trace {n}: a value was dropped while its own trace ran"
+            );
+            assert!(
+                read_after().iter().all(|&sum| sum == 6),
+                "generation {generation}, trace {n}: a trace read its dropped value"
+            );
+            assert_eq!(
+                take_drops(),
+                [1, 2],
+                "generation {generation}, trace {n}: each object died once"
+            );
+        }
+    }
+    gcptr::enable();
+}

@@ -3,6 +3,7 @@
 
 use core::fmt;
 use core::ptr::NonNull;
+use std::panic::{self, AssertUnwindSafe};
 
 use crate::collector::{self, death};
 use crate::gc::Gc;
@@ -64,6 +65,10 @@ fn edges(trace: impl FnOnce(&mut Tracer)) -> Vec<NonNull<Header>> {
 ///   give such trees `Gc<T>` children. [`Gc::get_mut`] and [`Gc::make_mut`],
 ///   which can change the value, make the object tracked for good (and
 ///   counted from then on).
+///
+/// Once the thread's collector is gone (in the destructor of another
+/// thread-local, at thread exit), no object is collected any more; this
+/// still answers for the object's kind.
 ///
 /// # Examples
 ///
@@ -130,9 +135,22 @@ pub fn referrers<T: ?Sized>(target: &Gc<T>) -> Vec<ObjectRef> {
                 return false;
             }
             let trace = h.vtable().trace;
+            // The trace may collect (the object may be garbage, held by
+            // nothing but its cycle) or drop the object's last reference
+            // while it borrows the value.
             // SAFETY: allocated (the handle's unit), and its value alive:
             // a strong reference exists and it is not `DEAD`.
-            edges(|tracer| unsafe { trace(object.header, tracer) }).contains(&target)
+            let hold = unsafe { death::Hold::new(object.header) };
+            let traced = panic::catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: as above; the hold keeps the value alive.
+                edges(|tracer| unsafe { trace(object.header, tracer) })
+            }));
+            // Let go outside any unwinding: it may run the object's death,
+            // and a `Drop` that panics.
+            drop(hold);
+            traced
+                .unwrap_or_else(|payload| panic::resume_unwind(payload))
+                .contains(&target)
         })
         .collect()
 }

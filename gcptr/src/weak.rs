@@ -144,8 +144,11 @@ impl<T: ?Sized> Weak<T> {
     /// assert_eq!(weak.weak_count(), 2);
     /// ```
     pub fn weak_count(&self) -> usize {
+        // As `strong_count`: 0 whenever `upgrade` would fail, also for an
+        // object that the running collection condemned (whose weak count
+        // holds the collector's unit).
         self.header()
-            .filter(|h| h.strong() > 0)
+            .filter(|h| h.is_upgradable())
             .map_or(0, |h| h.weak() - 1)
     }
 

@@ -47,6 +47,18 @@ unsafe impl Trace for DropLog {
     }
 }
 
+/// The message of a panic raised with a string (`panic!`), or "" for any
+/// other payload.
+pub fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message.to_string()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        String::new()
+    }
+}
+
 /// The ids dropped since the last call, sorted.
 pub fn take_drops() -> Vec<u32> {
     let mut drops = DROPS.with(|d| std::mem::take(&mut *d.borrow_mut()));

@@ -453,7 +453,13 @@ fn notify_watchers(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Op
             if unsafe { header.as_ref() }.has(flags::DEAD) {
                 continue;
             }
+            // The trace is user code, run outside the analysis, where no
+            // death waits: it may kill this object by count (cutting a
+            // peer's edge to it) while it borrows the value.
+            // SAFETY: held by the collector's unit of weak count; not DEAD.
+            let hold = unsafe { death::Hold::new(header) };
             catch(first_panic, || trace(header, &mut tracer));
+            catch(first_panic, || drop(hold));
             while let Some(callback) = tracer.take_cancelled() {
                 catch(first_panic, || callback.cancel());
             }
@@ -482,23 +488,17 @@ fn finalize_and_recheck(
             h.set(flags::FINALIZED);
             ran_any = true;
             let finalize = h.vtable().finalize;
-            // A count of zero already: its death is queued (the trashcan),
-            // and stays so; the re-check below keeps it for the queue.
-            let queued = h.strong() == 0;
-            // The finalizer borrows the value: hold a strong reference so
-            // that a peer's finalizer, run from inside this one, cannot
-            // drop the last reference and the value with it.
-            h.inc_strong();
+            // The finalizer borrows the value: a peer's finalizer, run from
+            // inside this one, must not drop the last reference and the
+            // value with it. If its last references go meanwhile, it dies
+            // by count when the hold goes (it stays allocated: we hold a
+            // unit). If its death is queued already, it stays so, and the
+            // re-check below keeps it for the queue.
+            // SAFETY: held by our unit of weak count; not DEAD.
+            let hold = unsafe { death::Hold::new(header) };
             // SAFETY: the value is alive: not DEAD.
             catch(first_panic, || unsafe { finalize(header) });
-            if Header::dec_strong(header) == 0 && !queued {
-                // Its last references went while it finalized: it dies
-                // by count now (it stays allocated: we hold a unit).
-                // SAFETY: the strong count just reached zero.
-                catch(first_panic, || unsafe {
-                    death::strong_count_reached_zero(header)
-                });
-            }
+            catch(first_panic, || drop(hold));
         }
     }
     if !ran_any {

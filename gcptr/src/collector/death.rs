@@ -231,6 +231,42 @@ fn run_deferred_at_depth(st: &State) {
     drop(requeue);
 }
 
+/// A strong reference held on an object while user code borrows its
+/// value outside a death: a finalizer run by a collection, or a trace run
+/// to cancel callbacks or by `referrers`. That code may drop the object's
+/// last references, or collect it, and the value must outlive the borrow.
+/// Dropping the hold gives the reference up, and the object dies then if
+/// it was the last; unless its count was zero when the hold began: its
+/// death is queued, and the queue leaves it alone while it is held
+/// ([`run_deferred_at_depth`]).
+pub(crate) struct Hold {
+    header: NonNull<Header>,
+    queued: bool,
+}
+
+impl Hold {
+    /// # Safety
+    /// The object stays allocated until the hold is dropped (the caller
+    /// holds a unit of its weak count), and its value is alive: not `DEAD`.
+    pub(crate) unsafe fn new(header: NonNull<Header>) -> Hold {
+        // SAFETY: allocated, per the contract.
+        let h = unsafe { header.as_ref() };
+        let queued = h.strong() == 0;
+        h.inc_strong();
+        Hold { header, queued }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if Header::dec_strong(self.header) == 0 && !self.queued {
+            // SAFETY: allocated (per `new`'s contract), and the count just
+            // reached zero.
+            unsafe { strong_count_reached_zero(self.header) };
+        }
+    }
+}
+
 /// Keeps `State::drop_depth` right, even when a `Drop` unwinds.
 struct DropDepth<'a>(&'a State);
 

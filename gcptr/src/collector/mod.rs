@@ -561,7 +561,9 @@ pub fn count() -> [usize; 3] {
 }
 
 /// The collection thresholds (Python's `gc.get_threshold()`); by default
-/// `[700, 10, 10]`.
+/// `[700, 10, 10]`. `[0, 0, 0]` once the thread's collector is gone (in the
+/// destructor of another thread-local, at thread exit): nothing is
+/// collected automatically then.
 ///
 /// # Examples
 ///
