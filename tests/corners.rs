@@ -260,7 +260,7 @@ fn try_unwrap_whose_death_callback_panics_drops_the_value_then_panics() {
     });
     let weak = Gc::downgrade(&x);
     let result = catch_unwind(AssertUnwindSafe(|| Gc::try_unwrap(x).is_ok()));
-    let payload = result.err().expect("the callback's panic propagates");
+    let payload = result.expect_err("the callback's panic propagates");
     assert_eq!(panic_message(&payload), "callback failed");
     assert_eq!(fired.get(), 1);
     assert_eq!(take_drops(), [7], "the value was dropped, once");
@@ -368,7 +368,7 @@ fn a_finalizer_that_resurrects_then_panics_by_count() {
         me: RefCell::new(me.clone()),
     });
     let result = catch_unwind(AssertUnwindSafe(|| drop(p)));
-    let payload = result.err().expect("the finalizer's panic propagates");
+    let payload = result.expect_err("the finalizer's panic propagates");
     assert_eq!(panic_message(&payload), "finalizer failed");
     assert_eq!(PHOENIX_FINALIZED.with(Cell::get), 1);
     assert_eq!(take_drops(), Vec::<u32>::new(), "resurrected: not dropped");
@@ -1028,8 +1028,11 @@ fn plain_trait_impls() {
 // freeze, collect and unwrap it, and the waiting root is then let go of
 // once.
 
+/// A root that holds two objects.
+type Root = Gc<RefCell<Vec<Gc<u8>>>>;
+
 thread_local! {
-    static WAITING: RefCell<Option<Gc<RefCell<Vec<Gc<u8>>>>>> = const { RefCell::new(None) };
+    static WAITING: RefCell<Option<Root>> = const { RefCell::new(None) };
     static EARLY: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
