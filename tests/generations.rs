@@ -1018,3 +1018,22 @@ fn a_full_collection_follows_a_young_one_once_growth_pays_for_it() {
         );
     });
 }
+
+/// `referrers` holds each object while its trace runs: letting go of the
+/// hold loses no reference, and reports none.
+#[test]
+fn referrers_leaves_nothing_for_the_next_full_collection_to_analyse() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let live = old_pairs(REPORTERS_MIN / 2);
+        let before = traces();
+        assert_eq!(gcptr::collect(), 0);
+        assert_eq!(traces(), before, "no object lost a reference");
+        let found = gcptr::referrers(&Gc::new(0u32));
+        assert!(found.is_empty());
+        let before = traces();
+        assert_eq!(gcptr::collect(), 0);
+        assert_eq!(traces(), before, "referrers reported lost references");
+        drop(live);
+    });
+}

@@ -219,9 +219,10 @@ fn run_deferred_at_depth(st: &State) {
             unsafe { release_weak(header) };
         } else if h.strong() != 0 {
             // Nothing can make a `Gc` to an object whose count is zero, but
-            // a collection holds one while it runs the object's finalizer
-            // (and this runs from inside it): the value must outlive that.
-            // The collection runs the queue again when it ends.
+            // a collection holds one ([`Hold`]) while it runs the object's
+            // finalizer or trace (and this runs from inside it): the value
+            // must outlive that. The collection runs the queue again when
+            // it ends.
             requeue.waiting.push(header);
         } else {
             // SAFETY: as above, with a count of zero, and not DEAD.
@@ -242,24 +243,51 @@ fn run_deferred_at_depth(st: &State) {
 pub(crate) struct Hold {
     header: NonNull<Header>,
     queued: bool,
+    /// [`collections_so_far`] when the hold began.
+    collections: usize,
+}
+
+/// How many collections the calling thread has run (0 with no collector).
+fn collections_so_far() -> usize {
+    state::current_if_created().map_or(0, |st| st.stats.iter().map(|s| s.get().collections).sum())
 }
 
 impl Hold {
     /// # Safety
     /// The object stays allocated until the hold is dropped (the caller
     /// holds a unit of its weak count), and its value is alive: not `DEAD`.
+    /// A count of zero means that its death is queued.
     pub(crate) unsafe fn new(header: NonNull<Header>) -> Hold {
         // SAFETY: allocated, per the contract.
         let h = unsafe { header.as_ref() };
         let queued = h.strong() == 0;
         h.inc_strong();
-        Hold { header, queued }
+        Hold {
+            header,
+            queued,
+            collections: collections_so_far(),
+        }
     }
 }
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        if Header::dec_strong(self.header) == 0 && !self.queued {
+        // Giving the hold up is a lost reference only to a collection that
+        // ran meanwhile and took it for one from outside: then it reports,
+        // as `Gc::drop` does. Otherwise it loses nothing, and reporting
+        // would send the next full collection over every object that
+        // `referrers` held. Other references lost meanwhile reported
+        // themselves: the hold kept the count above zero.
+        let strong = if collections_so_far() == self.collections {
+            // SAFETY: allocated, per `new`'s contract.
+            let h = unsafe { self.header.as_ref() };
+            let strong = h.strong() - 1;
+            h.set_strong(strong);
+            strong
+        } else {
+            Header::dec_strong(self.header)
+        };
+        if strong == 0 && !self.queued {
             // SAFETY: allocated (per `new`'s contract), and the count just
             // reached zero.
             unsafe { strong_count_reached_zero(self.header) };
