@@ -1,7 +1,8 @@
 //! Panics on top of panics: a second panic in one collection, panics in
 //! deaths the trashcan deferred (during a collection, after it, and at
 //! thread exit), panic payloads whose own `Drop` panics, a trace that
-//! panics at each point of a collection with finalizers, and user code
+//! panics at each point of a collection with finalizers and of one that
+//! cancels callbacks, and user code
 //! (keys, `Clone`) that panics inside the weak maps and `make_mut`.
 //! Afterwards every value has been dropped once, the first panic is the one
 //! that propagated, nothing aborts, and the collector still works.
@@ -695,6 +696,87 @@ fn run_finalizing(callbacks: bool, resurrect: bool) {
             let mut fin = FINALIZED.with(|f| f.borrow().clone());
             fin.sort_unstable();
             assert_eq!(fin, [0, 1, 2], "at {panic_at}");
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+// ------ a trace panic at each point of the pass that cancels callbacks ---
+
+thread_local! {
+    static CALLBACKS_RUN: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A ring node that owns a weak reference with a callback to its peer: the
+/// collection traces the garbage once more, outside the analysis, to
+/// cancel such callbacks, and this trace may panic in that pass too.
+struct Watcher {
+    _log: DropLog,
+    next: RefCell<Option<Gc<Watcher>>>,
+    watch: RefCell<Option<gcptr::WeakWithCallback<Watcher>>>,
+}
+
+// SAFETY: visits its one Gc (and its weak reference's callback), or panics
+// before visiting anything.
+unsafe impl Trace for Watcher {
+    fn trace(&self, tracer: &mut Tracer) {
+        support::trace_countdown();
+        self.next.trace(tracer);
+        self.watch.trace(tracer);
+    }
+}
+
+#[test]
+fn a_trace_panic_at_every_point_of_a_collection_that_cancels_callbacks() {
+    std::thread::spawn(|| {
+        // A collection of the ring runs six traces: three to analyse it,
+        // three to cancel the callbacks its nodes own.
+        for panic_at in 1..=8 {
+            take_drops();
+            CALLBACKS_RUN.with(|r| r.borrow_mut().clear());
+            let nodes: Vec<_> = (0..3)
+                .map(|i| {
+                    Gc::new(Watcher {
+                        _log: DropLog(i),
+                        next: RefCell::new(None),
+                        watch: RefCell::new(None),
+                    })
+                })
+                .collect();
+            for (i, n) in (0u32..).zip(&nodes) {
+                let peer = &nodes[(i as usize + 1) % 3];
+                *n.next.borrow_mut() = Some(peer.clone());
+                let captured = DropLog(10 + i);
+                let callback = Gc::downgrade_with(peer, move || {
+                    CALLBACKS_RUN.with(|r| r.borrow_mut().push(captured.0));
+                });
+                *n.watch.borrow_mut() = Some(callback);
+            }
+            let weaks: Vec<_> = nodes.iter().map(Gc::downgrade).collect();
+            drop(nodes);
+            support::panic_in_nth_trace(panic_at);
+            let first = catch_unwind(gcptr::collect);
+            support::panic_in_nth_trace(0);
+            assert_eq!(first.is_err(), panic_at <= 6, "at {panic_at}");
+            // A panic in the analysis stops the collection; one after it
+            // waits until the collection has reclaimed the ring.
+            let left = if panic_at <= 3 { 3 } else { 0 };
+            assert_eq!(gcptr::collect(), left, "at {panic_at}");
+            assert!(weaks.iter().all(|w| w.upgrade().is_none()), "at {panic_at}");
+            // Every value and every callback's captures dropped, once.
+            let mut drops = take_drops();
+            drops.sort_unstable();
+            assert_eq!(drops, [0, 1, 2, 10, 11, 12], "at {panic_at}");
+            // Cancelled callbacks never run. The one whose owner's trace
+            // panicked in the cancelling pass was never shown, and runs.
+            let ran = CALLBACKS_RUN.with(|r| r.borrow().len());
+            assert_eq!(
+                ran,
+                usize::from((4..=6).contains(&panic_at)),
+                "at {panic_at}"
+            );
+            assert_eq!(gcptr::count(), [0, 0, 0], "at {panic_at}");
         }
     })
     .join()
