@@ -214,7 +214,11 @@ impl<T: Trace + 'static> Gc<T> {
     /// [`Rc::try_unwrap`](std::rc::Rc::try_unwrap); otherwise gives `this`
     /// back. `Weak`s to the object stop upgrading.
     ///
-    /// The value leaves gcptr's care: its finalizer (if any) does not run.
+    /// The value leaves gcptr's care: its finalizer (if any) does not run,
+    /// and that holds for an object of a garbage cycle too. A finalizer
+    /// that takes a peer's last reference out of its own value and unwraps
+    /// it owns the peer's value from then on, and the peer's finalizer, if
+    /// it has not run yet, never does.
     ///
     /// # Panics
     ///
