@@ -551,8 +551,9 @@ impl Header {
     /// The length of a slice allocation.
     pub(crate) fn slice_len(this: NonNull<Header>) -> usize {
         Header::slice_len_slot(this).map_or(0, |slot| {
-            // SAFETY: written by `SliceVTables`' allocation before the
-            // header was, and never changed.
+            // SAFETY: written by the slice's allocation
+            // (`slice::allocate_slice`) right after the header and before
+            // any `Gc` to the object existed, and never changed.
             unsafe { slot.read() }
         })
     }

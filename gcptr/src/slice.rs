@@ -16,8 +16,15 @@ use crate::trace::Trace;
 
 /// Allocates a slice object of `len` elements of `T`, copying them from
 /// `source`, which the caller must then forget (its elements now belong to
-/// the object). Returns the object's thin header.
-fn allocate_slice<T>(
+/// the object). Returns the object's thin header, whose one strong
+/// reference the caller owns.
+///
+/// # Safety
+/// `source` is valid for reads of `len` initialised, properly aligned
+/// elements of `T`, and `vtable` is a slice vtable of elements laid out as
+/// `T` (`SliceVTables::<T>`, or `SliceVTables::<u8>::str()` for bytes), of
+/// the given `tracked`-ness.
+unsafe fn allocate_slice<T>(
     vtable: &'static VTable,
     tracked: bool,
     source: *const T,
@@ -31,7 +38,10 @@ fn allocate_slice<T>(
     };
     let flag_bits = flags::FINALIZED | if tracked { flags::TRACKED } else { 0 };
     // SAFETY: `header_offset` and `value_offset` lie within the allocation
-    // (`SliceVTables`), all writes are to its own, properly aligned slots.
+    // (`SliceVTables`), all writes are to its own, properly aligned slots;
+    // the header is written before `slice_len_slot` and `links` read its
+    // flags and vtable; `source` holds `len` elements (the caller's
+    // promise), and the data slot has room for them (`slice_layout`).
     unsafe {
         let header = memory.add(vtable.header_offset).cast::<Header>();
         header.as_ptr().write(Header::new(vtable, flag_bits, false));
@@ -67,12 +77,16 @@ impl<T: Trace + 'static> From<Vec<T>> for Gc<[T]> {
         let tracked = T::__may_own_gc(0);
         let elements = ManuallyDrop::new(elements);
         let len = elements.len();
-        let header = allocate_slice(
-            SliceVTables::<T>::get(tracked),
-            tracked,
-            elements.as_ptr(),
-            len,
-        );
+        // SAFETY: the vector's `len` elements, laid out as `T`; forgotten
+        // (`ManuallyDrop`), as their buffer is freed without them below.
+        let header = unsafe {
+            allocate_slice(
+                SliceVTables::<T>::get(tracked),
+                tracked,
+                elements.as_ptr(),
+                len,
+            )
+        };
         // Free the vector's buffer; its elements moved into the object.
         // SAFETY: rebuilt from the `ManuallyDrop`'s own parts, length 0.
         drop(unsafe { Vec::from_raw_parts(elements.as_ptr().cast_mut(), 0, elements.capacity()) });
@@ -124,7 +138,10 @@ impl From<&str> for Gc<str> {
     /// ```
     fn from(text: &str) -> Gc<str> {
         let len = text.len();
-        let header = allocate_slice(SliceVTables::<u8>::str(), false, text.as_ptr(), len);
+        // SAFETY: the string's `len` bytes; `u8` is `Copy`, so nothing is
+        // to be forgotten.
+        let header =
+            unsafe { allocate_slice(SliceVTables::<u8>::str(), false, text.as_ptr(), len) };
         let bytes = slice_box::<u8>(header, len);
         // SAFETY: the bytes are a copy of a `str`, so valid UTF-8; `GcBox<str>`
         // and `GcBox<[u8]>` have the same layout and metadata.
