@@ -57,6 +57,23 @@ impl<T> Weak<T> {
     /// assert!(empty.upgrade().is_none());
     /// assert_eq!(empty.strong_count(), 0);
     /// ```
+    ///
+    /// An unsized `Weak` (`Weak<dyn Trait>`, `Weak<[T]>`) that points at
+    /// nothing is a sized one, coerced: it stays dangling.
+    ///
+    /// ```
+    /// use gcptr::{gc_coerce, Trace, Weak};
+    ///
+    /// trait Shape: Trace {}
+    /// #[derive(Trace)]
+    /// struct Square;
+    /// impl Shape for Square {}
+    ///
+    /// let no_shape: Weak<dyn Shape> = gc_coerce!(Weak::<Square>::new() => dyn Shape);
+    /// assert!(no_shape.upgrade().is_none());
+    /// let no_bytes: Weak<[u8]> = gc_coerce!(Weak::<[u8; 0]>::new() => [u8]);
+    /// assert!(Weak::ptr_eq(&no_bytes, &gc_coerce!(Weak::<[u8; 4]>::new() => [u8])));
+    /// ```
     pub const fn new() -> Weak<T> {
         Weak {
             // SAFETY: `usize::MAX` is not null.
