@@ -855,3 +855,63 @@ fn tracked_slices_count_in_generation_zero_from_birth_to_death() {
     drop((links, empty, plain, text));
     assert_eq!(gcptr::count()[0], before);
 }
+
+// Sound: pinned. `Gc::get_mut` on an old slice whose lost reference put
+// it in the reporters' buffer: collections, `referrers` and a trace of a
+// holder run while the `&mut [T]` lives, and none reads the elements
+// (Miri would report the read racing the unique borrow); the slice comes
+// back to the collector after.
+#[test]
+fn collections_while_get_mut_lends_an_old_buffered_slice_leave_it_alone() {
+    let mut links: Gc<[Link]> = Gc::from(vec![Link(RefCell::new(None)), Link(RefCell::new(None))]);
+    gcptr::collect();
+    gcptr::collect();
+    drop(links.clone()); // a lost reference: into the reporters' buffer
+    let leaf = Gc::new(Link(RefCell::new(None)));
+    let elements = Gc::get_mut(&mut links).expect("unique");
+    elements[1] = Link(RefCell::new(Some(Gc::from(vec![Link(RefCell::new(None))]))));
+    assert_eq!(gcptr::collect(), 0);
+    assert_eq!(gcptr::collect_generation(0), 0);
+    assert!(gcptr::referrers(&leaf).is_empty());
+    *elements[0].0.borrow_mut() = Some(Gc::from(vec![Link(RefCell::new(None))]));
+    // Shared again: a cycle through it is found.
+    *links[1].0.borrow().as_ref().unwrap()[0].0.borrow_mut() = Some(links.clone());
+    let weak = Gc::downgrade(&links);
+    drop(links);
+    assert!(weak.upgrade().is_some());
+    assert_eq!(gcptr::collect(), 3, "the slice and the two inside it");
+    assert!(weak.upgrade().is_none());
+}
+
+/// A zero-sized, page-aligned value with no drop glue.
+#[derive(Trace, Clone, Copy)]
+#[repr(align(4096))]
+struct AlignedUnit;
+
+// Sound: pinned. A slice of `usize::MAX` zero-sized elements: the length
+// takes no memory, so the layout arithmetic must not multiply it into an
+// overflow, and the object is made, read and freed like any other.
+#[test]
+// Zero-sized elements: nothing is left uninitialised, and nothing safe
+// makes such a `Vec` without a loop of `usize::MAX` steps.
+#[allow(clippy::uninit_vec)]
+fn a_slice_of_usize_max_zero_sized_elements() {
+    let mut units: Vec<()> = Vec::new();
+    // SAFETY: a `Vec` of a zero-sized type has capacity `usize::MAX`, and
+    // `()` needs no initialisation.
+    unsafe { units.set_len(usize::MAX) };
+    let units: Gc<[()]> = Gc::from(units);
+    assert!(!gcptr::is_tracked(&units));
+    assert_eq!(units.len(), usize::MAX);
+    assert_eq!(units[usize::MAX - 1], ());
+    let weak = Gc::downgrade(&units);
+    assert_eq!(weak.as_ptr().len(), usize::MAX);
+    drop(units);
+    assert!(weak.upgrade().is_none());
+
+    let mut aligned: Vec<AlignedUnit> = Vec::new();
+    // SAFETY: as above; `AlignedUnit` has no fields to initialise.
+    unsafe { aligned.set_len(usize::MAX) };
+    let aligned: Gc<[AlignedUnit]> = Gc::from(aligned);
+    assert_eq!((aligned.len(), address(&aligned) % 4096), (usize::MAX, 0));
+}
