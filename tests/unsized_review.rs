@@ -915,3 +915,54 @@ fn a_slice_of_usize_max_zero_sized_elements() {
     let aligned: Gc<[AlignedUnit]> = Gc::from(aligned);
     assert_eq!((aligned.len(), address(&aligned) % 4096), (usize::MAX, 0));
 }
+
+trait Bare: Trace {}
+
+/// Drops nothing but its `Gc`s: a garbage set of these alone is freed
+/// without drops (`skipped_drops.rs`).
+#[derive(Trace)]
+struct BareNode {
+    next: RefCell<Option<Gc<dyn Bare>>>,
+}
+
+impl Bare for BareNode {}
+
+// Sound: pinned. A garbage cycle through `Gc<dyn Bare>` edges whose
+// members drop nothing but `Gc`s is freed without its drops; `Weak<dyn>`s
+// to its members stop upgrading and keep the memory until they go (Miri
+// checks the frees). With a slice in the cycle (slices always run their
+// drops) the same cycle is dropped the usual way.
+#[test]
+fn garbage_freed_without_drops_through_dyn_edges_leaves_weaks_dead() {
+    let a = Gc::new(BareNode {
+        next: RefCell::new(None),
+    });
+    let b = Gc::new(BareNode {
+        next: RefCell::new(Some(gc_coerce!(a.clone() => dyn Bare))),
+    });
+    *a.next.borrow_mut() = Some(gc_coerce!(b.clone() => dyn Bare));
+    let weak_a: Weak<dyn Bare> = gc_coerce!(Gc::downgrade(&a) => dyn Bare);
+    let weak_b: Weak<dyn Bare> = gc_coerce!(Gc::downgrade(&b) => dyn Bare);
+    drop((a, b));
+    assert!(weak_a.upgrade().is_some());
+    assert_eq!(gcptr::collect(), 2);
+    assert!(weak_a.upgrade().is_none() && weak_b.upgrade().is_none());
+    assert_eq!((weak_a.strong_count(), weak_b.weak_count()), (0, 0));
+    drop(weak_a);
+    drop(weak_b);
+
+    #[derive(Trace)]
+    struct BareSlot(Gc<dyn Bare>);
+    let c = Gc::new(BareNode {
+        next: RefCell::new(None),
+    });
+    let slots: Gc<[BareSlot]> = Gc::from(vec![BareSlot(gc_coerce!(c.clone() => dyn Bare))]);
+    #[derive(Trace)]
+    struct Holder(Gc<[BareSlot]>);
+    impl Bare for Holder {}
+    *c.next.borrow_mut() = Some(gc_coerce!(Gc::new(Holder(slots)) => dyn Bare));
+    let weak: Weak<dyn Bare> = gc_coerce!(Gc::downgrade(&c) => dyn Bare);
+    drop(c);
+    assert_eq!(gcptr::collect(), 3);
+    assert!(weak.upgrade().is_none());
+}
