@@ -966,3 +966,40 @@ fn garbage_freed_without_drops_through_dyn_edges_leaves_weaks_dead() {
     assert_eq!(gcptr::collect(), 3);
     assert!(weak.upgrade().is_none());
 }
+
+/// The same corners through the nightly `CoerceUnsized` impls: run with
+/// `cargo +nightly test --features nightly --test unsized_review`.
+#[cfg(feature = "nightly")]
+mod nightly {
+    use super::*;
+
+    // Sound: pinned. Implicit coercion keeps the header's vtable as
+    // `gc_coerce!` does: page-aligned values, arrays to slices, a dangling
+    // `Weak` to `Weak<dyn>` (which stays dangling), and `Cell`s of them.
+    #[test]
+    fn implicit_coercions_keep_layout_and_dangling_weaks() {
+        take_drops();
+        let a = page(31);
+        let shape: Gc<dyn Shape> = a.clone();
+        assert_eq!((address(&shape), address(&shape) % 4096), (address(&a), 0));
+        let weak: Weak<Page> = Gc::downgrade(&a);
+        let weak: Weak<dyn Shape> = weak;
+        let dangling: Weak<dyn Shape> = Weak::<AlignedTick>::new();
+        assert!(dangling.upgrade().is_none());
+        assert_eq!(dangling.weak_count(), 0);
+        let cell: Cell<Option<Gc<dyn Shape>>> = Cell::new(None);
+        cell.set(Some(shape));
+        *a.next.borrow_mut() = cell.take();
+        drop(a);
+        assert_eq!(gcptr::collect(), 1);
+        assert_eq!(take_drops(), [31]);
+        assert!(weak.upgrade().is_none());
+
+        let logs: Gc<[DropLog]> = Gc::new([DropLog(32), DropLog(33)]);
+        let weak: Weak<[DropLog]> = Gc::downgrade(&logs);
+        assert_eq!(logs.len(), 2);
+        drop(logs);
+        assert_eq!(take_drops(), [32, 33]);
+        assert_eq!(weak.as_ptr().len(), 2);
+    }
+}
