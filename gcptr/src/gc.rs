@@ -357,6 +357,11 @@ impl<T: Trace + Clone + 'static> Gc<T> {
             // nothing), or consumes the reference, and nothing between it
             // and `ptr::write` can unwind.
             let fresh = ManuallyDrop::new(Gc::allocate(1));
+            // The value's own state goes with it: a finalizer that ran (the
+            // object was resurrected) must not run again for the fresh one.
+            if h.has(flags::FINALIZED) {
+                fresh.header_ref().set(flags::FINALIZED);
+            }
             // SAFETY: `this` is the only strong reference (checked above);
             // `ptr::read` hands it over, `ptr::write` replaces it.
             let callback_panic = unsafe {
