@@ -244,7 +244,12 @@ impl<T: Trace + 'static> Gc<T> {
         if h.strong() != 1 || h.is_dead() {
             return Err(this);
         }
-        // SAFETY: the only strong reference, and the value is alive.
+        // First, as it may panic (in a misused `Trace`): nothing is changed
+        // yet, and the unwinding drops `this`, which the caller gave up, as
+        // it drops any reference a trace lets go of.
+        collector::untrack(this.header());
+        // SAFETY: the only strong reference, the value is alive, and the
+        // object is out of the collector's care.
         let (value, callback_panic) = unsafe { Gc::take_value(this) };
         if let Some(payload) = callback_panic {
             if std::thread::panicking() {
@@ -282,14 +287,15 @@ impl<T: Trace + 'static> Gc<T> {
     /// Returns it with the first panic of a death callback, for the caller
     /// to resume once its own state is in order.
     ///
+    /// Cannot unwind: a death callback's panic is returned.
+    ///
     /// # Safety
-    /// `this` is the only strong reference and the value is alive.
+    /// `this` is the only strong reference, the value is alive, and the
+    /// caller has taken the object out of the collector's care
+    /// ([`collector::untrack`], which may panic, so it comes first).
     unsafe fn take_value(this: Gc<T>) -> (T, Option<collector::panics::Panic>) {
         let this = ManuallyDrop::new(this);
         let header = this.ptr.cast::<Header>();
-        // First, as it may panic (in a misused `Trace`): nothing is changed
-        // yet, and `this` is not dropped.
-        collector::untrack(header);
         let h = this.header_ref();
         h.set_strong(0);
         h.set(flags::DEAD);
@@ -353,17 +359,19 @@ impl<T: Trace + Clone + 'static> Gc<T> {
             // the old one. A death callback may panic: its panic waits
             // until `*this` holds the fresh object. The fresh allocation is
             // a `Gc<MaybeUninit<T>>` with `T`'s vtable: it must never drop.
-            // `take_value` either panics having changed nothing (and drops
-            // nothing), or consumes the reference, and nothing between it
-            // and `ptr::write` can unwind.
+            // Untracking may panic (in a misused `Trace`), so it comes
+            // first, with nothing changed or allocated yet; from there to
+            // `ptr::write`, nothing can unwind.
+            collector::untrack(this.header());
             let fresh = ManuallyDrop::new(Gc::allocate(1));
             // The value's own state goes with it: a finalizer that ran (the
             // object was resurrected) must not run again for the fresh one.
             if h.has(flags::FINALIZED) {
                 fresh.header_ref().set(flags::FINALIZED);
             }
-            // SAFETY: `this` is the only strong reference (checked above);
-            // `ptr::read` hands it over, `ptr::write` replaces it.
+            // SAFETY: `this` is the only strong reference (checked above),
+            // its value alive and the object untracked; `ptr::read` hands
+            // it over, `ptr::write` replaces it.
             let callback_panic = unsafe {
                 let (value, callback_panic) = Gc::take_value(ptr::read(this));
                 ptr::write(this, ManuallyDrop::into_inner(fresh).assume_init(value));

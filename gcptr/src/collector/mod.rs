@@ -348,7 +348,9 @@ pub(super) fn relink_returning(st: &State) {
 }
 
 /// Unlinks a tracked object that leaves the collector's care without
-/// dying (its value was moved out by `Gc::try_unwrap`).
+/// dying (its value is about to be moved out by `Gc::try_unwrap` or
+/// `Gc::make_mut`). Panics, having changed nothing, if called from a trace
+/// while an analysis runs: callers call it before anything else.
 pub(crate) fn untrack(header: NonNull<Header>) {
     if let Some(links) = Header::links(header) {
         if let Some(st) = state::current() {
