@@ -183,6 +183,48 @@ fn make_mut_moving_a_value_finalized_by_a_collection_does_not_finalize_it_again(
     assert_eq!(gcptr::collect(), 0);
 }
 
+/// The same for an untracked type (plain data and a `Weak`), whose death
+/// takes `Rc`'s path once it is finalized.
+#[derive(Trace, Clone)]
+#[gc(finalize)]
+struct PlainFin {
+    #[gc(skip)]
+    id: u32,
+    me: RefCell<Weak<PlainFin>>,
+}
+
+thread_local! {
+    static PLAIN_KEPT: RefCell<Option<Gc<PlainFin>>> = const { RefCell::new(None) };
+}
+
+impl Finalize for PlainFin {
+    fn finalize(&self) {
+        let _ = FINALIZED.try_with(|f| f.borrow_mut().push(self.id));
+        PLAIN_KEPT.with(|k| *k.borrow_mut() = self.me.borrow().upgrade());
+    }
+}
+
+#[test]
+fn make_mut_moving_an_untracked_finalized_value_does_not_finalize_it_again() {
+    fresh_logs();
+    let x = Gc::new(PlainFin {
+        id: 1,
+        me: RefCell::new(Weak::new()),
+    });
+    assert!(!gcptr::is_tracked(&x));
+    *x.me.borrow_mut() = Gc::downgrade(&x);
+    drop(x);
+    assert_eq!(finalized(), [1]);
+    let mut x = PLAIN_KEPT
+        .with(|k| k.borrow_mut().take())
+        .expect("resurrected");
+    Gc::make_mut(&mut x).id = 2;
+    assert!(!gcptr::is_tracked(&x));
+    drop(x);
+    assert_eq!(finalized(), Vec::<u32>::new(), "finalized twice");
+    assert!(PLAIN_KEPT.with(|k| k.borrow().is_none()));
+}
+
 /// A finalizer that takes the last reference to a garbage peer whose
 /// finalizer already ran in the same collection, and `make_mut`s it: the
 /// collector's unit of weak count makes that a move, into an object
@@ -844,4 +886,75 @@ fn try_unwrap_from_a_trace_drops_the_reference_it_was_given() {
     assert_eq!(dropped(), [1]);
     drop(misuser);
     assert_eq!(gcptr::collect(), 0);
+}
+
+// ---------------------------------------------------------------------
+// `freeze` from a finalizer that a death by count runs (no collection
+// under way, so it acts): the dying object is frozen with the rest, and
+// leaves the permanent generation as it dies, or, resurrected, stays
+// frozen until `make_mut` moves its value out.
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct FreezingFin {
+    me: RefCell<Weak<FreezingFin>>,
+    #[gc(skip)]
+    resurrect: bool,
+    edge: RefCell<Option<Gc<FreezingFin>>>,
+}
+
+impl Clone for FreezingFin {
+    fn clone(&self) -> Self {
+        unreachable!("a move, not a clone")
+    }
+}
+
+thread_local! {
+    static FROZEN_KEPT: RefCell<Option<Gc<FreezingFin>>> = const { RefCell::new(None) };
+    static FREEZING_FINALIZED: Cell<u32> = const { Cell::new(0) };
+}
+
+impl Finalize for FreezingFin {
+    fn finalize(&self) {
+        FREEZING_FINALIZED.with(|f| f.set(f.get() + 1));
+        gcptr::freeze();
+        if self.resurrect {
+            FROZEN_KEPT.with(|k| *k.borrow_mut() = self.me.borrow().upgrade());
+        }
+    }
+}
+
+#[test]
+fn freeze_from_a_finalizer_run_by_count() {
+    for resurrect in [false, true] {
+        gcptr::unfreeze();
+        let other = fin(9);
+        let x = Gc::new(FreezingFin {
+            me: RefCell::new(Weak::new()),
+            resurrect,
+            edge: RefCell::new(None),
+        });
+        *x.me.borrow_mut() = Gc::downgrade(&x);
+        drop(x);
+        assert_eq!(FREEZING_FINALIZED.with(|f| f.replace(0)), 1);
+        let kept = FROZEN_KEPT.with(|k| k.borrow_mut().take());
+        assert_eq!(kept.is_some(), resurrect);
+        // `other`, and the resurrected object.
+        assert_eq!(gcptr::freeze_count(), 1 + usize::from(resurrect));
+        if let Some(mut kept) = kept {
+            Gc::make_mut(&mut kept);
+            assert_eq!(gcptr::freeze_count(), 1, "the old object left");
+            *kept.edge.borrow_mut() = Some(kept.clone());
+            drop(kept);
+            assert_eq!(gcptr::collect(), 1);
+            assert_eq!(
+                FREEZING_FINALIZED.with(|f| f.replace(0)),
+                0,
+                "finalized once"
+            );
+        }
+        gcptr::unfreeze();
+        drop(other);
+        assert_eq!(gcptr::collect(), 0);
+    }
 }
