@@ -219,3 +219,43 @@ fn finalizer_that_drops_a_peer_handle_is_safe() {
     assert_eq!(take_drops(), [1, 2]);
     MODE.with(|m| m.set(Mode::Read));
 }
+
+/// A finalizer runs for the value of a `Gc` only: a finalizable value held
+/// inside another object (an element of a `Vec` or of a `Gc<[T]>`, a
+/// field) is dropped with it, not finalized; by count or by a collection.
+#[test]
+fn values_held_inside_another_object_are_dropped_not_finalized() {
+    #[derive(Trace)]
+    struct Holder {
+        inner: Partner,
+        me: RefCell<Option<Gc<Holder>>>,
+    }
+    fn loose(name: &'static str, id: u32) -> Partner {
+        Partner {
+            name,
+            _log: DropLog(id),
+            partner: RefCell::new(None),
+            me: RefCell::new(Weak::new()),
+        }
+    }
+    fn holder(inner: Partner) -> Gc<Holder> {
+        Gc::new(Holder {
+            inner,
+            me: RefCell::new(None),
+        })
+    }
+    reset(Mode::Read);
+    drop(Gc::new(vec![loose("in a vec", 1)]));
+    drop(Gc::<[Partner]>::from(vec![loose("in a slice", 2)]));
+    drop(holder(loose("a field", 3)));
+    assert_eq!(events(), Vec::<String>::new());
+    assert_eq!(take_drops(), [1, 2, 3]);
+    // A holder in a cycle with itself, whose field holds an object.
+    let held = holder(loose("held", 4));
+    *held.inner.partner.borrow_mut() = Some(partner("peer", 5));
+    *held.me.borrow_mut() = Some(held.clone());
+    drop(held);
+    assert_eq!(gcptr::collect(), 2, "the holder and the object it reaches");
+    assert_eq!(events(), ["finalize peer (partner none)"]);
+    assert_eq!(take_drops(), [4, 5]);
+}

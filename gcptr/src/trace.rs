@@ -209,6 +209,14 @@ pub unsafe trait Trace {
 /// them somewhere reachable; the collector notices and frees none of what
 /// was resurrected. The finalizer does not run again for those objects.
 ///
+/// An object is the value of one `Gc`: a finalizable value held some other
+/// way (a field of another type, an element of a `Vec` or of a `Gc<[T]>`)
+/// is not one, and only its `Drop` runs, as an attribute's `__del__` waits
+/// for its own object in Python. A value moved out with
+/// [`Gc::try_unwrap`](crate::Gc::try_unwrap) leaves without its finalizer;
+/// one that [`Gc::make_mut`](crate::Gc::make_mut) moves to a fresh
+/// allocation keeps its verdict (a finalizer that ran does not run again).
+///
 /// [PEP 442]: https://peps.python.org/pep-0442/
 ///
 /// # Examples
