@@ -8,7 +8,9 @@
 # * `meddling_traces` (fuzz/fuzz_targets/meddling_traces.rs): programs
 #   whose hand-written traces, `Drop`s, finalizers and death callbacks
 #   meddle (drop roots, cut other nodes' edges, upgrade, allocate, collect,
-#   call `referrers`, watch), checked by oracles that need no model.
+#   freeze, call `referrers`, watch and stop watching), beside nodes with
+#   no `Drop` (freed without drops), fixed-edge (acyclic) nodes and plain
+#   data with no drop glue, checked by oracles that need no model.
 #
 #   scripts/fuzz.sh                 # 5 minutes, one job, `ops`
 #   FUZZ_SECONDS=1800 FUZZ_JOBS=2 scripts/fuzz.sh

@@ -1,23 +1,39 @@
 //! Programs over a small pool of nodes whose hand-written traces, `Drop`s,
 //! finalizers and death callbacks meddle: drop roots, cut edges held by
 //! *other* nodes, upgrade weak references, allocate past the threshold,
-//! collect, call `referrers`, watch objects. Oracles (no model): ASan
+//! collect, freeze and unfreeze, call `referrers`, watch objects and
+//! cancel the watching, arm other nodes to meddle in turn. Beside the
+//! meddling nodes, the pool holds nodes with no `Drop` and no memory of
+//! their own (a garbage set of them alone is freed without any drop,
+//! `cycle::release_without_drops`), nodes whose edges are fixed at birth
+//! (acyclic when they hold only acyclic or untracked objects), and plain
+//! data with no drop glue at all (untracked, acyclic or tracked).
+//!
+//! Oracles (no model), each aborting with a message that names it: ASan
 //! (use after free, double free, leaks), every node dropped and finalized
-//! at most once, no node dropped while its own trace runs, no node that a
-//! root reaches dropped, a canary intact in every trace and drop, every
-//! node dropped by the time its thread has exited, and no panic but the
-//! documented ones. Each input runs on a fresh thread.
+//! at most once, no node finalized after its drop nor dropped before its
+//! finalizer ran, no node dropped while its own trace runs, no node that a
+//! root reaches dropped, a canary intact in every
+//! trace, drop and finalizer, no death callback run while its object still
+//! upgrades nor run twice, every pending `Gc::on_death` callback run and
+//! every node dropped (or, for those with no `Drop`, dead) by the time the
+//! program is torn down, and no panic but the documented ones. Each input
+//! runs on a fresh thread.
 #![no_main]
 
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use gcptr::{DeathCallback, Gc, Trace, Tracer, Weak, WeakSet, WeakValueMap, WeakWithCallback};
+use gcptr::{DeathCallback, Gc, ObjectRef, Trace, Tracer, Weak, WeakSet, WeakValueMap};
 use libfuzzer_sys::fuzz_target;
 
 const MAGIC: u64 = 0x5EED_CAFE_F00D_BEEF;
 const SLOTS: usize = 8;
 const MAX_OPS: usize = 200;
+/// How many kinds of meddling action there are (`act`).
+const KINDS: usize = 20;
+/// `DROPS` of a node with no `Drop` to count.
+const NO_DROP: u8 = u8::MAX;
 
 fn fail(what: &str) -> ! {
     eprintln!("ORACLE FAILED: {what}");
@@ -26,49 +42,110 @@ fn fail(what: &str) -> ! {
 
 // ---------------------------------------------------------------- nodes
 
+/// A strong handle to a node of any type.
 #[derive(Clone)]
 enum G {
     P(Gc<NodeP>),
     F(Gc<NodeF>),
+    B(Gc<Bare<false>>),
+    BF(Gc<Bare<true>>),
+    A(Gc<Fixed>),
+    L0(Gc<Leaf<UNTRACKED>>),
+    L1(Gc<Leaf<ACYCLIC>>),
+    L2(Gc<Leaf<TRACKED>>),
 }
 
+/// A weak handle to a node of any type.
 #[derive(Clone)]
 enum W {
     P(Weak<NodeP>),
     F(Weak<NodeF>),
+    B(Weak<Bare<false>>),
+    BF(Weak<Bare<true>>),
+    A(Weak<Fixed>),
+    L0(Weak<Leaf<UNTRACKED>>),
+    L1(Weak<Leaf<ACYCLIC>>),
+    L2(Weak<Leaf<TRACKED>>),
+}
+
+/// `$body` with `$x` bound to the handle in `$v`, whatever the variant of
+/// `$e` (`G` or `W`): each arm is typed on its own.
+macro_rules! each {
+    ($e:ident, $v:expr, |$x:ident| $body:expr) => {
+        match $v {
+            $e::P($x) => $body,
+            $e::F($x) => $body,
+            $e::B($x) => $body,
+            $e::BF($x) => $body,
+            $e::A($x) => $body,
+            $e::L0($x) => $body,
+            $e::L1($x) => $body,
+            $e::L2($x) => $body,
+        }
+    };
+}
+
+macro_rules! handles {
+    ($($v:ident($t:ty)),*) => {$(
+        impl From<Gc<$t>> for G {
+            fn from(g: Gc<$t>) -> G {
+                G::$v(g)
+            }
+        }
+        impl From<Weak<$t>> for W {
+            fn from(w: Weak<$t>) -> W {
+                W::$v(w)
+            }
+        }
+    )*};
+}
+
+handles! {
+    P(NodeP), F(NodeF), B(Bare<false>), BF(Bare<true>), A(Fixed),
+    L0(Leaf<UNTRACKED>), L1(Leaf<ACYCLIC>), L2(Leaf<TRACKED>)
 }
 
 impl G {
-    fn inner(&self) -> &Inner {
-        match self {
-            G::P(g) => &g.0,
-            G::F(g) => &g.0,
-        }
+    /// The node (a read of the value: panics, as documented, if the
+    /// collector dropped it and its type has drop glue).
+    fn node(&self) -> &dyn Node {
+        each!(G, self, |g| &**g as &dyn Node)
     }
     fn downgrade(&self) -> W {
-        match self {
-            G::P(g) => W::P(Gc::downgrade(g)),
-            G::F(g) => W::F(Gc::downgrade(g)),
+        each!(G, self, |g| W::from(Gc::downgrade(g)))
+    }
+    /// Adds an edge to `to` if the node has room for it (outside any
+    /// borrow, the caller drops what it displaced).
+    fn add_edge(&self, to: G) -> Option<G> {
+        match self.node().edges() {
+            Some(e) => e.add(to),
+            None => Some(to),
         }
+    }
+    fn from_ref(r: &ObjectRef) -> Option<G> {
+        None.or_else(|| r.downcast::<NodeP>().map(G::from))
+            .or_else(|| r.downcast::<NodeF>().map(G::from))
+            .or_else(|| r.downcast::<Bare<false>>().map(G::from))
+            .or_else(|| r.downcast::<Bare<true>>().map(G::from))
+            .or_else(|| r.downcast::<Fixed>().map(G::from))
+            .or_else(|| r.downcast::<Leaf<TRACKED>>().map(G::from))
     }
 }
 
 impl W {
     fn upgrade(&self) -> Option<G> {
-        match self {
-            W::P(w) => w.upgrade().map(G::P),
-            W::F(w) => w.upgrade().map(G::F),
-        }
+        each!(W, self, |w| w.upgrade().map(G::from))
     }
 }
 
-// SAFETY: visits the one `Gc` it holds.
+// SAFETY: visits the one `Gc` it holds, and runs no other code; dropping
+// it drops that `Gc` and nothing else.
 unsafe impl Trace for G {
     fn trace(&self, tracer: &mut Tracer) {
-        match self {
-            G::P(g) => g.trace(tracer),
-            G::F(g) => g.trace(tracer),
-        }
+        each!(G, self, |g| g.trace(tracer))
+    }
+    fn __drop_only_releases_gcs() -> bool {
+        true
     }
 }
 
@@ -91,8 +168,141 @@ impl Action {
     }
 }
 
+/// What the program asks of a node, whatever its type.
+trait Node {
+    fn id(&self) -> u32;
+    /// The canary, and for a node with a `Drop`, that it did not run.
+    fn check(&self, when: &str);
+    fn edges(&self) -> Option<&dyn Edges> {
+        None
+    }
+    /// The meddling part of a node whose trace and `Drop` meddle.
+    fn meddler(&self) -> Option<&Inner> {
+        None
+    }
+    /// What the finalizer of a finalizable node does.
+    fn fin_action(&self) -> Option<&Cell<Option<Action>>> {
+        None
+    }
+    /// Takes an edge out of a value we own.
+    fn pop_edge(&mut self) -> Option<G> {
+        None
+    }
+}
+
+/// The edges of a node, however it holds them.
+trait Edges {
+    /// Adds an edge to `g`, if there is room; gives back what it displaced
+    /// (or `g`), for the caller to drop outside the borrow.
+    fn add(&self, g: G) -> Option<G>;
+    /// Takes an edge out (not while it is borrowed).
+    fn cut(&self, i: usize) -> Option<G>;
+    /// A clone of an edge (not while it is mutably borrowed).
+    fn pick(&self, i: usize) -> Option<G>;
+    /// Clones of every edge (none while they are mutably borrowed).
+    fn all(&self) -> Vec<G>;
+}
+
+impl Edges for RefCell<Vec<G>> {
+    fn add(&self, g: G) -> Option<G> {
+        match self.try_borrow_mut() {
+            Ok(mut e) => {
+                e.push(g);
+                None
+            }
+            Err(_) => Some(g),
+        }
+    }
+    fn cut(&self, i: usize) -> Option<G> {
+        match self.try_borrow_mut() {
+            Ok(mut e) if !e.is_empty() => {
+                let i = i % e.len();
+                Some(e.remove(i))
+            }
+            _ => None,
+        }
+    }
+    fn pick(&self, i: usize) -> Option<G> {
+        self.try_borrow()
+            .ok()
+            .and_then(|e| (!e.is_empty()).then(|| e[i % e.len()].clone()))
+    }
+    fn all(&self) -> Vec<G> {
+        self.try_borrow().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl Edges for [RefCell<Option<G>>; 2] {
+    fn add(&self, g: G) -> Option<G> {
+        for slot in self {
+            if let Ok(mut s) = slot.try_borrow_mut() {
+                if s.is_none() {
+                    *s = Some(g);
+                    return None;
+                }
+            }
+        }
+        match self[1].try_borrow_mut() {
+            Ok(mut s) => s.replace(g),
+            Err(_) => Some(g),
+        }
+    }
+    fn cut(&self, i: usize) -> Option<G> {
+        self[i % 2].try_borrow_mut().ok().and_then(|mut s| s.take())
+    }
+    fn pick(&self, i: usize) -> Option<G> {
+        self[i % 2].try_borrow().ok().and_then(|s| s.clone())
+    }
+    fn all(&self) -> Vec<G> {
+        self.iter()
+            .filter_map(|s| s.try_borrow().ok().and_then(|s| s.clone()))
+            .collect()
+    }
+}
+
+/// Fixed edges: shared, they never change.
+impl Edges for [Option<G>; 2] {
+    fn add(&self, g: G) -> Option<G> {
+        Some(g)
+    }
+    fn cut(&self, _: usize) -> Option<G> {
+        None
+    }
+    fn pick(&self, i: usize) -> Option<G> {
+        self[i % 2].clone()
+    }
+    fn all(&self) -> Vec<G> {
+        self.iter().flatten().cloned().collect()
+    }
+}
+
+fn new_id(drops: bool) -> u32 {
+    DROPS.with(|d| d.borrow_mut().push(if drops { 0 } else { NO_DROP }));
+    FINALIZED.with(|d| d.borrow_mut().push(0));
+    NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    })
+}
+
+/// A finalizer runs: at most once, never after the drop.
+fn finalizing(id: u32) {
+    if DROPS.with(|d| d.borrow()[id as usize]) == 1 {
+        fail(&format!("node {id} finalized after its drop"));
+    }
+    FINALIZED.with(|d| {
+        let mut d = d.borrow_mut();
+        d[id as usize] += 1;
+        if d[id as usize] > 1 {
+            fail(&format!("node {id} finalized twice"));
+        }
+    });
+}
+
 struct Inner {
     id: u32,
+    fin: bool,
     canary: Box<u64>,
     edges: RefCell<Vec<G>>,
     countdown: Cell<u32>,
@@ -101,20 +311,16 @@ struct Inner {
     fin_action: Cell<Option<Action>>,
 }
 
+/// A node whose trace and `Drop` meddle.
 struct NodeP(Inner);
+/// As `NodeP`, with a finalizer that meddles too.
 struct NodeF(Inner);
 
 impl Inner {
-    fn new() -> Inner {
-        let id = NEXT_ID.with(|n| {
-            let id = n.get();
-            n.set(id + 1);
-            id
-        });
-        DROPS.with(|d| d.borrow_mut().push(0));
-        FINALIZED.with(|d| d.borrow_mut().push(0));
+    fn new(fin: bool) -> Inner {
         Inner {
-            id,
+            id: new_id(true),
+            fin,
             canary: Box::new(MAGIC),
             edges: RefCell::new(Vec::new()),
             countdown: Cell::new(0),
@@ -165,7 +371,7 @@ impl Inner {
     }
 
     fn clone_fresh(&self) -> Inner {
-        let fresh = Inner::new();
+        let fresh = Inner::new(self.fin);
         *fresh.edges.borrow_mut() = self.edges.borrow().clone();
         fresh
     }
@@ -178,6 +384,12 @@ impl Drop for Inner {
         }
         if TRACING.with(|t| t.borrow().contains(&self.id)) {
             fail(&format!("node {} dropped while its trace runs", self.id));
+        }
+        if self.fin && FINALIZED.with(|f| f.borrow()[self.id as usize]) == 0 {
+            fail(&format!(
+                "node {} dropped before its finalizer ran",
+                self.id
+            ));
         }
         DROPS.with(|d| {
             let mut d = d.borrow_mut();
@@ -221,19 +433,320 @@ unsafe impl Trace for NodeF {
         true
     }
     fn __finalize(&self) {
-        let id = self.0.id;
         self.0.check("finalize");
-        FINALIZED.with(|d| {
-            let mut d = d.borrow_mut();
-            d[id as usize] += 1;
-            if d[id as usize] > 1 {
-                fail(&format!("node {id} finalized twice"));
-            }
-        });
+        finalizing(self.0.id);
         if let Some(a) = self.0.fin_action.take() {
             act(a, Ctx::Fin, Some(&self.0.edges));
+            self.0.check("finalize after meddling");
         }
     }
+}
+
+impl Node for NodeP {
+    fn id(&self) -> u32 {
+        self.0.id
+    }
+    fn check(&self, when: &str) {
+        self.0.check(when)
+    }
+    fn edges(&self) -> Option<&dyn Edges> {
+        Some(&self.0.edges)
+    }
+    fn meddler(&self) -> Option<&Inner> {
+        Some(&self.0)
+    }
+    fn pop_edge(&mut self) -> Option<G> {
+        self.0.edges.get_mut().pop()
+    }
+}
+
+impl Node for NodeF {
+    fn id(&self) -> u32 {
+        self.0.id
+    }
+    fn check(&self, when: &str) {
+        self.0.check(when)
+    }
+    fn edges(&self) -> Option<&dyn Edges> {
+        Some(&self.0.edges)
+    }
+    fn meddler(&self) -> Option<&Inner> {
+        Some(&self.0)
+    }
+    fn fin_action(&self) -> Option<&Cell<Option<Action>>> {
+        Some(&self.0.fin_action)
+    }
+    fn pop_edge(&mut self) -> Option<G> {
+        self.0.edges.get_mut().pop()
+    }
+}
+
+/// A node with no `Drop` and no memory of its own: its drop only releases
+/// its edges, so a garbage set of such nodes alone (whose edges all lead
+/// into the set) is freed without any drop. Its trace runs no code that
+/// could make a reference (point 6 of `Trace`'s contract), so it never
+/// meddles; its finalizer (`FIN`) does.
+struct Bare<const FIN: bool> {
+    id: u32,
+    canary: u64,
+    fin_action: Cell<Option<Action>>,
+    edges: [RefCell<Option<G>>; 2],
+}
+
+impl<const FIN: bool> Bare<FIN> {
+    fn new() -> Self {
+        Bare {
+            id: new_id(false),
+            canary: MAGIC,
+            fin_action: Cell::new(None),
+            edges: [RefCell::new(None), RefCell::new(None)],
+        }
+    }
+}
+
+impl<const FIN: bool> Clone for Bare<FIN> {
+    fn clone(&self) -> Self {
+        let fresh = Bare::new();
+        for (to, from) in fresh.edges.iter().zip(&self.edges) {
+            *to.borrow_mut() = from.borrow().clone();
+        }
+        fresh
+    }
+}
+
+// SAFETY: visits exactly its edges. Its drop does nothing but drop them,
+// and it runs no code but their traces and a test of its canary, which
+// makes no reference.
+unsafe impl<const FIN: bool> Trace for Bare<FIN> {
+    fn trace(&self, tracer: &mut Tracer) {
+        Node::check(self, "trace");
+        self.edges.trace(tracer);
+    }
+    fn __drop_only_releases_gcs() -> bool {
+        true
+    }
+    fn __has_finalizer() -> bool {
+        FIN
+    }
+    fn __finalize(&self) {
+        Node::check(self, "finalize");
+        finalizing(self.id);
+        if let Some(a) = self.fin_action.take() {
+            act(a, Ctx::Fin, Some(&self.edges));
+            Node::check(self, "finalize after meddling");
+        }
+    }
+}
+
+impl<const FIN: bool> Node for Bare<FIN> {
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn check(&self, when: &str) {
+        if self.canary != MAGIC {
+            fail(&format!("canary of bare node {} broken in {when}", self.id));
+        }
+    }
+    fn edges(&self) -> Option<&dyn Edges> {
+        Some(&self.edges)
+    }
+    fn fin_action(&self) -> Option<&Cell<Option<Action>>> {
+        FIN.then_some(&self.fin_action)
+    }
+    fn pop_edge(&mut self) -> Option<G> {
+        let [a, b] = &mut self.edges;
+        b.get_mut().take().or_else(|| a.get_mut().take())
+    }
+}
+
+/// A node whose edges are fixed when it is made (`__edges_fixed`): acyclic,
+/// never tracked, if it holds only acyclic or untracked objects then.
+/// `Gc::get_mut` and `Gc::make_mut` may still take them out. No `Drop`.
+struct Fixed {
+    id: u32,
+    canary: u64,
+    edges: [Option<G>; 2],
+}
+
+impl Fixed {
+    fn new(edges: [Option<G>; 2]) -> Self {
+        Fixed {
+            id: new_id(false),
+            canary: MAGIC,
+            edges,
+        }
+    }
+}
+
+impl Clone for Fixed {
+    fn clone(&self) -> Self {
+        Fixed::new(self.edges.clone())
+    }
+}
+
+// SAFETY: visits exactly its edges, which never change while it is
+// shared; it runs no other code but a test of its canary, and its drop
+// only drops its edges.
+unsafe impl Trace for Fixed {
+    fn trace(&self, tracer: &mut Tracer) {
+        Node::check(self, "trace");
+        self.edges.trace(tracer);
+    }
+    fn __edges_fixed(_: u32) -> bool {
+        true
+    }
+    fn __drop_only_releases_gcs() -> bool {
+        true
+    }
+}
+
+impl Node for Fixed {
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn check(&self, when: &str) {
+        if self.canary != MAGIC {
+            fail(&format!(
+                "canary of fixed node {} broken in {when}",
+                self.id
+            ));
+        }
+    }
+    fn edges(&self) -> Option<&dyn Edges> {
+        Some(&self.edges)
+    }
+    fn pop_edge(&mut self) -> Option<G> {
+        let [a, b] = &mut self.edges;
+        b.take().or_else(|| a.take())
+    }
+}
+
+const UNTRACKED: u8 = 0;
+const ACYCLIC: u8 = 1;
+const TRACKED: u8 = 2;
+
+/// Plain data, no drop glue at all (`Gc`'s deref skips its `DEAD` test):
+/// untracked (it says it can own no `Gc`), acyclic (it may, but its edges
+/// are fixed and it has none) or tracked.
+struct Leaf<const K: u8> {
+    id: u32,
+    canary: u64,
+}
+
+impl<const K: u8> Leaf<K> {
+    fn new() -> Self {
+        Leaf {
+            id: new_id(false),
+            canary: MAGIC,
+        }
+    }
+}
+
+impl<const K: u8> Clone for Leaf<K> {
+    fn clone(&self) -> Self {
+        Leaf::new()
+    }
+}
+
+// SAFETY: owns no `Gc`, and runs no code but a test of its canary.
+unsafe impl<const K: u8> Trace for Leaf<K> {
+    fn trace(&self, _: &mut Tracer) {
+        Node::check(self, "trace");
+    }
+    fn __may_own_gc(_: u32) -> bool {
+        K != UNTRACKED
+    }
+    fn __edges_fixed(_: u32) -> bool {
+        K != TRACKED
+    }
+    fn __drop_only_releases_gcs() -> bool {
+        true
+    }
+}
+
+impl<const K: u8> Node for Leaf<K> {
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn check(&self, when: &str) {
+        if self.canary != MAGIC {
+            fail(&format!("canary of leaf {} broken in {when}", self.id));
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    P,
+    F,
+    B,
+    BF,
+    A,
+    L0,
+    L1,
+    L2,
+}
+
+/// The kinds a selector picks, finalizable ones often.
+const POOL: [Kind; 12] = [
+    Kind::P,
+    Kind::F,
+    Kind::P,
+    Kind::F,
+    Kind::B,
+    Kind::BF,
+    Kind::A,
+    Kind::L0,
+    Kind::F,
+    Kind::BF,
+    Kind::L1,
+    Kind::L2,
+];
+
+fn kind_of(sel: u8) -> Kind {
+    POOL[sel as usize % POOL.len()]
+}
+
+fn new_node(kind: Kind) -> G {
+    let g = match kind {
+        Kind::P => G::P(Gc::new(NodeP(Inner::new(false)))),
+        Kind::F => G::F(Gc::new(NodeF(Inner::new(true)))),
+        Kind::B => G::B(Gc::new(Bare::new())),
+        Kind::BF => G::BF(Gc::new(Bare::new())),
+        Kind::A => G::A(Gc::new(Fixed::new([None, None]))),
+        Kind::L0 => G::L0(Gc::new(Leaf::new())),
+        Kind::L1 => G::L1(Gc::new(Leaf::new())),
+        Kind::L2 => G::L2(Gc::new(Leaf::new())),
+    };
+    register(&g);
+    g
+}
+
+fn new_fixed(edges: [Option<G>; 2]) -> G {
+    let g = G::A(Gc::new(Fixed::new(edges)));
+    register(&g);
+    g
+}
+
+/// Half the nodes with no `Drop` (even ids) are watched by a weak
+/// reference, so that teardown can tell whether they died; the other half
+/// keep the paths of objects that no `Weak` holds.
+fn register(g: &G) {
+    let id = g.node().id();
+    if id % 2 == 0 && DROPS.with(|d| d.borrow()[id as usize]) == NO_DROP {
+        LIVES.with(|l| l.borrow_mut().push((id, g.downgrade())));
+    }
+}
+
+/// A new object made by `Gc::new_cyclic`, and its weak reference to
+/// itself, which the closure cloned.
+fn new_cyclic<T: Trace + 'static>(make: impl FnOnce() -> T) -> (Gc<T>, Weak<T>) {
+    let mut w = None;
+    let g = Gc::new_cyclic(|me| {
+        w = Some(me.clone());
+        make()
+    });
+    (g, w.expect("new_cyclic ran the closure"))
 }
 
 // ---------------------------------------------------------------- state
@@ -243,9 +756,20 @@ struct State {
     roots: [Option<G>; SLOTS],
     weaks: [Option<W>; SLOTS],
     zombies: Vec<G>,
-    callbacks: Vec<DeathCallback>,
-    wwc_p: Vec<WeakWithCallback<NodeP>>,
-    wwc_f: Vec<WeakWithCallback<NodeF>>,
+    /// Each with its serial in `DEATH_CALLBACKS`.
+    callbacks: Vec<(DeathCallback, usize)>,
+    /// Weak references with callbacks, of any type (while any exists,
+    /// no garbage is dropped before the end of its collection).
+    wwc: Vec<Box<dyn std::any::Any>>,
+}
+
+/// A `Gc::on_death` callback: registered but not run, run, or never to
+/// run (cancelled, or its object did not upgrade).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Armed,
+    Ran,
+    Off,
 }
 
 thread_local! {
@@ -258,13 +782,16 @@ thread_local! {
     static VMAP: RefCell<WeakValueMap<u8, NodeP>> = RefCell::new(WeakValueMap::new());
     static WSET_P: RefCell<WeakSet<NodeP>> = RefCell::new(WeakSet::new());
     static WSET_F: RefCell<WeakSet<NodeF>> = RefCell::new(WeakSet::new());
+    static WSET_B: RefCell<WeakSet<Bare<false>>> = RefCell::new(WeakSet::new());
     static CALLBACKS_RUN: Cell<u32> = const { Cell::new(0) };
+    static DEATH_CALLBACKS: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    static LIVES: RefCell<Vec<(u32, W)>> = const { RefCell::new(Vec::new()) };
     static BUDGET: Cell<u32> = const { Cell::new(400) };
 }
 
 // Which actions ran from where (GCPTR_FUZZ_STATS=1 prints them).
-static ACTION_COUNTS: [[std::sync::atomic::AtomicU64; 16]; 5] =
-    [const { [const { std::sync::atomic::AtomicU64::new(0) }; 16] }; 5];
+static ACTION_COUNTS: [[std::sync::atomic::AtomicU64; KINDS]; 5] =
+    [const { [const { std::sync::atomic::AtomicU64::new(0) }; KINDS] }; 5];
 
 fn count_action(ctx: Ctx, kind: u8) {
     ACTION_COUNTS[ctx as usize][kind as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -302,14 +829,6 @@ fn tracing(id: u32) -> bool {
     TRACING.with(|t| t.borrow().contains(&id))
 }
 
-fn new_node(fin: bool) -> G {
-    if fin {
-        G::F(Gc::new(NodeF(Inner::new())))
-    } else {
-        G::P(Gc::new(NodeP(Inner::new())))
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Ctx {
     Top,
@@ -333,58 +852,81 @@ fn keep(ctx: Ctx, i: u8, g: G, tainted: bool) {
     }
 }
 
-fn watch(ctx: Ctx, g: &G, action: Option<Action>, with_weak: bool) {
+/// Watches `g` with a death callback (`Gc::on_death`) or a weak reference
+/// with one (`with_weak`). The callback runs `action`, with the edges that
+/// `g` had when it began to watch (held weakly, upgraded when it runs) as
+/// its own. It must find `g` no longer upgrading, and an `on_death` one
+/// must run once, unless cancelled, by the end of the teardown.
+fn watch(g: &G, action: Option<Action>, with_weak: bool) {
+    let me = g.downgrade();
+    let peers: Vec<W> = match g.node().edges() {
+        Some(e) if action.is_some() => e.all().iter().map(G::downgrade).collect(),
+        _ => Vec::new(),
+    };
+    let serial = (!with_weak).then(|| {
+        DEATH_CALLBACKS.with(|d| {
+            let mut d = d.borrow_mut();
+            d.push(Pending::Armed);
+            d.len() - 1
+        })
+    });
     let cb = move || {
         CALLBACKS_RUN.with(|c| c.set(c.get() + 1));
-        if let Some(a) = action {
-            act(a, Ctx::Callback, None);
+        if me.upgrade().is_some() {
+            fail("a death callback ran while its object still upgrades");
+        }
+        if let Some(serial) = serial {
+            DEATH_CALLBACKS.with(|d| {
+                let mut d = d.borrow_mut();
+                match d[serial] {
+                    Pending::Armed => d[serial] = Pending::Ran,
+                    Pending::Ran => fail("a death callback ran twice"),
+                    Pending::Off => fail("a cancelled or refused death callback ran"),
+                }
+            });
+        }
+        if let Some(a) = action.filter(|_| !TEARDOWN.with(Cell::get)) {
+            let own = RefCell::new(peers.iter().filter_map(W::upgrade).collect::<Vec<G>>());
+            act(a, Ctx::Callback, Some(&own));
+            drop(own);
         }
     };
-    let _ = ctx;
     if with_weak {
-        match g {
-            G::P(g) => {
-                let w = Gc::downgrade_with(g, cb);
-                st(|s| s.wwc_p.push(w));
-            }
-            G::F(g) => {
-                let w = Gc::downgrade_with(g, cb);
-                st(|s| s.wwc_f.push(w));
-            }
-        }
+        let w = each!(G, g, |g| Box::new(Gc::downgrade_with(g, cb))
+            as Box<dyn std::any::Any>);
+        st(|s| s.wwc.push(w));
     } else {
-        let c = match g {
-            G::P(g) => Gc::on_death(g, cb),
-            G::F(g) => Gc::on_death(g, cb),
-        };
-        st(|s| s.callbacks.push(c));
+        let serial = serial.expect("an on_death serial");
+        let c = each!(G, g, |g| Gc::on_death(g, cb));
+        if !c.is_pending() {
+            // Refused: the object no longer upgrades.
+            DEATH_CALLBACKS.with(|d| d.borrow_mut()[serial] = Pending::Off);
+        }
+        st(|s| s.callbacks.push((c, serial)));
     }
 }
 
 /// One meddling action, from a trace, `Drop`, finalizer, callback or the
-/// program itself.
-fn act(a: Action, ctx: Ctx, own: Option<&RefCell<Vec<G>>>) {
+/// program itself; `own` is the edges of the node that runs it (for a
+/// callback, those its object had).
+fn act(a: Action, ctx: Ctx, own: Option<&dyn Edges>) {
     if TEARDOWN.with(Cell::get) || BUDGET.with(|b| b.replace(b.get().saturating_sub(1))) == 0 {
         return;
     }
-    count_action(ctx, a.kind % 16);
-    match a.kind % 16 {
+    let kind = a.kind % KINDS as u8;
+    count_action(ctx, kind);
+    match kind {
         0 => set_root(a.a, None),
         1 => {
             // Cut an edge held by another node (never one whose trace runs).
             if let Some(g) = root(a.a) {
-                let n = g.inner();
-                if !tracing(n.id) {
-                    let cut = match n.edges.try_borrow_mut() {
-                        Ok(mut e) if !e.is_empty() => {
-                            let i = a.b as usize % e.len();
-                            Some(e.remove(i))
-                        }
-                        _ => None,
-                    };
-                    drop(g);
-                    drop(cut);
-                }
+                let n = g.node();
+                let cut = match n.edges() {
+                    Some(e) if !tracing(n.id()) => e.cut(a.b as usize),
+                    _ => None,
+                };
+                drop(g);
+                drop(cut);
             }
         }
         2 => {
@@ -396,19 +938,18 @@ fn act(a: Action, ctx: Ctx, own: Option<&RefCell<Vec<G>>>) {
         4 => {
             // Allocate past the threshold: a garbage cycle and a chain.
             let n = 2 + a.a as usize;
-            let nodes: Vec<G> = (0..n).map(|i| new_node(i % 3 == 1)).collect();
+            let nodes: Vec<G> = (0..n)
+                .map(|i| new_node(if i % 3 == 1 { Kind::F } else { Kind::P }))
+                .collect();
             for i in 0..n {
-                nodes[i]
-                    .inner()
-                    .edges
-                    .borrow_mut()
-                    .push(nodes[(i + 1) % n].clone());
+                let displaced = nodes[i].add_edge(nodes[(i + 1) % n].clone());
+                drop(displaced);
             }
             if a.b & 1 == 1 {
                 keep(ctx, a.b >> 1, nodes[0].clone(), false);
             }
             // Arm one of them: its trace meddles too.
-            let armed = nodes[a.b as usize % n].inner();
+            let armed = nodes[a.b as usize % n].node().meddler().expect("a meddler");
             armed.countdown.set(1 + (a.a as u32 & 3));
             armed.trace_action.set(Some(Action::decode(
                 a.b.wrapping_mul(29).wrapping_add(a.a),
@@ -418,27 +959,32 @@ fn act(a: Action, ctx: Ctx, own: Option<&RefCell<Vec<G>>>) {
                 a.a.wrapping_mul(13).wrapping_add(a.b),
                 a.b,
             )));
-            nodes[1].inner().fin_action.set(Some(Action::decode(
-                a.b.wrapping_mul(5).wrapping_add(3 * a.a),
-                a.a,
-            )));
+            // Every finalizer meddles.
+            for (i, g) in nodes.iter().enumerate() {
+                if let Some(f) = g.node().fin_action() {
+                    let i = i as u8;
+                    f.set(Some(Action::decode(
+                        a.b.wrapping_mul(5).wrapping_add(3 * a.a).wrapping_add(i),
+                        a.a.wrapping_add(i.wrapping_mul(17)),
+                    )));
+                }
+            }
+            // And a callback watches one.
+            if a.b & 2 != 0 {
+                let follow = Action::decode(a.a.wrapping_mul(7).wrapping_add(a.b), a.b ^ a.a);
+                watch(&nodes[n - 1], Some(follow), a.b & 4 != 0 && a.a & 1 != 0);
+            }
             drop(nodes);
         }
         5 => drop(gcptr::collect()),
         6 => drop(gcptr::collect_generation(a.a as usize % 3)),
         7 => {
             if let Some(g) = root(a.a) {
-                let found = match &g {
-                    G::P(g) => gcptr::referrers(g),
-                    G::F(g) => gcptr::referrers(g),
-                };
+                let found = each!(G, &g, |g| gcptr::referrers(g));
                 if a.b & 1 == 1 {
                     // Keep what refers to it: a live object refers to a root.
-                    for r in &found {
-                        if let Some(p) = r.downcast::<NodeP>() {
-                            keep(ctx, a.b >> 1, G::P(p), false);
-                            break;
-                        }
+                    if let Some(r) = found.iter().find_map(G::from_ref) {
+                        keep(ctx, a.b >> 1, r, false);
                     }
                 }
                 drop(found);
@@ -448,7 +994,7 @@ fn act(a: Action, ctx: Ctx, own: Option<&RefCell<Vec<G>>>) {
             if let Some(g) = root(a.a) {
                 let follow = Action::decode(a.b, a.b.wrapping_mul(7));
                 let follow = (a.b & 8 != 0).then_some(follow);
-                watch(ctx, &g, follow, a.b & 1 == 1);
+                watch(&g, follow, a.b & 1 == 1);
             }
         }
         9 => {
@@ -466,19 +1012,17 @@ fn act(a: Action, ctx: Ctx, own: Option<&RefCell<Vec<G>>>) {
                     G::F(f) => {
                         WSET_F.with(|s| s.try_borrow_mut().ok().map(|mut s| s.insert(f)));
                     }
+                    G::B(b) => {
+                        WSET_B.with(|s| s.try_borrow_mut().ok().map(|mut s| s.insert(b)));
+                    }
+                    _ => {}
                 }
             }
         }
         10 => {
             // Keep a clone of one of our own edges (a finalizer resurrects).
-            if let Some(own) = own {
-                let e = own
-                    .try_borrow()
-                    .ok()
-                    .and_then(|e| (!e.is_empty()).then(|| e[a.a as usize % e.len()].clone()));
-                if let Some(e) = e {
-                    keep(ctx, a.b, e, ctx != Ctx::Fin);
-                }
+            if let Some(e) = own.and_then(|own| own.pick(a.a as usize)) {
+                keep(ctx, a.b, e, ctx != Ctx::Fin && ctx != Ctx::Callback);
             }
         }
         11 => {
@@ -498,64 +1042,162 @@ fn act(a: Action, ctx: Ctx, own: Option<&RefCell<Vec<G>>>) {
                 set_weak(a.b, Some(g.downgrade()));
             }
         }
+        13 => match a.b % 4 {
+            // Freeze or unfreeze (both do nothing while a collection runs).
+            0 | 1 => gcptr::freeze(),
+            2 => gcptr::unfreeze(),
+            _ => drop(gcptr::freeze_count()),
+        },
         14 => {
             // A chain deeper than the trashcan's depth, hung from a root
-            // (or a garbage cycle), one node of it armed to drop.
+            // (or a garbage cycle), one node of it armed to drop; or a
+            // chain of bare nodes, freed without drops if garbage.
             let len = 40 + 8 * a.a as usize;
-            let head = new_node(a.b & 2 != 0);
+            let bare = a.b & 4 != 0;
+            let pick = |i: usize| match (bare, i % 5 == 4) {
+                (false, false) => Kind::P,
+                (false, true) => Kind::F,
+                (true, false) => Kind::B,
+                (true, true) => Kind::BF,
+            };
+            let head = new_node(pick(a.b as usize));
             let mut tail = head.clone();
             for i in 0..len {
-                let next = new_node(i % 5 == 4);
+                let next = new_node(pick(i));
                 if i == len / 2 + a.b as usize {
-                    next.inner()
-                        .drop_action
-                        .set(Some(Action::decode(a.a.wrapping_add(a.b), a.b)));
-                    next.inner().countdown.set(1 + (a.b as u32 & 3));
-                    next.inner()
-                        .trace_action
-                        .set(Some(Action::decode(a.b.wrapping_mul(11), a.a)));
+                    if let Some(m) = next.node().meddler() {
+                        m.drop_action
+                            .set(Some(Action::decode(a.a.wrapping_add(a.b), a.b)));
+                        m.countdown.set(1 + (a.b as u32 & 3));
+                        m.trace_action
+                            .set(Some(Action::decode(a.b.wrapping_mul(11), a.a)));
+                    }
+                    if let Some(f) = next.node().fin_action() {
+                        f.set(Some(Action::decode(a.a.wrapping_mul(3), a.b ^ 5)));
+                    }
                 }
-                tail.inner().edges.borrow_mut().push(next.clone());
+                drop(tail.add_edge(next.clone()));
                 tail = next;
             }
             if a.b & 1 == 1 {
-                tail.inner().edges.borrow_mut().push(head.clone());
+                drop(tail.add_edge(head.clone()));
             } else {
-                keep(ctx, a.b >> 2, head.clone(), false);
+                keep(ctx, a.b >> 3, head.clone(), false);
             }
             drop(tail);
             drop(head);
         }
-        _ => {
+        15 => {
             // Look a value up in the weak value map.
             let g = VMAP.with(|m| m.try_borrow().ok().and_then(|m| m.get(&a.b)));
             if let Some(g) = g {
                 keep(ctx, a.a, G::P(g), false);
             }
         }
+        16 => {
+            // Arm a root to meddle: its finalizer, its `Drop` or its trace.
+            if let Some(g) = root(a.a) {
+                let n = g.node();
+                let then = Action::decode(a.b.wrapping_mul(37).wrapping_add(a.a), a.b ^ 0x5a);
+                match (a.b % 3, n.fin_action(), n.meddler()) {
+                    (0, Some(f), _) | (_, Some(f), None) => f.set(Some(then)),
+                    (1, _, Some(m)) => m.drop_action.set(Some(then)),
+                    (_, _, Some(m)) => {
+                        m.countdown.set(1 + (a.b as u32 >> 2));
+                        m.trace_action.set(Some(then));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        17 => {
+            // Stop watching: cancel a death callback, or drop weak
+            // references with callbacks (one, or all).
+            match a.b % 3 {
+                0 => {
+                    let c = st(|s| s.callbacks.pop());
+                    if let Some((c, serial)) = c {
+                        if c.cancel() {
+                            DEATH_CALLBACKS.with(|d| d.borrow_mut()[serial] = Pending::Off);
+                        }
+                        drop(c);
+                    }
+                }
+                1 => drop(st(|s| s.wwc.pop())),
+                _ => drop(st(|s| std::mem::take(&mut s.wwc))),
+            }
+        }
+        18 => {
+            // A ring of bare nodes, some finalizable, with a leaf and a
+            // fixed node hung from it: garbage, or held from a root.
+            let n = 1 + a.a as usize % 6;
+            let ring: Vec<G> = (0..n)
+                .map(|i| {
+                    new_node(if (i + a.b as usize) % 4 == 3 {
+                        Kind::BF
+                    } else {
+                        Kind::B
+                    })
+                })
+                .collect();
+            for i in 0..n {
+                drop(ring[i].add_edge(ring[(i + 1) % n].clone()));
+                if let Some(f) = ring[i].node().fin_action() {
+                    f.set(Some(Action::decode(a.a.wrapping_add(i as u8 * 9), a.b)));
+                }
+            }
+            if a.b & 2 != 0 {
+                let leaf = new_node([Kind::L0, Kind::L1, Kind::L2][a.a as usize % 3]);
+                let hang = [Some(leaf), (a.a & 8 != 0).then(|| ring[0].clone())];
+                // Acyclic if it holds the leaf alone and that leaf is.
+                let fixed = new_fixed(hang);
+                drop(ring[n - 1].add_edge(fixed));
+            }
+            if a.b & 1 == 1 {
+                keep(ctx, a.b >> 2, ring[0].clone(), false);
+            }
+            drop(ring);
+        }
+        _ => {
+            // A new node of any kind, kept; finalizable ones meddle when
+            // finalized, and some are watched.
+            let g = new_node(kind_of(a.a.wrapping_add(a.b)));
+            if let Some(f) = g.node().fin_action() {
+                f.set(Some(Action::decode(
+                    a.b.wrapping_mul(3).wrapping_add(1),
+                    a.a,
+                )));
+            }
+            if a.b & 1 == 1 {
+                let follow = Action::decode(a.a.wrapping_mul(11).wrapping_add(a.b), a.b);
+                watch(&g, Some(follow), false);
+            }
+            keep(ctx, a.b >> 1, g, false);
+        }
     }
 }
 
 // ---------------------------------------------------------------- program
 
-/// Every node a root reaches is alive and intact.
+/// Every node a root reaches is alive and intact. (Not that it upgrades:
+/// an object that a finalizer resurrected never upgrades again.)
 fn check_reach() {
     let roots: Vec<G> = st(|s| s.roots.iter().flatten().cloned().collect());
     let mut seen = std::collections::HashSet::new();
     let mut stack = roots;
     while let Some(g) = stack.pop() {
         let r = catch_unwind(AssertUnwindSafe(|| {
-            let n = g.inner();
+            let n = g.node();
             n.check("reachability check");
-            n.id
+            n.id()
         }));
         let id = match r {
             Ok(id) => id,
             Err(_) => fail("a node that a root reaches has a dropped value"),
         };
         if seen.insert(id) {
-            if let Ok(e) = g.inner().edges.try_borrow() {
-                stack.extend(e.iter().cloned());
+            if let Some(e) = g.node().edges() {
+                stack.extend(e.all());
             }
         }
         drop(g);
@@ -564,32 +1206,40 @@ fn check_reach() {
 
 fn step(op: &[u8; 4]) {
     let [code, x, y, z] = *op;
+    // The step, and a selector beside it.
+    let sel = code / 24;
     match code % 24 {
         0 | 1 => {
-            let g = new_node(code & 0x20 != 0);
-            if code & 0x40 != 0 {
-                g.inner().fin_action.set(Some(Action::decode(z, y)));
+            let k = kind_of(sel);
+            let g = if k == Kind::A {
+                new_fixed([root(y), root(z >> 3)])
+            } else {
+                new_node(k)
+            };
+            if let Some(f) = g.node().fin_action() {
+                f.set(Some(Action::decode(z, y)));
             }
-            if z & 0x7 != 0 {
-                g.inner().countdown.set((z & 0x7) as u32);
-                g.inner().trace_action.set(Some(Action::decode(y, z >> 3)));
+            if let Some(m) = g.node().meddler() {
+                if z & 0x7 != 0 {
+                    m.countdown.set((z & 0x7) as u32);
+                    m.trace_action.set(Some(Action::decode(y, z >> 3)));
+                }
+            }
+            match x >> 6 {
+                0 => {}
+                3 => watch(&g, Some(Action::decode(z ^ y, y)), true),
+                _ => watch(&g, Some(Action::decode(y.wrapping_add(z), z)), false),
             }
             set_root(x, Some(g));
         }
         2 | 3 => {
             if let (Some(a), Some(b)) = (root(x), root(y)) {
-                a.inner().edges.borrow_mut().push(b);
+                drop(a.add_edge(b));
             }
         }
         4 => {
             if let Some(a) = root(x) {
-                let cut = {
-                    let mut e = a.inner().edges.borrow_mut();
-                    (!e.is_empty()).then(|| {
-                        let i = y as usize % e.len();
-                        e.remove(i)
-                    })
-                };
+                let cut = a.node().edges().and_then(|e| e.cut(y as usize));
                 drop(cut);
             }
         }
@@ -607,8 +1257,8 @@ fn step(op: &[u8; 4]) {
         }
         10 => {
             if let Some(g) = root(x) {
-                let action = (z & 1 == 1).then(|| Action::decode(y, z >> 1));
-                watch(Ctx::Top, &g, action, code & 0x20 != 0);
+                let action = (z != 0).then(|| Action::decode(y, z >> 1));
+                watch(&g, action, code & 0x20 != 0 && z & 1 != 0);
             }
         }
         11 => act(Action::decode(9, x | (y << 4)), Ctx::Top, None),
@@ -634,33 +1284,23 @@ fn step(op: &[u8; 4]) {
         17 => {
             // try_unwrap
             if let Some(g) = st(|s| s.roots[x as usize % SLOTS].take()) {
-                match g {
-                    G::P(p) => match Gc::try_unwrap(p) {
-                        Ok(v) => drop(v),
-                        Err(p) => set_root(x, Some(G::P(p))),
-                    },
-                    G::F(f) => match Gc::try_unwrap(f) {
-                        Ok(v) => drop(v),
-                        Err(f) => set_root(x, Some(G::F(f))),
-                    },
-                }
+                each!(G, g, |g| match Gc::try_unwrap(g) {
+                    Ok(v) => {
+                        // Moved out of its object: no finalizer is owed.
+                        FINALIZED.with(|f| f.borrow_mut()[v.id() as usize] = 1);
+                        drop(v)
+                    }
+                    Err(g) => set_root(x, Some(G::from(g))),
+                })
             }
         }
         18 => {
             // make_mut / get_mut: take an edge out of the value we own.
             if let Some(mut g) = st(|s| s.roots[x as usize % SLOTS].take()) {
                 let cut = if y & 1 == 0 {
-                    let e = match &mut g {
-                        G::P(p) => &mut Gc::make_mut(p).0.edges,
-                        G::F(f) => &mut Gc::make_mut(f).0.edges,
-                    };
-                    e.get_mut().pop()
+                    each!(G, &mut g, |g| Gc::make_mut(g).pop_edge())
                 } else {
-                    let e = match &mut g {
-                        G::P(p) => Gc::get_mut(p).map(|v| &mut v.0.edges),
-                        G::F(f) => Gc::get_mut(f).map(|v| &mut v.0.edges),
-                    };
-                    e.and_then(|e| e.get_mut().pop())
+                    each!(G, &mut g, |g| Gc::get_mut(g).and_then(|v| v.pop_edge()))
                 };
                 set_root(x, Some(g));
                 drop(cut);
@@ -670,43 +1310,61 @@ fn step(op: &[u8; 4]) {
             // new_cyclic: the node holds an edge to a root, and its weak
             // reference to itself is kept.
             let target = root(y);
-            let fin = code & 0x20 != 0;
-            let mut w = None;
-            let g = if fin {
-                G::F(Gc::new_cyclic(|me| {
-                    w = Some(W::F(me.clone()));
-                    let n = NodeF(Inner::new());
-                    n.0.edges.borrow_mut().extend(target);
-                    n
-                }))
-            } else {
-                G::P(Gc::new_cyclic(|me| {
-                    w = Some(W::P(me.clone()));
-                    let n = NodeP(Inner::new());
-                    n.0.edges.borrow_mut().extend(target);
-                    n
-                }))
+            let (g, w) = match kind_of(sel) {
+                Kind::P => {
+                    let (g, w) = new_cyclic(|| NodeP(Inner::new(false)));
+                    (G::from(g), W::from(w))
+                }
+                Kind::F => {
+                    let (g, w) = new_cyclic(|| NodeF(Inner::new(true)));
+                    (G::from(g), W::from(w))
+                }
+                Kind::BF => {
+                    let (g, w) = new_cyclic(Bare::<true>::new);
+                    (G::from(g), W::from(w))
+                }
+                Kind::A => {
+                    let target = target.clone();
+                    let (g, w) = new_cyclic(|| Fixed::new([target, None]));
+                    (G::from(g), W::from(w))
+                }
+                _ => {
+                    let (g, w) = new_cyclic(Bare::<false>::new);
+                    (G::from(g), W::from(w))
+                }
             };
-            if z & 0x7 != 0 {
-                g.inner().countdown.set((z & 0x7) as u32);
-                g.inner().trace_action.set(Some(Action::decode(z, y >> 3)));
+            register(&g);
+            if !matches!(g, G::A(_)) {
+                drop(target.and_then(|t| g.add_edge(t)));
             }
-            set_weak(x, w);
+            if let Some(m) = g.node().meddler() {
+                if z & 0x7 != 0 {
+                    m.countdown.set((z & 0x7) as u32);
+                    m.trace_action.set(Some(Action::decode(z, y >> 3)));
+                }
+            }
+            if let Some(f) = g.node().fin_action() {
+                f.set(Some(Action::decode(y, z)));
+            }
+            set_weak(x, Some(w));
             set_root(x, Some(g));
         }
         20 => {
             if let Some(g) = root(x) {
-                g.inner().countdown.set(1 + (z & 0x7) as u32);
-                g.inner().trace_action.set(Some(Action::decode(y, z >> 3)));
+                if let Some(m) = g.node().meddler() {
+                    m.countdown.set(1 + (z & 0x7) as u32);
+                    m.trace_action.set(Some(Action::decode(y, z >> 3)));
+                }
             }
         }
         21 => {
             if let Some(g) = root(x) {
                 let a = Some(Action::decode(y, z));
-                if code & 0x20 != 0 {
-                    g.inner().fin_action.set(a);
-                } else {
-                    g.inner().drop_action.set(a);
+                let n = g.node();
+                match (n.fin_action(), n.meddler()) {
+                    (Some(f), _) if code & 0x20 != 0 || n.meddler().is_none() => f.set(a),
+                    (_, Some(m)) => m.drop_action.set(a),
+                    _ => {}
                 }
             }
         }
@@ -716,7 +1374,7 @@ fn step(op: &[u8; 4]) {
                 (!s.zombies.is_empty()).then(|| s.zombies[x as usize % s.zombies.len()].clone())
             });
             if let Some(z) = z {
-                let _ = catch_unwind(AssertUnwindSafe(|| z.inner().check("zombie touch")));
+                let _ = catch_unwind(AssertUnwindSafe(|| z.node().check("zombie touch")));
             }
         }
         _ => act(Action::decode(y, z), Ctx::Top, None),
@@ -752,7 +1410,8 @@ fn install_hook() {
     });
 }
 
-fn run(ops: Vec<[u8; 4]>, config: u8) -> (Vec<u8>, Vec<u8>) {
+/// Runs the program and tears it down; returns each node's drop count.
+fn run(ops: Vec<[u8; 4]>, config: u8) -> Vec<u8> {
     if config & 1 == 0 {
         gcptr::disable();
     } else {
@@ -772,15 +1431,28 @@ fn run(ops: Vec<[u8; 4]>, config: u8) -> (Vec<u8>, Vec<u8>) {
         VMAP.with(|m| m.borrow_mut().clear());
         WSET_P.with(|m| m.borrow_mut().clear());
         WSET_F.with(|m| m.borrow_mut().clear());
+        WSET_B.with(|m| m.borrow_mut().clear());
     }));
     for _ in 0..3 {
         let _ = catch_unwind(gcptr::collect);
     }
     let _ = catch_unwind(AssertUnwindSafe(|| drop(st(std::mem::take))));
-    (
-        DROPS.with(|d| d.borrow().clone()),
-        FINALIZED.with(|d| d.borrow().clone()),
-    )
+    // Nodes with no `Drop`: the watched half is dead.
+    let lives = LIVES.with(|l| std::mem::take(&mut *l.borrow_mut()));
+    for (id, w) in &lives {
+        if w.upgrade().is_some() {
+            fail(&format!(
+                "node {id}, which has no Drop, alive after teardown"
+            ));
+        }
+    }
+    drop(lives);
+    DEATH_CALLBACKS.with(|d| {
+        if let Some(i) = d.borrow().iter().position(|&p| p == Pending::Armed) {
+            fail(&format!("death callback {i} never ran (nor was cancelled)"));
+        }
+    });
+    DROPS.with(|d| d.borrow().clone())
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -794,11 +1466,10 @@ fuzz_target!(|data: &[u8]| {
         .map(|c| [c[0], c[1], c[2], c[3]])
         .collect();
     let joined = std::thread::spawn(move || {
-        let (drops, fins) = run(ops, config);
+        let drops = run(ops, config);
         if let Some(i) = drops.iter().position(|&n| n == 0) {
             fail(&format!("node {i} never dropped after teardown"));
         }
-        let _ = fins;
     })
     .join();
     // Only documented panics get here (the hook aborts on others).
