@@ -13,9 +13,9 @@
 //! (use after free, double free, leaks), every node dropped and finalized
 //! at most once, no node finalized after its drop nor dropped before its
 //! finalizer ran, no node dropped while its own trace runs, no node that a
-//! root reaches dropped, a canary intact in every
-//! trace, drop and finalizer, no death callback run while its object still
-//! upgrades nor run twice, every pending `Gc::on_death` callback run and
+//! root reaches dropped, a canary intact in every trace, drop and
+//! finalizer, no death callback run while its object still upgrades, nor
+//! twice, nor once cancelled, every pending `Gc::on_death` callback run and
 //! every node dropped (or, for those with no `Drop`, dead) by the time the
 //! program is torn down, and no panic but the documented ones. Each input
 //! runs on a fresh thread.
