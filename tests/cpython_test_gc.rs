@@ -47,10 +47,11 @@
 //! are test_bug1055820b, test_bug1055820c, test_trash_weakref_clear and
 //! the `GC_Detector` the toggling tests use, all ported.
 //!
-//! Two ported cases are ignored tests, as they fail on gcptr bugs (see
-//! their comments): test_trash_weakref_clear in CPython's own shape (the
-//! weak reference an object of its own, owned only by the garbage: its
-//! callback runs), and a variant of test_gc_ordinary_module_at_shutdown (a
+//! The port found two gcptr bugs. test_trash_weakref_clear in CPython's own
+//! shape (the weak reference an object of its own, owned only by the
+//! garbage) ran its callback: fixed, objects that hold a `WeakWithCallback`
+//! are tracked now, as CPython's weak reference objects are. A variant of
+//! test_gc_ordinary_module_at_shutdown (a
 //! cycle held by a thread-local first touched before the thread's first
 //! `Gc` is released after the collector's own thread-local is gone, and
 //! is never reclaimed: no finalizer, no drop, a leak, where CPython
@@ -1425,7 +1426,7 @@ struct WrCycle {
 // drops kill that object, the callback must not run. In CPython the weak
 // reference is an object of its own that both cycles hold; a Rust handle
 // has one owner, so it is a field of the second cycle here (the shape where
-// it is an object of its own is the ignored bug test below).
+// it is an object of its own is the next test).
 #[test]
 fn test_trash_weakref_clear_a_garbage_weak_reference_never_calls_back() {
     fresh(|| {
@@ -1453,8 +1454,8 @@ fn test_trash_weakref_clear_a_garbage_weak_reference_never_calls_back() {
     });
 }
 
-/// A weak reference with a callback, as an object of its own (CPython's
-/// weak reference objects are): untracked, as it owns no `Gc`.
+/// A weak reference with a callback, as an object of its own (as CPython's
+/// weak reference objects are): tracked, though it owns no `Gc`.
 #[derive(Trace)]
 struct WeakRefObject(gcptr::WeakWithCallback<SelfLoop>);
 
@@ -1471,12 +1472,12 @@ struct SelfLoop {
 // owned only by the garbage (by the very object it watches, a self-loop).
 // CPython clears a weak reference that is itself trash without calling
 // back; WeakWithCallback's docs promise the same for a handle that "belongs
-// to garbage that the same collection reclaims". gcptr bug: the callback
-// runs. The collection cancels only the handles its garbage's traces show
-// (`notify_watchers` in collector/cycle.rs, `Action::CancelCallbacks`), and
-// an edge to an untracked object (`Tracer::edge`) is not looked into.
+// to garbage that the same collection reclaims". The collection cancels the
+// handles its garbage's traces show (`notify_watchers` in
+// collector/cycle.rs), and the port found that the callback ran while the
+// object holding the handle was untracked: it was left out of the set.
+// Such objects are tracked now (`WeakWithCallback`'s `Trace` impl).
 #[test]
-#[ignore = "gcptr bug: the callback of a WeakWithCallback inside an untracked object owned only by garbage is not cancelled and runs"]
 fn test_trash_weakref_clear_a_weak_reference_object_owned_by_garbage_never_calls_back() {
     fresh(|| {
         let called = Rc::new(Cell::new(false));
@@ -1490,10 +1491,12 @@ fn test_trash_weakref_clear_a_weak_reference_object_owned_by_garbage_never_calls
         let wr = Gc::new(WeakRefObject(Gc::downgrade_with(&x, move || {
             flag.set(true)
         })));
-        assert!(!gcptr::is_tracked(&wr));
+        // Tracked, as CPython's weak reference objects are, though it owns
+        // no `Gc`: so the garbage's set takes it in.
+        assert!(gcptr::is_tracked(&wr));
         *x.wr.borrow_mut() = Some(wr);
         drop(x);
-        assert_eq!(gcptr::collect(), 1);
+        assert_eq!(gcptr::collect(), 2, "the object and its weak reference");
         assert_eq!(take_drops(), [1]);
         assert!(
             !called.get(),

@@ -163,7 +163,9 @@ impl core::fmt::Debug for DeathCallback {
 /// [`Gc::on_death`], but only while this handle lives: dropping the handle
 /// cancels it. And, as in CPython, if the handle itself belongs to garbage
 /// that the same collection reclaims (it is a field of an object in the
-/// dead cycle), the callback does not run.
+/// dead cycle, or of an object only that cycle holds), the callback does
+/// not run. So an object that holds a handle is tracked by the collector
+/// even if it owns no `Gc`, as CPython tracks its weak reference objects.
 ///
 /// # Examples
 ///
@@ -245,13 +247,16 @@ impl<T: ?Sized> core::fmt::Debug for WeakWithCallback<T> {
 // SAFETY: a weak edge: no `Gc` to visit. The tracer is shown the callback
 // so that a collection can cancel the callbacks of handles that die with
 // the garbage (CPython's rule).
+//
+// `__may_own_gc` keeps its default, `true`, though the handle owns no
+// `Gc`: an object that holds a handle is tracked (as CPython tracks its
+// weak reference objects), so that when only garbage owns it, it is in the
+// garbage's set, and its trace, run to cancel callbacks, shows the handle.
+// An untracked one would be left out of the set, and its callback would
+// run.
 unsafe impl<T: ?Sized> Trace for WeakWithCallback<T> {
     fn trace(&self, tracer: &mut Tracer) {
         tracer.weak_callback(&self.state);
-    }
-
-    fn __may_own_gc(_depth: u32) -> bool {
-        false
     }
 }
 
