@@ -80,6 +80,45 @@
 //! thread's. When a thread exits, the cycles it left unreachable are
 //! collected (their finalizers and `Drop`s run) before it is joined.
 //!
+//! That collection runs in the destructor of the collector's own
+//! thread-local, which the thread's first tracked `Gc` or first call of a
+//! function of the crate root registers. The thread-locals first used
+//! before that are destroyed after it, and a cycle that one of them lets
+//! go then has no collector left to find it: it is leaked, and its
+//! finalizers and `Drop`s never run. In a thread whose thread-locals hold
+//! cycles, call gcptr first ([`is_enabled`] will do).
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::sync::atomic::{AtomicBool, Ordering};
+//! use gcptr::{Gc, Trace};
+//!
+//! static DROPPED: AtomicBool = AtomicBool::new(false);
+//!
+//! #[derive(Trace)]
+//! struct Node(RefCell<Option<Gc<Node>>>);
+//!
+//! impl Drop for Node {
+//!     fn drop(&mut self) {
+//!         DROPPED.store(true, Ordering::Relaxed);
+//!     }
+//! }
+//!
+//! thread_local!(static ROOT: RefCell<Option<Gc<Node>>> = const { RefCell::new(None) });
+//!
+//! std::thread::spawn(|| {
+//!     gcptr::is_enabled(); // before `ROOT`'s first use: outlives it
+//!     ROOT.with(|root| {
+//!         let node = Gc::new(Node(RefCell::new(None)));
+//!         *node.0.borrow_mut() = Some(node.clone());
+//!         *root.borrow_mut() = Some(node);
+//!     });
+//! })
+//! .join()
+//! .unwrap();
+//! assert!(DROPPED.load(Ordering::Relaxed), "reclaimed at thread exit");
+//! ```
+//!
 //! # Python to gcptr
 //!
 //! | Python | gcptr |
