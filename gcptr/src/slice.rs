@@ -37,24 +37,27 @@ unsafe fn allocate_slice<T>(
         handle_alloc_error(layout)
     };
     let flag_bits = flags::FINALIZED | if tracked { flags::TRACKED } else { 0 };
-    // SAFETY: `header_offset` and `value_offset` lie within the allocation
-    // (`SliceVTables`), all writes are to its own, properly aligned slots;
-    // the header is written before `slice_len_slot` and `links` read its
-    // flags and vtable; `source` holds `len` elements (the caller's
-    // promise), and the data slot has room for them (`slice_layout`).
+    // SAFETY: `header_offset` lies within the allocation (`SliceVTables`).
+    let header = unsafe { memory.add(vtable.header_offset) }.cast::<Header>();
+    // SAFETY: the header's own slot, properly aligned; written first, as
+    // `slice_len_slot` and `links` read its flags and vtable.
+    unsafe { header.as_ptr().write(Header::new(vtable, flag_bits, false)) };
+    let slot = Header::slice_len_slot(header).expect("a slice header");
+    // SAFETY: the length's own slot in the allocation, properly aligned.
+    unsafe { slot.as_ptr().write(len) };
+    if let Some(links) = Header::links(header) {
+        // SAFETY: the links' own slot (a TRACKED layout), properly aligned.
+        unsafe { links.as_ptr().write(Links::new()) };
+        Links::link_to_self(links);
+    }
+    // SAFETY: `value_offset` lies within the allocation, and the data slot
+    // there has room for `len` elements (`slice_layout`), properly aligned;
+    // `source` holds `len` elements (the caller's promise).
     unsafe {
-        let header = memory.add(vtable.header_offset).cast::<Header>();
-        header.as_ptr().write(Header::new(vtable, flag_bits, false));
-        let slot = Header::slice_len_slot(header).expect("a slice header");
-        slot.as_ptr().write(len);
-        if let Some(links) = Header::links(header) {
-            links.as_ptr().write(Links::new());
-            Links::link_to_self(links);
-        }
         let data = header.byte_add(vtable.value_offset).cast::<T>();
         ptr::copy_nonoverlapping(source, data.as_ptr(), len);
-        header
     }
+    header
 }
 
 /// The fat `GcBox<[T]>` pointer of a slice object.
