@@ -66,6 +66,11 @@ fn edges(trace: impl FnOnce(&mut Tracer)) -> Vec<NonNull<Header>> {
 ///   which can change the value, make the object tracked for good (and
 ///   counted from then on).
 ///
+/// An object that holds a [`WeakWithCallback`](crate::WeakWithCallback)
+/// is tracked even if it owns no `Gc`, as CPython tracks its weak
+/// reference objects: when only garbage holds it, the collection must find
+/// it, to cancel its callback.
+///
 /// Once the thread's collector is gone (in the destructor of another
 /// thread-local, at thread exit), no object is collected any more; this
 /// still answers for the object's kind.
