@@ -155,6 +155,11 @@ fn resurrection_in_a_cycle_keeps_everything_it_reaches_alive() {
     );
     let saved = SAVED.with(|s| std::mem::take(&mut *s.borrow_mut()));
     assert_eq!(saved.len(), 2);
+    // Unlike CPython, new weak references to them never upgrade either.
+    assert!(Gc::downgrade(&saved[0]).upgrade().is_none());
+    let mut map = gcptr::WeakValueMap::new();
+    map.insert(0, &saved[0]);
+    assert!(map.is_empty() && map.get(&0).is_none());
     assert_eq!(
         saved[0]
             .partner

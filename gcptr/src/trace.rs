@@ -208,6 +208,13 @@ pub unsafe trait Trace {
 /// A finalizer may resurrect its object or its peers by storing a `Gc` to
 /// them somewhere reachable; the collector notices and frees none of what
 /// was resurrected. The finalizer does not run again for those objects.
+/// The weak references to objects that a collection found to be garbage
+/// are cleared before any finalizer runs, as in CPython, and stay so if
+/// they are resurrected. Unlike CPython, where a new `weakref.ref` to a
+/// resurrected object works, a `Weak` to one, made before or after, never
+/// upgrades again, and a weak map's entry for it is gone at once. (An
+/// object resurrected by the finalizer that its count reaching zero ran
+/// keeps its weak references.)
 ///
 /// An object is the value of one `Gc`: a finalizable value held some other
 /// way (a field of another type, an element of a `Vec` or of a `Gc<[T]>`)
