@@ -801,8 +801,8 @@ fn cycles_through_each_std_collection_are_found() {
 // ---------------------------------------------------------------------
 // `Gc`s made, unwrapped,
 // lent out and dropped by a thread-local's destructor that runs after the
-// collector's own thread-local is gone. No crash, and values are dropped
-// when their count reaches zero.
+// collector is gone (its exit guard found no object left to wait for). No
+// crash, and values are dropped when their count reaches zero.
 
 struct LateUser(std::sync::mpsc::Sender<String>);
 

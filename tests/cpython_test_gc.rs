@@ -51,12 +51,12 @@
 //! shape (the weak reference an object of its own, owned only by the
 //! garbage) ran its callback: fixed, objects that hold a `WeakWithCallback`
 //! are tracked now, as CPython's weak reference objects are. A variant of
-//! test_gc_ordinary_module_at_shutdown is an ignored test: a cycle held by
-//! a thread-local first touched before the thread's first `Gc` is released
-//! after the collector's own thread-local is gone, and is never reclaimed
+//! test_gc_ordinary_module_at_shutdown found that a cycle held by a
+//! thread-local first touched before the thread's first `Gc` was released
+//! after the collector's own thread-local was gone, and never reclaimed
 //! (no finalizer, no drop: a leak), where CPython collects the cycles its
-//! modules' globals hold at shutdown. The crate docs now state the limit
-//! and its remedy ("Threads": call gcptr first in such a thread).
+//! modules' globals hold at shutdown: fixed, the collector waits for such
+//! thread-locals now (crate docs, "Threads").
 
 #![allow(dead_code)] // the `DropLog` fields exist to log their drops, not to be read
 
@@ -1572,8 +1572,8 @@ thread_local! {
 // Here a global of the thread (a thread-local), first touched after the
 // thread made its first `Gc`: its destructor runs before the collector's,
 // and the exit's collection reclaims the cycle it let go. (Touched before
-// the first `Gc`, it is destroyed after the collector: the ignored test
-// below.)
+// the first `Gc`, it is destroyed after the collector's first exit guard:
+// the test below.)
 #[test]
 fn test_gc_ordinary_module_at_shutdown_a_cycle_held_by_a_thread_local() {
     let (tx, rx) = mpsc::channel();
@@ -1596,17 +1596,15 @@ thread_local! {
     static EARLY_MODULE_GLOBAL: RefCell<Option<Gc<Announcer>>> = const { RefCell::new(None) };
 }
 
-// CPython: test_gc.py::test_gc_ordinary_module_at_shutdown — a cycle held by a thread-local destroyed after the collector's: never reclaimed.
+// CPython: test_gc.py::test_gc_ordinary_module_at_shutdown — a cycle held by a thread-local destroyed after the collector's first exit guard.
 // As above, but the thread-local is first touched before the thread's first
-// `Gc`, so that its destructor runs after the collector's (thread-locals
-// are destroyed in the reverse order of their first use). The exit's
-// collections found the cycle reachable; the handle it loses afterwards has
-// no collector to report to, and the cycle is never finalized nor dropped:
-// a leak, where CPython collects it at shutdown. The crate docs
-// ("Threads") state this limit and its remedy: call gcptr first in such a
-// thread. Run with `--ignored` to see it fail.
+// `Gc`, so that its destructor runs after the collector's first exit guard
+// (thread-locals are destroyed in the reverse order of their first use).
+// That guard's collection finds the cycle reachable and keeps the state; the
+// handle the thread-local loses afterwards brings it back, with a guard that
+// collects once the thread-local's destructor returns. Before, the cycle
+// had no collector left, and was never finalized nor dropped.
 #[test]
-#[ignore = "a limitation the crate docs state (\"Threads\"): the cycle is leaked, which LeakSanitizer would report"]
 fn test_gc_ordinary_module_at_shutdown_a_thread_local_touched_before_the_first_gc() {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {

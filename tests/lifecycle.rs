@@ -707,7 +707,8 @@ fn new_cyclic_of_an_acyclic_value() {
 
 // ---------------------------------------------------------------------
 // Thread exit: the same moves in a thread-local's destructor that runs
-// after the collector's own thread-local is gone. A value resurrected by
+// after the collector is gone (its exit guard found no object left to wait
+// for). A value resurrected by
 // its finalizer and then moved is finalized once, and its drop comes once.
 
 struct LateMover(std::sync::mpsc::Sender<String>);

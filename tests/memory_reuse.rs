@@ -1,7 +1,8 @@
 //! The memory of freed tracked objects, which a thread keeps for its next
 //! objects (`gcptr/src/collector/blocks.rs`): bounded, and all of it given
 //! back to the global allocator when the thread exits; and the memory of
-//! objects whose `Drop` panics, freed all the same. The only test of its
+//! objects whose `Drop` panics, freed all the same; also when the
+//! collector waits for a thread-local destroyed after it. The only test of its
 //! binary, so that the count of live bytes is the thread's own, give or
 //! take what the test harness allocates meanwhile.
 
@@ -93,7 +94,22 @@ fn kept_memory_is_bounded_and_given_back_when_the_thread_exits() {
     const SLACK: usize = 256 * 1024;
     let objects = if cfg!(miri) { 2_000 } else { 200_000 };
     let before = live_bytes();
+    /// Holds a node, and notes the bytes allocated when it goes.
+    struct Holder(#[allow(dead_code)] Node);
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            HELD_BYTES.store(live_bytes(), Relaxed);
+        }
+    }
+    static HELD_BYTES: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        /// First used before the thread's first `Gc`: destroyed after the
+        /// collector's exit collection, which finds its node alive and
+        /// waits for it, having given back the blocks it kept.
+        static HELD: RefCell<Option<Holder>> = const { RefCell::new(None) };
+    }
     std::thread::spawn(move || {
+        HELD.with(|held| assert!(held.borrow().is_none()));
         let start = live_bytes();
         // Far more than the thread keeps: several megabytes.
         let nodes: Vec<Node> = (0..objects).map(|_| Gc::new(RefCell::new(None))).collect();
@@ -122,9 +138,15 @@ fn kept_memory_is_bounded_and_given_back_when_the_thread_exits() {
             drop_loudly(Gc::new(LoudFinalized(RefCell::new(None))));
         }
         std::panic::set_hook(hook);
+        HELD.with(|held| *held.borrow_mut() = Some(Holder(Gc::new(RefCell::new(None)))));
     })
     .join()
     .unwrap();
+    let waiting = HELD_BYTES.load(Relaxed).saturating_sub(before);
+    assert!(
+        waiting <= SLACK,
+        "{waiting} bytes still allocated while the collector waited for a thread-local"
+    );
     let after = live_bytes().saturating_sub(before);
     assert!(
         after <= SLACK,

@@ -80,13 +80,23 @@
 //! thread's. When a thread exits, the cycles it left unreachable are
 //! collected (their finalizers and `Drop`s run) before it is joined.
 //!
-//! That collection runs in the destructor of the collector's own
-//! thread-local, which the thread's first tracked `Gc` or first call of a
-//! function of the crate root registers. The thread-locals first used
-//! before that are destroyed after it, and a cycle that one of them lets
-//! go then has no collector left to find it: it is leaked, and its
-//! finalizers and `Drop`s never run. In a thread whose thread-locals hold
-//! cycles, call gcptr first ([`is_enabled`] will do).
+//! That collection runs in the destructor of a thread-local of the
+//! collector's, which the thread's first tracked `Gc` (or first call of a
+//! function of the crate root) registers. Thread-locals are destroyed in the
+//! reverse order of their first use, so those first used before that are
+//! destroyed after the collection, and may hold objects it found alive. The
+//! collector then waits for them: the first use of gcptr by a later
+//! thread-local destructor (a lost reference, a death, a new object) brings
+//! it back, and another collection follows as soon as that destructor
+//! returns. So a cycle that a thread-local lets go at thread exit is
+//! reclaimed, whichever thread-local was first.
+//!
+//! Two limits. Fifteen such late destructors get their collection; a cycle
+//! let go after that is leaked (no finalizer, no `Drop`), as is one that a
+//! destructor makes after the collector found nothing left to wait for.
+//! And a thread that leaks tracked objects (`mem::forget`, or a thread-local
+//! never destroyed) also leaks the collector's state it waits with (under
+//! a kilobyte).
 //!
 //! ```
 //! use std::cell::RefCell;
@@ -107,12 +117,10 @@
 //! thread_local!(static ROOT: RefCell<Option<Gc<Node>>> = const { RefCell::new(None) });
 //!
 //! std::thread::spawn(|| {
-//!     gcptr::is_enabled(); // before `ROOT`'s first use: outlives it
-//!     ROOT.with(|root| {
-//!         let node = Gc::new(Node(RefCell::new(None)));
-//!         *node.0.borrow_mut() = Some(node.clone());
-//!         *root.borrow_mut() = Some(node);
-//!     });
+//!     ROOT.with(|root| assert!(root.borrow().is_none())); // first use: destroyed last
+//!     let node = Gc::new(Node(RefCell::new(None)));
+//!     *node.0.borrow_mut() = Some(node.clone());
+//!     ROOT.with(|root| *root.borrow_mut() = Some(node));
 //! })
 //! .join()
 //! .unwrap();

@@ -120,10 +120,9 @@ impl Blocks {
         list.set(Some(block));
         true
     }
-}
 
-impl Drop for Blocks {
-    fn drop(&mut self) {
+    /// Gives every kept block back to the global allocator.
+    pub(crate) fn release_all(&self) {
         for (class, list) in self.free.iter().enumerate() {
             let mut next = list.take();
             while let Some(block) = next {
@@ -140,6 +139,13 @@ impl Drop for Blocks {
                 };
             }
         }
+        self.kept_bytes.set(0);
+    }
+}
+
+impl Drop for Blocks {
+    fn drop(&mut self) {
+        self.release_all();
     }
 }
 

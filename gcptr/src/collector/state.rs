@@ -3,11 +3,13 @@
 //!
 //! The state lives in a heap block that a const, destructor-free
 //! thread-local points to, so every `Gc` operation can reach it, even from
-//! other thread-locals' destructors. A second thread-local with a
-//! destructor (`ExitGuard`) tears it down at thread exit: it collects the
-//! cycles left behind, detaches the surviving objects from the lists and
-//! frees the block. From then on the pointer reads "gone", and `Gc`s
-//! still alive work as plain reference counts.
+//! other thread-locals' destructors. Thread-locals with a destructor
+//! (`ExitGuard`s) collect at thread exit. The first collects the cycles the
+//! thread left behind; if objects survive, held by thread-locals destroyed
+//! after it, it parks the state, and the next use of the state arms the
+//! next guard. The last detaches the surviving objects from the lists and
+//! frees the block. From then on the pointer reads "gone", and `Gc`s still
+//! alive work as plain reference counts.
 
 use core::cell::{Cell, RefCell};
 use core::ptr::{self, NonNull};
@@ -171,6 +173,8 @@ pub(crate) struct State {
     pub returning: RefCell<Vec<NonNull<Header>>>,
     /// Freed objects' memory, kept for new ones.
     pub blocks: Blocks,
+    /// Which exit guard is armed to collect this state (`ExitGuard`).
+    pub exit_round: Cell<usize>,
 }
 
 impl State {
@@ -204,6 +208,7 @@ impl State {
             analyse_everything: Cell::new(false),
             returning: RefCell::new(Vec::new()),
             blocks: Blocks::new(),
+            exit_round: Cell::new(0),
         }
     }
 
@@ -416,28 +421,34 @@ const REPORTERS_MIN: usize = if cfg!(miri) { 128 } else { 2048 };
 const UNSET: *const State = ptr::null();
 /// `STATE` after thread exit tore the state down.
 const GONE: *const State = ptr::without_provenance(1);
+/// `STATE` between two of the thread's exit collections, while objects the
+/// last one left alive wait for the thread-locals that hold them to go
+/// (`PARKED_STATE` holds the state meanwhile).
+const PARKED: *const State = ptr::without_provenance(2);
 
 thread_local! {
     static STATE: Cell<*const State> = const { Cell::new(UNSET) };
-    static EXIT_GUARD: ExitGuard = const { ExitGuard };
+    static PARKED_STATE: Cell<*const State> = const { Cell::new(UNSET) };
 }
 
 /// The calling thread's collector state, or `None` once thread exit has
 /// torn it down.
 ///
-/// The reference is valid until the thread's `ExitGuard` runs, which
+/// The reference is valid until the thread's armed `ExitGuard` runs, which
 /// happens after all of the thread's other code, apart from other
-/// thread-locals' destructors; those find `GONE` if they run later.
+/// thread-locals' destructors; those find the state parked, or gone.
 #[inline]
 pub(crate) fn current() -> Option<&'static State> {
     let state = STATE.with(Cell::get);
-    if state.addr() > GONE.addr() {
-        // SAFETY: a pointer other than UNSET and GONE came from
-        // `Box::into_raw` in `create`, and is freed only by `ExitGuard`,
+    if state.addr() > PARKED.addr() {
+        // SAFETY: a pointer other than the three markers came from
+        // `Box::into_raw` in `create`, and is freed only by `tear_down`,
         // which sets GONE first.
         Some(unsafe { &*state })
     } else if state == UNSET {
         create()
+    } else if state == PARKED {
+        unpark()
     } else {
         None
     }
@@ -448,22 +459,28 @@ pub(crate) fn current() -> Option<&'static State> {
 #[inline(always)]
 pub(crate) fn current_if_created() -> Option<&'static State> {
     let state = STATE.with(Cell::get);
-    // SAFETY: as in `current`.
-    (state.addr() > GONE.addr()).then(|| unsafe { &*state })
+    if state.addr() > PARKED.addr() {
+        // SAFETY: as in `current`.
+        Some(unsafe { &*state })
+    } else if state == PARKED {
+        unpark()
+    } else {
+        None
+    }
 }
 
 #[cold]
 fn create() -> Option<&'static State> {
-    // Registering the guard fails once the thread's destructors have run:
-    // a `Gc` created that late is never tracked.
-    if EXIT_GUARD.try_with(|_| ()).is_err() {
+    // Registering the first guard fails once the thread's destructors have
+    // run: a `Gc` created that late is never tracked.
+    if !arm_exit_guard(0) {
         STATE.with(|s| s.set(GONE));
         return None;
     }
-    // Keep the raw pointer (not one derived from a shared reference): the
-    // exit guard turns it back into the `Box` to free it.
+    // Keep the raw pointer (not one derived from a shared reference):
+    // `tear_down` turns it back into the `Box` to free it.
     let raw = Box::into_raw(Box::new(State::new()));
-    // SAFETY: just allocated; freed only by `ExitGuard`.
+    // SAFETY: just allocated; freed only by `tear_down`.
     let state: &'static State = unsafe { &*raw };
     for head in state.lists() {
         Links::link_to_self(head);
@@ -472,57 +489,165 @@ fn create() -> Option<&'static State> {
     Some(state)
 }
 
+/// Thread exit: one of the thread's exit collections.
+///
+/// Thread-locals are destroyed in the reverse order of their first use,
+/// so the ones first used before the thread's first tracked `Gc` are
+/// destroyed after the first guard has run, and may hold objects it found
+/// alive, and let go of cycles. So a guard that leaves objects alive parks
+/// the state rather than tearing it down. The first use of the state after
+/// that (a lost reference, a death, a new object) arms the next guard and
+/// brings the state back: registered from inside the destructor that uses
+/// it, that guard runs as soon as the destructor returns, and collects
+/// what it let go. Thread-locals hold few objects as a rule; a thread that
+/// uses up the guards (more than `EXIT_GUARDS - 1` destructors that use
+/// gcptr late) gets the teardown of before: its survivors become plain
+/// reference-counted objects.
 struct ExitGuard;
+
+/// Declares the exit guards, each its own thread-local (each registers
+/// its own destructor), and `arm_exit_guard`.
+macro_rules! exit_guards {
+    ($($round:literal => $guard:ident),* $(,)?) => {
+        thread_local! {
+            $(static $guard: ExitGuard = const { ExitGuard };)*
+        }
+
+        const EXIT_GUARDS: usize = [$($round),*].len();
+
+        /// Registers the destructor of the exit guard of `round`; false if
+        /// there is no such guard, or its destructor has already run.
+        fn arm_exit_guard(round: usize) -> bool {
+            match round {
+                $($round => $guard.try_with(|_| ()).is_ok(),)*
+                _ => false,
+            }
+        }
+    };
+}
+
+exit_guards! {
+    0 => EXIT_GUARD_0, 1 => EXIT_GUARD_1, 2 => EXIT_GUARD_2, 3 => EXIT_GUARD_3,
+    4 => EXIT_GUARD_4, 5 => EXIT_GUARD_5, 6 => EXIT_GUARD_6, 7 => EXIT_GUARD_7,
+    8 => EXIT_GUARD_8, 9 => EXIT_GUARD_9, 10 => EXIT_GUARD_10, 11 => EXIT_GUARD_11,
+    12 => EXIT_GUARD_12, 13 => EXIT_GUARD_13, 14 => EXIT_GUARD_14, 15 => EXIT_GUARD_15,
+}
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
         let state = STATE.with(Cell::get);
-        if state.addr() <= GONE.addr() {
+        if state.addr() <= PARKED.addr() {
             return;
         }
-        // SAFETY: as in `current`; it is freed only below.
+        // SAFETY: as in `current`; it is freed only by `tear_down`.
         let st = unsafe { &*state };
-        // Reclaim the cycles this thread leaves behind, again while a
-        // collection leaves new garbage possible: a `Drop` or finalizer it
-        // ran lost a reference (even one that resurrected everything, or
-        // panicked). A panic escaping here would abort the process: it is
-        // reported (by the panic hook) and dropped.
-        for _ in 0..8 {
-            // Frozen objects too: a thread's garbage is reclaimed when it
-            // exits, whatever `freeze` said, even a `freeze` called by a
-            // `Drop` that the pass before ran once its collection was over.
-            if !Links::is_empty(st.permanent()) {
-                super::thaw(st);
-            }
-            let collected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                super::cycle::collect(st, 2, super::cycle::Extent::Everything)
-            }));
-            if let Err(payload) = collected {
-                super::panics::drop_payload(payload);
-            }
-            if !st.garbage_possible.get() {
-                break;
-            }
+        collect_at_exit(st);
+        let survivors = st.lists().into_iter().any(|head| !Links::is_empty(head));
+        if survivors && st.exit_round.get() + 1 < EXIT_GUARDS {
+            park(state, st);
+        } else {
+            // SAFETY: from `create`, not parked; this thread runs nothing
+            // else now.
+            unsafe { tear_down(state) };
         }
-        let mut panicked = None;
-        super::death::run_deferred_catching(st, &mut panicked);
-        if let Some(payload) = panicked {
+    }
+}
+
+/// Reclaims the cycles that the thread leaves behind, again while a
+/// collection leaves new garbage possible: a `Drop` or finalizer it ran
+/// lost a reference (even one that resurrected everything, or panicked).
+/// A panic escaping here would abort the process: it is reported (by the
+/// panic hook) and dropped.
+fn collect_at_exit(st: &State) {
+    for _ in 0..8 {
+        // Frozen objects too: a thread's garbage is reclaimed when it
+        // exits, whatever `freeze` said, even a `freeze` called by a `Drop`
+        // that the pass before ran once its collection was over.
+        if !Links::is_empty(st.permanent()) {
+            super::thaw(st);
+        }
+        let collected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::cycle::collect(st, 2, super::cycle::Extent::Everything)
+        }));
+        if let Err(payload) = collected {
             super::panics::drop_payload(payload);
         }
-        super::take_reporters(st);
-        // Survivors (held by other thread-locals, or leaked) become plain
-        // reference-counted objects in no list.
-        for head in st.lists() {
-            for header in Links::headers(head) {
-                if let Some(links) = Header::links(header) {
-                    Links::link_to_self(links);
-                }
+        if !st.garbage_possible.get() {
+            break;
+        }
+    }
+    let mut panicked = None;
+    super::death::run_deferred_catching(st, &mut panicked);
+    if let Some(payload) = panicked {
+        super::panics::drop_payload(payload);
+    }
+    super::take_reporters(st);
+}
+
+/// Leaves the state for a later thread-local destructor to bring back
+/// ([`unpark`]). Every survivor is made loud, so that its next lost
+/// reference reaches the state (a `Drop` that ran after the last
+/// collection may have quieted it), and the memory the state only keeps
+/// for speed goes back to the allocator: a thread that leaks its objects
+/// leaks the state too, but no more of it. `state` is `st`'s raw pointer
+/// from `create`.
+fn park(state: *const State, st: &State) {
+    for head in st.lists() {
+        for header in Links::headers(head) {
+            // SAFETY: listed, so allocated.
+            unsafe { header.as_ref() }.set_quiet(false);
+        }
+    }
+    st.garbage_possible.set(false);
+    st.blocks.release_all();
+    drop(st.scratch.take());
+    drop(st.mark_stack.take());
+    // The raw pointer from `create`, which `tear_down` may free.
+    PARKED_STATE.with(|s| s.set(state));
+    STATE.with(|s| s.set(PARKED));
+}
+
+/// Brings a parked state back, arming the next exit guard to collect once
+/// the thread-local destructor that asked for it returns; tears it down if
+/// that guard cannot be armed.
+#[cold]
+#[inline(never)]
+fn unpark() -> Option<&'static State> {
+    let state = PARKED_STATE.with(|s| s.replace(UNSET));
+    // SAFETY: `park` stored a live state from `create`, which only
+    // `tear_down` frees.
+    let st = unsafe { &*state };
+    let round = st.exit_round.get() + 1;
+    if arm_exit_guard(round) {
+        st.exit_round.set(round);
+        STATE.with(|s| s.set(state));
+        Some(st)
+    } else {
+        // SAFETY: from `create`, parked: no collection is under way, and
+        // the caller asked for the state before it touched any list.
+        unsafe { tear_down(state) };
+        None
+    }
+}
+
+/// Survivors (held by other thread-locals, or leaked) become plain
+/// reference-counted objects in no list, and the state is freed.
+///
+/// # Safety
+/// `state` came from `create`, is not parked, and no collection is under
+/// way.
+unsafe fn tear_down(state: *const State) {
+    // SAFETY: per the contract.
+    let st = unsafe { &*state };
+    for head in st.lists() {
+        for header in Links::headers(head) {
+            if let Some(links) = Header::links(header) {
+                Links::link_to_self(links);
             }
         }
-        STATE.with(|s| s.set(GONE));
-        // SAFETY: from `Box::into_raw` in `create`; GONE is set, so no new
-        // reference to it can be made, and none is alive (this thread runs
-        // nothing else now).
-        drop(unsafe { Box::from_raw(state.cast_mut()) });
     }
+    STATE.with(|s| s.set(GONE));
+    // SAFETY: from `Box::into_raw` in `create`; GONE is set, so no new
+    // reference to it can be made, and none is alive (per the contract).
+    drop(unsafe { Box::from_raw(state.cast_mut()) });
 }
