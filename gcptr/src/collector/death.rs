@@ -416,7 +416,7 @@ pub(crate) unsafe fn release_weak(header: NonNull<Header>) {
 ///
 /// # Safety
 /// As `release_weak`; `known`, if given, is the object's allocation.
-#[inline]
+#[inline(always)]
 pub(crate) unsafe fn release_weak_of(header: NonNull<Header>, known: Option<Allocation>) {
     // SAFETY: the unit the caller owns keeps the header allocated.
     let h = unsafe { header.as_ref() };

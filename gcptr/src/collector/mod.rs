@@ -51,19 +51,34 @@ pub(crate) fn is_analysing() -> bool {
 /// an object set aside. It must not be linked twice.
 #[inline]
 pub(crate) fn track_new(links: NonNull<Links>, reachable: bool) {
+    // The common case first, apart: a state in use, and one test of it.
+    match state::current_if_created() {
+        Some(st) => track_in(st, links, reachable),
+        None => track_new_without_state(links, reachable),
+    }
+}
+
+/// [`track_new`] in a thread whose state is not in use: not created yet,
+/// parked, or gone (thread exit).
+#[cold]
+#[inline(never)]
+fn track_new_without_state(links: NonNull<Links>, reachable: bool) {
     match state::current() {
-        Some(st) => {
-            let count = st.counts[0].get() + 1;
-            st.counts[0].set(count);
-            let collects = count > st.thresholds[0].get();
-            if collects {
-                collect_automatically(st);
-            }
-            if !(collects || reachable) || Links::is_set_aside(links) {
-                Links::push_back(st.generation(0), links);
-            }
-        }
+        Some(st) => track_in(st, links, reachable),
         None => Links::link_to_self(links),
+    }
+}
+
+#[inline(always)]
+fn track_in(st: &State, links: NonNull<Links>, reachable: bool) {
+    let count = st.counts[0].get() + 1;
+    st.counts[0].set(count);
+    let collects = count > st.thresholds[0].get();
+    if collects {
+        collect_automatically(st);
+    }
+    if !(collects || reachable) || Links::is_set_aside(links) {
+        Links::push_back(st.generation(0), links);
     }
 }
 
@@ -185,7 +200,8 @@ fn reach_into_older(st: &state::State) {
 pub(crate) fn lost_reference(header: NonNull<Header>) {
     // SAFETY: the caller holds a strong reference to the object.
     let h = unsafe { header.as_ref() };
-    if let Some(st) = state::current_if_created() {
+    // A loss may make garbage: it wakes a parked state (thread exit).
+    if let Some(st) = state::current_if_created().or_else(state::unparked) {
         if h.is_old() {
             st.garbage_possible.set(true);
             st.buffer_reporter(header);

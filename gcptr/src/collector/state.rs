@@ -417,14 +417,15 @@ impl State {
 /// times fewer objects (`tests/generations.rs` mirrors this value).
 const REPORTERS_MIN: usize = if cfg!(miri) { 128 } else { 2048 };
 
-/// `STATE` before the state exists (it is created on first use).
+/// `STATE` before the state exists (it is created on first use), and
+/// while it is parked: between two of the thread's exit collections,
+/// while objects the last one left alive wait for the thread-locals that
+/// hold them to go. `PARKED_STATE` holds a parked state. (A marker of its
+/// own in `STATE` would make the hot paths' test against the markers
+/// costlier.)
 const UNSET: *const State = ptr::null();
 /// `STATE` after thread exit tore the state down.
 const GONE: *const State = ptr::without_provenance(1);
-/// `STATE` between two of the thread's exit collections, while objects the
-/// last one left alive wait for the thread-locals that hold them to go
-/// (`PARKED_STATE` holds the state meanwhile).
-const PARKED: *const State = ptr::without_provenance(2);
 
 thread_local! {
     static STATE: Cell<*const State> = const { Cell::new(UNSET) };
@@ -440,37 +441,51 @@ thread_local! {
 #[inline]
 pub(crate) fn current() -> Option<&'static State> {
     let state = STATE.with(Cell::get);
-    if state.addr() > PARKED.addr() {
-        // SAFETY: a pointer other than the three markers came from
+    if state.addr() > GONE.addr() {
+        // SAFETY: a pointer other than the markers came from
         // `Box::into_raw` in `create`, and is freed only by `tear_down`,
         // which sets GONE first.
         Some(unsafe { &*state })
     } else if state == UNSET {
         create()
-    } else if state == PARKED {
-        unpark()
     } else {
         None
     }
 }
 
 /// The calling thread's collector state if it exists: as [`current`],
-/// without creating it. Any tracked object's thread has created it.
+/// without creating it, and `None` while it is parked. Any tracked
+/// object's thread has created it. A path on which a parked state must
+/// wake (one that may make garbage) calls [`current`], or [`unparked`]
+/// after this.
 #[inline(always)]
 pub(crate) fn current_if_created() -> Option<&'static State> {
     let state = STATE.with(Cell::get);
-    if state.addr() > PARKED.addr() {
-        // SAFETY: as in `current`.
-        Some(unsafe { &*state })
-    } else if state == PARKED {
-        unpark()
-    } else {
+    // SAFETY: as in `current`.
+    (state.addr() > GONE.addr()).then(|| unsafe { &*state })
+}
+
+/// The parked state, brought back ([`unpark`]); `None` if the state is
+/// not parked. Out of line, so that the paths that call it after
+/// [`current_if_created`] stay as small as they were.
+#[cold]
+#[inline(never)]
+pub(crate) fn unparked() -> Option<&'static State> {
+    if PARKED_STATE.with(Cell::get).is_null() {
         None
+    } else {
+        unpark()
     }
 }
 
+/// [`current`] with `STATE` unset: brings a parked state back, or creates
+/// the state.
 #[cold]
+#[inline(never)]
 fn create() -> Option<&'static State> {
+    if !PARKED_STATE.with(Cell::get).is_null() {
+        return unpark();
+    }
     // Registering the first guard fails once the thread's destructors have
     // run: a `Gc` created that late is never tracked.
     if !arm_exit_guard(0) {
@@ -536,7 +551,7 @@ exit_guards! {
 impl Drop for ExitGuard {
     fn drop(&mut self) {
         let state = STATE.with(Cell::get);
-        if state.addr() <= PARKED.addr() {
+        if state.addr() <= GONE.addr() {
             return;
         }
         // SAFETY: as in `current`; it is freed only by `tear_down`.
@@ -604,7 +619,7 @@ fn park(state: *const State, st: &State) {
     drop(st.mark_stack.take());
     // The raw pointer from `create`, which `tear_down` may free.
     PARKED_STATE.with(|s| s.set(state));
-    STATE.with(|s| s.set(PARKED));
+    STATE.with(|s| s.set(UNSET));
 }
 
 /// Brings a parked state back, arming the next exit guard to collect once
