@@ -801,8 +801,8 @@ fn cycles_through_each_std_collection_are_found() {
 // ---------------------------------------------------------------------
 // `Gc`s made, unwrapped,
 // lent out and dropped by a thread-local's destructor that runs after the
-// collector is gone (its exit guard found no object left to wait for). No
-// crash, and values are dropped when their count reaches zero.
+// collector is gone (other thread-locals' destructors used up its exit
+// guards). No crash, and values are dropped when their count reaches zero.
 
 struct LateUser(std::sync::mpsc::Sender<String>);
 
@@ -867,11 +867,14 @@ thread_local! {
 fn gcs_used_by_a_thread_local_destructor_after_the_collector_is_gone() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        // Registered first, so destroyed after the collector's guard
-        // (destructors run in the reverse order of registration).
+        // Registered first, so destroyed after the collector's guards
+        // (destructors run in the reverse order of registration), and after
+        // the fillers, which use up the guards.
         LATE.with(|l| *l.borrow_mut() = Some(LateUser(tx)));
+        support::touch_exit_guard_fillers();
         let keep = link(50);
         drop(keep);
+        support::fill_exit_guard_fillers(1000);
         take_drops();
     })
     .join()

@@ -707,8 +707,8 @@ fn new_cyclic_of_an_acyclic_value() {
 
 // ---------------------------------------------------------------------
 // Thread exit: the same moves in a thread-local's destructor that runs
-// after the collector is gone (its exit guard found no object left to wait
-// for). A value resurrected by
+// after the collector is gone (other thread-locals' destructors used up its
+// exit guards). A value resurrected by
 // its finalizer and then moved is finalized once, and its drop comes once.
 
 struct LateMover(std::sync::mpsc::Sender<String>);
@@ -781,10 +781,13 @@ impl Drop for LateMover {
 fn make_mut_of_a_resurrected_value_after_the_collector_is_gone() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        // Registered first, so destroyed after the collector's guard.
+        // Registered first, so destroyed after the collector's guards,
+        // and after the fillers, which use up the guards.
         LATE_KEPT.with(|_| ());
         LATE.with(|l| *l.borrow_mut() = Some(LateMover(tx)));
+        support::touch_exit_guard_fillers();
         drop(fin(0));
+        support::fill_exit_guard_fillers(1000);
     })
     .join()
     .unwrap();

@@ -4,9 +4,10 @@
 //! Thread-locals are destroyed in the reverse order of their first use. One
 //! first used before the thread's first tracked `Gc` is destroyed after the
 //! collector's first exit collection, and may hold objects that collection
-//! found alive. The collector keeps its state for them (parked), and each
-//! later destructor that uses it brings it back, with a guard that collects
-//! as soon as that destructor returns (`gcptr/src/collector/state.rs`).
+//! found alive. The collector keeps its state for them (parked), or frees
+//! it if none is left, and each later destructor that uses it brings it
+//! back (or gets a new one), with a guard that collects as soon as that
+//! destructor returns (`gcptr/src/collector/state.rs`).
 //!
 //! Each test runs in a thread of its own and reports over a channel: the
 //! test's own thread-locals may be gone by the time the objects die. Under
@@ -236,6 +237,43 @@ fn a_late_destructor_collects_and_its_last_cycle_is_reclaimed_after_it() {
         events[collected + 1..],
         ["worker done", "finalize 20", "drop 20"]
     );
+}
+
+/// A thread-local value with no `Gc` of its own whose destructor makes a
+/// cycle and lets it go.
+struct CycleMaker(Sender<String>);
+
+impl Drop for CycleMaker {
+    fn drop(&mut self) {
+        // The first guard found nothing left to wait for and freed the
+        // state: a new one tracks these.
+        let a = node(30, &self.0);
+        let b = node(31, &self.0);
+        link(&a, &b);
+        link(&b, &a);
+        let _ = self.0.send(format!("tracked {}", gcptr::is_tracked(&a)));
+    }
+}
+
+thread_local! {
+    static CYCLE_MAKER: RefCell<Option<CycleMaker>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn a_cycle_made_by_a_destructor_after_the_state_was_freed_is_reclaimed() {
+    let events = on_a_thread(|tx| {
+        CYCLE_MAKER.with(|m| assert!(m.borrow().is_none()));
+        // A tracked object, dead before the thread ends: the first guard
+        // has a state to free, and nothing to wait for.
+        drop(node(1, &tx));
+        CYCLE_MAKER.with(|m| *m.borrow_mut() = Some(CycleMaker(tx.clone())));
+    });
+    assert_eq!(events[..3], ["finalize 1", "drop 1", "tracked true"]);
+    assert_eq!(
+        sorted(events[3..5].to_vec()),
+        ["finalize 30", "finalize 31"]
+    );
+    assert_eq!(sorted(events[5..].to_vec()), ["drop 30", "drop 31"]);
 }
 
 thread_local! {

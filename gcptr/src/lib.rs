@@ -84,17 +84,17 @@
 //! collector's, which the thread's first tracked `Gc` (or first call of a
 //! function of the crate root) registers. Thread-locals are destroyed in the
 //! reverse order of their first use, so those first used before that are
-//! destroyed after the collection, and may hold objects it found alive. The
-//! collector then waits for them: the first use of gcptr by a later
-//! thread-local destructor (a lost reference, a death, a new object) brings
-//! it back, and another collection follows as soon as that destructor
-//! returns. So a cycle that a thread-local lets go at thread exit is
-//! reclaimed, whichever thread-local was first.
+//! destroyed after the collection: they may hold objects it found alive,
+//! and their destructors may let go of cycles or make new ones. The
+//! collector waits for them: the first use of gcptr by a later
+//! thread-local destructor (a lost reference, a death, a new object)
+//! brings it back, and another collection follows as soon as that
+//! destructor returns. So the cycles that thread-locals let go at thread
+//! exit are reclaimed, whichever thread-local was first.
 //!
 //! Two limits. Fifteen such late destructors get their collection; a cycle
-//! let go after that is leaked (no finalizer, no `Drop`), as is one that a
-//! destructor makes after the collector found nothing left to wait for.
-//! And a thread that leaks tracked objects (`mem::forget`, or a thread-local
+//! let go or made after those is leaked (no finalizer, no `Drop`). And a
+//! thread that leaks tracked objects (`mem::forget`, or a thread-local
 //! never destroyed) also leaks the collector's state it waits with (under
 //! a kilobyte).
 //!

@@ -140,3 +140,44 @@ pub fn scaled(n: usize) -> usize {
         n
     }
 }
+
+/// Declares the thread-locals of [`touch_exit_guard_fillers`].
+macro_rules! exit_guard_fillers {
+    ($($key:ident)*) => {
+        thread_local! {
+            $(static $key: RefCell<Option<Gc<Node>>> = const { RefCell::new(None) };)*
+        }
+        const EXIT_GUARD_FILLERS: &[&std::thread::LocalKey<RefCell<Option<Gc<Node>>>>] =
+            &[$(&$key),*];
+    };
+}
+
+exit_guard_fillers!(F0 F1 F2 F3 F4 F5 F6 F7 F8 F9 F10 F11 F12 F13 F14 F15);
+
+/// For a test of what a thread-local destructor finds once the thread's
+/// collector is gone for good. Touches sixteen thread-locals (call it
+/// before the thread's first `Gc`, after the thread-local whose destructor
+/// is under test): they are destroyed after the collector's first exit
+/// guard and before that one. [`fill_exit_guard_fillers`] then gives each a
+/// node of one chain, so that each destructor but the last uses the
+/// collector's state and one of its exit guards, all that are left: the
+/// destructor under test runs with the collector gone.
+pub fn touch_exit_guard_fillers() {
+    for key in EXIT_GUARD_FILLERS {
+        key.with(|held| assert!(held.borrow().is_none()));
+    }
+}
+
+/// See [`touch_exit_guard_fillers`]. The nodes' ids are `first..first + 16`.
+pub fn fill_exit_guard_fillers(first: u32) {
+    let nodes: Vec<_> = (first..)
+        .take(EXIT_GUARD_FILLERS.len())
+        .map(Node::new)
+        .collect();
+    for pair in nodes.windows(2) {
+        pair[0].link(&pair[1]);
+    }
+    for (key, node) in EXIT_GUARD_FILLERS.iter().zip(nodes) {
+        key.with(|held| *held.borrow_mut() = Some(node));
+    }
+}

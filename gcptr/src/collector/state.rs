@@ -5,11 +5,13 @@
 //! thread-local points to, so every `Gc` operation can reach it, even from
 //! other thread-locals' destructors. Thread-locals with a destructor
 //! (`ExitGuard`s) collect at thread exit. The first collects the cycles the
-//! thread left behind; if objects survive, held by thread-locals destroyed
-//! after it, it parks the state, and the next use of the state arms the
-//! next guard. The last detaches the surviving objects from the lists and
-//! frees the block. From then on the pointer reads "gone", and `Gc`s still
-//! alive work as plain reference counts.
+//! thread left behind. If objects survive, held by thread-locals destroyed
+//! after it, it parks the state; if none do, it frees it. Either way the
+//! next use of the state, by a later thread-local destructor, arms the
+//! next guard (and brings the state back, or makes a new one). When the
+//! guards run out, the last detaches the surviving objects from the lists
+//! and frees the block. From then on the pointer reads "gone", and `Gc`s
+//! still alive work as plain reference counts.
 
 use core::cell::{Cell, RefCell};
 use core::ptr::{self, NonNull};
@@ -173,8 +175,6 @@ pub(crate) struct State {
     pub returning: RefCell<Vec<NonNull<Header>>>,
     /// Freed objects' memory, kept for new ones.
     pub blocks: Blocks,
-    /// Which exit guard is armed to collect this state (`ExitGuard`).
-    pub exit_round: Cell<usize>,
 }
 
 impl State {
@@ -208,7 +208,6 @@ impl State {
             analyse_everything: Cell::new(false),
             returning: RefCell::new(Vec::new()),
             blocks: Blocks::new(),
-            exit_round: Cell::new(0),
         }
     }
 
@@ -430,10 +429,12 @@ const GONE: *const State = ptr::without_provenance(1);
 thread_local! {
     static STATE: Cell<*const State> = const { Cell::new(UNSET) };
     static PARKED_STATE: Cell<*const State> = const { Cell::new(UNSET) };
+    /// How many exit guards the thread has armed: the index of the next.
+    static GUARDS_ARMED: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The calling thread's collector state, or `None` once thread exit has
-/// torn it down.
+/// used up its guards (`ExitGuard`).
 ///
 /// The reference is valid until the thread's armed `ExitGuard` runs, which
 /// happens after all of the thread's other code, apart from other
@@ -444,7 +445,7 @@ pub(crate) fn current() -> Option<&'static State> {
     if state.addr() > GONE.addr() {
         // SAFETY: a pointer other than the markers came from
         // `Box::into_raw` in `create`, and is freed only by `tear_down`,
-        // which sets GONE first.
+        // which changes `STATE` first.
         Some(unsafe { &*state })
     } else if state == UNSET {
         create()
@@ -486,9 +487,9 @@ fn create() -> Option<&'static State> {
     if !PARKED_STATE.with(Cell::get).is_null() {
         return unpark();
     }
-    // Registering the first guard fails once the thread's destructors have
-    // run: a `Gc` created that late is never tracked.
-    if !arm_exit_guard(0) {
+    // Registering a guard fails once the thread's destructors have run,
+    // or when all have run: a `Gc` created that late is never tracked.
+    if !arm_next_exit_guard() {
         STATE.with(|s| s.set(GONE));
         return None;
     }
@@ -509,15 +510,17 @@ fn create() -> Option<&'static State> {
 /// Thread-locals are destroyed in the reverse order of their first use,
 /// so the ones first used before the thread's first tracked `Gc` are
 /// destroyed after the first guard has run, and may hold objects it found
-/// alive, and let go of cycles. So a guard that leaves objects alive parks
-/// the state rather than tearing it down. The first use of the state after
-/// that (a lost reference, a death, a new object) arms the next guard and
-/// brings the state back: registered from inside the destructor that uses
-/// it, that guard runs as soon as the destructor returns, and collects
-/// what it let go. Thread-locals hold few objects as a rule; a thread that
-/// uses up the guards (more than `EXIT_GUARDS - 1` destructors that use
-/// gcptr late) gets the teardown of before: its survivors become plain
-/// reference-counted objects.
+/// alive, let go of cycles, or make new ones. So a guard that leaves
+/// objects alive parks the state rather than tearing it down, and one that
+/// tears it down leaves `STATE` unset rather than gone. The first use of
+/// the state after that (a lost reference, a death, a new object) arms
+/// the next guard and brings the state back, or makes a new one:
+/// registered from inside the destructor that uses it, that guard runs as
+/// soon as the destructor returns, and collects what it let go.
+/// Thread-locals hold few objects as a rule; a thread that uses up the
+/// guards (more than `EXIT_GUARDS - 1` destructors that use gcptr late)
+/// gets the teardown of before: its survivors become plain
+/// reference-counted objects, and so do the objects made afterwards.
 struct ExitGuard;
 
 /// Declares the exit guards, each its own thread-local (each registers
@@ -541,6 +544,22 @@ macro_rules! exit_guards {
     };
 }
 
+/// Arms the thread's next exit guard; false if none is left, or it cannot
+/// be registered any more.
+fn arm_next_exit_guard() -> bool {
+    let round = GUARDS_ARMED.with(Cell::get);
+    let armed = arm_exit_guard(round);
+    if armed {
+        GUARDS_ARMED.with(|g| g.set(round + 1));
+    }
+    armed
+}
+
+/// Whether an exit guard is left to arm.
+fn exit_guards_left() -> bool {
+    GUARDS_ARMED.with(Cell::get) < EXIT_GUARDS
+}
+
 exit_guards! {
     0 => EXIT_GUARD_0, 1 => EXIT_GUARD_1, 2 => EXIT_GUARD_2, 3 => EXIT_GUARD_3,
     4 => EXIT_GUARD_4, 5 => EXIT_GUARD_5, 6 => EXIT_GUARD_6, 7 => EXIT_GUARD_7,
@@ -558,12 +577,15 @@ impl Drop for ExitGuard {
         let st = unsafe { &*state };
         collect_at_exit(st);
         let survivors = st.lists().into_iter().any(|head| !Links::is_empty(head));
-        if survivors && st.exit_round.get() + 1 < EXIT_GUARDS {
+        if survivors && exit_guards_left() {
             park(state, st);
         } else {
+            // A later destructor may make objects: a new state tracks them,
+            // while guards are left.
+            let after = if exit_guards_left() { UNSET } else { GONE };
             // SAFETY: from `create`, not parked; this thread runs nothing
             // else now.
-            unsafe { tear_down(state) };
+            unsafe { tear_down(state, after) };
         }
     }
 }
@@ -632,26 +654,26 @@ fn unpark() -> Option<&'static State> {
     // SAFETY: `park` stored a live state from `create`, which only
     // `tear_down` frees.
     let st = unsafe { &*state };
-    let round = st.exit_round.get() + 1;
-    if arm_exit_guard(round) {
-        st.exit_round.set(round);
+    if arm_next_exit_guard() {
         STATE.with(|s| s.set(state));
         Some(st)
     } else {
-        // SAFETY: from `create`, parked: no collection is under way, and
-        // the caller asked for the state before it touched any list.
-        unsafe { tear_down(state) };
+        // SAFETY: from `create`, parked until now: no collection is under
+        // way, and the caller asked for the state before it touched any
+        // list.
+        unsafe { tear_down(state, GONE) };
         None
     }
 }
 
 /// Survivors (held by other thread-locals, or leaked) become plain
-/// reference-counted objects in no list, and the state is freed.
+/// reference-counted objects in no list, the state is freed, and `STATE`
+/// becomes `after`: `UNSET` (a later use makes a new state) or `GONE`.
 ///
 /// # Safety
 /// `state` came from `create`, is not parked, and no collection is under
 /// way.
-unsafe fn tear_down(state: *const State) {
+unsafe fn tear_down(state: *const State, after: *const State) {
     // SAFETY: per the contract.
     let st = unsafe { &*state };
     for head in st.lists() {
@@ -661,8 +683,9 @@ unsafe fn tear_down(state: *const State) {
             }
         }
     }
-    STATE.with(|s| s.set(GONE));
-    // SAFETY: from `Box::into_raw` in `create`; GONE is set, so no new
-    // reference to it can be made, and none is alive (per the contract).
+    STATE.with(|s| s.set(after));
+    // SAFETY: from `Box::into_raw` in `create`; `STATE` no longer points to
+    // it, so no new reference to it can be made, and none is alive (per
+    // the contract).
     drop(unsafe { Box::from_raw(state.cast_mut()) });
 }
