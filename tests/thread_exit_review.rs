@@ -1,0 +1,368 @@
+//! Thread exit, reviewed: the paths on which a thread-local destroyed after
+//! the collector's first exit guard meets the collector's state parked,
+//! freed (and unset), or gone (`gcptr/src/collector/state.rs`), beyond
+//! those of `thread_exit.rs`.
+//!
+//! Each test runs in a thread of its own and reports over a channel: its
+//! thread-locals may be gone by the time the objects die. Each late
+//! destructor is a closure held by a thread-local (`Late`), touched before
+//! the thread's first use of gcptr so that it is destroyed after the
+//! collector's first exit guard. Under Miri, the leak check also sees that
+//! every state and object is freed in the end.
+
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::thread::{self, LocalKey};
+
+use gcptr::{Finalize, Gc, Trace, WeakValueMap};
+
+/// A tracked node that reports its finalizer and its drop.
+#[derive(Trace, Clone)]
+#[gc(finalize)]
+struct Node {
+    #[gc(skip)]
+    id: u32,
+    #[gc(skip)]
+    tx: Sender<String>,
+    edges: RefCell<Vec<Gc<Node>>>,
+    /// Touched by the finalizer, if set: a thread-local that may be gone.
+    #[gc(skip)]
+    touch: Option<&'static LocalKey<RefCell<Option<Late>>>>,
+}
+
+impl Finalize for Node {
+    fn finalize(&self) {
+        let _ = self.tx.send(format!("finalize {}", self.id));
+        if let Some(key) = self.touch {
+            // Panics once `key` is destroyed: a panic the collection that
+            // runs this finalizer must survive.
+            key.with(|_| ());
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.tx.send(format!("drop {}", self.id));
+    }
+}
+
+fn node(id: u32, tx: &Sender<String>) -> Gc<Node> {
+    Gc::new(Node {
+        id,
+        tx: tx.clone(),
+        edges: RefCell::new(Vec::new()),
+        touch: None,
+    })
+}
+
+fn link(from: &Gc<Node>, to: &Gc<Node>) {
+    from.edges.borrow_mut().push(to.clone());
+}
+
+/// A two-node cycle, `a -> b -> a`; returns `a`.
+fn cycle(a: u32, b: u32, tx: &Sender<String>) -> Gc<Node> {
+    let (a, b) = (node(a, tx), node(b, tx));
+    link(&a, &b);
+    link(&b, &a);
+    a
+}
+
+/// Runs `body` on a thread of its own, joins it, and returns what its
+/// objects reported, in order.
+fn on_a_thread(body: impl FnOnce(Sender<String>) + Send + 'static) -> Vec<String> {
+    let (tx, rx): (Sender<String>, Receiver<String>) = channel();
+    thread::spawn(move || body(tx)).join().unwrap();
+    rx.try_iter().collect()
+}
+
+fn sorted(mut events: Vec<String>) -> Vec<String> {
+    events.sort();
+    events
+}
+
+/// How many times `event` was reported.
+fn times(events: &[String], event: &str) -> usize {
+    events.iter().filter(|e| *e == event).count()
+}
+
+/// A late destructor: runs its closure when its thread-local is destroyed.
+struct Late(Option<Box<dyn FnOnce()>>);
+
+impl Drop for Late {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+thread_local! {
+    static LATE_1: RefCell<Option<Late>> = const { RefCell::new(None) };
+    static LATE_2: RefCell<Option<Late>> = const { RefCell::new(None) };
+    /// Touched after the thread's first `Gc`: destroyed before the first
+    /// exit guard runs.
+    static EARLY: RefCell<Option<Late>> = const { RefCell::new(None) };
+}
+
+/// Touches `key` now: call before the thread's first use of gcptr, so that
+/// it is destroyed after the collector's first exit guard (keys touched
+/// later are destroyed earlier).
+fn touch(key: &'static LocalKey<RefCell<Option<Late>>>) {
+    key.with(|late| assert!(late.borrow().is_none()));
+}
+
+/// Has `f` run when `key` is destroyed.
+fn at_destruction(key: &'static LocalKey<RefCell<Option<Late>>>, f: impl FnOnce() + 'static) {
+    key.with(|late| *late.borrow_mut() = Some(Late(Some(Box::new(f)))));
+}
+
+// Paths the other tests did not take: regression tests.
+
+/// `freeze` from a late destructor, after it let go of a cycle: the frozen
+/// garbage is reclaimed by the guard that follows.
+#[test]
+fn a_cycle_frozen_by_a_late_destructor_is_reclaimed() {
+    let events = on_a_thread(|tx| {
+        touch(&LATE_1);
+        let c = cycle(1, 2, &tx);
+        let kept = node(3, &tx);
+        let done = tx.clone();
+        at_destruction(&LATE_1, move || {
+            drop(c);
+            gcptr::freeze();
+            let _ = done.send(format!("frozen {}", gcptr::freeze_count()));
+            drop(kept);
+        });
+    });
+    assert_eq!(events[0], "frozen 3", "{events:?}");
+    // `kept` dies by count, then the guard finds the cycle whole.
+    assert_eq!(events[1..3], ["finalize 3", "drop 3"], "{events:?}");
+    assert_eq!(
+        sorted(events[3..].to_vec()),
+        ["drop 1", "drop 2", "finalize 1", "finalize 2"],
+        "{events:?}"
+    );
+    assert_eq!(sorted(events[3..5].to_vec()), ["finalize 1", "finalize 2"]);
+}
+
+/// A `freeze` with nothing to collect, then nothing else: the guard after
+/// it thaws the frozen survivor and parks again; the survivor dies by count
+/// from a later destructor.
+#[test]
+fn a_survivor_frozen_by_a_late_destructor_still_dies_once() {
+    let events = on_a_thread(|tx| {
+        touch(&LATE_2);
+        touch(&LATE_1);
+        let c = cycle(1, 2, &tx);
+        at_destruction(&LATE_1, gcptr::freeze);
+        at_destruction(&LATE_2, move || drop(c));
+    });
+    assert_eq!(
+        sorted(events),
+        ["drop 1", "drop 2", "finalize 1", "finalize 2"]
+    );
+}
+
+/// A `WeakValueMap` held by a later thread-local than the cycle its values
+/// are in: the entries go when the guard after the cycle's destructor
+/// reclaims it, and the map's `len()` says so.
+#[test]
+fn a_weak_value_map_held_by_a_late_thread_local_loses_the_collected_entries() {
+    let events = on_a_thread(|tx| {
+        touch(&LATE_2);
+        touch(&LATE_1);
+        let c = cycle(1, 2, &tx);
+        let alive = node(3, &tx);
+        let mut map = WeakValueMap::new();
+        map.insert(1, &c);
+        map.insert(2, &c.edges.borrow()[0]);
+        map.insert(3, &alive);
+        at_destruction(&LATE_1, move || drop(c));
+        let report = tx.clone();
+        at_destruction(&LATE_2, move || {
+            let _ = report.send(format!(
+                "map {} {} {}",
+                map.len(),
+                map.contains_key(&1),
+                map.contains_key(&3)
+            ));
+            drop(map);
+            drop(alive);
+        });
+    });
+    assert_eq!(
+        sorted(events[..4].to_vec()),
+        ["drop 1", "drop 2", "finalize 1", "finalize 2"],
+        "{events:?}"
+    );
+    assert_eq!(events[4..], ["map 1 false true", "finalize 3", "drop 3"]);
+}
+
+/// A `WeakWithCallback` held by a later thread-local than the cycle it
+/// watches: the callback runs once, when the late guard reclaims the
+/// cycle, and the handle no longer upgrades.
+#[test]
+fn a_callback_weak_held_by_a_late_thread_local_is_called_once() {
+    let events = on_a_thread(|tx| {
+        touch(&LATE_2);
+        touch(&LATE_1);
+        let c = cycle(1, 2, &tx);
+        let called = tx.clone();
+        let weak = Gc::downgrade_with(&c, move || {
+            let _ = called.send("callback".into());
+        });
+        at_destruction(&LATE_1, move || drop(c));
+        let report = tx.clone();
+        at_destruction(&LATE_2, move || {
+            let _ = report.send(format!(
+                "pending {} upgrades {}",
+                weak.is_pending(),
+                weak.upgrade().is_some()
+            ));
+        });
+    });
+    assert_eq!(events[0], "callback", "{events:?}");
+    assert_eq!(
+        sorted(events[1..5].to_vec()),
+        ["drop 1", "drop 2", "finalize 1", "finalize 2"]
+    );
+    assert_eq!(events[5..], ["pending false upgrades false"]);
+}
+
+/// `Gc::get_mut` on a survivor of the parked state, which the late
+/// destructor then closes into a cycle: the guard after it reclaims it.
+#[test]
+fn get_mut_on_a_parked_survivor_then_a_cycle_is_reclaimed() {
+    let events = on_a_thread(|tx| {
+        touch(&LATE_1);
+        let mut a = node(1, &tx);
+        let done = tx.clone();
+        at_destruction(&LATE_1, move || {
+            let edges = Gc::get_mut(&mut a).unwrap().edges.get_mut();
+            assert!(edges.is_empty());
+            let again = a.clone();
+            a.edges.borrow_mut().push(again);
+            drop(a);
+            let _ = done.send("dropped".into());
+        });
+    });
+    assert_eq!(events, ["dropped", "finalize 1", "drop 1"]);
+}
+
+/// `Gc::make_mut` on a survivor of the parked state that a `Weak` watches
+/// (the value moves to a fresh object), then a cycle through the fresh
+/// object: the guard reclaims it, once; the `Weak` stays with the old one.
+#[test]
+fn make_mut_on_a_parked_survivor_then_a_cycle_is_reclaimed() {
+    let events = on_a_thread(|tx| {
+        touch(&LATE_1);
+        let mut a = node(1, &tx);
+        let weak = Gc::downgrade(&a);
+        let done = tx.clone();
+        at_destruction(&LATE_1, move || {
+            Gc::make_mut(&mut a).id = 2;
+            assert!(weak.upgrade().is_none());
+            let again = a.clone();
+            a.edges.borrow_mut().push(again);
+            drop(a);
+            let _ = done.send("dropped".into());
+        });
+    });
+    assert_eq!(events, ["dropped", "finalize 2", "drop 2"]);
+}
+
+/// A `Drop` that panics in a late destructor, after that destructor let go
+/// of a cycle (which woke the state): the destructor catches the panic,
+/// and the guard after it still reclaims the cycle; the panicking object
+/// is dropped once.
+#[test]
+fn a_panic_in_a_late_destructor_after_it_woke_the_state_loses_nothing() {
+    #[derive(Trace)]
+    struct Panicky {
+        #[gc(skip)]
+        tx: Sender<String>,
+        next: RefCell<Option<Gc<Node>>>,
+    }
+    impl Drop for Panicky {
+        fn drop(&mut self) {
+            let _ = self.tx.send("panicky dropped".into());
+            panic!("a late drop panics");
+        }
+    }
+    let events = on_a_thread(|tx| {
+        touch(&LATE_1);
+        let c = cycle(1, 2, &tx);
+        let p = Gc::new(Panicky {
+            tx: tx.clone(),
+            next: RefCell::new(Some(node(3, &tx))),
+        });
+        let done = tx.clone();
+        at_destruction(&LATE_1, move || {
+            drop(c);
+            let caught = panic::catch_unwind(AssertUnwindSafe(|| drop(p)));
+            assert!(caught.is_err());
+            let _ = done.send("caught".into());
+        });
+    });
+    assert_eq!(
+        events[..4],
+        ["panicky dropped", "finalize 3", "drop 3", "caught"],
+        "{events:?}"
+    );
+    assert_eq!(
+        sorted(events[4..].to_vec()),
+        ["drop 1", "drop 2", "finalize 1", "finalize 2"],
+        "{events:?}"
+    );
+}
+
+/// A finalizer that a late guard runs, and that touches a thread-local
+/// destroyed already: its panic is dropped (thread exit), and the cycle is
+/// still reclaimed whole, each object finalized and dropped once.
+#[test]
+fn a_finalizer_run_by_a_late_guard_that_touches_a_destroyed_thread_local() {
+    let events = on_a_thread(|tx| {
+        touch(&LATE_1);
+        let a = Gc::new(Node {
+            id: 1,
+            tx: tx.clone(),
+            edges: RefCell::new(Vec::new()),
+            touch: Some(&EARLY),
+        });
+        let b = node(2, &tx);
+        link(&a, &b);
+        link(&b, &a);
+        // After the first `Gc`: destroyed before the first guard, and so
+        // before LATE_1 and the guard that follows it.
+        EARLY.with(|early| assert!(early.borrow().is_none()));
+        at_destruction(&LATE_1, move || drop((a, b)));
+    });
+    assert_eq!(
+        sorted(events),
+        ["drop 1", "drop 2", "finalize 1", "finalize 2"]
+    );
+}
+
+/// A thread that leaks a tracked object (`mem::forget`): the state waits
+/// for it for ever (a leak, by design), but the thread still exits, and a
+/// cycle a late destructor lets go is still reclaimed. Natively only:
+/// Miri and the leak sanitizer report the leak.
+#[test]
+#[cfg_attr(miri, ignore = "leaks on purpose")]
+fn a_thread_that_forgets_a_tracked_object_still_reclaims_late_cycles() {
+    if std::env::var_os("LSAN_OPTIONS").is_some() {
+        return;
+    }
+    let events = on_a_thread(|tx| {
+        touch(&LATE_1);
+        std::mem::forget(cycle(1, 2, &tx));
+        let c = cycle(3, 4, &tx);
+        at_destruction(&LATE_1, move || drop(c));
+    });
+    assert_eq!(
+        sorted(events),
+        ["drop 3", "drop 4", "finalize 3", "finalize 4"]
+    );
+}
