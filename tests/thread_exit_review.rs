@@ -118,6 +118,27 @@ fn at_destruction(key: &'static LocalKey<RefCell<Option<Late>>>, f: impl FnOnce(
     key.with(|late| *late.borrow_mut() = Some(Late(Some(Box::new(f)))));
 }
 
+// Holes the review found: each failed before its fix.
+
+/// An object that `Gc::get_mut` set aside is in no list: the first exit
+/// guard sees no survivor and frees the state. The object's next lost
+/// reference, from a later destructor, must bring a collector back (a new
+/// state and a guard): it closes a cycle that nothing else would reclaim.
+#[test]
+fn a_set_aside_object_left_when_the_state_was_freed_is_collected_later() {
+    let events = on_a_thread(|tx| {
+        touch(&LATE_1);
+        let mut a = node(1, &tx);
+        // Set aside (unlinked); it comes back only at its next lost
+        // reference. The self-loop below loses none.
+        Gc::get_mut(&mut a).unwrap();
+        let again = a.clone();
+        a.edges.borrow_mut().push(again);
+        at_destruction(&LATE_1, move || drop(a));
+    });
+    assert_eq!(events, ["finalize 1", "drop 1"]);
+}
+
 // Paths the other tests did not take: regression tests.
 
 /// `freeze` from a late destructor, after it let go of a cycle: the frozen

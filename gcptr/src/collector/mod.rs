@@ -200,16 +200,21 @@ fn reach_into_older(st: &state::State) {
 pub(crate) fn lost_reference(header: NonNull<Header>) {
     // SAFETY: the caller holds a strong reference to the object.
     let h = unsafe { header.as_ref() };
-    // A loss may make garbage: it wakes a parked state (thread exit).
-    if let Some(st) = state::current_if_created().or_else(state::unparked) {
+    let set_aside = Header::links(header)
+        .filter(|&links| Links::is_set_aside(links))
+        .filter(|_| !h.has(flags::DEAD));
+    // A loss may make garbage: it wakes a parked state (thread exit), and
+    // an object set aside brings a new one if the last was freed.
+    if let Some(st) =
+        state::current_if_created().or_else(|| state::unparked(set_aside.is_some()))
+    {
         if h.is_old() {
             st.garbage_possible.set(true);
             st.buffer_reporter(header);
         } else {
             st.note_young_quiet();
         }
-        let set_aside = Header::links(header).filter(|&links| Links::is_set_aside(links));
-        if let Some(links) = set_aside.filter(|_| !h.has(flags::DEAD)) {
+        if let Some(links) = set_aside {
             if st.collecting.get() {
                 // The lists must not change now (and the collection's own
                 // objects look set aside too): it comes back when the

@@ -466,16 +466,23 @@ pub(crate) fn current_if_created() -> Option<&'static State> {
     (state.addr() > GONE.addr()).then(|| unsafe { &*state })
 }
 
-/// The parked state, brought back ([`unpark`]); `None` if the state is
-/// not parked. Out of line, so that the paths that call it after
-/// [`current_if_created`] stay as small as they were.
+/// The state for a lost reference when [`current_if_created`] found none:
+/// the parked state, brought back ([`unpark`]); or, for an object that
+/// `Gc::get_mut` set aside (`set_aside`), a new state while exit guards
+/// are left ([`current`]): in no list, the object was no survivor to the
+/// exit guard that freed the state, and its loss may close a cycle that
+/// only a collector would reclaim. `None` otherwise. Out of line, so that
+/// the paths that call it after [`current_if_created`] stay as small as
+/// they were.
 #[cold]
 #[inline(never)]
-pub(crate) fn unparked() -> Option<&'static State> {
-    if PARKED_STATE.with(Cell::get).is_null() {
-        None
-    } else {
+pub(crate) fn unparked(set_aside: bool) -> Option<&'static State> {
+    if !PARKED_STATE.with(Cell::get).is_null() {
         unpark()
+    } else if set_aside {
+        current()
+    } else {
+        None
     }
 }
 
