@@ -15,7 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::thread::{self, LocalKey};
 
-use gcptr::{Finalize, Gc, Trace, WeakValueMap};
+use gcptr::{Finalize, Gc, Trace, WeakValueMap, WeakWithCallback};
 
 /// A tracked node that reports its finalizer and its drop.
 #[derive(Trace, Clone)]
@@ -137,6 +137,73 @@ fn a_set_aside_object_left_when_the_state_was_freed_is_collected_later() {
         at_destruction(&LATE_1, move || drop(a));
     });
     assert_eq!(events, ["finalize 1", "drop 1"]);
+}
+
+/// A `WeakWithCallback` made before the state was freed (at the first
+/// exit guard, which found no survivor), and that dies later in garbage
+/// with its object: its callback must not run (the type's docs, CPython's
+/// rule), whichever state the garbage is collected by.
+#[test]
+fn a_callback_weak_in_garbage_made_after_the_state_was_freed_is_cancelled() {
+    let events = on_a_thread(|tx| {
+        touch(&LATE_1);
+        let x = Gc::new(String::from("target"));
+        let called = tx.clone();
+        let weak = Gc::downgrade_with(&x, move || {
+            let _ = called.send("callback".into());
+        });
+        at_destruction(&LATE_1, move || {
+            // A new state: the first guard freed the old one.
+            let holder = Gc::new(Holder {
+                x,
+                weak,
+                next: RefCell::new(None),
+                tx: tx.clone(),
+            });
+            *holder.next.borrow_mut() = Some(holder.clone());
+        });
+    });
+    assert_eq!(events, ["holder dropped"]);
+}
+
+/// `x` first: its drop kills the watched object while `weak` still lives,
+/// so only the cancellation keeps the callback from running.
+#[derive(Trace)]
+struct Holder {
+    x: Gc<String>,
+    weak: WeakWithCallback<String>,
+    next: RefCell<Option<Gc<Holder>>>,
+    #[gc(skip)]
+    tx: Sender<String>,
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.tx.send("holder dropped".into());
+    }
+}
+
+/// The same garbage, collected while the thread runs: the rule the test
+/// above expects at thread exit.
+#[test]
+fn a_callback_weak_in_garbage_with_its_object_is_cancelled() {
+    let events = on_a_thread(|tx| {
+        let x = Gc::new(String::from("target"));
+        let called = tx.clone();
+        let weak = Gc::downgrade_with(&x, move || {
+            let _ = called.send("callback".into());
+        });
+        let holder = Gc::new(Holder {
+            x,
+            weak,
+            next: RefCell::new(None),
+            tx: tx.clone(),
+        });
+        *holder.next.borrow_mut() = Some(holder.clone());
+        drop(holder);
+        assert_eq!(gcptr::collect(), 1);
+    });
+    assert_eq!(events, ["holder dropped"]);
 }
 
 // Paths the other tests did not take: regression tests.

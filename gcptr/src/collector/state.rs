@@ -431,6 +431,11 @@ thread_local! {
     static PARKED_STATE: Cell<*const State> = const { Cell::new(UNSET) };
     /// How many exit guards the thread has armed: the index of the next.
     static GUARDS_ARMED: Cell<usize> = const { Cell::new(0) };
+    /// `State::callback_weaks` of a state that an exit guard freed while
+    /// `WeakWithCallback`s lived (held outside any tracked object), for the
+    /// next state to start from: they may die in its garbage, whose
+    /// collection must then look for them.
+    static CALLBACK_WEAKS_LEFT: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The calling thread's collector state, or `None` once thread exit has
@@ -508,6 +513,7 @@ fn create() -> Option<&'static State> {
     for head in state.lists() {
         Links::link_to_self(head);
     }
+    state.callback_weaks.set(CALLBACK_WEAKS_LEFT.with(Cell::take));
     STATE.with(|s| s.set(raw));
     Some(state)
 }
@@ -689,6 +695,9 @@ unsafe fn tear_down(state: *const State, after: *const State) {
                 Links::link_to_self(links);
             }
         }
+    }
+    if after == UNSET {
+        CALLBACK_WEAKS_LEFT.with(|left| left.set(st.callback_weaks.get()));
     }
     STATE.with(|s| s.set(after));
     // SAFETY: from `Box::into_raw` in `create`; `STATE` no longer points to
