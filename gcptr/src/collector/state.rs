@@ -652,6 +652,22 @@ fn park(state: *const State, st: &State) {
     st.blocks.release_all();
     drop(st.scratch.take());
     drop(st.mark_stack.take());
+    // The queues' buffers too, which `collect_at_exit` left empty (it ran
+    // the deaths and let go of the reporters), kept with up to 4096
+    // entries' room (`give_back_reporters`). Each is given back as it was
+    // should an entry be left.
+    let deferred = st.deferred.take();
+    if deferred.is_empty() {
+        drop(deferred);
+    } else {
+        st.deferred.set(deferred);
+    }
+    for queue in [&st.reporters, &st.returning] {
+        let mut queue = queue.borrow_mut();
+        if queue.is_empty() {
+            *queue = Vec::new();
+        }
+    }
     // The raw pointer from `create`, which `tear_down` may free.
     PARKED_STATE.with(|s| s.set(state));
     STATE.with(|s| s.set(UNSET));
