@@ -82,11 +82,6 @@ fn sorted(mut events: Vec<String>) -> Vec<String> {
     events
 }
 
-/// How many times `event` was reported.
-fn times(events: &[String], event: &str) -> usize {
-    events.iter().filter(|e| *e == event).count()
-}
-
 /// A late destructor: runs its closure when its thread-local is destroyed.
 struct Late(Option<Box<dyn FnOnce()>>);
 
