@@ -121,6 +121,14 @@ impl Blocks {
         true
     }
 
+    /// Gives every kept block back to the global allocator, and keeps none
+    /// from now on (thread exit: a parked state may never be freed).
+    pub(crate) fn stop_keeping(&self) {
+        self.release_all();
+        // Past any bound, and far from overflow in `keep`'s sum.
+        self.kept_bytes.set(usize::MAX / 2);
+    }
+
     /// Gives every kept block back to the global allocator.
     pub(crate) fn release_all(&self) {
         for (class, list) in self.free.iter().enumerate() {

@@ -649,7 +649,10 @@ fn park(state: *const State, st: &State) {
         }
     }
     st.garbage_possible.set(false);
-    st.blocks.release_all();
+    // For good: a state woken by a destructor that runs after the
+    // thread-local destructors (a pthread key's, on glibc) arms a guard
+    // that never runs, and would keep every block freed after.
+    st.blocks.stop_keeping();
     drop(st.scratch.take());
     drop(st.mark_stack.take());
     // The queues' buffers too, which `collect_at_exit` left empty (it ran
