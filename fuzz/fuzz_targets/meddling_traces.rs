@@ -19,6 +19,19 @@
 //! every node dropped (or, for those with no `Drop`, dead) by the time the
 //! program is torn down, and no panic but the documented ones. Each input
 //! runs on a fresh thread.
+//!
+//! The late mode (bit 7 of the config byte) tears nothing down: the thread
+//! touches one to three late holders (thread-locals) before its first
+//! `Gc`, so that they are destroyed after the collector's first exit
+//! guard, and the program ends by moving its state, or parts of it, into
+//! them (`hand_over`; the input's last four bytes say which parts go
+//! where). Their destruction lets go of whatever cycles they held, which
+//! the late exit guards must reclaim, while drops, finalizers, traces and
+//! callbacks go on meddling (into the holders still alive). The
+//! bookkeeping lives in a static (`BOOK`), which outlives the thread-locals:
+//! after `join()`, every node was dropped once, every pending death callback
+//! ran, and (checked by the last thread-local destroyed) every node with no
+//! `Drop` is dead.
 #![no_main]
 
 use std::cell::{Cell, RefCell};
@@ -277,27 +290,28 @@ impl Edges for [Option<G>; 2] {
 }
 
 fn new_id(drops: bool) -> u32 {
-    DROPS.with(|d| d.borrow_mut().push(if drops { 0 } else { NO_DROP }));
-    FINALIZED.with(|d| d.borrow_mut().push(0));
-    NEXT_ID.with(|n| {
-        let id = n.get();
-        n.set(id + 1);
-        id
+    book(|b| {
+        b.drops.push(if drops { 0 } else { NO_DROP });
+        b.finalized.push(0);
+        b.drops.len() as u32 - 1
     })
 }
 
 /// A finalizer runs: at most once, never after the drop.
 fn finalizing(id: u32) {
-    if DROPS.with(|d| d.borrow()[id as usize]) == 1 {
+    let (drops, finalized) = book(|b| {
+        b.finalized[id as usize] += 1;
+        if b.late {
+            b.late_finalized += 1;
+        }
+        (b.drops[id as usize], b.finalized[id as usize])
+    });
+    if drops == 1 {
         fail(&format!("node {id} finalized after its drop"));
     }
-    FINALIZED.with(|d| {
-        let mut d = d.borrow_mut();
-        d[id as usize] += 1;
-        if d[id as usize] > 1 {
-            fail(&format!("node {id} finalized twice"));
-        }
-    });
+    if finalized > 1 {
+        fail(&format!("node {id} finalized twice"));
+    }
 }
 
 struct Inner {
@@ -334,14 +348,14 @@ impl Inner {
         if *self.canary != MAGIC {
             fail(&format!("canary of node {} broken in {when}", self.id));
         }
-        if DROPS.with(|d| d.borrow()[self.id as usize]) != 0 {
+        if book(|b| b.drops[self.id as usize]) != 0 {
             fail(&format!("node {} used in {when} after its drop", self.id));
         }
     }
 
     fn trace_impl(&self, tracer: &mut Tracer) {
         self.check("trace");
-        TRACING.with(|t| t.borrow_mut().push(self.id));
+        book(|b| b.tracing.push(self.id));
         let mut meddle = None;
         let n = self.countdown.get();
         if n > 0 {
@@ -359,15 +373,13 @@ impl Inner {
             act(a, Ctx::Trace, Some(&self.edges));
             self.check("trace after meddling");
         }
-        TRACING.with(|t| {
-            let mut t = t.borrow_mut();
-            match t.iter().rposition(|&i| i == self.id) {
-                Some(p) => {
-                    t.remove(p);
-                }
-                None => fail("tracing stack"),
-            }
+        let popped = book(|b| {
+            let p = b.tracing.iter().rposition(|&i| i == self.id);
+            p.map(|p| b.tracing.remove(p))
         });
+        if popped.is_none() {
+            fail("tracing stack");
+        }
     }
 
     fn clone_fresh(&self) -> Inner {
@@ -382,22 +394,29 @@ impl Drop for Inner {
         if *self.canary != MAGIC {
             fail(&format!("canary of node {} broken in drop", self.id));
         }
-        if TRACING.with(|t| t.borrow().contains(&self.id)) {
+        let id = self.id as usize;
+        let (tracing, finalized, drops) = book(|b| {
+            b.drops[id] += 1;
+            if b.late {
+                b.late_drops += 1;
+                if !b.in_holder {
+                    b.guard_drops += 1;
+                }
+            }
+            (b.tracing.contains(&self.id), b.finalized[id], b.drops[id])
+        });
+        if tracing {
             fail(&format!("node {} dropped while its trace runs", self.id));
         }
-        if self.fin && FINALIZED.with(|f| f.borrow()[self.id as usize]) == 0 {
+        if self.fin && finalized == 0 {
             fail(&format!(
                 "node {} dropped before its finalizer ran",
                 self.id
             ));
         }
-        DROPS.with(|d| {
-            let mut d = d.borrow_mut();
-            d[self.id as usize] += 1;
-            if d[self.id as usize] > 1 {
-                fail(&format!("node {} dropped twice", self.id));
-            }
-        });
+        if drops > 1 {
+            fail(&format!("node {} dropped twice", self.id));
+        }
         if let Some(a) = self.drop_action.take() {
             act(a, Ctx::Drop, Some(&self.edges));
         }
@@ -733,8 +752,8 @@ fn new_fixed(edges: [Option<G>; 2]) -> G {
 /// keep the paths of objects that no `Weak` holds.
 fn register(g: &G) {
     let id = g.node().id();
-    if id % 2 == 0 && DROPS.with(|d| d.borrow()[id as usize]) == NO_DROP {
-        LIVES.with(|l| l.borrow_mut().push((id, g.downgrade())));
+    if id % 2 == 0 && book(|b| b.drops[id as usize]) == NO_DROP {
+        let _ = LIVES.try_with(|l| l.0.borrow_mut().push((id, g.downgrade())));
     }
 }
 
@@ -772,33 +791,170 @@ enum Pending {
     Off,
 }
 
+/// The bookkeeping of one run, outside any thread-local: in the late mode
+/// nodes die while the thread's thread-locals are destroyed, and are
+/// counted after `join()`. Runs are sequential (each joins its thread), so
+/// one static serves them all; `run` resets it. Never locked across a call
+/// to code that could lock it again.
+#[derive(Default)]
+struct Book {
+    /// Per node id: drops (`NO_DROP` for a node with no `Drop`).
+    drops: Vec<u8>,
+    finalized: Vec<u8>,
+    /// Ids of the nodes whose trace runs.
+    tracing: Vec<u32>,
+    death_callbacks: Vec<Pending>,
+    /// A late holder's destruction began: the collector's first exit guard
+    /// has run.
+    late: bool,
+    /// A holder's destructor runs (drops now are by count, or by a
+    /// collection it called; drops while `late` and not `in_holder` are a
+    /// late exit guard's).
+    in_holder: bool,
+    /// Actions run by an exit guard's collection since the last holder's
+    /// destructor (`EXIT_ACTIONS`).
+    exit_actions: u32,
+    late_drops: u64,
+    guard_drops: u64,
+    late_finalized: u64,
+}
+
+static BOOK: std::sync::Mutex<Book> = std::sync::Mutex::new(Book {
+    drops: Vec::new(),
+    finalized: Vec::new(),
+    tracing: Vec::new(),
+    death_callbacks: Vec::new(),
+    late: false,
+    in_holder: false,
+    exit_actions: 0,
+    late_drops: 0,
+    guard_drops: 0,
+    late_finalized: 0,
+});
+
+fn book<R>(f: impl FnOnce(&mut Book) -> R) -> R {
+    f(&mut BOOK.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// The program's state in a thread-local: `STATE`, or a late holder. Its
+/// destructor drops what it holds, catching a documented panic (a panic
+/// escaping a thread-local's destructor would abort).
+struct Holder {
+    state: RefCell<State>,
+    late: bool,
+}
+
+impl Holder {
+    fn new(late: bool) -> Holder {
+        Holder {
+            state: RefCell::new(State::default()),
+            late,
+        }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let state = std::mem::take(self.state.get_mut());
+        let late = self.late;
+        book(|b| {
+            b.late |= late;
+            b.in_holder = true;
+        });
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(state)));
+        // The exit guard that runs next (if this destructor used gcptr)
+        // gets a fresh allowance.
+        book(|b| {
+            b.in_holder = false;
+            b.exit_actions = 0;
+        });
+    }
+}
+
+/// The weak references that watch half the nodes with no `Drop`. In the
+/// late mode it is touched first, so that it is destroyed last, after the
+/// late exit guards: then every node must be dead.
+struct Lives(RefCell<Vec<(u32, W)>>);
+
+impl Drop for Lives {
+    fn drop(&mut self) {
+        let lives = std::mem::take(self.0.get_mut());
+        for (id, w) in &lives {
+            if w.upgrade().is_some() {
+                fail(&format!(
+                    "node {id}, which has no Drop, alive after the late holders"
+                ));
+            }
+        }
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(lives)));
+    }
+}
+
+/// How many late holders the run touched (the late mode).
+const HOLDERS: usize = 3;
+
+/// The late mode: how many actions one exit guard's collection may run
+/// (from finalizers, `Drop`s, traces and callbacks it runs). A guard
+/// collects again while its collection leaves new garbage possible, but
+/// at most eight times, and leaves what the eighth round's finalizers make
+/// (`tests/thread_exit_fuzz_found.rs`, a leak found by this mode): fewer
+/// actions than that cannot chain that far.
+const EXIT_ACTIONS: u32 = 6;
+
 thread_local! {
-    static NEXT_ID: Cell<u32> = const { Cell::new(0) };
-    static DROPS: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    static FINALIZED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    static TRACING: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
     static TEARDOWN: Cell<bool> = const { Cell::new(false) };
-    static STATE: RefCell<State> = RefCell::new(State::default());
+    static STATE: Holder = Holder::new(false);
+    static LATE_0: Holder = Holder::new(true);
+    static LATE_1: Holder = Holder::new(true);
+    static LATE_2: Holder = Holder::new(true);
+    static LATE_HOLDERS: Cell<usize> = const { Cell::new(0) };
     static VMAP: RefCell<WeakValueMap<u8, NodeP>> = RefCell::new(WeakValueMap::new());
     static WSET_P: RefCell<WeakSet<NodeP>> = RefCell::new(WeakSet::new());
     static WSET_F: RefCell<WeakSet<NodeF>> = RefCell::new(WeakSet::new());
     static WSET_B: RefCell<WeakSet<Bare<false>>> = RefCell::new(WeakSet::new());
     static CALLBACKS_RUN: Cell<u32> = const { Cell::new(0) };
-    static DEATH_CALLBACKS: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
-    static LIVES: RefCell<Vec<(u32, W)>> = const { RefCell::new(Vec::new()) };
+    static LIVES: Lives = const { Lives(RefCell::new(Vec::new())) };
     static BUDGET: Cell<u32> = const { Cell::new(400) };
 }
 
 // Which actions ran from where (GCPTR_FUZZ_STATS=1 prints them).
-static ACTION_COUNTS: [[std::sync::atomic::AtomicU64; KINDS]; 5] =
-    [const { [const { std::sync::atomic::AtomicU64::new(0) }; KINDS] }; 5];
+// (The last row: actions run late, from anywhere, in the late mode.)
+static ACTION_COUNTS: [[std::sync::atomic::AtomicU64; KINDS]; 6] =
+    [const { [const { std::sync::atomic::AtomicU64::new(0) }; KINDS] }; 6];
+// The late mode: runs, nodes dropped late (after the first exit guard),
+// of those by a late exit guard's collection, late finalizers, and
+// actions skipped late (no holder left, or the collector gone).
+static LATE_RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static LATE_DROPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static GUARD_DROPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static LATE_FINALIZED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static LATE_SKIPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static RUNS_WITH_GUARD_DROPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn count(c: &std::sync::atomic::AtomicU64, n: u64) {
+    c.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+}
 
 fn count_action(ctx: Ctx, kind: u8) {
-    ACTION_COUNTS[ctx as usize][kind as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    count(&ACTION_COUNTS[ctx as usize][kind as usize], 1);
+}
+
+fn count_action_late(kind: u8) {
+    count(&ACTION_COUNTS[5][kind as usize], 1);
 }
 
 fn print_stats() {
-    let names = ["Top", "Trace", "Drop", "Fin", "Callback"];
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "late mode: {} runs ({} with drops by a late guard), {} nodes dropped late, {} by a late guard, {} finalized late, {} late actions skipped",
+        load(&LATE_RUNS),
+        load(&RUNS_WITH_GUARD_DROPS),
+        load(&LATE_DROPS),
+        load(&GUARD_DROPS),
+        load(&LATE_FINALIZED),
+        load(&LATE_SKIPPED),
+    );
+    let names = ["Top", "Trace", "Drop", "Fin", "Callback", "(late)"];
     for (i, row) in ACTION_COUNTS.iter().enumerate() {
         let v: Vec<u64> = row
             .iter()
@@ -808,8 +964,35 @@ fn print_stats() {
     }
 }
 
-fn st<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    STATE.with(|s| f(&mut s.borrow_mut()))
+const LATE: [&std::thread::LocalKey<Holder>; HOLDERS] = [&LATE_0, &LATE_1, &LATE_2];
+
+/// `f` on the program's state: `STATE` while it lives, then the late
+/// holder that is destroyed next (the last touched of those still alive);
+/// `None` once none is left.
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    let mut f = Some(f);
+    let late = LATE_HOLDERS.with(Cell::get);
+    let keys = std::iter::once(&STATE).chain(LATE[..late].iter().rev().copied());
+    for key in keys {
+        if let Ok(r) =
+            key.try_with(|h| (f.take().expect("not yet called"))(&mut h.state.borrow_mut()))
+        {
+            return Some(r);
+        }
+    }
+    None
+}
+
+/// Whether `with_state` would find a state.
+fn state_alive() -> bool {
+    let late = LATE_HOLDERS.with(Cell::get);
+    std::iter::once(&STATE)
+        .chain(LATE[..late].iter().copied())
+        .any(|key| key.try_with(|_| ()).is_ok())
+}
+
+fn st<R: Default>(f: impl FnOnce(&mut State) -> R) -> R {
+    with_state(f).unwrap_or_default()
 }
 fn root(i: u8) -> Option<G> {
     st(|s| s.roots[i as usize % SLOTS].clone())
@@ -826,7 +1009,7 @@ fn weak(i: u8) -> Option<W> {
     st(|s| s.weaks[i as usize % SLOTS].clone())
 }
 fn tracing(id: u32) -> bool {
-    TRACING.with(|t| t.borrow().contains(&id))
+    book(|b| b.tracing.contains(&id))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -864,10 +1047,9 @@ fn watch(g: &G, action: Option<Action>, with_weak: bool) {
         _ => Vec::new(),
     };
     let serial = (!with_weak).then(|| {
-        DEATH_CALLBACKS.with(|d| {
-            let mut d = d.borrow_mut();
-            d.push(Pending::Armed);
-            d.len() - 1
+        book(|b| {
+            b.death_callbacks.push(Pending::Armed);
+            b.death_callbacks.len() - 1
         })
     });
     let cb = move || {
@@ -876,14 +1058,12 @@ fn watch(g: &G, action: Option<Action>, with_weak: bool) {
             fail("a death callback ran while its object still upgrades");
         }
         if let Some(serial) = serial {
-            DEATH_CALLBACKS.with(|d| {
-                let mut d = d.borrow_mut();
-                match d[serial] {
-                    Pending::Armed => d[serial] = Pending::Ran,
-                    Pending::Ran => fail("a death callback ran twice"),
-                    Pending::Off => fail("a cancelled or refused death callback ran"),
-                }
-            });
+            let was = book(|b| std::mem::replace(&mut b.death_callbacks[serial], Pending::Ran));
+            match was {
+                Pending::Armed => {}
+                Pending::Ran => fail("a death callback ran twice"),
+                Pending::Off => fail("a cancelled or refused death callback ran"),
+            }
         }
         if let Some(a) = action.filter(|_| !TEARDOWN.with(Cell::get)) {
             let own = RefCell::new(peers.iter().filter_map(W::upgrade).collect::<Vec<G>>());
@@ -900,7 +1080,7 @@ fn watch(g: &G, action: Option<Action>, with_weak: bool) {
         let c = each!(G, g, |g| Gc::on_death(g, cb));
         if !c.is_pending() {
             // Refused: the object no longer upgrades.
-            DEATH_CALLBACKS.with(|d| d.borrow_mut()[serial] = Pending::Off);
+            book(|b| b.death_callbacks[serial] = Pending::Off);
         }
         st(|s| s.callbacks.push((c, serial)));
     }
@@ -910,11 +1090,41 @@ fn watch(g: &G, action: Option<Action>, with_weak: bool) {
 /// program itself; `own` is the edges of the node that runs it (for a
 /// callback, those its object had).
 fn act(a: Action, ctx: Ctx, own: Option<&dyn Edges>) {
-    if TEARDOWN.with(Cell::get) || BUDGET.with(|b| b.replace(b.get().saturating_sub(1))) == 0 {
+    if TEARDOWN.with(Cell::get) {
+        return;
+    }
+    let late = book(|b| b.late);
+    // Late (the late mode, after the first exit guard): not once no late
+    // holder is left to keep what it makes, nor once the collector is gone
+    // (`threshold()` reads zeros then; a cycle made then would leak, as
+    // documented).
+    if late && (!state_alive() || gcptr::threshold() == [0; 3]) {
+        count(&LATE_SKIPPED, 1);
+        return;
+    }
+    // In the late mode, once `STATE` is gone, outside any holder's
+    // destructor: an exit guard's collection runs this.
+    if LATE_HOLDERS.with(Cell::get) > 0
+        && STATE.try_with(|_| ()).is_err()
+        && !book(|b| {
+            let allowed = b.in_holder || b.exit_actions < EXIT_ACTIONS;
+            if allowed && !b.in_holder {
+                b.exit_actions += 1;
+            }
+            allowed
+        })
+    {
+        count(&LATE_SKIPPED, 1);
+        return;
+    }
+    if BUDGET.with(|b| b.replace(b.get().saturating_sub(1))) == 0 {
         return;
     }
     let kind = a.kind % KINDS as u8;
     count_action(ctx, kind);
+    if late {
+        count_action_late(kind);
+    }
     match kind {
         0 => set_root(a.a, None),
         1 => {
@@ -1001,19 +1211,22 @@ fn act(a: Action, ctx: Ctx, own: Option<&dyn Edges>) {
             if let Some(g) = root(a.a) {
                 match &g {
                     G::P(p) => {
-                        let old = VMAP.with(|m| {
+                        let old = VMAP.try_with(|m| {
                             m.try_borrow_mut().ok().map(|mut m| {
-                                WSET_P.with(|s| s.try_borrow_mut().ok().map(|mut s| s.insert(p)));
+                                let _ = WSET_P
+                                    .try_with(|s| s.try_borrow_mut().ok().map(|mut s| s.insert(p)));
                                 m.insert(a.b, p)
                             })
                         });
                         drop(old);
                     }
                     G::F(f) => {
-                        WSET_F.with(|s| s.try_borrow_mut().ok().map(|mut s| s.insert(f)));
+                        let _ =
+                            WSET_F.try_with(|s| s.try_borrow_mut().ok().map(|mut s| s.insert(f)));
                     }
                     G::B(b) => {
-                        WSET_B.with(|s| s.try_borrow_mut().ok().map(|mut s| s.insert(b)));
+                        let _ =
+                            WSET_B.try_with(|s| s.try_borrow_mut().ok().map(|mut s| s.insert(b)));
                     }
                     _ => {}
                 }
@@ -1089,7 +1302,10 @@ fn act(a: Action, ctx: Ctx, own: Option<&dyn Edges>) {
         }
         15 => {
             // Look a value up in the weak value map.
-            let g = VMAP.with(|m| m.try_borrow().ok().and_then(|m| m.get(&a.b)));
+            let g = VMAP
+                .try_with(|m| m.try_borrow().ok().and_then(|m| m.get(&a.b)))
+                .ok()
+                .flatten();
             if let Some(g) = g {
                 keep(ctx, a.a, G::P(g), false);
             }
@@ -1118,7 +1334,7 @@ fn act(a: Action, ctx: Ctx, own: Option<&dyn Edges>) {
                     let c = st(|s| s.callbacks.pop());
                     if let Some((c, serial)) = c {
                         if c.cancel() {
-                            DEATH_CALLBACKS.with(|d| d.borrow_mut()[serial] = Pending::Off);
+                            book(|b| b.death_callbacks[serial] = Pending::Off);
                         }
                         drop(c);
                     }
@@ -1289,7 +1505,7 @@ fn step(op: &[u8; 4]) {
                 each!(G, g, |g| match Gc::try_unwrap(g) {
                     Ok(v) => {
                         // Moved out of its object: no finalizer is owed.
-                        FINALIZED.with(|f| f.borrow_mut()[v.id() as usize] = 1);
+                        book(|b| b.finalized[v.id() as usize] = 1);
                         drop(v)
                     }
                     Err(g) => set_root(x, Some(G::from(g))),
@@ -1412,17 +1628,67 @@ fn install_hook() {
     });
 }
 
-/// Runs the program and tears it down; returns each node's drop count.
-fn run(ops: Vec<[u8; 4]>, config: u8) -> Vec<u8> {
+/// The late mode's end: moves the program's state, or parts of it, into
+/// the late holders, which the thread touched before its first `Gc`, so
+/// that they are destroyed after the collector's first exit guard. What
+/// no holder takes stays in `STATE`, destroyed before that guard.
+///
+/// `layout`: `[_, roots 0-3, roots 4-7, weaks | zombies | callbacks |
+/// weak references with callbacks]`, two bits each, a holder's index
+/// (`STATE`'s if there is no such holder).
+fn hand_over(layout: [u8; 4]) {
+    let holders = LATE_HOLDERS.with(Cell::get);
+    let dest = |bits: u8| Some(bits as usize & 3).filter(|&d| d < holders);
+    let mut all = st(std::mem::take);
+    let mut parts: Vec<State> = (0..holders).map(|_| State::default()).collect();
+    for (i, root) in all.roots.iter_mut().enumerate() {
+        if let Some(d) = dest(layout[1 + i / 4] >> (2 * (i % 4))) {
+            parts[d].roots[i] = root.take();
+        }
+    }
+    if let Some(d) = dest(layout[3]) {
+        parts[d].weaks = std::mem::take(&mut all.weaks);
+    }
+    if let Some(d) = dest(layout[3] >> 2) {
+        parts[d].zombies = std::mem::take(&mut all.zombies);
+    }
+    if let Some(d) = dest(layout[3] >> 4) {
+        parts[d].callbacks = std::mem::take(&mut all.callbacks);
+    }
+    if let Some(d) = dest(layout[3] >> 6) {
+        parts[d].wwc = std::mem::take(&mut all.wwc);
+    }
+    st(|s| *s = all);
+    for (part, key) in parts.into_iter().zip(LATE) {
+        key.with(|h| *h.state.borrow_mut() = part);
+    }
+}
+
+/// Runs the program and tears it down; returns each node's drop count. In
+/// the late mode (`layout`), hands the program over to the late holders
+/// instead, and returns nothing.
+fn run(ops: Vec<[u8; 4]>, config: u8, layout: Option<[u8; 4]>) -> Vec<u8> {
     if config & 1 == 0 {
         gcptr::disable();
     } else {
         gcptr::enable();
         gcptr::set_threshold([1 + (config as usize >> 1) % 16, 2, 2]);
     }
+    if layout.is_some() {
+        // First used after the collector: destroyed before its first exit
+        // guard, whenever a late action uses them.
+        let _ = (VMAP.with(|_| ()), WSET_P.with(|_| ()), WSET_F.with(|_| ()));
+        let _ = (WSET_B.with(|_| ()), STATE.with(|_| ()));
+    }
     for op in &ops {
         let _ = catch_unwind(AssertUnwindSafe(|| step(op)));
         check_reach();
+    }
+    if let Some(layout) = layout {
+        // Late meddling gets a budget of its own.
+        BUDGET.with(|b| b.set(b.get().max(100)));
+        let _ = catch_unwind(AssertUnwindSafe(|| hand_over(layout)));
+        return Vec::new();
     }
     // Teardown: no more meddling; drop everything, then collect.
     TEARDOWN.with(|t| t.set(true));
@@ -1440,7 +1706,7 @@ fn run(ops: Vec<[u8; 4]>, config: u8) -> Vec<u8> {
     }
     let _ = catch_unwind(AssertUnwindSafe(|| drop(st(std::mem::take))));
     // Nodes with no `Drop`: the watched half is dead.
-    let lives = LIVES.with(|l| std::mem::take(&mut *l.borrow_mut()));
+    let lives = LIVES.with(|l| std::mem::take(&mut *l.0.borrow_mut()));
     for (id, w) in &lives {
         if w.upgrade().is_some() {
             fail(&format!(
@@ -1449,12 +1715,22 @@ fn run(ops: Vec<[u8; 4]>, config: u8) -> Vec<u8> {
         }
     }
     drop(lives);
-    DEATH_CALLBACKS.with(|d| {
-        if let Some(i) = d.borrow().iter().position(|&p| p == Pending::Armed) {
-            fail(&format!("death callback {i} never ran (nor was cancelled)"));
-        }
-    });
-    DROPS.with(|d| d.borrow().clone())
+    check_book("teardown")
+}
+
+/// Every pending death callback ran, and every node was dropped (once: its
+/// `Drop` checks that); returns each node's drop count.
+fn check_book(when: &str) -> Vec<u8> {
+    let (drops, callbacks) = book(|b| (b.drops.clone(), b.death_callbacks.clone()));
+    if let Some(i) = callbacks.iter().position(|&p| p == Pending::Armed) {
+        fail(&format!(
+            "death callback {i} never ran (nor was cancelled) after {when}"
+        ));
+    }
+    if let Some(i) = drops.iter().position(|&n| n == 0) {
+        fail(&format!("node {i} never dropped after {when}"));
+    }
+    drops
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -1462,20 +1738,48 @@ fuzz_target!(|data: &[u8]| {
     let Some((&config, rest)) = data.split_first() else {
         return;
     };
-    let ops: Vec<[u8; 4]> = rest
+    let mut ops: Vec<[u8; 4]> = rest
         .chunks_exact(4)
-        .take(MAX_OPS)
         .map(|c| [c[0], c[1], c[2], c[3]])
         .collect();
+    // The late mode (bit 7, unused before): the last chunk is its layout
+    // (`hand_over`), not a step, and the thread touches 1 to 3 late
+    // holders before its first `Gc`.
+    let layout = if config & 0x80 != 0 {
+        Some(ops.pop().unwrap_or_default())
+    } else {
+        None
+    };
+    ops.truncate(MAX_OPS);
+    book(|b| *b = Book::default());
     let joined = std::thread::spawn(move || {
-        let drops = run(ops, config);
-        if let Some(i) = drops.iter().position(|&n| n == 0) {
-            fail(&format!("node {i} never dropped after teardown"));
+        if let Some(layout) = layout {
+            // In this order: destroyed in the reverse one, LIVES last.
+            LIVES.with(|_| ());
+            let holders = 1 + layout[0] as usize % HOLDERS;
+            for key in &LATE[..holders] {
+                key.with(|_| ());
+            }
+            LATE_HOLDERS.with(|h| h.set(holders));
         }
+        run(ops, config, layout);
     })
     .join();
     // Only documented panics get here (the hook aborts on others).
     let _ = joined;
+    if layout.is_some() {
+        // The thread's thread-locals are all destroyed: every node went,
+        // whether before the first exit guard or after it.
+        check_book("thread exit");
+        let (late, guard, fin) = book(|b| (b.late_drops, b.guard_drops, b.late_finalized));
+        count(&LATE_RUNS, 1);
+        count(&LATE_DROPS, late);
+        count(&GUARD_DROPS, guard);
+        count(&LATE_FINALIZED, fin);
+        if guard > 0 {
+            count(&RUNS_WITH_GUARD_DROPS, 1);
+        }
+    }
     if std::env::var_os("GCPTR_FUZZ_STATS").is_some() {
         print_stats();
     }
