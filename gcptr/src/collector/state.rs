@@ -606,32 +606,46 @@ impl Drop for ExitGuard {
 /// Reclaims the cycles that the thread leaves behind, again while a
 /// collection leaves new garbage possible: a `Drop` or finalizer it ran
 /// lost a reference (even one that resurrected everything, or panicked).
-/// A panic escaping here would abort the process: it is reported (by the
+/// Rounds that reclaim or resurrect something go on however many it
+/// takes (finalizers that each make new garbage with a finalizer: each
+/// runs once, so only new objects keep the rounds coming); eight rounds in
+/// a row that reclaim nothing end it (a trace that panics every time). A
+/// panic escaping here would abort the process: it is reported (by the
 /// panic hook) and dropped.
 fn collect_at_exit(st: &State) {
-    for _ in 0..8 {
+    let mut fruitless = 0;
+    while fruitless < 8 {
         // Frozen objects too: a thread's garbage is reclaimed when it
         // exits, whatever `freeze` said, even a `freeze` called by a `Drop`
-        // that the pass before ran once its collection was over.
+        // that the round before ran once its collection was over.
         if !Links::is_empty(st.permanent()) {
             super::thaw(st);
         }
-        let collected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let before = reclaimed_so_far(st);
+        let mut panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             super::cycle::collect(st, 2, super::cycle::Extent::Everything)
-        }));
-        if let Err(payload) = collected {
+        }))
+        .err();
+        super::death::run_deferred_catching(st, &mut panicked);
+        if let Some(payload) = panicked {
             super::panics::drop_payload(payload);
         }
         if !st.garbage_possible.get() {
             break;
         }
-    }
-    let mut panicked = None;
-    super::death::run_deferred_catching(st, &mut panicked);
-    if let Some(payload) = panicked {
-        super::panics::drop_payload(payload);
+        fruitless = if reclaimed_so_far(st) > before {
+            0
+        } else {
+            fruitless + 1
+        };
     }
     super::take_reporters(st);
+}
+
+/// The objects that full collections have reclaimed or seen resurrected.
+fn reclaimed_so_far(st: &State) -> usize {
+    let stats = st.stats[GENERATIONS - 1].get();
+    stats.collected + stats.resurrected
 }
 
 /// Leaves the state for a later thread-local destructor to bring back
