@@ -63,7 +63,11 @@ unsafe extern "C" fn key_destructor(value: *mut c_void) {
     // SAFETY: the `Box` the test stored.
     drop(unsafe { Box::from_raw(value.cast::<Gc<Node>>()) });
     let many: Vec<Gc<Node>> = (0..1000)
-        .map(|_| Gc::new(Node { next: RefCell::new(None) }))
+        .map(|_| {
+            Gc::new(Node {
+                next: RefCell::new(None),
+            })
+        })
         .collect();
     drop(many);
 }
@@ -77,8 +81,13 @@ fn a_state_woken_by_a_key_destructor_keeps_no_freed_blocks() {
         COUNTED.with(|c| c.set(true));
         let mut key = 0;
         // SAFETY: a valid out-pointer and an `extern "C"` destructor.
-        assert_eq!(unsafe { pthread_key_create(&mut key, Some(key_destructor)) }, 0);
-        let node = Gc::new(Node { next: RefCell::new(None) });
+        assert_eq!(
+            unsafe { pthread_key_create(&mut key, Some(key_destructor)) },
+            0
+        );
+        let node = Gc::new(Node {
+            next: RefCell::new(None),
+        });
         *node.next.borrow_mut() = Some(node.clone());
         // Held by the key: a survivor of the first exit guard, which parks.
         let value = Box::into_raw(Box::new(node));

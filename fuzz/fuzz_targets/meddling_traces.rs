@@ -894,12 +894,11 @@ impl Drop for Lives {
 const HOLDERS: usize = 3;
 
 /// The late mode: how many actions one exit guard's collection may run
-/// (from finalizers, `Drop`s, traces and callbacks it runs). A guard
-/// collects again while its collection leaves new garbage possible, but
-/// at most eight times, and leaves what the eighth round's finalizers make
-/// (`tests/thread_exit_fuzz_found.rs`, a leak found by this mode): fewer
-/// actions than that cannot chain that far.
-const EXIT_ACTIONS: u32 = 6;
+/// (from finalizers, `Drop`s and callbacks it runs), to bound the run's
+/// time. (It was 6 while an exit collection stopped after eight rounds and
+/// left what the eighth round's finalizers made: fixed, with its test in
+/// `tests/thread_exit_fuzz_found.rs`.)
+const EXIT_ACTIONS: u32 = 64;
 
 thread_local! {
     static TEARDOWN: Cell<bool> = const { Cell::new(false) };
@@ -1103,11 +1102,16 @@ fn act(a: Action, ctx: Ctx, own: Option<&dyn Edges>) {
         return;
     }
     // In the late mode, once `STATE` is gone, outside any holder's
-    // destructor: an exit guard's collection runs this.
+    // destructor: an exit guard's collection runs this. Not from its
+    // traces: a `Gc` that a trace drops while the collection analyses its
+    // object is not reported, and the exit's last analysis would leave the
+    // cycle it let go (a documented limit: `Trace`'s docs,
+    // `tests/thread_exit_fuzz_found.rs`).
     if LATE_HOLDERS.with(Cell::get) > 0
         && STATE.try_with(|_| ()).is_err()
         && !book(|b| {
-            let allowed = b.in_holder || b.exit_actions < EXIT_ACTIONS;
+            let allowed = b.in_holder
+                || (!matches!(ctx, Ctx::Trace) && b.exit_actions < EXIT_ACTIONS);
             if allowed && !b.in_holder {
                 b.exit_actions += 1;
             }

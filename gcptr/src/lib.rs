@@ -81,22 +81,24 @@
 //! collected (their finalizers and `Drop`s run) before it is joined.
 //!
 //! That collection runs in the destructor of a thread-local of the
-//! collector's, which the thread's first tracked `Gc` (or first call of a
-//! function of the crate root) registers. Thread-locals are destroyed in the
-//! reverse order of their first use, so those first used before that are
-//! destroyed after the collection: they may hold objects it found alive,
-//! and their destructors may let go of cycles or make new ones. The
-//! collector waits for them: the first use of gcptr by a later
-//! thread-local destructor (a lost reference, a death, a new object)
-//! brings it back, and another collection follows as soon as that
-//! destructor returns. So the cycles that thread-locals let go at thread
-//! exit are reclaimed, whichever thread-local was first.
+//! collector's, which the thread's first use of the collector (its first
+//! tracked `Gc`, say) registers. Thread-locals are destroyed in the reverse
+//! order of their first use, so those first used before that are destroyed
+//! after the collection: they may hold objects it found alive, and their
+//! destructors may let go of cycles or make new ones. The collector waits
+//! for them: the first use of gcptr by a later thread-local destructor (a
+//! lost reference, a death, a new object, a call) brings it back, and
+//! another collection follows as soon as that destructor returns. So the
+//! cycles that thread-locals let go at thread exit are reclaimed,
+//! whichever thread-local was first.
 //!
-//! Two limits. Fifteen such late destructors get their collection; a cycle
-//! let go or made after those is leaked (no finalizer, no `Drop`). And a
-//! thread that leaks tracked objects (`mem::forget`, or a thread-local
-//! never destroyed) also leaks the collector's state it waits with (under
-//! a kilobyte).
+//! The limits. Fifteen late destructors that use gcptr get a collection
+//! after them; a cycle let go or made after those is leaked (no finalizer,
+//! no `Drop`), as is one let go by code that runs after all thread-local
+//! destructors (a `pthread` key's destructor, on Linux). And a thread that
+//! leaks tracked objects (`mem::forget`, or a thread-local never
+//! destroyed) also leaks the collector's state it waits with (under a
+//! kilobyte).
 //!
 //! ```
 //! use std::cell::RefCell;

@@ -52,6 +52,15 @@ use crate::weak_maps::CallbackState;
 ///    sound; the derive, the leaf types and the std wrappers of this crate
 ///    answer for themselves.
 ///
+/// A trace may run other code within those promises (log, allocate, drop
+/// a `Gc` held elsewhere). One limit: a `Gc` that such code drops while a
+/// collection analyses the object it points to is not reported as a lost
+/// reference. If it was the last handle from outside a cycle, the
+/// collections that start from reported losses ([`collect`](crate::collect)
+/// among them) miss that cycle, which waits for one that analyses every
+/// object (thread exit's), and leaks if the trace was run by the last
+/// collection of thread exit.
+///
 /// # Examples
 ///
 /// ```

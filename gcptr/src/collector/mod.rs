@@ -205,9 +205,7 @@ pub(crate) fn lost_reference(header: NonNull<Header>) {
         .filter(|_| !h.has(flags::DEAD));
     // A loss may make garbage: it wakes a parked state (thread exit), and
     // an object set aside brings a new one if the last was freed.
-    if let Some(st) =
-        state::current_if_created().or_else(|| state::unparked(set_aside.is_some()))
-    {
+    if let Some(st) = state::current_if_created().or_else(|| state::unparked(set_aside.is_some())) {
         if h.is_old() {
             st.garbage_possible.set(true);
             st.buffer_reporter(header);

@@ -443,7 +443,9 @@ thread_local! {
 ///
 /// The reference is valid until the thread's armed `ExitGuard` runs, which
 /// happens after all of the thread's other code, apart from other
-/// thread-locals' destructors; those find the state parked, or gone.
+/// thread-locals' destructors (those find the state parked, freed and
+/// unset, or gone). Nothing holds it across that point: a guard runs only
+/// between two thread-local destructors, never inside code of this crate.
 #[inline]
 pub(crate) fn current() -> Option<&'static State> {
     let state = STATE.with(Cell::get);
@@ -513,7 +515,9 @@ fn create() -> Option<&'static State> {
     for head in state.lists() {
         Links::link_to_self(head);
     }
-    state.callback_weaks.set(CALLBACK_WEAKS_LEFT.with(Cell::take));
+    state
+        .callback_weaks
+        .set(CALLBACK_WEAKS_LEFT.with(Cell::take));
     STATE.with(|s| s.set(raw));
     Some(state)
 }
@@ -717,8 +721,8 @@ fn unpark() -> Option<&'static State> {
 /// becomes `after`: `UNSET` (a later use makes a new state) or `GONE`.
 ///
 /// # Safety
-/// `state` came from `create`, is not parked, and no collection is under
-/// way.
+/// `state` came from `create`, is not parked, no collection is under way,
+/// and no reference to it is used afterwards (`current`).
 unsafe fn tear_down(state: *const State, after: *const State) {
     // SAFETY: per the contract.
     let st = unsafe { &*state };
