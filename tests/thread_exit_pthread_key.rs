@@ -1,8 +1,8 @@
 //! Thread exit, past the thread-locals: a destructor of a POSIX thread key
 //! (glibc runs them after every thread-local destructor) that wakes the
-//! collector's parked state. The exit guard it arms is registered too late
-//! to run, so the state is never freed: it must not keep the memory of the
-//! objects freed after that (`State::blocks`).
+//! collector's parked state, or makes a new one. The exit guard it arms is
+//! registered too late to run, so the state is never freed: it must not
+//! keep the memory of the objects freed after that (`State::blocks`).
 //!
 //! Native glibc only, and not under Miri (which runs the destructors of
 //! thread-locals from a key's): its own global allocator counts what the
@@ -72,6 +72,21 @@ unsafe extern "C" fn key_destructor(value: *mut c_void) {
     drop(many);
 }
 
+/// A second key's destructor, in a thread that left the collector nothing
+/// to wait for: makes a new state, and a thousand tracked objects.
+unsafe extern "C" fn late_maker(value: *mut c_void) {
+    // SAFETY: the `Box` the test stored.
+    drop(unsafe { Box::from_raw(value.cast::<u32>()) });
+    let many: Vec<Gc<Node>> = (0..1000)
+        .map(|_| {
+            Gc::new(Node {
+                next: RefCell::new(None),
+            })
+        })
+        .collect();
+    drop(many);
+}
+
 #[test]
 fn a_state_woken_by_a_key_destructor_keeps_no_freed_blocks() {
     if std::env::var_os("LSAN_OPTIONS").is_some() {
@@ -100,4 +115,28 @@ fn a_state_woken_by_a_key_destructor_keeps_no_freed_blocks() {
     // guard never runs), not the thousand objects' blocks (about 48 KiB).
     let leaked = NET.load(Ordering::SeqCst);
     assert!(leaked < 8 * 1024, "{leaked} bytes left by the thread");
+
+    // The same for a state made new by the key's destructor (the first
+    // guard freed the one before: no survivor), in the same test, which
+    // owns the counter.
+    NET.store(0, Ordering::SeqCst);
+    std::thread::spawn(|| {
+        COUNTED.with(|c| c.set(true));
+        let mut key = 0;
+        // SAFETY: a valid out-pointer and an `extern "C"` destructor.
+        assert_eq!(unsafe { pthread_key_create(&mut key, Some(late_maker)) }, 0);
+        drop(Gc::new(Node {
+            next: RefCell::new(None),
+        }));
+        let value = Box::into_raw(Box::new(7u32));
+        // SAFETY: the key was just created.
+        assert_eq!(unsafe { pthread_setspecific(key, value.cast()) }, 0);
+    })
+    .join()
+    .unwrap();
+    let leaked = NET.load(Ordering::SeqCst);
+    assert!(
+        leaked < 8 * 1024,
+        "{leaked} bytes left by the second thread"
+    );
 }

@@ -518,6 +518,12 @@ fn create() -> Option<&'static State> {
     state
         .callback_weaks
         .set(CALLBACK_WEAKS_LEFT.with(Cell::take));
+    if GUARDS_ARMED.with(Cell::get) > 1 {
+        // Made during thread exit, perhaps by a destructor that runs after
+        // the thread-local ones (a pthread key's), whose guard never runs:
+        // it keeps no freed blocks, as a parked state (`park`).
+        state.blocks.stop_keeping();
+    }
     STATE.with(|s| s.set(raw));
     Some(state)
 }
