@@ -57,11 +57,8 @@ struct Node {
     next: RefCell<Option<Gc<Node>>>,
 }
 
-/// The key's destructor: lets go of a self-loop (which wakes the parked
-/// state), then makes and frees a thousand tracked objects.
-unsafe extern "C" fn key_destructor(value: *mut c_void) {
-    // SAFETY: the `Box` the test stored.
-    drop(unsafe { Box::from_raw(value.cast::<Gc<Node>>()) });
+/// Makes a thousand tracked objects at once, and frees them.
+fn make_and_free_a_thousand() {
     let many: Vec<Gc<Node>> = (0..1000)
         .map(|_| {
             Gc::new(Node {
@@ -72,19 +69,20 @@ unsafe extern "C" fn key_destructor(value: *mut c_void) {
     drop(many);
 }
 
+/// The key's destructor: lets go of a self-loop (which wakes the parked
+/// state), then makes and frees a thousand tracked objects.
+unsafe extern "C" fn key_destructor(value: *mut c_void) {
+    // SAFETY: the `Box` the test stored.
+    drop(unsafe { Box::from_raw(value.cast::<Gc<Node>>()) });
+    make_and_free_a_thousand();
+}
+
 /// A second key's destructor, in a thread that left the collector nothing
 /// to wait for: makes a new state, and a thousand tracked objects.
 unsafe extern "C" fn late_maker(value: *mut c_void) {
     // SAFETY: the `Box` the test stored.
     drop(unsafe { Box::from_raw(value.cast::<u32>()) });
-    let many: Vec<Gc<Node>> = (0..1000)
-        .map(|_| {
-            Gc::new(Node {
-                next: RefCell::new(None),
-            })
-        })
-        .collect();
-    drop(many);
+    make_and_free_a_thousand();
 }
 
 #[test]
