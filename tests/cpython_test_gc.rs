@@ -1566,6 +1566,31 @@ fn test_gc_main_module_at_shutdown_a_cycle_left_at_thread_exit_is_finalized() {
 thread_local! {
     /// A module's global.
     static MODULE_GLOBAL: RefCell<Option<Gc<Announcer>>> = const { RefCell::new(None) };
+    /// A module's global, touched before the thread's first `Gc`.
+    static EARLY_MODULE_GLOBAL: RefCell<Option<Gc<Announcer>>> = const { RefCell::new(None) };
+}
+
+/// test_gc_ordinary_module_at_shutdown on a thread: a cycle held by
+/// `global`, touched first if `early`; returns what it reported by `join`.
+fn module_global_cycle_at_thread_exit(
+    global: &'static std::thread::LocalKey<RefCell<Option<Gc<Announcer>>>>,
+    early: bool,
+) -> Vec<&'static str> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        if early {
+            global.with(|g| assert!(g.borrow().is_none()));
+        }
+        gcptr::disable();
+        let c = announcer(&tx);
+        let l = announcer(&tx);
+        l.list.borrow_mut().push(c);
+        l.list.borrow_mut().push(l.clone());
+        global.with(|g| *g.borrow_mut() = Some(l));
+    })
+    .join()
+    .unwrap();
+    rx.try_iter().collect()
 }
 
 // CPython: test_gc.py::test_gc_ordinary_module_at_shutdown — a cycle held by a module's global is finalized and freed at the end.
@@ -1576,24 +1601,10 @@ thread_local! {
 // the test below.)
 #[test]
 fn test_gc_ordinary_module_at_shutdown_a_cycle_held_by_a_thread_local() {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        gcptr::disable();
-        let c = announcer(&tx);
-        let l = announcer(&tx);
-        l.list.borrow_mut().push(c);
-        l.list.borrow_mut().push(l.clone());
-        MODULE_GLOBAL.with(|g| *g.borrow_mut() = Some(l));
-    })
-    .join()
-    .unwrap();
-    let events: Vec<_> = rx.try_iter().collect();
-    assert_eq!(events, ["finalized", "finalized", "dropped", "dropped"]);
-}
-
-thread_local! {
-    /// A module's global, touched before the thread's first `Gc`.
-    static EARLY_MODULE_GLOBAL: RefCell<Option<Gc<Announcer>>> = const { RefCell::new(None) };
+    assert_eq!(
+        module_global_cycle_at_thread_exit(&MODULE_GLOBAL, false),
+        ["finalized", "finalized", "dropped", "dropped"]
+    );
 }
 
 // CPython: test_gc.py::test_gc_ordinary_module_at_shutdown — a cycle held by a thread-local destroyed after the collector's first exit guard.
@@ -1606,20 +1617,10 @@ thread_local! {
 // had no collector left, and was never finalized nor dropped.
 #[test]
 fn test_gc_ordinary_module_at_shutdown_a_thread_local_touched_before_the_first_gc() {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        EARLY_MODULE_GLOBAL.with(|g| assert!(g.borrow().is_none()));
-        gcptr::disable();
-        let c = announcer(&tx);
-        let l = announcer(&tx);
-        l.list.borrow_mut().push(c);
-        l.list.borrow_mut().push(l.clone());
-        EARLY_MODULE_GLOBAL.with(|g| *g.borrow_mut() = Some(l));
-    })
-    .join()
-    .unwrap();
-    let events: Vec<_> = rx.try_iter().collect();
-    assert_eq!(events, ["finalized", "finalized", "dropped", "dropped"]);
+    assert_eq!(
+        module_global_cycle_at_thread_exit(&EARLY_MODULE_GLOBAL, true),
+        ["finalized", "finalized", "dropped", "dropped"]
+    );
 }
 
 // CPython: test_gc.py::test_global_del_SystemExit — a program that ends by raising still runs its garbage cycle's finalizer.

@@ -99,27 +99,38 @@ fn garbage_that_exit_finalizers_make_generation_after_generation_is_all_reclaime
 // no new garbage possible, parks the state with the cycle in it, and
 // nothing wakes it again.
 
+type Outside = std::thread::LocalKey<RefCell<Option<Gc<Member>>>>;
+
 thread_local! {
     /// The one handle to the cycle from outside; the armed trace drops it.
     static OUTSIDE: RefCell<Option<Gc<Member>>> = const { RefCell::new(None) };
+    /// As `OUTSIDE`, for the exit test.
+    static EXIT_OUTSIDE: RefCell<Option<Gc<Member>>> = const { RefCell::new(None) };
 }
 
 static MEMBERS_DROPPED: AtomicUsize = AtomicUsize::new(0);
+static EXIT_DROPPED: AtomicUsize = AtomicUsize::new(0);
 
-/// A cycle member; the armed one's trace drops `OUTSIDE`'s handle (a
+/// A cycle member; the armed one's trace drops the handle in `outside` (a
 /// trace may run code that drops a `Gc` it does not own: `Trace`'s
 /// contract forbids only changing the traced value).
 struct Member {
     armed: bool,
+    outside: &'static Outside,
+    dropped: &'static AtomicUsize,
     next: RefCell<Option<Gc<Member>>>,
 }
 
 // SAFETY: visits exactly the one `Gc` it owns; what it drops is held by
-// `OUTSIDE`, not by a `RefCell` that it contains or that contains it.
+// `outside`, not by a `RefCell` that it contains or that contains it.
 unsafe impl Trace for Member {
     fn trace(&self, tracer: &mut gcptr::Tracer) {
         if self.armed {
-            let handle = OUTSIDE.try_with(|o| o.borrow_mut().take()).ok().flatten();
+            let handle = self
+                .outside
+                .try_with(|o| o.borrow_mut().take())
+                .ok()
+                .flatten();
             drop(handle);
         }
         self.next.trace(tracer);
@@ -128,23 +139,25 @@ unsafe impl Trace for Member {
 
 impl Drop for Member {
     fn drop(&mut self) {
-        MEMBERS_DROPPED.fetch_add(1, Ordering::Relaxed);
+        self.dropped.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// A two-member cycle whose only outside handle is in `OUTSIDE`; its
+/// A two-member cycle whose only outside handle is in `outside`; its
 /// members went quiet as their other handles were dropped.
-fn quiet_cycle_held_outside() {
-    let a = Gc::new(Member {
-        armed: true,
-        next: RefCell::new(None),
-    });
-    let b = Gc::new(Member {
-        armed: false,
-        next: RefCell::new(Some(a.clone())),
-    });
+fn quiet_cycle_held_in(outside: &'static Outside, dropped: &'static AtomicUsize) {
+    let member = |armed| {
+        Gc::new(Member {
+            armed,
+            outside,
+            dropped,
+            next: RefCell::new(None),
+        })
+    };
+    let (a, b) = (member(true), member(false));
     *a.next.borrow_mut() = Some(b.clone());
-    OUTSIDE.with(|o| *o.borrow_mut() = Some(a.clone()));
+    *b.next.borrow_mut() = Some(a.clone());
+    outside.with(|o| *o.borrow_mut() = Some(a.clone()));
     drop((a, b));
 }
 
@@ -153,7 +166,7 @@ fn quiet_cycle_held_outside() {
 fn a_cycle_whose_last_outside_handle_a_trace_drops_is_collected_next_time() {
     let collected = std::thread::spawn(|| {
         gcptr::disable();
-        quiet_cycle_held_outside();
+        quiet_cycle_held_in(&OUTSIDE, &MEMBERS_DROPPED);
         // The trace drops the handle while this collection analyses the
         // cycle: it is reachable then, garbage afterwards.
         let first = gcptr::collect();
@@ -171,38 +184,6 @@ fn a_cycle_whose_last_outside_handle_a_trace_drops_is_collected_next_time() {
     );
 }
 
-static EXIT_DROPPED: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static EXIT_OUTSIDE: RefCell<Option<Gc<ExitMember>>> = const { RefCell::new(None) };
-}
-
-/// As `Member`, for the exit test (its own counter and thread-local).
-struct ExitMember {
-    armed: bool,
-    next: RefCell<Option<Gc<ExitMember>>>,
-}
-
-// SAFETY: as `Member`.
-unsafe impl Trace for ExitMember {
-    fn trace(&self, tracer: &mut gcptr::Tracer) {
-        if self.armed {
-            let handle = EXIT_OUTSIDE
-                .try_with(|o| o.borrow_mut().take())
-                .ok()
-                .flatten();
-            drop(handle);
-        }
-        self.next.trace(tracer);
-    }
-}
-
-impl Drop for ExitMember {
-    fn drop(&mut self) {
-        EXIT_DROPPED.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 #[test]
 #[ignore = "a limit `Trace`'s docs state: the cycle leaks, which LeakSanitizer would report"]
 fn a_cycle_whose_last_outside_handle_a_trace_drops_at_thread_exit_is_reclaimed() {
@@ -212,17 +193,7 @@ fn a_cycle_whose_last_outside_handle_a_trace_drops_at_thread_exit_is_reclaimed()
         // runs the trace. No collection runs before.
         EXIT_OUTSIDE.with(|o| assert!(o.borrow().is_none()));
         gcptr::disable();
-        let a = Gc::new(ExitMember {
-            armed: true,
-            next: RefCell::new(None),
-        });
-        let b = Gc::new(ExitMember {
-            armed: false,
-            next: RefCell::new(Some(a.clone())),
-        });
-        *a.next.borrow_mut() = Some(b.clone());
-        EXIT_OUTSIDE.with(|o| *o.borrow_mut() = Some(a.clone()));
-        drop((a, b));
+        quiet_cycle_held_in(&EXIT_OUTSIDE, &EXIT_DROPPED);
     })
     .join()
     .unwrap();

@@ -461,42 +461,36 @@ unsafe impl Trace for NodeF {
     }
 }
 
+/// The `Node` methods of a node type that wraps an `Inner` (`NodeP`,
+/// `NodeF`).
+macro_rules! node_of_inner {
+    () => {
+        fn id(&self) -> u32 {
+            self.0.id
+        }
+        fn check(&self, when: &str) {
+            self.0.check(when)
+        }
+        fn edges(&self) -> Option<&dyn Edges> {
+            Some(&self.0.edges)
+        }
+        fn meddler(&self) -> Option<&Inner> {
+            Some(&self.0)
+        }
+        fn pop_edge(&mut self) -> Option<G> {
+            self.0.edges.get_mut().pop()
+        }
+    };
+}
+
 impl Node for NodeP {
-    fn id(&self) -> u32 {
-        self.0.id
-    }
-    fn check(&self, when: &str) {
-        self.0.check(when)
-    }
-    fn edges(&self) -> Option<&dyn Edges> {
-        Some(&self.0.edges)
-    }
-    fn meddler(&self) -> Option<&Inner> {
-        Some(&self.0)
-    }
-    fn pop_edge(&mut self) -> Option<G> {
-        self.0.edges.get_mut().pop()
-    }
+    node_of_inner!();
 }
 
 impl Node for NodeF {
-    fn id(&self) -> u32 {
-        self.0.id
-    }
-    fn check(&self, when: &str) {
-        self.0.check(when)
-    }
-    fn edges(&self) -> Option<&dyn Edges> {
-        Some(&self.0.edges)
-    }
-    fn meddler(&self) -> Option<&Inner> {
-        Some(&self.0)
-    }
+    node_of_inner!();
     fn fin_action(&self) -> Option<&Cell<Option<Action>>> {
         Some(&self.0.fin_action)
-    }
-    fn pop_edge(&mut self) -> Option<G> {
-        self.0.edges.get_mut().pop()
     }
 }
 
@@ -1110,8 +1104,8 @@ fn act(a: Action, ctx: Ctx, own: Option<&dyn Edges>) {
     if LATE_HOLDERS.with(Cell::get) > 0
         && STATE.try_with(|_| ()).is_err()
         && !book(|b| {
-            let allowed = b.in_holder
-                || (!matches!(ctx, Ctx::Trace) && b.exit_actions < EXIT_ACTIONS);
+            let allowed =
+                b.in_holder || (!matches!(ctx, Ctx::Trace) && b.exit_actions < EXIT_ACTIONS);
             if allowed && !b.in_holder {
                 b.exit_actions += 1;
             }
