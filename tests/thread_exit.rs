@@ -629,8 +629,7 @@ fn get_mut_on_a_parked_survivor_then_a_cycle_is_reclaimed() {
         at_destruction(&LATE_1, move || {
             let edges = Gc::get_mut(&mut a).unwrap().edges.get_mut();
             assert!(edges.is_empty());
-            let again = a.clone();
-            a.edges.borrow_mut().push(again);
+            link(&a, &a);
             drop(a);
             let _ = done.send("dropped".into());
         });
@@ -651,8 +650,7 @@ fn make_mut_on_a_parked_survivor_then_a_cycle_is_reclaimed() {
         at_destruction(&LATE_1, move || {
             Gc::make_mut(&mut a).id = 2;
             assert!(weak.upgrade().is_none());
-            let again = a.clone();
-            a.edges.borrow_mut().push(again);
+            link(&a, &a);
             drop(a);
             let _ = done.send("dropped".into());
         });
