@@ -12,8 +12,8 @@
 //! finalized nor dropped. Now its rounds go on while they reclaim
 //! something.
 //!
-//! Second (a documented limit, `Trace`'s docs; its two tests are ignored):
-//! a reference that a trace drops while a collection analyses its object.
+//! Second (fixed): a reference that a trace drops while a collection
+//! analyses its object went unreported.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -80,7 +80,7 @@ fn garbage_that_exit_finalizers_make_generation_after_generation_is_all_reclaime
 }
 
 // ---------------------------------------------------------------------
-// A reference lost while an analysis runs is forgotten.
+// A reference lost while an analysis runs was forgotten.
 //
 // Found by the same mode after 4 minutes (42,575 runs on one worker,
 // with the cap above in place; input minimised by `cargo fuzz tmin` to 21
@@ -91,13 +91,15 @@ fn garbage_that_exit_finalizers_make_generation_after_generation_is_all_reclaime
 // the one outside handle of a cycle, whose members are `QUIET` (they
 // reported losses since they were last analysed), while a collection
 // analyses that cycle. `Header::dec_strong` reports no loss for a quiet
-// object, and the analysis then finds the member reachable (it counted
-// the handle) and acquits it, loud (`Header::acquit`): the loss is
-// forgotten. The cycle is garbage that no object reports, so no later
-// collection that starts from the quiet objects finds it, and no
-// collection at all if this was the thread's exit collection: it sees
-// no new garbage possible, parks the state with the cycle in it, and
-// nothing wakes it again.
+// object, and the analysis then found the member reachable (it counted
+// the handle) and acquitted it, loud: the loss was forgotten. The cycle
+// was garbage that no object reported, so no later collection that starts
+// from the quiet objects found it, and no collection at all if this was
+// the thread's exit collection: it saw no new garbage possible, parked the
+// state with the cycle in it, and nothing woke it again. Now the analysis
+// keeps each object's strong count from when it took the object in, and
+// the acquittal (`Header::acquit`) reports the loss of an object whose
+// count changed since.
 
 type Outside = std::thread::LocalKey<RefCell<Option<Gc<Member>>>>;
 
@@ -162,7 +164,6 @@ fn quiet_cycle_held_in(outside: &'static Outside, dropped: &'static AtomicUsize)
 }
 
 #[test]
-#[ignore = "a limit `Trace`'s docs state: a Gc a trace drops during an analysis of its object is not reported"]
 fn a_cycle_whose_last_outside_handle_a_trace_drops_is_collected_next_time() {
     let collected = std::thread::spawn(|| {
         gcptr::disable();
@@ -176,7 +177,8 @@ fn a_cycle_whose_last_outside_handle_a_trace_drops_is_collected_next_time() {
     })
     .join()
     .unwrap();
-    // (Thread exit, whose collection analyses everything, reclaims it.)
+    // (It used to be missed by the second `collect()` too, and reclaimed
+    // only at thread exit, whose collection analyses everything.)
     assert_eq!(
         (collected, MEMBERS_DROPPED.load(Ordering::Relaxed)),
         ((0, 2), 2),
@@ -185,7 +187,6 @@ fn a_cycle_whose_last_outside_handle_a_trace_drops_is_collected_next_time() {
 }
 
 #[test]
-#[ignore = "a limit `Trace`'s docs state: the cycle leaks, which LeakSanitizer would report"]
 fn a_cycle_whose_last_outside_handle_a_trace_drops_at_thread_exit_is_reclaimed() {
     std::thread::spawn(|| {
         // First used before the collector: destroyed after its first exit

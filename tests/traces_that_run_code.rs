@@ -476,3 +476,83 @@ fn a_trace_that_kills_its_own_object_while_callbacks_are_cancelled_keeps_its_val
     }
     gcptr::enable();
 }
+
+// A trace may drop a reference while an analysis runs. The object it
+// pointed to is quiet then (it reported an earlier loss, or a full
+// collection took it in condemned in advance), so the loss goes
+// unreported, and the analysis counted the reference. Had it been a
+// cycle's last handle from outside, the cycle would be garbage that no
+// object reports, missed by every collection that starts from reports.
+// So an analysis that leaves such an object alive reports the loss for
+// it. `thread_exit_fuzz_found.rs` has the first analysis of a full
+// collection, as the fuzzer found it; here is the second look at garbage
+// whose finalizer resurrected it, in a young collection and a full one.
+
+thread_local! {
+    /// Where a finalizer puts its peer, and where an armed trace drops it.
+    static KEPT: RefCell<Option<Gc<Keeper>>> = const { RefCell::new(None) };
+}
+
+/// Drops the handle in `KEPT` from its trace, if armed.
+struct KeptDropper {
+    armed: bool,
+}
+
+// SAFETY: owns no `Gc`; what it drops is held by `KEPT`.
+unsafe impl Trace for KeptDropper {
+    fn trace(&self, _: &mut Tracer) {
+        if self.armed {
+            // (`try_with`: a failing test leaves it to thread exit.)
+            drop(KEPT.try_with(|kept| kept.borrow_mut().take()));
+        }
+    }
+}
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct Keeper {
+    log: DropLog,
+    trap: KeptDropper,
+    peer: RefCell<Option<Gc<Keeper>>>,
+}
+
+impl gcptr::Finalize for Keeper {
+    fn finalize(&self) {
+        // The armed one resurrects its peer.
+        if self.trap.armed {
+            KEPT.with(|kept| *kept.borrow_mut() = self.peer.borrow().clone());
+        }
+    }
+}
+
+#[test]
+fn a_cycle_whose_resurrecting_handle_a_trace_drops_in_the_second_look_is_collected_next() {
+    gcptr::disable();
+    for generation in [0, 2] {
+        take_drops();
+        let keeper = |id, armed| {
+            Gc::new(Keeper {
+                log: DropLog(id),
+                trap: KeptDropper { armed },
+                peer: RefCell::new(None),
+            })
+        };
+        let (a, b) = (keeper(1, true), keeper(2, false));
+        *a.peer.borrow_mut() = Some(b.clone());
+        *b.peer.borrow_mut() = Some(a.clone());
+        drop((a, b));
+        // The cycle is garbage; `a`'s finalizer puts `b` in `KEPT`. The
+        // second look finds `b` held from there, while `a`'s trace drops
+        // that handle: garbage again, with no finalizer left to run.
+        assert_eq!(
+            gcptr::collect_generation(generation),
+            0,
+            "generation {generation}"
+        );
+        assert!(KEPT.with(|kept| kept.borrow().is_none()));
+        assert_eq!(take_drops(), [0u32; 0], "generation {generation}");
+        assert_eq!(gcptr::collect(), 2, "generation {generation}");
+        assert_eq!(take_drops(), [1, 2], "generation {generation}");
+    }
+    gcptr::enable();
+}

@@ -1096,16 +1096,12 @@ fn act(a: Action, ctx: Ctx, own: Option<&dyn Edges>) {
         return;
     }
     // In the late mode, once `STATE` is gone, outside any holder's
-    // destructor: an exit guard's collection runs this. Not from its
-    // traces: a `Gc` that a trace drops while the collection analyses its
-    // object is not reported, and the exit's last analysis would leave the
-    // cycle it let go (a documented limit: `Trace`'s docs,
-    // `tests/thread_exit_fuzz_found.rs`).
+    // destructor: an exit guard's collection runs this, at most
+    // `EXIT_ACTIONS` times.
     if LATE_HOLDERS.with(Cell::get) > 0
         && STATE.try_with(|_| ()).is_err()
         && !book(|b| {
-            let allowed =
-                b.in_holder || (!matches!(ctx, Ctx::Trace) && b.exit_actions < EXIT_ACTIONS);
+            let allowed = b.in_holder || b.exit_actions < EXIT_ACTIONS;
             if allowed && !b.in_holder {
                 b.exit_actions += 1;
             }

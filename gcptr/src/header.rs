@@ -205,10 +205,14 @@ pub(crate) fn prefetch<T>(address: *const T) {
     let _ = address;
 }
 
-/// Scratch encoding of `next` during analysis: addresses 1 and 3 cannot be
-/// real `Links` addresses, which are 8-aligned.
+/// Scratch encoding of `next` during analysis: the mark in the low bits,
+/// which are never both clear (addresses 1 and 3 and those above them
+/// cannot be real `Links` addresses, which are 8-aligned), and above them
+/// the strong count when the object was taken in (on a 32-bit target, its
+/// low 30 bits).
 const IN_SET: usize = 1;
 const REACHABLE: usize = 2;
+const MARK_BITS: u32 = 2;
 
 #[cold]
 #[inline(never)]
@@ -334,10 +338,9 @@ impl Header {
     /// Condemns in advance an object, with strong references, that a full
     /// collection's gathering pass takes into its set ([`PROVISIONAL`]):
     /// `DEAD`, and quiet: the references garbage loses as its peers'
-    /// values are dropped need no report. (Nor does one that a trace drops
-    /// during the analysis, the only user code that runs then: if that
-    /// leaves a garbage cycle behind, it waits for the next collection of
-    /// everything, at thread exit at the latest.)
+    /// values are dropped need no report. (One that a trace drops during
+    /// the analysis, the only user code that runs then, is reported when
+    /// the object is acquitted: see [`Header::acquit`].)
     ///
     /// The memory of garbage must outlive whatever the drops of its peers
     /// release, until its own drop. Rather than a unit of weak count taken
@@ -373,19 +376,25 @@ impl Header {
 
     /// Takes back a provisional condemnation, if the object has one: it is
     /// reachable. It is left loud, as an analysis leaves the objects it
-    /// sees. Returns `true` if its strong count reached zero meanwhile (a
-    /// trace dropped its last reference): the strong references' share of
-    /// the weak count stayed, and the caller queues the death with it, as
-    /// for a death during an analysis.
+    /// sees. `links` are its links, which still hold the analysis's
+    /// scratch. Returns `true` if its strong count changed since the
+    /// analysis took it in ([`Links::strong_changed_in_analysis`]): a trace
+    /// dropped a reference to it (or made one). Then the caller queues its
+    /// death if that was the last (the strong references' share of the
+    /// weak count stayed, as for a death during an analysis), and otherwise
+    /// reports the loss, which the object, quiet then, could not: had that
+    /// been the last reference from outside a cycle, the cycle would be
+    /// garbage that no object reports, missed by every collection that
+    /// starts from the reports.
     #[inline(always)]
-    pub(crate) fn acquit(&self) -> bool {
+    pub(crate) fn acquit(&self, links: &Links) -> bool {
         let weak = self.weak.get();
         if weak & PROVISIONAL == 0 {
             return false;
         }
         self.clear(flags::DEAD);
         self.weak.set(weak & !(PROVISIONAL | QUIET));
-        self.strong.get() == 0
+        links.strong_changed_in_analysis(self.strong())
     }
 
     /// Makes a condemnation final: no longer provisional, and quiet (the
@@ -932,8 +941,9 @@ impl Links {
         header
     }
 
-    // Analysis scratch: `next` holds the mark, `prev` the count of
-    // references not yet accounted for (CPython's `gc_refs`).
+    // Analysis scratch: `next` holds the mark and the strong count that
+    // the analysis began with, `prev` the count of references not yet
+    // accounted for (CPython's `gc_refs`).
 
     /// Puts the object, whose strong count is `strong`, in the analysed
     /// set, with that many references to account for; or 1 if it has none:
@@ -944,8 +954,19 @@ impl Links {
     #[inline(always)]
     pub(crate) fn begin_analysis(&self, strong: usize) {
         let refs = strong.max(1);
-        self.next.set(ptr::without_provenance(IN_SET));
+        self.next
+            .set(ptr::without_provenance(IN_SET | strong << MARK_BITS));
         self.prev.set(ptr::without_provenance(refs));
+    }
+
+    /// Whether the strong count of the object in the analysed set, now
+    /// `strong`, differs from the one the analysis began with
+    /// ([`Links::begin_analysis`]): a trace dropped a reference to it, or
+    /// made one. (On a 32-bit target, a change by a multiple of 2^30 is not
+    /// seen.)
+    #[inline(always)]
+    pub(crate) fn strong_changed_in_analysis(&self, strong: usize) -> bool {
+        self.next.get().addr() >> MARK_BITS != (strong << MARK_BITS) >> MARK_BITS
     }
 
     pub(crate) fn mark(&self) -> Mark {
@@ -981,7 +1002,8 @@ impl Links {
     }
 
     pub(crate) fn set_mark_reachable(&self) {
-        self.next.set(ptr::without_provenance(IN_SET | REACHABLE));
+        self.next
+            .set(self.next.get().map_addr(|next| next | REACHABLE));
     }
 }
 
@@ -1376,6 +1398,9 @@ mod tests {
         let this = NonNull::from(&links);
         links.begin_analysis(3);
         assert_eq!(links.mark(), Mark::InSet { reachable: false });
+        assert!(!links.strong_changed_in_analysis(3));
+        assert!(links.strong_changed_in_analysis(2));
+        assert!(links.strong_changed_in_analysis(4));
         assert!(!links.decrement_refs());
         assert_eq!(links.refs(), 2);
         assert!(!links.decrement_refs());
@@ -1383,6 +1408,7 @@ mod tests {
         assert_eq!(links.refs(), 0);
         links.set_mark_reachable();
         assert_eq!(links.mark(), Mark::InSet { reachable: true });
+        assert!(!links.strong_changed_in_analysis(3));
         Links::link_to_self(this);
         assert_eq!(links.mark(), Mark::Outside);
         assert!(Links::is_empty(this));

@@ -53,13 +53,10 @@ use crate::weak_maps::CallbackState;
 ///    answer for themselves.
 ///
 /// A trace may run other code within those promises (log, allocate, drop
-/// a `Gc` held elsewhere). One limit: a `Gc` that such code drops while a
-/// collection analyses the object it points to is not reported as a lost
-/// reference. If it was the last handle from outside a cycle, the
-/// collections that start from reported losses ([`collect`](crate::collect)
-/// among them) miss that cycle, which waits for one that analyses every
-/// object (thread exit's), and leaks if the trace was run by the last
-/// collection of thread exit.
+/// a `Gc` held elsewhere). A `Gc` that such code drops while a collection
+/// analyses the object it points to is reported as lost when the analysis
+/// ends, so a cycle whose last handle from outside it was is collected
+/// next time, at thread exit too.
 ///
 /// # Examples
 ///

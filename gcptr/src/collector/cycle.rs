@@ -336,8 +336,8 @@ fn collect_locked(
             reached += 1;
             // SAFETY: members of the set are allocated.
             let h = unsafe { header.as_ref() };
-            if gathering && h.acquit() {
-                st.defer(header);
+            if gathering && h.acquit(links(header)) {
+                changed_in_analysis(st, header);
             }
             if !full && h.is_quiet() {
                 st.quiet_survived.set(true);
@@ -524,10 +524,17 @@ fn finalize_and_recheck(
             // Loud again, as an analysis leaves the objects it sees: all
             // that referred to it were garbage, so a future garbage set
             // holding it forms by the loss of a reference made from now
-            // on, which it must report.
+            // on, which it must report. Unless a trace dropped one during
+            // this analysis, as for an acquittal (`Header::acquit`): then
+            // it reports that loss now.
             // SAFETY: held by our unit.
-            unsafe { header.as_ref() }.set_quiet(false);
+            let h = unsafe { header.as_ref() };
+            h.set_quiet(false);
+            let lost = h.strong() != 0 && links(header).strong_changed_in_analysis(h.strong());
             relink(st, older, header);
+            if lost {
+                report_loss(st, header);
+            }
             // SAFETY: the collector's unit; the strong references keep the
             // object allocated, so this cannot free it.
             unsafe { death::release_weak(header) };
@@ -1155,6 +1162,32 @@ fn relink(st: &State, list: NonNull<Links>, header: NonNull<Header>) {
         st.note_old(header);
     }
     Links::push_back(list, member_links(header));
+}
+
+/// For an object acquitted by a full collection's mark pass, whose strong
+/// count a trace changed while the analysis ran ([`Header::acquit`]):
+/// queues its death if the trace dropped its last reference, and otherwise
+/// reports the loss.
+#[cold]
+#[inline(never)]
+fn changed_in_analysis(st: &State, header: NonNull<Header>) {
+    // SAFETY: a member of the set, allocated.
+    if unsafe { header.as_ref() }.strong() == 0 {
+        st.defer(header);
+    } else {
+        report_loss(st, header);
+    }
+}
+
+/// Reports, for a survivor of an analysis, the loss of a reference that a
+/// trace dropped meanwhile, which the object, quiet then, could not
+/// report: it goes quiet, and the next full collection starts from it.
+#[cold]
+#[inline(never)]
+fn report_loss(st: &State, header: NonNull<Header>) {
+    // SAFETY: a survivor of the set, allocated.
+    unsafe { header.as_ref() }.set_quiet(true);
+    st.note_loss(header);
 }
 
 fn catch(first_panic: &mut Option<Panic>, f: impl FnOnce()) {

@@ -206,12 +206,7 @@ pub(crate) fn lost_reference(header: NonNull<Header>) {
     // A loss may make garbage: it wakes a parked state (thread exit), and
     // an object set aside brings a new one if the last was freed.
     if let Some(st) = state::current_if_created().or_else(|| state::unparked(set_aside.is_some())) {
-        if h.is_old() {
-            st.garbage_possible.set(true);
-            st.buffer_reporter(header);
-        } else {
-            st.note_young_quiet();
-        }
+        st.note_loss(header);
         if let Some(links) = set_aside {
             if st.collecting.get() {
                 // The lists must not change now (and the collection's own

@@ -301,6 +301,20 @@ impl State {
             && Links::is_empty(self.permanent())
     }
 
+    /// Notes the lost reference that the tracked object at `header`
+    /// reports, in its list (its `OLD` mark says which), as it goes `QUIET`
+    /// (the caller's part): garbage is possible now. An old object goes in
+    /// the reporters' buffer, where a full collection finds it.
+    pub(crate) fn note_loss(&self, header: NonNull<Header>) {
+        // SAFETY: callers pass an allocated object's header.
+        if unsafe { header.as_ref() }.is_old() {
+            self.garbage_possible.set(true);
+            self.buffer_reporter(header);
+        } else {
+            self.note_young_quiet();
+        }
+    }
+
     /// Notes that a young object went `QUIET`: it may be in garbage.
     pub(crate) fn note_young_quiet(&self) {
         self.garbage_possible.set(true);
