@@ -11,8 +11,8 @@
 //!
 //! Each test runs in a thread of its own and reports over a channel: the
 //! test's own thread-locals may be gone by the time the objects die. Under
-//! Miri, the leak check also sees that every state and object is freed in
-//! the end. The second half, from a review of the change, meets the state
+//! Miri, the leak check also sees that every object, and every buffer of
+//! the state (which lives in thread-local memory), is freed in the end. The second half, from a review of the change, meets the state
 //! parked, freed (and unset), or gone on more paths: objects set aside by
 //! `get_mut`, callback weak references, weak maps, `freeze`, `make_mut`,
 //! panics.
@@ -160,8 +160,8 @@ fn objects_a_late_thread_local_frees_by_count_free_the_parked_state() {
     let events = on_a_thread(|tx| {
         touch_early(&HELD_A);
         // A chain, no cycle: it dies by count when HELD_A goes, and with it
-        // the last object the parked state waits for (Miri's leak check
-        // sees the state freed).
+        // the last object the parked state waits for: the guard after that
+        // drops the state (Miri's leak check sees its buffers freed).
         let head = node(1, &tx);
         let mut last = head.clone();
         for id in 2..=4 {
@@ -732,9 +732,10 @@ fn a_finalizer_run_by_a_late_guard_that_touches_a_destroyed_thread_local() {
 }
 
 /// A thread that leaks a tracked object (`mem::forget`): the state waits
-/// for it for ever (a leak, by design), but the thread still exits, and a
-/// cycle a late destructor lets go is still reclaimed. Natively only:
-/// Miri and the leak sanitizer report the leak.
+/// for it for ever (the thread's end frees the state's memory:
+/// `thread_exit_pthread_key.rs`), but the thread still exits, and a cycle
+/// a late destructor lets go is still reclaimed. Natively only: Miri and
+/// the leak sanitizer report the leaked object.
 #[test]
 #[cfg_attr(miri, ignore = "leaks on purpose")]
 fn a_thread_that_forgets_a_tracked_object_still_reclaims_late_cycles() {

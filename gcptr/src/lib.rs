@@ -95,10 +95,10 @@
 //! The limits. Fifteen late destructors that use gcptr get a collection
 //! after them; a cycle let go or made after those is leaked (no finalizer,
 //! no `Drop`), as is one let go by code that runs after all thread-local
-//! destructors (a `pthread` key's destructor, on Linux). And a thread that
-//! leaks tracked objects (`mem::forget`, or a thread-local never
-//! destroyed) also leaks the collector's state it waits with (under a
-//! kilobyte).
+//! destructors (a `pthread` key's destructor, on Linux). (A thread that
+//! leaks tracked objects, by `mem::forget` or in a thread-local never
+//! destroyed, leaks those objects, and nothing of the collector's: its
+//! state lives in thread-local memory, freed with the thread.)
 //!
 //! ```
 //! use std::cell::RefCell;

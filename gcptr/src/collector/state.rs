@@ -1,19 +1,21 @@
 //! The per-thread collector state, and its life from first use to thread
 //! exit.
 //!
-//! The state lives in a heap block that a const, destructor-free
-//! thread-local points to, so every `Gc` operation can reach it, even from
-//! other thread-locals' destructors. Thread-locals with a destructor
-//! (`ExitGuard`s) collect at thread exit. The first collects the cycles the
-//! thread left behind. If objects survive, held by thread-locals destroyed
-//! after it, it parks the state; if none do, it frees it. Either way the
-//! next use of the state, by a later thread-local destructor, arms the
-//! next guard (and brings the state back, or makes a new one). When the
-//! guards run out, the last detaches the surviving objects from the lists
-//! and frees the block. From then on the pointer reads "gone", and `Gc`s
-//! still alive work as plain reference counts.
+//! The state lives in thread-local memory of its own, which a const,
+//! destructor-free thread-local points to once the state is made, so every
+//! `Gc` operation can reach it, even from other thread-locals' destructors;
+//! the thread's end frees that memory, whatever is left in it. Thread-locals
+//! with a destructor (`ExitGuard`s) collect at thread exit. The first
+//! collects the cycles the thread left behind. If objects survive, held by
+//! thread-locals destroyed after it, it parks the state; if none do, it
+//! drops it. Either way the next use of the state, by a later thread-local
+//! destructor, arms the next guard (and brings the state back, or makes a
+//! new one). When the guards run out, the last detaches the surviving
+//! objects from the lists and drops the state. From then on the pointer
+//! reads "gone", and `Gc`s still alive work as plain reference counts.
 
-use core::cell::{Cell, RefCell};
+use core::cell::{Cell, RefCell, UnsafeCell};
+use core::mem::MaybeUninit;
 use core::ptr::{self, NonNull};
 
 use super::blocks::Blocks;
@@ -442,10 +444,21 @@ const GONE: *const State = ptr::without_provenance(1);
 
 thread_local! {
     static STATE: Cell<*const State> = const { Cell::new(UNSET) };
+    /// The state's memory, which `STATE` points to while the state exists
+    /// (or `PARKED_STATE`, while it is parked). A const thread-local whose
+    /// type has no drop glue registers no destructor: it stays usable from
+    /// every other thread-local's destructor, and the thread's end frees it
+    /// with the rest of its thread-local memory. So a state that waits for
+    /// a destructor that never comes (objects leaked, or held by a
+    /// thread-local never destroyed) is not leaked with them. The objects
+    /// still linked to its list heads are never reached again: no `Gc`
+    /// leaves its thread.
+    static STORAGE: UnsafeCell<MaybeUninit<State>> =
+        const { UnsafeCell::new(MaybeUninit::uninit()) };
     static PARKED_STATE: Cell<*const State> = const { Cell::new(UNSET) };
     /// How many exit guards the thread has armed: the index of the next.
     static GUARDS_ARMED: Cell<usize> = const { Cell::new(0) };
-    /// `State::callback_weaks` of a state that an exit guard freed while
+    /// `State::callback_weaks` of a state that an exit guard dropped while
     /// `WeakWithCallback`s lived (held outside any tracked object), for the
     /// next state to start from: they may die in its garbage, whose
     /// collection must then look for them.
@@ -457,16 +470,16 @@ thread_local! {
 ///
 /// The reference is valid until the thread's armed `ExitGuard` runs, which
 /// happens after all of the thread's other code, apart from other
-/// thread-locals' destructors (those find the state parked, freed and
+/// thread-locals' destructors (those find the state parked, dropped and
 /// unset, or gone). Nothing holds it across that point: a guard runs only
 /// between two thread-local destructors, never inside code of this crate.
 #[inline]
 pub(crate) fn current() -> Option<&'static State> {
     let state = STATE.with(Cell::get);
     if state.addr() > GONE.addr() {
-        // SAFETY: a pointer other than the markers came from
-        // `Box::into_raw` in `create`, and is freed only by `tear_down`,
-        // which changes `STATE` first.
+        // SAFETY: a pointer other than the markers points to `STORAGE`,
+        // where `create` made the state, which only `tear_down` drops, and
+        // it changes `STATE` first.
         Some(unsafe { &*state })
     } else if state == UNSET {
         create()
@@ -491,7 +504,7 @@ pub(crate) fn current_if_created() -> Option<&'static State> {
 /// the parked state, brought back ([`unpark`]); or, for an object that
 /// `Gc::get_mut` set aside (`set_aside`), a new state while exit guards
 /// are left ([`current`]): in no list, the object was no survivor to the
-/// exit guard that freed the state, and its loss may close a cycle that
+/// exit guard that dropped the state, and its loss may close a cycle that
 /// only a collector would reclaim. `None` otherwise. Out of line, so that
 /// the paths that call it after [`current_if_created`] stay as small as
 /// they were.
@@ -522,9 +535,13 @@ fn create() -> Option<&'static State> {
         return None;
     }
     // Keep the raw pointer (not one derived from a shared reference):
-    // `tear_down` turns it back into the `Box` to free it.
-    let raw = Box::into_raw(Box::new(State::new()));
-    // SAFETY: just allocated; freed only by `tear_down`.
+    // `tear_down` drops the state through it.
+    let raw: *mut State = STORAGE.with(|storage| storage.get().cast());
+    // SAFETY: `STORAGE` is this thread's, and holds no state: none was made
+    // yet, or `tear_down` dropped the last (`STATE` is unset, and nothing
+    // is parked). No reference to it is alive.
+    unsafe { raw.write(State::new()) };
+    // SAFETY: just made; dropped only by `tear_down`.
     let state: &'static State = unsafe { &*raw };
     for head in state.lists() {
         Links::link_to_self(head);
@@ -610,7 +627,7 @@ impl Drop for ExitGuard {
         if state.addr() <= GONE.addr() {
             return;
         }
-        // SAFETY: as in `current`; it is freed only by `tear_down`.
+        // SAFETY: as in `current`; it is dropped only by `tear_down`.
         let st = unsafe { &*state };
         collect_at_exit(st);
         let survivors = st.lists().into_iter().any(|head| !Links::is_empty(head));
@@ -676,9 +693,9 @@ fn reclaimed_so_far(st: &State) -> usize {
 /// ([`unpark`]). Every survivor is made loud, so that its next lost
 /// reference reaches the state (a `Drop` that ran after the last
 /// collection may have quieted it), and the memory the state only keeps
-/// for speed goes back to the allocator: a thread that leaks its objects
-/// leaks the state too, but no more of it. `state` is `st`'s raw pointer
-/// from `create`.
+/// for speed goes back to the allocator: if no destructor wakes it, the
+/// thread's end frees its memory (`STORAGE`), and nothing is leaked but
+/// the objects that were. `state` is `st`'s raw pointer from `create`.
 fn park(state: *const State, st: &State) {
     for head in st.lists() {
         for header in Links::headers(head) {
@@ -709,7 +726,8 @@ fn park(state: *const State, st: &State) {
             *queue = Vec::new();
         }
     }
-    // The raw pointer from `create`, which `tear_down` may free.
+    // The raw pointer from `create`, through which `tear_down` may drop
+    // the state.
     PARKED_STATE.with(|s| s.set(state));
     STATE.with(|s| s.set(UNSET));
 }
@@ -722,7 +740,7 @@ fn park(state: *const State, st: &State) {
 fn unpark() -> Option<&'static State> {
     let state = PARKED_STATE.with(|s| s.replace(UNSET));
     // SAFETY: `park` stored a live state from `create`, which only
-    // `tear_down` frees.
+    // `tear_down` drops.
     let st = unsafe { &*state };
     if arm_next_exit_guard() {
         STATE.with(|s| s.set(state));
@@ -737,8 +755,9 @@ fn unpark() -> Option<&'static State> {
 }
 
 /// Survivors (held by other thread-locals, or leaked) become plain
-/// reference-counted objects in no list, the state is freed, and `STATE`
-/// becomes `after`: `UNSET` (a later use makes a new state) or `GONE`.
+/// reference-counted objects in no list, the state is dropped (what it
+/// keeps goes back to the allocator), and `STATE` becomes `after`: `UNSET`
+/// (a later use makes a new state, in the same memory) or `GONE`.
 ///
 /// # Safety
 /// `state` came from `create`, is not parked, no collection is under way,
@@ -757,8 +776,8 @@ unsafe fn tear_down(state: *const State, after: *const State) {
         CALLBACK_WEAKS_LEFT.with(|left| left.set(st.callback_weaks.get()));
     }
     STATE.with(|s| s.set(after));
-    // SAFETY: from `Box::into_raw` in `create`; `STATE` no longer points to
-    // it, so no new reference to it can be made, and none is alive (per
-    // the contract).
-    drop(unsafe { Box::from_raw(state.cast_mut()) });
+    // SAFETY: made by `create`, and dropped once: `STATE` no longer points
+    // to it, nor `PARKED_STATE`, so no new reference to it can be made, and
+    // none is alive (per the contract).
+    unsafe { ptr::drop_in_place(state.cast_mut()) };
 }
