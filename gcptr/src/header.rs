@@ -205,11 +205,10 @@ pub(crate) fn prefetch<T>(address: *const T) {
     let _ = address;
 }
 
-/// Scratch encoding of `next` during analysis: the mark in the low bits,
-/// which are never both clear (addresses 1 and 3 and those above them
-/// cannot be real `Links` addresses, which are 8-aligned), and above them
-/// the strong count when the object was taken in (on a 32-bit target, its
-/// low 30 bits).
+/// Scratch encoding of `next` during analysis: the mark in the two low
+/// bits, with `IN_SET` always set (so scratch never reads as a real `Links`
+/// address, which is 8-aligned), and above them the strong count when the
+/// object was taken in (on a 32-bit target, its low 30 bits).
 const IN_SET: usize = 1;
 const REACHABLE: usize = 2;
 const MARK_BITS: u32 = 2;
