@@ -836,6 +836,8 @@ unsafe impl Trace for FixedPanics {
 fn a_panic_in_the_trace_that_gc_new_runs_drops_the_new_object_once() {
     std::thread::spawn(|| {
         take_drops();
+        gcptr::disable();
+        let kept = support::Node::new(3);
         let child = support::Node::new(2);
         let weak_child = Gc::downgrade(&child);
         FIXED_PANICS.with(|c| c.set(true));
@@ -849,8 +851,13 @@ fn a_panic_in_the_trace_that_gc_new_runs_drops_the_new_object_once() {
         assert!(r.is_err());
         assert_eq!(take_drops(), [1, 2]);
         assert!(weak_child.upgrade().is_none());
+        // The new object was never counted, nor counted out: generation 0
+        // holds `kept` alone.
+        assert_eq!(gcptr::count(), [1, 0, 0]);
         assert_eq!(gcptr::collect(), 0);
         assert_eq!(gcptr::count(), [0, 0, 0]);
+        drop(kept);
+        gcptr::enable();
     })
     .join()
     .unwrap();

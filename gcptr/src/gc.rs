@@ -101,7 +101,7 @@ impl<T: Trace + 'static> Gc<T> {
     #[inline(always)]
     fn track(&self, reachable: bool) {
         if let Some(links) = Header::links(self.header()) {
-            if T::__edges_fixed(0) && crate::trace::owns_only_acyclic::<T>(self) {
+            if T::__edges_fixed(0) && owns_only_acyclic_or_unwinds_uncounted(self, links) {
                 if Links::is_set_aside(links) {
                     Links::mark_acyclic(links);
                     // No collection looks at it: it need not report losses.
@@ -583,6 +583,32 @@ fn dead_object_accessed() -> ! {
          Read peers in `gcptr::Finalize::finalize` instead: finalizers run \
          while the whole cycle is still intact"
     )
+}
+
+/// Whether the new object `this`, whose edges are fixed, owns only
+/// untracked and acyclic objects, by a trace of its value
+/// ([`crate::trace::owns_only_acyclic`]). A hand-written trace may panic,
+/// and the panic unwinds out of `Gc::new`, which drops the object before
+/// it was counted in generation 0: it is marked acyclic first (`links`
+/// are its links), so that its death does not count it out.
+#[inline(always)]
+fn owns_only_acyclic_or_unwinds_uncounted<T: Trace>(this: &Gc<T>, links: NonNull<Links>) -> bool {
+    struct UncountedOnUnwind(NonNull<Links>);
+    impl Drop for UncountedOnUnwind {
+        #[cold]
+        fn drop(&mut self) {
+            // Still set aside, unless the trace linked it (by dropping a
+            // handle it made through `new_cyclic`'s `Weak`): then it is in
+            // generation 0, and its death unlinks it.
+            if Links::is_set_aside(self.0) {
+                Links::mark_acyclic(self.0);
+            }
+        }
+    }
+    let uncounted = UncountedOnUnwind(links);
+    let acyclic = crate::trace::owns_only_acyclic::<T>(this);
+    core::mem::forget(uncounted);
+    acyclic
 }
 
 impl<T: ?Sized> Deref for Gc<T> {
