@@ -21,7 +21,7 @@ use gcptr::{Gc, Trace};
 
 thread_local! {
     /// Where the thread counts the bytes it allocates minus those it frees,
-    /// if anywhere: each test's own counter.
+    /// if anywhere (`left_by_thread`).
     static COUNTER: Cell<Option<&'static AtomicIsize>> = const { Cell::new(None) };
 }
 
@@ -97,9 +97,7 @@ fn a_state_woken_by_a_key_destructor_keeps_no_freed_blocks() {
     if std::env::var_os("LSAN_OPTIONS").is_some() {
         return; // the self-loop leaks (the limit tested here)
     }
-    static NET: AtomicIsize = AtomicIsize::new(0);
-    std::thread::spawn(|| {
-        count_into(&NET);
+    let leaked = left_by_thread(|| {
         let mut key = 0;
         // SAFETY: a valid out-pointer and an `extern "C"` destructor.
         assert_eq!(
@@ -114,19 +112,14 @@ fn a_state_woken_by_a_key_destructor_keeps_no_freed_blocks() {
         let value = Box::into_raw(Box::new(node));
         // SAFETY: the key was just created.
         assert_eq!(unsafe { pthread_setspecific(key, value.cast()) }, 0);
-    })
-    .join()
-    .unwrap();
+    });
     // The self-loop (a cycle let go that late leaks: the guard never
     // runs), not the thousand objects' blocks (about 48 KiB).
-    let leaked = NET.load(Ordering::SeqCst);
     assert!(leaked < 8 * 1024, "{leaked} bytes left by the thread");
 
     // The same for a state made new by the key's destructor (the first
     // guard dropped the one before: no survivor).
-    NET.store(0, Ordering::SeqCst);
-    std::thread::spawn(|| {
-        count_into(&NET);
+    let leaked = left_by_thread(|| {
         let mut key = 0;
         // SAFETY: a valid out-pointer and an `extern "C"` destructor.
         assert_eq!(unsafe { pthread_key_create(&mut key, Some(late_maker)) }, 0);
@@ -136,10 +129,7 @@ fn a_state_woken_by_a_key_destructor_keeps_no_freed_blocks() {
         let value = Box::into_raw(Box::new(7u32));
         // SAFETY: the key was just created.
         assert_eq!(unsafe { pthread_setspecific(key, value.cast()) }, 0);
-    })
-    .join()
-    .unwrap();
-    let leaked = NET.load(Ordering::SeqCst);
+    });
     assert!(
         leaked < 8 * 1024,
         "{leaked} bytes left by the second thread"
@@ -147,7 +137,7 @@ fn a_state_woken_by_a_key_destructor_keeps_no_freed_blocks() {
 }
 
 /// The bytes that a new thread running `body` leaves allocated once it is
-/// joined.
+/// joined. One such thread at a time, whichever test runs it.
 fn left_by_thread(body: fn()) -> isize {
     static NET: AtomicIsize = AtomicIsize::new(0);
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
