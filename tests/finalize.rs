@@ -150,16 +150,22 @@ fn resurrection_in_a_cycle_keeps_everything_it_reaches_alive() {
     assert_eq!(events().len(), 2);
     assert!(take_drops().is_empty());
     assert!(
-        wa.upgrade().is_none(),
+        wa.upgrade().is_none() && wb.upgrade().is_none(),
         "weak references stay cleared, as in CPython"
     );
     let saved = SAVED.with(|s| std::mem::take(&mut *s.borrow_mut()));
     assert_eq!(saved.len(), 2);
-    // Unlike CPython, new weak references to them never upgrade either.
-    assert!(Gc::downgrade(&saved[0]).upgrade().is_none());
+    assert!(saved[0].me.borrow().upgrade().is_none(), "made before");
+    // As in CPython, the weak references made after the resurrection work,
+    // and so do the weak containers.
+    let fresh = Gc::downgrade(&saved[0]);
+    assert!(Gc::ptr_eq(&fresh.upgrade().unwrap(), &saved[0]));
+    assert_eq!(fresh.strong_count(), 2, "`saved`'s and its partner's");
+    assert!(Weak::ptr_eq(&fresh, &wa) || Weak::ptr_eq(&fresh, &wb));
     let mut map = gcptr::WeakValueMap::new();
     map.insert(0, &saved[0]);
-    assert!(map.is_empty() && map.get(&0).is_none());
+    assert_eq!(map.len(), 1);
+    assert!(Gc::ptr_eq(&map.get(&0).unwrap(), &saved[0]));
     assert_eq!(
         saved[0]
             .partner
@@ -175,11 +181,11 @@ fn resurrection_in_a_cycle_keeps_everything_it_reaches_alive() {
         1
     );
     drop(saved);
-    let _ = wb;
     MODE.with(|m| m.set(Mode::Read));
     assert_eq!(gcptr::collect(), 2);
     assert!(events().is_empty(), "never finalized again");
     assert_eq!(take_drops(), [1, 2]);
+    assert!(fresh.upgrade().is_none() && map.is_empty());
 }
 
 #[test]
@@ -263,4 +269,113 @@ fn values_held_inside_another_object_are_dropped_not_finalized() {
     assert_eq!(gcptr::collect(), 2, "the holder and the object it reaches");
     assert_eq!(events(), ["finalize peer (partner none)"]);
     assert_eq!(take_drops(), [4, 5]);
+}
+
+thread_local! {
+    static RESCUED: RefCell<Vec<Gc<Phoenix>>> = const { RefCell::new(Vec::new()) };
+    static MADE_IN_FINALIZER: RefCell<Vec<Weak<Phoenix>>> = const { RefCell::new(Vec::new()) };
+}
+
+trait Bird: Trace {}
+
+/// A node whose finalizer, if it `rescues`, resurrects its peer (and with
+/// it whatever the peer reaches), and makes a `Weak` to it on the way.
+#[derive(Trace)]
+#[gc(finalize)]
+struct Phoenix {
+    peer: RefCell<Option<Gc<Phoenix>>>,
+    #[gc(skip)]
+    rescues: bool,
+}
+
+impl Bird for Phoenix {}
+
+impl Finalize for Phoenix {
+    fn finalize(&self) {
+        if !self.rescues {
+            return;
+        }
+        if let Some(peer) = self.peer.borrow().clone() {
+            MADE_IN_FINALIZER.with(|m| m.borrow_mut().push(Gc::downgrade(&peer)));
+            RESCUED.with(|r| r.borrow_mut().push(peer));
+        }
+    }
+}
+
+/// Drops a cycle of `a` and a new rescuer that holds it, and collects: the
+/// rescuer's finalizer resurrects `a`, and `a` the rescuer.
+fn resurrect_through_a_rescuer(a: Gc<Phoenix>) -> Gc<Phoenix> {
+    let rescuer = Gc::new(Phoenix {
+        peer: RefCell::new(Some(a.clone())),
+        rescues: true,
+    });
+    *a.peer.borrow_mut() = Some(rescuer);
+    drop(a);
+    assert_eq!(gcptr::collect(), 0, "both resurrected");
+    let mut rescued = RESCUED.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    assert_eq!(rescued.len(), 1);
+    rescued.pop().unwrap()
+}
+
+/// CPython clears the weak references to garbage before finalizers run,
+/// and a finalizer that resurrects the object leaves them cleared; those
+/// made after work. gcptr keeps an epoch per object and per `Weak`, which
+/// allows one resurrection of this kind: after a second, no weak reference
+/// to the object upgrades again.
+#[test]
+fn weak_references_made_after_a_resurrection_upgrade_once() {
+    let a = Gc::new(Phoenix {
+        peer: RefCell::new(None),
+        rescues: false,
+    });
+    let before = Gc::downgrade(&a);
+    let a = resurrect_through_a_rescuer(a);
+    assert!(before.upgrade().is_none(), "cleared by the collection");
+    assert_eq!((before.strong_count(), before.weak_count()), (0, 0));
+    let in_finalizer = MADE_IN_FINALIZER.with(|m| m.borrow_mut().pop().unwrap());
+    assert!(
+        in_finalizer.upgrade().is_none(),
+        "made while the object stood condemned"
+    );
+    let after = Gc::downgrade(&a);
+    assert!(Gc::ptr_eq(&after.upgrade().unwrap(), &a));
+    assert!(Weak::ptr_eq(&before, &after));
+    // The epoch survives a coercion and a clone.
+    let bird: Weak<dyn Bird> = gcptr::gc_coerce!(after.clone() => dyn Bird);
+    assert!(bird.upgrade().is_some());
+    // So does a referrer's handle: the rescuer refers to `a`.
+    let referrer = gcptr::referrers(&a);
+    assert_eq!(referrer.len(), 1);
+    assert!(referrer[0].downcast::<Phoenix>().is_some());
+    let mut set = gcptr::WeakSet::new();
+    assert!(set.insert(&a));
+
+    // A second resurrection, by another rescuer.
+    let rescuer = a.peer.borrow_mut().take().unwrap();
+    assert!(
+        Gc::downgrade(&rescuer).upgrade().is_some(),
+        "resurrected once"
+    );
+    drop(rescuer); // its last handle: it dies by count, finalized already
+    let a = resurrect_through_a_rescuer(a);
+    assert!(after.upgrade().is_none() && bird.upgrade().is_none());
+    assert_eq!(referrer[0].strong_count(), 0);
+    assert!(set.is_empty());
+    assert!(
+        Gc::downgrade(&a).upgrade().is_none(),
+        "a second resurrection leaves the weak references cleared for good"
+    );
+    set.insert(&a);
+    assert!(set.is_empty() && !set.contains(&a));
+    let second_rescuer = a.peer.borrow().clone().unwrap();
+    assert!(
+        Gc::downgrade(&second_rescuer).upgrade().is_some(),
+        "the new rescuer was resurrected for the first time"
+    );
+    drop((second_rescuer, referrer));
+
+    drop(a);
+    MADE_IN_FINALIZER.with(|m| m.borrow_mut().clear());
+    assert_eq!(gcptr::collect(), 2, "finalized already: no third rescue");
+    assert!(RESCUED.with(|r| r.borrow().is_empty()));
 }

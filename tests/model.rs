@@ -79,6 +79,7 @@ fn op(finalizers: bool) -> impl Strategy<Value = Op> {
         1 => Just(Op::Freeze),
         1 => Just(Op::Unfreeze),
         2 => Just(Op::DropResurrected),
+        2 => Just(Op::AdoptResurrected),
         2 => (0..machine::KEYS, ix()).prop_map(|(key, root)| Op::MapInsert { key, root }),
         1 => (0..machine::KEYS, any::<bool>()).prop_map(|(key, fin)| Op::MapRemove { key, fin }),
         1 => (0..machine::KEYS, any::<bool>(), any::<bool>())

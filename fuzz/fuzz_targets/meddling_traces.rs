@@ -1390,7 +1390,8 @@ fn act(a: Action, ctx: Ctx, own: Option<&dyn Edges>) {
 // ---------------------------------------------------------------- program
 
 /// Every node a root reaches is alive and intact. (Not that it upgrades:
-/// an object that a finalizer resurrected never upgrades again.)
+/// the `Weak`s made before a finalizer resurrected an object never upgrade
+/// again.)
 fn check_reach() {
     let roots: Vec<G> = st(|s| s.roots.iter().flatten().cloned().collect());
     let mut seen = std::collections::HashSet::new();

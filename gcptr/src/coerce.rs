@@ -64,15 +64,15 @@ impl<T: ?Sized> CoercePointer for Weak<T> {
     type With<U: ?Sized> = Weak<U>;
 
     fn into_raw_box(self) -> *mut GcBox<T> {
-        let raw = self.inner().as_ptr();
-        core::mem::forget(self);
-        raw
+        // With the `Weak`'s epoch in its low bit: coercion keeps the
+        // address, and nothing reads through it before `from_raw_box`.
+        self.into_tagged()
     }
 
     unsafe fn from_raw_box<U: ?Sized>(raw: *mut GcBox<U>) -> Weak<U> {
         // SAFETY: per the contract, the pointer a `Weak` gave up (the
         // dangling address of `Weak::new` included: coercion keeps it).
-        Weak::from_inner(unsafe { NonNull::new_unchecked(raw) })
+        Weak::from_tagged(unsafe { NonNull::new_unchecked(raw) })
     }
 }
 

@@ -152,7 +152,7 @@ impl<T: Trace + 'static> Gc<T> {
         // SAFETY: the header is initialized; the new `Weak` owns the unit
         // added here.
         unsafe { header.as_ref() }.inc_weak();
-        let weak = Weak::from_inner(uninit.ptr.cast::<GcBox<T>>());
+        let weak = Weak::made_now(uninit.ptr.cast::<GcBox<T>>());
         let value = f(&weak);
         core::mem::forget(abandon);
         drop(weak);
@@ -445,7 +445,7 @@ impl<T: ?Sized> Gc<T> {
     /// ```
     pub fn downgrade(this: &Gc<T>) -> Weak<T> {
         this.header_ref().inc_weak();
-        Weak::from_inner(this.ptr)
+        Weak::made_now(this.ptr)
     }
 
     /// Whether two `Gc`s point at the same object: Python's `is`.
@@ -508,7 +508,9 @@ impl<T: ?Sized> Gc<T> {
     /// Read from a finalizer or a `Drop` that a collection runs, it counts
     /// one more for an object the collector holds meanwhile: one it is
     /// reclaiming, or one set aside by [`get_mut`](Gc::get_mut) that waits
-    /// to come back.
+    /// to come back. For an object that a finalizer resurrected, it counts
+    /// the `Weak`s made before too, which no longer upgrade (see
+    /// [`Finalize`](crate::Finalize)).
     ///
     /// # Examples
     ///

@@ -20,7 +20,7 @@
 //!   strong references together, as in `std::rc`, plus one held by the
 //!   collector while it condemns the object. Both abort the process on
 //!   overflow, so every strong count below 2^32 works, and every weak count
-//!   below 2^27 (up to 2^27 - 3 `Weak`s to one object, with both of those
+//!   below 2^26 (up to 2^26 - 3 `Weak`s to one object, with both of those
 //!   units): the weak word's top bits are [`QUIET`], which says that the
 //!   object need not report a lost reference (see [`Header::dec_strong`]),
 //!   [`OLD`], which says that it is counted in generation 2's
@@ -28,7 +28,8 @@
 //!   buffer of reporters holds its address, [`PROVISIONAL`], which says
 //!   that its `DEAD` flag is a full collection's verdict in advance, and
 //!   [`DROP_ONLY_RELEASES_GCS`], which says that its drop does nothing but
-//!   drop `Gc`s.
+//!   drop `Gc`s, and [`EPOCH`], which says which `Weak`s may upgrade after
+//!   a finalizer resurrected the object.
 //! * `vtable` is a `&'static VTable` for the concrete type the object was
 //!   allocated as: it survives coercion to `Gc<dyn Trait>` and lets the
 //!   collector, which sees only headers, trace, finalize, drop and free.
@@ -75,9 +76,12 @@ pub(crate) mod flags {
     pub const DEAD: usize = 2;
     /// The finalizer has run, or the type has none.
     pub const FINALIZED: usize = 4;
-    /// A collection found the object to be garbage. Weak references never
-    /// upgrade again, even if a finalizer resurrects the object (as CPython
-    /// clears weak references before it runs finalizers).
+    /// A collection found the object to be garbage, with user code to run
+    /// before its drop (a finalizer, a watcher): no weak reference upgrades
+    /// (as CPython clears weak references before it runs finalizers). Set
+    /// for good: if a finalizer resurrects the object, the weak references
+    /// made from then on upgrade by the weak epoch
+    /// ([`Header::revive_weak_references`](super::Header::revive_weak_references)).
     pub const WEAK_CLEARED: usize = 8;
     /// Something watches for the object's death: a weak map entry or a
     /// death callback (`weak_maps::watch`).
@@ -131,6 +135,26 @@ pub(crate) struct Links {
     prev: Cell<*const Links>,
 }
 
+/// Which of an object's two weak epochs a weak reference was made in
+/// ([`EPOCH`]): 0, the first, or 1, the one after a finalizer resurrected
+/// it (a `usize`, as a `Weak` keeps it in its address's lowest bit).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct WeakEpoch(usize);
+
+impl WeakEpoch {
+    /// The epoch whose number is `bit`'s lowest bit.
+    #[inline(always)]
+    pub(crate) fn from_low_bit(bit: usize) -> WeakEpoch {
+        WeakEpoch(bit & 1)
+    }
+
+    /// The epoch's number, 0 or 1.
+    #[inline(always)]
+    pub(crate) fn number(self) -> usize {
+        self.0
+    }
+}
+
 /// Where a tracked object stands in the analysis under way.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Mark {
@@ -178,8 +202,23 @@ const PROVISIONAL: u32 = 1 << 28;
 /// ([`Trace::__drop_only_releases_gcs`]): a garbage set of such objects
 /// whose edges all lead to each other is freed without its drops.
 const DROP_ONLY_RELEASES_GCS: u32 = 1 << 27;
+/// The weak word's sixth bit, the object's weak epoch: set while the object
+/// lives on after a collection's finalizers first resurrected it. That
+/// collection cleared its weak references (`flags::WEAK_CLEARED`, which
+/// stays set from then on). Each `Weak` carries the epoch it was made in
+/// (`Weak`'s tag), and a cleared object's `Weak`s upgrade only if both are
+/// set: those made before the resurrection stay cleared, as CPython's do,
+/// and those made after it work, as new `weakref.ref`s to a resurrected
+/// object do. When a collection condemns the object again, the bit goes
+/// for good: a `Weak` of the second epoch must not upgrade again, and
+/// there is no third ([`Header::revive_weak_references`]).
+///
+/// An object never cleared has only `Weak`s of the first epoch, so the
+/// common test (`WEAK_CLEARED` and `DEAD` both clear) needs no look at
+/// the epochs ([`Header::is_upgradable_from`]).
+const EPOCH: u32 = 1 << 26;
 /// The weak word's bits that hold the weak count.
-const WEAK_COUNT: u32 = DROP_ONLY_RELEASES_GCS - 1;
+const WEAK_COUNT: u32 = EPOCH - 1;
 
 const LINKS_SIZE: usize = size_of::<Links>();
 
@@ -487,11 +526,65 @@ impl Header {
             .set(pointer.cast::<VTable>().map_addr(|a| a | flag_bits));
     }
 
-    /// Whether `Weak::upgrade` may hand out a new strong reference.
+    /// Whether a weak reference made now could hand out a new strong
+    /// reference: for a weak handle about to be made (a container entry, a
+    /// death callback), which is made in the current epoch.
     #[inline(always)]
     pub(crate) fn is_upgradable(&self) -> bool {
+        self.is_upgradable_from(self.weak_epoch())
+    }
+
+    /// Whether a weak reference made in `epoch` (see [`EPOCH`]) may hand
+    /// out a new strong reference.
+    #[inline(always)]
+    pub(crate) fn is_upgradable_from(&self, epoch: WeakEpoch) -> bool {
         let doomed = self.flags() & (flags::DEAD | flags::WEAK_CLEARED);
-        self.strong.get() != 0 && (doomed == 0 || (doomed == flags::DEAD && !self.is_dead()))
+        self.strong.get() != 0 && (doomed == 0 || self.is_upgradable_when(doomed, epoch))
+    }
+
+    /// [`is_upgradable_from`](Header::is_upgradable_from) for an object
+    /// with `doomed`, some of `DEAD` and `WEAK_CLEARED`: provisionally
+    /// `DEAD` in an analysis, or cleared and resurrected.
+    #[cold]
+    #[inline(never)]
+    fn is_upgradable_when(&self, doomed: usize, epoch: WeakEpoch) -> bool {
+        let alive = doomed & flags::DEAD == 0 || !self.is_dead();
+        let in_epoch = doomed & flags::WEAK_CLEARED == 0
+            || (self.weak.get() & EPOCH != 0 && epoch.number() == 1);
+        alive && in_epoch
+    }
+
+    /// The epoch that a weak reference made now belongs to ([`EPOCH`]).
+    #[inline(always)]
+    pub(crate) fn weak_epoch(&self) -> WeakEpoch {
+        WeakEpoch::from_low_bit((self.weak.get() >> EPOCH.trailing_zeros()) as usize)
+    }
+
+    /// Clears the object's weak references (`WEAK_CLEARED`), for a
+    /// collection that found it to be garbage. Returns whether a collection
+    /// had cleared them before: then a finalizer resurrected the object,
+    /// and the collection must end the second epoch of its weak references
+    /// ([`Header::end_weak_epoch`]).
+    pub(crate) fn clear_weak_references(&self) -> bool {
+        let before = self.has(flags::WEAK_CLEARED);
+        self.set(flags::WEAK_CLEARED);
+        before
+    }
+
+    /// For an object whose weak references a collection clears again
+    /// (a finalizer resurrected it, and it is garbage once more): the
+    /// `Weak`s of its second epoch stop upgrading, for good ([`EPOCH`]).
+    pub(crate) fn end_weak_epoch(&self) {
+        self.set_weak_bit(EPOCH, false);
+    }
+
+    /// For a survivor of a collection's second look at its garbage, which a
+    /// finalizer resurrected, and whose weak references that collection
+    /// cleared for the first time: those stay cleared, and the ones made
+    /// from now on upgrade, in the second epoch ([`EPOCH`]).
+    pub(crate) fn revive_weak_references(&self) {
+        debug_assert!(self.has(flags::WEAK_CLEARED));
+        self.set_weak_bit(EPOCH, true);
     }
 
     /// The object's list links, if it is tracked.
@@ -1303,7 +1396,7 @@ mod tests {
     }
 
     /// Every strong count below 2^32 works, and every weak count below
-    /// 2^27 (the weak word's top bits are flags), for quiet objects and
+    /// 2^26 (the weak word's top bits are flags), for quiet objects and
     /// others alike (not only counts a small counter would allow). The
     /// counts are set directly: 4 billion clones would take seconds.
     #[test]

@@ -7,7 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::collector::{self, death};
 use crate::gc::Gc;
-use crate::header::{GcBox, Header, Links};
+use crate::header::{GcBox, Header, Links, WeakEpoch};
 use crate::trace::{Action, Trace, Tracer};
 
 /// The addresses of the `Gc`s that `value`'s [`Trace`] impl visits, in
@@ -164,14 +164,20 @@ pub fn referrers<T: ?Sized>(target: &Gc<T>) -> Vec<ObjectRef> {
 /// type, its address, and a typed [`Gc`] if you know the type.
 pub struct ObjectRef {
     header: NonNull<Header>,
+    /// As a `Weak`'s: it upgrades only in the weak epoch it was made in.
+    epoch: WeakEpoch,
 }
 
 impl ObjectRef {
     fn new(header: NonNull<Header>) -> ObjectRef {
         // SAFETY: allocated (a tracked object in a list, when `referrers`
         // listed them); the unit taken here keeps it so until `drop`.
-        unsafe { header.as_ref() }.inc_weak();
-        ObjectRef { header }
+        let h = unsafe { header.as_ref() };
+        h.inc_weak();
+        ObjectRef {
+            header,
+            epoch: h.weak_epoch(),
+        }
     }
 
     fn header(&self) -> &Header {
@@ -225,7 +231,7 @@ impl ObjectRef {
     /// assert_eq!(found[0].strong_count(), 0);
     /// ```
     pub fn strong_count(&self) -> usize {
-        if self.header().is_upgradable() {
+        if self.header().is_upgradable_from(self.epoch) {
             self.header().strong()
         } else {
             0
@@ -247,7 +253,9 @@ impl ObjectRef {
     /// ```
     pub fn downcast<T: 'static>(&self) -> Option<Gc<T>> {
         let header = self.header();
-        if (header.vtable().type_id)() != core::any::TypeId::of::<T>() || !header.is_upgradable() {
+        if (header.vtable().type_id)() != core::any::TypeId::of::<T>()
+            || !header.is_upgradable_from(self.epoch)
+        {
             return None;
         }
         header.inc_strong();

@@ -216,11 +216,52 @@ pub unsafe trait Trace {
 /// was resurrected. The finalizer does not run again for those objects.
 /// The weak references to objects that a collection found to be garbage
 /// are cleared before any finalizer runs, as in CPython, and stay so if
-/// they are resurrected. Unlike CPython, where a new `weakref.ref` to a
-/// resurrected object works, a `Weak` to one, made before or after, never
-/// upgrades again, and a weak map's entry for it is gone at once. (An
-/// object resurrected by the finalizer that its count reaching zero ran
-/// keeps its weak references.)
+/// they are resurrected; the weak map entries for them are gone. The
+/// `Weak`s made after the resurrection upgrade, as new `weakref.ref`s do in
+/// CPython, and the weak maps take the object again. Two limits: a `Weak`
+/// (or weak map entry) made while the object stands condemned, from a
+/// finalizer or a death callback of the collection that condemned it,
+/// stays cleared too; and only the first such resurrection of an object
+/// starts a new epoch of weak references: after a second, no `Weak` to it
+/// upgrades again (each `Weak` keeps its epoch in one bit of its address).
+/// An object resurrected by the finalizer that its count reaching zero ran
+/// keeps its weak references, as nothing cleared them.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use gcptr::{Finalize, Gc, Trace};
+///
+/// thread_local! {
+///     static POOL: RefCell<Vec<Gc<Conn>>> = const { RefCell::new(Vec::new()) };
+/// }
+///
+/// #[derive(Trace)]
+/// #[gc(finalize)]
+/// struct Conn {
+///     peer: RefCell<Option<Gc<Conn>>>,
+/// }
+///
+/// impl Finalize for Conn {
+///     fn finalize(&self) {
+///         // Back to the pool, and the peer with it.
+///         if let Some(peer) = self.peer.borrow().clone() {
+///             POOL.with(|p| p.borrow_mut().push(peer));
+///         }
+///     }
+/// }
+///
+/// let a = Gc::new(Conn { peer: RefCell::new(None) });
+/// let b = Gc::new(Conn { peer: RefCell::new(Some(a.clone())) });
+/// *a.peer.borrow_mut() = Some(b);
+/// let before = Gc::downgrade(&a);
+/// drop(a);
+/// assert_eq!(gcptr::collect(), 0); // both resurrected
+/// assert!(before.upgrade().is_none()); // cleared, as in CPython
+/// let a = POOL.with(|p| p.borrow_mut().pop()).unwrap();
+/// let after = Gc::downgrade(&a);
+/// assert!(Gc::ptr_eq(&after.upgrade().unwrap(), &a)); // a new one works
+/// # *a.peer.borrow_mut() = None;
+/// ```
 ///
 /// An object is the value of one `Gc`: a finalizable value held some other
 /// way (a field of another type, an element of a `Vec` or of a `Gc<[T]>`)

@@ -5,7 +5,7 @@ use core::ptr::{self, NonNull};
 
 use crate::collector::death;
 use crate::gc::Gc;
-use crate::header::{GcBox, Header};
+use crate::header::{GcBox, Header, WeakEpoch};
 use crate::trace::{Trace, Tracer};
 
 /// A reference that does not keep its object alive: Python's
@@ -14,7 +14,9 @@ use crate::trace::{Trace, Tracer};
 /// [`upgrade`](Weak::upgrade) returns a [`Gc`] while the object lives, and
 /// `None` once it is dead, including as soon as a collection has found it
 /// to be garbage, before its finalizer runs (as CPython clears weak
-/// references first). A `Weak` keeps only the allocation's header, never
+/// references first); it stays `None` if the finalizer resurrects the
+/// object, while the `Weak`s made after that upgrade (see
+/// [`Finalize`](crate::Finalize)). A `Weak` keeps only the allocation's header, never
 /// the value, and the collector does not count it as a reference: a cycle
 /// of `Weak`s is no cycle at all.
 ///
@@ -41,11 +43,17 @@ use crate::trace::{Trace, Tracer};
 /// assert!(leaf.parent.borrow().upgrade().is_none());
 /// ```
 pub struct Weak<T: ?Sized> {
-    // `usize::MAX` (never a valid address for a `GcBox`) for `Weak::new`.
+    // The allocation, with the object's weak epoch when the `Weak` was made
+    // (`Header::weak_epoch`) in the address's lowest bit, which a
+    // `GcBox`'s alignment leaves free; `usize::MAX` (never a valid address
+    // for a `GcBox`, tagged or not) for `Weak::new`.
     ptr: NonNull<GcBox<T>>,
 }
 
 const DANGLING: usize = usize::MAX;
+
+/// The bit of a `Weak`'s address that holds its epoch.
+const EPOCH_TAG: usize = 1;
 
 impl<T> Weak<T> {
     /// A `Weak` that points at nothing and never upgrades.
@@ -83,12 +91,47 @@ impl<T> Weak<T> {
 }
 
 impl<T: ?Sized> Weak<T> {
-    pub(crate) fn from_inner(ptr: NonNull<GcBox<T>>) -> Weak<T> {
+    /// A `Weak` to the object at `ptr`, made now (in the object's current
+    /// weak epoch), which owns the unit of the weak count that the caller
+    /// took for it.
+    #[inline]
+    pub(crate) fn made_now(ptr: NonNull<GcBox<T>>) -> Weak<T> {
+        // SAFETY: the caller's unit of the weak count keeps the header
+        // allocated.
+        let epoch = unsafe { ptr.cast::<Header>().as_ref() }.weak_epoch();
+        let tagged = ptr.as_ptr().map_addr(|a| a | epoch.number());
+        Weak {
+            // SAFETY: an allocation's address, with a low bit maybe set,
+            // is not null.
+            ptr: unsafe { NonNull::new_unchecked(tagged) },
+        }
+    }
+
+    /// Gives up the pointer as it is, epoch included, with its unit of the
+    /// weak count: for `from_tagged`, after an unsizing coercion.
+    pub(crate) fn into_tagged(self) -> *mut GcBox<T> {
+        let tagged = self.ptr.as_ptr();
+        core::mem::forget(self);
+        tagged
+    }
+
+    /// Takes back a pointer that `into_tagged` gave up.
+    pub(crate) fn from_tagged(ptr: NonNull<GcBox<T>>) -> Weak<T> {
         Weak { ptr }
     }
 
+    /// The allocation, without the epoch. Not for `Weak::new`'s.
+    #[inline]
     pub(crate) fn inner(&self) -> NonNull<GcBox<T>> {
-        self.ptr
+        let untagged = self.ptr.as_ptr().map_addr(|a| a & !EPOCH_TAG);
+        // SAFETY: an allocation's address, which is not null.
+        unsafe { NonNull::new_unchecked(untagged) }
+    }
+
+    /// The weak epoch the `Weak` was made in.
+    #[inline]
+    pub(crate) fn epoch(&self) -> WeakEpoch {
+        WeakEpoch::from_low_bit(self.ptr.as_ptr().cast::<u8>().addr())
     }
 
     /// The header, unless this `Weak` came from `Weak::new`.
@@ -99,7 +142,7 @@ impl<T: ?Sized> Weak<T> {
         } else {
             // SAFETY: a `Weak` owns a unit of the weak count, which keeps
             // the header allocated.
-            Some(unsafe { self.ptr.cast::<Header>().as_ref() })
+            Some(unsafe { self.inner().cast::<Header>().as_ref() })
         }
     }
 
@@ -119,12 +162,12 @@ impl<T: ?Sized> Weak<T> {
     /// ```
     pub fn upgrade(&self) -> Option<Gc<T>> {
         let header = self.header()?;
-        if !header.is_upgradable() {
+        if !header.is_upgradable_from(self.epoch()) {
             return None;
         }
         header.inc_strong();
         // SAFETY: the strong count now includes the new `Gc`.
-        Some(unsafe { Gc::from_inner(self.ptr) })
+        Some(unsafe { Gc::from_inner(self.inner()) })
     }
 
     /// The number of strong references, or 0 if [`upgrade`](Weak::upgrade)
@@ -143,7 +186,7 @@ impl<T: ?Sized> Weak<T> {
     /// ```
     pub fn strong_count(&self) -> usize {
         self.header()
-            .filter(|h| h.is_upgradable())
+            .filter(|h| h.is_upgradable_from(self.epoch()))
             .map_or(0, Header::strong)
     }
 
@@ -165,7 +208,7 @@ impl<T: ?Sized> Weak<T> {
         // object that the running collection condemned (whose weak count
         // holds the collector's unit).
         self.header()
-            .filter(|h| h.is_upgradable())
+            .filter(|h| h.is_upgradable_from(self.epoch()))
             .map_or(0, |h| h.weak() - 1)
     }
 
@@ -182,7 +225,9 @@ impl<T: ?Sized> Weak<T> {
     /// assert!(Weak::ptr_eq(&Weak::<i32>::new(), &Weak::new()));
     /// ```
     pub fn ptr_eq(this: &Weak<T>, other: &Weak<T>) -> bool {
-        ptr::addr_eq(this.ptr.as_ptr(), other.ptr.as_ptr())
+        // Whatever their epochs (and `Weak::new`'s address has the bit).
+        let address = |weak: &Weak<T>| weak.ptr.as_ptr().cast::<u8>().addr() | EPOCH_TAG;
+        address(this) == address(other)
     }
 
     /// The address of the value (which may be dropped), as
@@ -201,7 +246,7 @@ impl<T: ?Sized> Weak<T> {
             return self.ptr.as_ptr() as *const T;
         }
         // SAFETY: a projection within the allocation; nothing is read.
-        unsafe { ptr::addr_of!((*self.ptr.as_ptr()).value) }
+        unsafe { ptr::addr_of!((*self.inner().as_ptr()).value) }
     }
 }
 
@@ -227,7 +272,7 @@ impl<T: ?Sized> Drop for Weak<T> {
             // SAFETY: this `Weak`'s unit of the weak count; if it is the
             // last one, the value is long gone (the strong references hold
             // a unit until it is dropped).
-            unsafe { death::release_weak(self.ptr.cast()) };
+            unsafe { death::release_weak(self.inner().cast()) };
         }
     }
 }

@@ -31,8 +31,9 @@
 //! # The model
 //!
 //! A plain graph: for each object its strong count, edges, generation
-//! (0, 1, 2, or 3 for frozen), and flags `dead`, `finalized`,
-//! `weak_cleared`. It states the contract, not the algorithm:
+//! (0, 1, 2, or 3 for frozen), flags `dead`, `finalized`, `weak_cleared`,
+//! and its weak epoch; for each weak reference, its object and the epoch it
+//! was made in. It states the contract, not the algorithm:
 //!
 //! * Reference counting: an object whose count reaches zero dies at once
 //!   (its finalizer runs first, with the object held, and may resurrect
@@ -43,8 +44,10 @@
 //!   rest are garbage: their weak references stop upgrading, their
 //!   finalizers (not yet run) run with the whole set intact, and what a
 //!   finalizer made reachable again is resurrected (moved up, like a
-//!   survivor). The remaining garbage is marked dead, then each value is
-//!   dropped. The call returns the number dropped.
+//!   survivor; the first time, into its next weak epoch, where the weak
+//!   references made from then on upgrade). The remaining garbage is
+//!   marked dead, then each value is dropped. The call returns the number
+//!   dropped.
 //! * Automatic collection follows CPython's rules (thresholds on `count()`,
 //!   the 25% rule for full collections, which waits for 50%, then 100%,
 //!   while automatic full collections find nothing), and gcptr's own: a
@@ -151,6 +154,9 @@ pub enum Op {
     Unfreeze,
     /// Empties `RES`, dropping what finalizers stored there, in order.
     DropResurrected,
+    /// Empties `RES` into the roots: what finalizers resurrected can then
+    /// be downgraded, linked and put in the weak containers.
+    AdoptResurrected,
     /// `map.insert(key % KEYS, &roots[root])`, in the `WeakValueMap` of
     /// the root's type (none for a bare root).
     MapInsert { key: u8, root: u8 },
@@ -248,7 +254,7 @@ impl Op {
                     Op::Unfreeze
                 }
             }
-            30 => Op::DropResurrected,
+            30 => Op::AdoptResurrected,
             31 => Op::MapInsert {
                 key: arg(),
                 root: arg(),
@@ -653,14 +659,24 @@ struct MObj {
     kind: Kind,
     strong: usize,
     edges: Vec<usize>,
-    weaks: Vec<usize>,
+    weaks: Vec<MWeak>,
     generation: u8,
     dead: bool,
     finalized: bool,
     weak_cleared: bool,
+    /// Resurrected by a collection's finalizer once (gcptr's `EPOCH`).
+    epoch: bool,
     /// Reported a lost reference since a full collection last analysed it
     /// (gcptr's `QUIET`): full collections start from these.
     quiet: bool,
+}
+
+/// A weak reference in the model: its object, and the object's weak epoch
+/// when it was made.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct MWeak {
+    id: usize,
+    epoch: bool,
 }
 
 /// The reference model of the heap.
@@ -668,7 +684,7 @@ struct MObj {
 pub struct Model {
     objs: Vec<MObj>,
     roots: Vec<usize>,
-    weaks: Vec<usize>,
+    weaks: Vec<MWeak>,
     res: Vec<usize>,
     counts: [usize; 3],
     /// The next full collection looks at every object, not only what the
@@ -694,18 +710,39 @@ pub struct Model {
     old_reports: bool,
     events: Vec<Event>,
     /// The weak value maps (plain, finalizer): key to object, dead or not.
-    maps: [HashMap<u8, usize>; 2],
+    maps: [HashMap<u8, MWeak>; 2],
     /// The weak sets (plain, finalizer): members, dead or not.
-    sets: [Vec<usize>; 2],
+    sets: [Vec<MWeak>; 2],
     /// The finalizer object being allocated, while its allocation's
     /// automatic collection runs.
     newborn: Option<usize>,
 }
 
 impl Model {
+    /// Whether a weak reference to `id` made now would upgrade.
     fn upgradable(&self, id: usize) -> bool {
         let o = &self.objs[id];
         !o.dead && o.strong > 0 && !o.weak_cleared
+    }
+
+    /// A weak reference to `id`, made now.
+    fn weak_to(&self, id: usize) -> MWeak {
+        MWeak {
+            id,
+            epoch: self.objs[id].epoch,
+        }
+    }
+
+    /// Whether `weak` upgrades: only in the epoch it was made in.
+    fn upgrades(&self, weak: MWeak) -> bool {
+        self.upgradable(weak.id) && self.objs[weak.id].epoch == weak.epoch
+    }
+
+    /// Whether the weak set of `id`'s kind has a live entry for it.
+    fn is_member(&self, id: usize) -> bool {
+        self.sets[usize::from(self.is_fin(id))]
+            .iter()
+            .any(|&m| m.id == id && self.upgrades(m))
     }
 
     fn is_fin(&self, id: usize) -> bool {
@@ -717,14 +754,14 @@ impl Model {
     fn map_len(&self, fin: bool) -> usize {
         self.maps[usize::from(fin)]
             .values()
-            .filter(|&&id| self.upgradable(id))
+            .filter(|&&w| self.upgrades(w))
             .count()
     }
 
     fn set_len(&self, fin: bool) -> usize {
         self.sets[usize::from(fin)]
             .iter()
-            .filter(|&&id| self.upgradable(id))
+            .filter(|&&w| self.upgrades(w))
             .count()
     }
 
@@ -750,6 +787,7 @@ impl Model {
             dead: false,
             finalized: false,
             weak_cleared: false,
+            epoch: false,
             quiet: false,
         });
         let id = self.objs.len() - 1;
@@ -842,13 +880,13 @@ impl Model {
     /// `Gc::get_mut` lent the value of `id` (`lent`), or refused.
     fn get_mut(&mut self, id: usize, lent: bool) {
         let o = &self.objs[id];
-        let weak_holders = self.weaks.iter().filter(|&&w| w == id).count()
+        let weak_holders = self.weaks.iter().filter(|w| w.id == id).count()
             + self
                 .objs
                 .iter()
                 .filter(|h| !h.dead)
                 .flat_map(|h| &h.weaks)
-                .filter(|&&w| w == id)
+                .filter(|w| w.id == id)
                 .count();
         if o.strong == 1 && !o.dead && weak_holders == 0 && !self.is_fin(id) {
             // Weak map and set entries hold `Weak`s too, and leave lazily:
@@ -903,13 +941,18 @@ impl Model {
                 }
             }
             FinMode::ResurrectSelf => {
-                if self.upgradable(id) {
+                // Its `Weak` to itself was made with it.
+                if self.upgrades(MWeak { id, epoch: false }) {
                     self.inc(id);
                     self.res.push(id);
                 }
             }
             FinMode::AdoptNewborn => {
-                if let Some(newborn) = self.newborn.filter(|&n| self.upgradable(n)) {
+                let made_with_it = |n| MWeak {
+                    id: n,
+                    epoch: false,
+                };
+                if let Some(newborn) = self.newborn.filter(|&n| self.upgrades(made_with_it(n))) {
                     self.inc(newborn);
                     self.res.push(newborn);
                     self.lost_reference(newborn);
@@ -1112,8 +1155,14 @@ impl Model {
                     // Loud: every reference it had came from the garbage,
                     // so a later garbage set holding it needs a loss of a
                     // reference made from now on, reported then.
-                    self.objs[id].generation = older;
-                    self.objs[id].quiet = false;
+                    let o = &mut self.objs[id];
+                    o.generation = older;
+                    o.quiet = false;
+                    if !o.epoch {
+                        // The weak references made from now on upgrade.
+                        o.epoch = true;
+                        o.weak_cleared = false;
+                    }
                     resurrected_count += 1;
                 }
                 // Objects a finalizer killed by count are dead already.
@@ -1368,14 +1417,15 @@ impl Harness {
             Op::Downgrade(root) => {
                 if let Some(r) = index(root, n) {
                     self.weaks.push(self.roots[r].downgrade());
-                    self.model.weaks.push(self.model.roots[r]);
+                    self.model
+                        .weaks
+                        .push(self.model.weak_to(self.model.roots[r]));
                 }
             }
             Op::Upgrade { weak, keep } => {
                 if let Some(w) = index(weak, self.weaks.len()) {
                     let upgraded = self.weaks[w].upgrade();
-                    let id = self.model.weaks[w];
-                    self.check_upgrade(id, upgraded, keep);
+                    self.check_upgrade(self.model.weaks[w], upgraded, keep);
                 }
             }
             Op::DropWeak(weak) => {
@@ -1389,7 +1439,8 @@ impl Harness {
                     if let Some(weaks) = self.roots[f].weaks() {
                         weaks.borrow_mut().push(self.roots[t].downgrade());
                         let (f, t) = (self.model.roots[f], self.model.roots[t]);
-                        self.model.objs[f].weaks.push(t);
+                        let weak = self.model.weak_to(t);
+                        self.model.objs[f].weaks.push(weak);
                     }
                 }
             }
@@ -1401,8 +1452,7 @@ impl Harness {
                         let weak = weaks.borrow()[i].clone();
                         let upgraded = weak.upgrade();
                         drop(weak);
-                        let id = self.model.objs[mf].weaks[i];
-                        self.check_upgrade(id, upgraded, keep);
+                        self.check_upgrade(self.model.objs[mf].weaks[i], upgraded, keep);
                     }
                 }
             }
@@ -1440,6 +1490,19 @@ impl Harness {
                     self.model.dec(id);
                 }
             }
+            Op::AdoptResurrected => {
+                // In `RES`'s order, which may differ from the model's.
+                let res = RES.with(|r| std::mem::take(&mut *r.borrow_mut()));
+                for obj in res {
+                    let id = obj.id_by_address() as usize;
+                    let at = self.model.res.iter().position(|&r| r == id);
+                    let at = at.expect("`RES` holds what the model predicts");
+                    self.model.res.swap_remove(at);
+                    self.roots.push(obj);
+                    self.model.roots.push(id);
+                }
+                assert!(self.model.res.is_empty(), "`RES` as the model predicts");
+            }
             Op::MapInsert { key, root } => {
                 if let Some(r) = index(root, n) {
                     let key = key % KEYS;
@@ -1449,10 +1512,11 @@ impl Harness {
                         Obj::Bare(_) => return self.check(op),
                     };
                     let id = self.model.roots[r];
+                    let weak = self.model.weak_to(id);
                     let map = &mut self.model.maps[usize::from(self.model.is_fin(id))];
-                    let expected = map.insert(key, id);
-                    let expected = expected.filter(|&old| self.model.upgradable(old));
-                    self.check_found("WeakValueMap::insert", old, expected);
+                    let expected = map.insert(key, weak);
+                    let expected = expected.filter(|&old| self.model.upgrades(old));
+                    self.check_found("WeakValueMap::insert", old, expected.map(|w| w.id));
                 }
             }
             Op::MapRemove { key, fin } => {
@@ -1463,8 +1527,8 @@ impl Harness {
                     self.plain_map.remove(&key).map(Obj::Plain)
                 };
                 let expected = self.model.maps[usize::from(fin)].remove(&key);
-                let expected = expected.filter(|&old| self.model.upgradable(old));
-                self.check_found("WeakValueMap::remove", old, expected);
+                let expected = expected.filter(|&old| self.model.upgrades(old));
+                self.check_found("WeakValueMap::remove", old, expected.map(|w| w.id));
             }
             Op::MapGet { key, fin, keep } => {
                 let key = key % KEYS;
@@ -1474,7 +1538,7 @@ impl Harness {
                     self.plain_map.get(&key).map(Obj::Plain)
                 };
                 let expected = self.model.maps[usize::from(fin)].get(&key).copied();
-                let expected = expected.filter(|&id| self.model.upgradable(id));
+                let expected = expected.filter(|&w| self.model.upgrades(w)).map(|w| w.id);
                 if let (Some(obj), true) = (&found, keep) {
                     let id = obj.id_by_address() as usize;
                     self.roots.push(obj.clone());
@@ -1491,11 +1555,13 @@ impl Harness {
                         Obj::Bare(_) => return self.check(op),
                     };
                     let id = self.model.roots[r];
-                    let live = self.model.upgradable(id);
-                    let set = &mut self.model.sets[usize::from(self.model.is_fin(id))];
-                    let was_member = set.contains(&id) && live;
-                    if !set.contains(&id) {
-                        set.push(id);
+                    let was_member = self.model.is_member(id);
+                    if !was_member {
+                        // A new entry, in place of a dead one.
+                        let weak = self.model.weak_to(id);
+                        let set = &mut self.model.sets[usize::from(self.model.is_fin(id))];
+                        set.retain(|m| m.id != id);
+                        set.push(weak);
                     }
                     assert_eq!(
                         inserted, !was_member,
@@ -1512,10 +1578,9 @@ impl Harness {
                         Obj::Bare(_) => return self.check(op),
                     };
                     let id = self.model.roots[r];
-                    let live = self.model.upgradable(id);
+                    let was_member = self.model.is_member(id);
                     let set = &mut self.model.sets[usize::from(self.model.is_fin(id))];
-                    let was_member = set.contains(&id) && live;
-                    set.retain(|&m| m != id);
+                    set.retain(|m| m.id != id);
                     assert_eq!(
                         removed, was_member,
                         "step {}: WeakSet::remove of #{id}",
@@ -1540,11 +1605,12 @@ impl Harness {
         }
     }
 
-    fn check_upgrade(&mut self, id: usize, upgraded: Option<Obj>, keep: bool) {
+    fn check_upgrade(&mut self, weak: MWeak, upgraded: Option<Obj>, keep: bool) {
         let step = self.step;
+        let id = weak.id;
         assert_eq!(
             upgraded.is_some(),
-            self.model.upgradable(id),
+            self.model.upgrades(weak),
             "step {step}: Weak::upgrade of #{id} (model: {:?})",
             self.model.objs[id]
         );
@@ -1627,8 +1693,9 @@ impl Harness {
         }
 
         // The weak pool.
-        for (w, &id) in self.weaks.iter().zip(&self.model.weaks) {
-            let upgradable = self.model.upgradable(id);
+        for (w, &weak) in self.weaks.iter().zip(&self.model.weaks) {
+            let id = weak.id;
+            let upgradable = self.model.upgrades(weak);
             let expected = if upgradable {
                 self.model.objs[id].strong
             } else {
@@ -1647,9 +1714,9 @@ impl Harness {
         }
         // Those upgrades' drops were lost references (a weak reference to
         // a condemned object upgrades to nothing, and loses none).
-        for &id in &self.model.weaks.clone() {
-            if self.model.upgradable(id) {
-                self.model.lost_reference(id);
+        for &weak in &self.model.weaks.clone() {
+            if self.model.upgrades(weak) {
+                self.model.lost_reference(weak.id);
             }
         }
 
@@ -1676,7 +1743,8 @@ impl Harness {
                 let expected = self.model.maps[usize::from(fin)]
                     .get(&key)
                     .copied()
-                    .filter(|&id| self.model.upgradable(id));
+                    .filter(|&w| self.model.upgrades(w))
+                    .map(|w| w.id);
                 self.check_found("WeakValueMap::get", found, expected);
             }
         }
@@ -1691,13 +1759,12 @@ impl Harness {
             "step {step}: WeakSet::len (finalizers)"
         );
         for (obj, &id) in self.roots.iter().zip(&self.model.roots) {
-            let (contains, fin) = match obj {
-                Obj::Plain(g) => (self.plain_set.contains(g), false),
-                Obj::Fin(g) => (self.fin_set.contains(g), true),
+            let contains = match obj {
+                Obj::Plain(g) => self.plain_set.contains(g),
+                Obj::Fin(g) => self.fin_set.contains(g),
                 Obj::Bare(_) => continue,
             };
-            let expected =
-                self.model.sets[usize::from(fin)].contains(&id) && self.model.upgradable(id);
+            let expected = self.model.is_member(id);
             assert_eq!(
                 contains, expected,
                 "step {step}: WeakSet::contains of #{id}"

@@ -19,9 +19,12 @@
 //!    order, as the pass runs out of objects to trace ([`FirstPass`]):
 //!    taking the whole lists first would read the heap once more.
 //! 2. **Condemn.** Each garbage object gets a unit of weak count held by
-//!    the collector, so its memory outlives anything that happens next, and
-//!    `WEAK_CLEARED`: weak references stop upgrading. Then the weak
-//!    containers and death callbacks watching it are told.
+//!    the collector, so its memory outlives anything that happens next.
+//!    If user code is to run before the drops (a finalizer, a watcher),
+//!    each also gets `WEAK_CLEARED`: weak references stop upgrading (those
+//!    made before the object is resurrected, if it is, for good); then the
+//!    weak containers and death callbacks watching it are told. (Otherwise
+//!    the `DEAD` mark does the same.)
 //! 3. **Finalize** every garbage object that has a finalizer not yet run,
 //!    while the whole garbage set is intact.
 //! 4. **Resurrection check.** If any finalizer ran, analyse the garbage set
@@ -324,7 +327,7 @@ fn collect_locked(
         // next full collection over everything once the buffer overflows.
         h.settle_condemned();
         pending_events |= h.pending_events();
-        h.set(flags::WEAK_CLEARED | dead_at_once);
+        h.set(dead_at_once);
         Links::link_to_self(member_links(header));
     };
     let verdict = find_unreachable(
@@ -367,10 +370,23 @@ fn collect_locked(
         garbage.iter().for_each(|&header| condemn(header));
     }
     let eventful = callbacks || pending_events != 0;
-    if eventful && (dead_at_once != 0 || gathering) {
-        for &marked in &garbage {
+    // Garbage whose weak references a collection cleared before: a
+    // finalizer resurrected it once already, and may not revive them again.
+    let mut resurrected_before = Vec::new();
+    if eventful {
+        // User code runs before the drops: the weak references go now.
+        // (Without it, `DEAD` alone keeps them from upgrading.)
+        let take_back_dead = dead_at_once != 0 || gathering;
+        for &header in &garbage {
             // SAFETY: as above.
-            unsafe { marked.as_ref() }.clear(flags::DEAD);
+            let h = unsafe { header.as_ref() };
+            if take_back_dead {
+                h.clear(flags::DEAD);
+            }
+            if h.clear_weak_references() {
+                h.end_weak_epoch();
+                resurrected_before.push(header);
+            }
         }
     }
     let dropped_early = verdict.dropped_early;
@@ -385,7 +401,7 @@ fn collect_locked(
     let mut already_dead = Vec::new();
     if eventful {
         notify_watchers(st, &garbage, first_panic);
-        garbage = finalize_and_recheck(st, garbage, older, first_panic);
+        garbage = finalize_and_recheck(st, garbage, older, &resurrected_before, first_panic);
         // Mark the whole set before any value is dropped, so that a `Drop`
         // that reaches a peer panics whether or not the peer went first.
         // Objects that died by count meanwhile are DEAD already: release
@@ -473,11 +489,14 @@ fn notify_watchers(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Op
 }
 
 /// Runs the finalizers of `garbage`; if any ran, returns what is still
-/// garbage afterwards and moves the resurrected objects to `older`.
+/// garbage afterwards and moves the resurrected objects to `older`, where
+/// the weak references made from then on upgrade, unless they are in
+/// `resurrected_before`.
 fn finalize_and_recheck(
     st: &State,
     mut garbage: Vec<NonNull<Header>>,
     older: NonNull<Links>,
+    resurrected_before: &[NonNull<Header>],
     first_panic: &mut Option<Panic>,
 ) -> Vec<NonNull<Header>> {
     let mut ran_any = false;
@@ -530,6 +549,11 @@ fn finalize_and_recheck(
             // SAFETY: held by our unit.
             let h = unsafe { header.as_ref() };
             h.set_quiet(false);
+            // Resurrected: the weak references made from now on upgrade,
+            // once in the object's life.
+            if !resurrected_before.contains(&header) {
+                h.revive_weak_references();
+            }
             let lost = h.strong() != 0 && links(header).strong_changed_in_analysis(h.strong());
             relink(st, older, header);
             if lost {

@@ -46,12 +46,15 @@ impl<T: ?Sized> WeakSlot<T> {
         }
     }
 
-    /// Whether the object is alive: whether it upgrades. (Its watchers are
-    /// told once it is `DEAD` or `WEAK_CLEARED`, and neither flag is ever
-    /// taken back.)
+    /// Whether the object is alive: whether the slot's `Weak` upgrades.
+    /// (Its watchers are told once it is `DEAD` or `WEAK_CLEARED`, and
+    /// neither flag is ever taken back. If a finalizer resurrects the
+    /// object, the `Weak`s of its next epoch, made after the telling,
+    /// upgrade, but not the slot's of an entry made before it, told or put
+    /// straight on the dead list.)
     #[inline]
     pub(crate) fn is_live(&self) -> bool {
-        self.header().is_upgradable()
+        self.header().is_upgradable_from(self.weak.epoch())
     }
 
     /// As `Weak::upgrade`, less the test for `Weak::new`'s dangling
@@ -59,7 +62,7 @@ impl<T: ?Sized> WeakSlot<T> {
     #[inline]
     pub(crate) fn upgrade(&self) -> Option<Gc<T>> {
         let header = self.header();
-        if !header.is_upgradable() {
+        if !header.is_upgradable_from(self.weak.epoch()) {
             return None;
         }
         header.inc_strong();
