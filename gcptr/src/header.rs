@@ -563,19 +563,15 @@ impl Header {
     /// Clears the object's weak references (`WEAK_CLEARED`), for a
     /// collection that found it to be garbage. Returns whether a collection
     /// had cleared them before: then a finalizer resurrected the object,
-    /// and the collection must end the second epoch of its weak references
-    /// ([`Header::end_weak_epoch`]).
+    /// which is garbage once more, and the `Weak`s of its second epoch stop
+    /// upgrading, for good ([`EPOCH`]): it must not be revived again.
     pub(crate) fn clear_weak_references(&self) -> bool {
         let before = self.has(flags::WEAK_CLEARED);
         self.set(flags::WEAK_CLEARED);
+        if before {
+            self.set_weak_bit(EPOCH, false);
+        }
         before
-    }
-
-    /// For an object whose weak references a collection clears again
-    /// (a finalizer resurrected it, and it is garbage once more): the
-    /// `Weak`s of its second epoch stop upgrading, for good ([`EPOCH`]).
-    pub(crate) fn end_weak_epoch(&self) {
-        self.set_weak_bit(EPOCH, false);
     }
 
     /// For a survivor of a collection's second look at its garbage, which a

@@ -16,9 +16,9 @@ use crate::trace::{Trace, Tracer};
 /// to be garbage, before its finalizer runs (as CPython clears weak
 /// references first); it stays `None` if the finalizer resurrects the
 /// object, while the `Weak`s made after that upgrade (see
-/// [`Finalize`](crate::Finalize)). A `Weak` keeps only the allocation's header, never
-/// the value, and the collector does not count it as a reference: a cycle
-/// of `Weak`s is no cycle at all.
+/// [`Finalize`](crate::Finalize)). A `Weak` keeps only the allocation's
+/// header, never the value, and the collector does not count it as a
+/// reference: a cycle of `Weak`s is no cycle at all.
 ///
 /// # Examples
 ///

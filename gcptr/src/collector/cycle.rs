@@ -384,7 +384,6 @@ fn collect_locked(
                 h.clear(flags::DEAD);
             }
             if h.clear_weak_references() {
-                h.end_weak_epoch();
                 resurrected_before.push(header);
             }
         }
