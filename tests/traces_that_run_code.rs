@@ -556,3 +556,110 @@ fn a_cycle_whose_resurrecting_handle_a_trace_drops_in_the_second_look_is_collect
     }
     gcptr::enable();
 }
+
+// A trace may drop the last reference to an object of the set it is
+// traced in, after the analysis counted that reference as internal: the
+// object is garbage with a count of zero, and its death waits for the
+// analysis to end. A watcher's callback, run before the garbage's
+// finalizers, can then let that death run: the object's finalizer runs
+// there, and may resurrect its peers. No finalizer is left for the
+// collection's own loop to run, yet the garbage must be looked at again.
+
+thread_local! {
+    /// The object outside the garbage whose edge a trace cuts.
+    static HOLDER: RefCell<Option<Gc<Link>>> = const { RefCell::new(None) };
+    /// Where the finalizer puts the peer it resurrects.
+    static RESCUED: RefCell<Option<Gc<Link>>> = const { RefCell::new(None) };
+}
+
+/// Takes `HOLDER`'s edge out from its trace, once armed.
+struct EdgeCutter {
+    armed: Cell<bool>,
+}
+
+// SAFETY: owns no `Gc`; what it drops is held by `HOLDER`'s object, whose
+// `RefCell` does not hold this value.
+unsafe impl Trace for EdgeCutter {
+    fn trace(&self, _: &mut Tracer) {
+        if self.armed.replace(false) {
+            let holder = HOLDER.with(|h| h.borrow().clone());
+            let cut = holder.and_then(|h| h.rescuer.borrow_mut().take());
+            drop(cut);
+        }
+    }
+}
+
+#[derive(Trace)]
+struct Link {
+    log: DropLog,
+    rescuer: RefCell<Option<Gc<Rescuer>>>,
+    next: RefCell<Option<Gc<Link>>>,
+    cutter: EdgeCutter,
+}
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct Rescuer {
+    log: DropLog,
+    next: RefCell<Option<Gc<Link>>>,
+}
+
+impl gcptr::Finalize for Rescuer {
+    fn finalize(&self) {
+        RESCUED.with(|r| *r.borrow_mut() = self.next.borrow().clone());
+    }
+}
+
+fn link(id: u32, armed: bool) -> Gc<Link> {
+    Gc::new(Link {
+        log: DropLog(id),
+        rescuer: RefCell::new(None),
+        next: RefCell::new(None),
+        cutter: EdgeCutter {
+            armed: Cell::new(armed),
+        },
+    })
+}
+
+#[test]
+fn a_finalizer_that_a_callback_lets_run_before_the_finalizers_resurrects() {
+    gcptr::disable();
+    take_drops();
+    // In generation 0, traced in this order: holder, rescuer, peer,
+    // watched (whose trace cuts holder -> rescuer).
+    let holder = link(1, false);
+    let rescuer = Gc::new(Rescuer {
+        log: DropLog(2),
+        next: RefCell::new(None),
+    });
+    let (peer, watched) = (link(3, false), link(4, true));
+    *holder.rescuer.borrow_mut() = Some(rescuer.clone());
+    *rescuer.next.borrow_mut() = Some(peer.clone());
+    *peer.next.borrow_mut() = Some(watched.clone());
+    // The callback lets go of a tracked object: its death runs the deaths
+    // that waited, the rescuer's among them.
+    let callback = Gc::on_death(&watched, || drop(link(5, false)));
+    HOLDER.with(|h| *h.borrow_mut() = Some(holder.clone()));
+    drop((rescuer, peer, watched));
+
+    // The rescuer died by count; the peer, and `watched` through it, live
+    // on (`watched`'s callback ran: it had been found to be garbage).
+    assert_eq!(gcptr::collect_generation(0), 1);
+    let peer = RESCUED
+        .with(|r| r.borrow_mut().take())
+        .expect("the finalizer ran");
+    assert_eq!(
+        take_drops(),
+        [2, 5],
+        "the rescuer and the callback's object"
+    );
+    assert!(!callback.is_pending());
+    let watched = peer.next.borrow().clone().expect("intact");
+    assert!(watched.next.borrow().is_none());
+    drop((peer, watched));
+    assert_eq!(take_drops(), [3, 4]);
+    HOLDER.with(|h| h.borrow_mut().take());
+    drop(holder);
+    assert_eq!(take_drops(), [1]);
+    gcptr::enable();
+}

@@ -48,6 +48,18 @@ const KINDS: usize = 20;
 /// `DROPS` of a node with no `Drop` to count.
 const NO_DROP: u8 = u8::MAX;
 
+/// Whether to print each step, action, finalizer and drop to stderr
+/// (`GCPTR_FUZZ_TRACE=1`), to follow a failing input.
+static TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if TRACE.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
 fn fail(what: &str) -> ! {
     eprintln!("ORACLE FAILED: {what}");
     std::process::abort();
@@ -299,6 +311,7 @@ fn new_id(drops: bool) -> u32 {
 
 /// A finalizer runs: at most once, never after the drop.
 fn finalizing(id: u32) {
+    note!("  finalize {id}");
     let (drops, finalized) = book(|b| {
         b.finalized[id as usize] += 1;
         if b.late {
@@ -395,6 +408,7 @@ impl Drop for Inner {
             fail(&format!("canary of node {} broken in drop", self.id));
         }
         let id = self.id as usize;
+        note!("  drop {id}");
         let (tracing, finalized, drops) = book(|b| {
             b.drops[id] += 1;
             if b.late {
@@ -746,6 +760,10 @@ fn new_fixed(edges: [Option<G>; 2]) -> G {
 /// keep the paths of objects that no `Weak` holds.
 fn register(g: &G) {
     let id = g.node().id();
+    note!(
+        "  new {id} at {:p}",
+        each!(G, g, |g| Gc::as_ptr(g) as *const u8)
+    );
     if id % 2 == 0 && book(|b| b.drops[id as usize]) == NO_DROP {
         let _ = LIVES.try_with(|l| l.0.borrow_mut().push((id, g.downgrade())));
     }
@@ -1005,7 +1023,7 @@ fn tracing(id: u32) -> bool {
     book(|b| b.tracing.contains(&id))
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Ctx {
     Top,
     Trace,
@@ -1021,6 +1039,12 @@ fn keep(ctx: Ctx, i: u8, g: G, tainted: bool) {
     if TEARDOWN.with(Cell::get) {
         return;
     }
+    // By address (`new` notes each node's): the value may be dropped.
+    let address = each!(G, &g, |g| Gc::as_ptr(g) as *const u8);
+    note!(
+        "  keep {address:p} from {ctx:?} (slot {}, tainted {tainted})",
+        i as usize % SLOTS
+    );
     if ctx == Ctx::Trace || tainted {
         st(|s| s.zombies.push(g));
     } else {
@@ -1045,7 +1069,9 @@ fn watch(g: &G, action: Option<Action>, with_weak: bool) {
             b.death_callbacks.len() - 1
         })
     });
+    let watched = g.node().id();
     let cb = move || {
+        note!("  callback for {watched}");
         CALLBACKS_RUN.with(|c| c.set(c.get() + 1));
         if me.upgrade().is_some() {
             fail("a death callback ran while its object still upgrades");
@@ -1115,6 +1141,7 @@ fn act(a: Action, ctx: Ctx, own: Option<&dyn Edges>) {
         return;
     }
     let kind = a.kind % KINDS as u8;
+    note!("  act {kind} {} {} from {ctx:?}", a.a, a.b);
     count_action(ctx, kind);
     if late {
         count_action_late(kind);
@@ -1395,8 +1422,9 @@ fn act(a: Action, ctx: Ctx, own: Option<&dyn Edges>) {
 fn check_reach() {
     let roots: Vec<G> = st(|s| s.roots.iter().flatten().cloned().collect());
     let mut seen = std::collections::HashSet::new();
-    let mut stack = roots;
-    while let Some(g) = stack.pop() {
+    // Each node to look at, and the node that reached it (none for a root).
+    let mut stack: Vec<(G, Option<u32>)> = roots.into_iter().map(|g| (g, None)).collect();
+    while let Some((g, from)) = stack.pop() {
         let r = catch_unwind(AssertUnwindSafe(|| {
             let n = g.node();
             n.check("reachability check");
@@ -1404,11 +1432,14 @@ fn check_reach() {
         }));
         let id = match r {
             Ok(id) => id,
-            Err(_) => fail("a node that a root reaches has a dropped value"),
+            Err(_) => {
+                note!("  dropped value reached from {from:?}");
+                fail("a node that a root reaches has a dropped value")
+            }
         };
         if seen.insert(id) {
             if let Some(e) = g.node().edges() {
-                stack.extend(e.all());
+                stack.extend(e.all().into_iter().map(|e| (e, Some(id))));
             }
         }
         drop(g);
@@ -1417,6 +1448,7 @@ fn check_reach() {
 
 fn step(op: &[u8; 4]) {
     let [code, x, y, z] = *op;
+    note!("step {} {x} {y} {z}", code % 24);
     // The step, and a selector beside it.
     let sel = code / 24;
     match code % 24 {
@@ -1730,6 +1762,9 @@ fn check_book(when: &str) -> Vec<u8> {
 
 fuzz_target!(|data: &[u8]| {
     install_hook();
+    if std::env::var_os("GCPTR_FUZZ_TRACE").is_some() {
+        TRACE.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let Some((&config, rest)) = data.split_first() else {
         return;
     };

@@ -239,6 +239,7 @@ fn collect_locked(
 ) -> usize {
     let full = generation == GENERATIONS - 1;
     st.watched_in_analysis.set(false);
+    let finalized_by_count = st.finalized_by_count.get();
     // Frozen objects must not be gathered into the set: with any, analyse
     // the generations whole (edges to frozen objects then leave the set).
     let gather = full && extent == Extent::Reported && st.gathers();
@@ -400,7 +401,18 @@ fn collect_locked(
     let mut already_dead = Vec::new();
     if eventful {
         notify_watchers(st, &garbage, first_panic);
-        garbage = finalize_and_recheck(st, garbage, older, &resurrected_before, first_panic);
+        // A death by count of a garbage object, since condemnation (a death
+        // that an analysis queued, run when a watcher's callback let go of
+        // something), runs its finalizer, which may resurrect its peers.
+        let finalized_meanwhile = st.finalized_by_count.get() != finalized_by_count;
+        garbage = finalize_and_recheck(
+            st,
+            garbage,
+            older,
+            &resurrected_before,
+            finalized_meanwhile,
+            first_panic,
+        );
         // Mark the whole set before any value is dropped, so that a `Drop`
         // that reaches a peer panics whether or not the peer went first.
         // Objects that died by count meanwhile are DEAD already: release
@@ -487,18 +499,19 @@ fn notify_watchers(st: &State, garbage: &[NonNull<Header>], first_panic: &mut Op
     }
 }
 
-/// Runs the finalizers of `garbage`; if any ran, returns what is still
-/// garbage afterwards and moves the resurrected objects to `older`, where
-/// the weak references made from then on upgrade, unless they are in
-/// `resurrected_before`.
+/// Runs the finalizers of `garbage`; if any ran, here or (`finalized`)
+/// since the analysis, returns what is still garbage afterwards and moves
+/// the resurrected objects to `older`, where the weak references made from
+/// then on upgrade, unless they are in `resurrected_before`.
 fn finalize_and_recheck(
     st: &State,
     mut garbage: Vec<NonNull<Header>>,
     older: NonNull<Links>,
     resurrected_before: &[NonNull<Header>],
+    finalized: bool,
     first_panic: &mut Option<Panic>,
 ) -> Vec<NonNull<Header>> {
-    let mut ran_any = false;
+    let mut ran_any = finalized;
     for &header in &garbage {
         // SAFETY: held by the collector's unit of weak count.
         let h = unsafe { header.as_ref() };

@@ -327,6 +327,10 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
     let mut finalizer_panic = None;
     if !h.has(flags::FINALIZED) {
         h.set(flags::FINALIZED);
+        if let Some(st) = st {
+            st.finalized_by_count
+                .set(st.finalized_by_count.get().wrapping_add(1));
+        }
         // The finalizer borrows the value; hold a strong reference for it so
         // that a `Gc` it makes (from a `Weak`) and drops again cannot kill
         // the object under it.

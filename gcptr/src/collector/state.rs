@@ -146,6 +146,11 @@ pub(crate) struct State {
     /// early, and the garbage is looked at again before its drops
     /// (`cycle::collect_locked`). Cleared as each collection begins.
     pub watched_in_analysis: Cell<bool>,
+    /// How many finalizers deaths by count have run (`death::die`): a
+    /// collection that sees it change knows that a finalizer may have
+    /// resurrected some of its garbage, and looks at it again
+    /// (`cycle::finalize_and_recheck`).
+    pub finalized_by_count: Cell<usize>,
     /// Whether garbage may have come to be since the last full collection
     /// began: some tracked object lost a strong reference and kept others
     /// (`collector::lost_reference`). Until then, automatic collections
@@ -205,6 +210,7 @@ impl State {
             mark_stack: Cell::new(Vec::new()),
             callback_weaks: Cell::new(0),
             watched_in_analysis: Cell::new(false),
+            finalized_by_count: Cell::new(0),
             garbage_possible: Cell::new(false),
             young_quiet: [Cell::new(false), Cell::new(false)],
             analyse_everything: Cell::new(false),
