@@ -27,8 +27,10 @@
 //!    the `DEAD` mark does the same.)
 //! 3. **Finalize** every garbage object that has a finalizer not yet run,
 //!    while the whole garbage set is intact.
-//! 4. **Resurrection check.** If any finalizer ran, analyse the garbage set
-//!    again: what a finalizer made reachable from outside survives.
+//! 4. **Resurrection check.** If any finalizer ran (step 3's, or one that
+//!    a death by count ran since the collection began), analyse the
+//!    garbage set again: what a finalizer made reachable from outside
+//!    survives.
 //! 5. **Drop.** Mark every remaining object `DEAD` (deref panics from now
 //!    on, naming `Finalize`, for types with drop glue), then drop each
 //!    value and give up the
