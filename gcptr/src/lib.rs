@@ -78,7 +78,10 @@
 //! `Gc` and `Weak` are neither `Send` nor `Sync`. Each thread has its own
 //! collector, and every function of this crate's root acts on the calling
 //! thread's. When a thread exits, the cycles it left unreachable are
-//! collected (their finalizers and `Drop`s run) before it is joined.
+//! collected (their finalizers and `Drop`s run) before it is joined. What
+//! crosses threads is a [`sync::ThreadBound`]: a handle that every thread
+//! may hold and drop, and only its home thread may open, which drops its
+//! value at home.
 //!
 //! That collection runs in the destructor of a thread-local of the
 //! collector's, which the thread's first use of the collector (its first
@@ -151,6 +154,7 @@
 //! | `weakref.ref(x, callback)` | [`Gc::downgrade_with(&x, callback)`](Gc::downgrade_with) |
 //! | `weakref.finalize(x, f)` | [`Gc::on_death(&x, f)`](Gc::on_death) |
 //! | `WeakValueDictionary`, `WeakKeyDictionary`, `WeakSet` | [`WeakValueMap`], [`WeakKeyMap`], [`WeakSet`] |
+//! | an object shared with another thread | [`sync::ThreadBound`] |
 
 #![cfg_attr(feature = "nightly", feature(coerce_unsized, unsize))]
 #![deny(missing_docs)]
@@ -168,6 +172,7 @@ mod header;
 mod inspect;
 mod slice;
 mod spill;
+pub mod sync;
 mod trace;
 mod trace_impls;
 mod weak;

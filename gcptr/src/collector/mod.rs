@@ -89,9 +89,16 @@ fn track_in(st: &State, links: NonNull<Links>, reachable: bool) {
 #[cold]
 #[inline(never)]
 fn collect_automatically(st: &state::State) {
-    if !collects_automatically(st) {
-        return;
+    if collects_automatically(st) {
+        collect_after_returns(st, || {
+            collect_due(st);
+            0
+        });
     }
+}
+
+/// The collection of [`collect_automatically`].
+fn collect_due(st: &state::State) {
     for generation in (0..GENERATIONS).rev() {
         if st.counts[generation].get() > st.thresholds[generation].get() {
             let full = generation == GENERATIONS - 1;
@@ -126,6 +133,26 @@ fn collect_automatically(st: &state::State) {
             break;
         }
     }
+}
+
+/// Drops the values that other threads sent home ([`crate::sync`]), then
+/// runs `collect`, which may find what they let go. A panic of such a drop
+/// comes after the collection, as a collection's own panics do.
+fn collect_after_returns(st: &State, collect: impl FnOnce() -> usize) -> usize {
+    let mut first_panic = None;
+    if !st.collecting.get() {
+        crate::sync::release_returned_catching(&mut first_panic);
+    }
+    let Some(payload) = first_panic else {
+        return collect();
+    };
+    let reclaimed =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(collect)).unwrap_or_else(|later| {
+            panics::drop_payload(later);
+            0
+        });
+    panics::resume_unless_unwinding(payload);
+    reclaimed
 }
 
 /// Whether an automatic collection may run now: automatic collection is
@@ -507,7 +534,9 @@ pub fn collect_generation(generation: usize) -> usize {
             // how long automatic ones wait.
             st.long_lived_shift.set(state::LONG_LIVED_SHIFT);
         }
-        cycle::collect(st, generation, cycle::Extent::Reported)
+        collect_after_returns(st, || {
+            cycle::collect(st, generation, cycle::Extent::Reported)
+        })
     })
 }
 

@@ -669,10 +669,15 @@ fn collect_at_exit(st: &State) {
             super::thaw(st);
         }
         let before = reclaimed_so_far(st);
-        let mut panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // What other threads sent home (`crate::sync`) may be garbage now.
+        let mut panicked = None;
+        crate::sync::release_returned_catching(&mut panicked);
+        let collected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             super::cycle::collect(st, 2, super::cycle::Extent::Everything)
-        }))
-        .err();
+        }));
+        if let Err(payload) = collected {
+            super::panics::keep_first(&mut panicked, payload);
+        }
         super::death::run_deferred_catching(st, &mut panicked);
         if let Some(payload) = panicked {
             super::panics::drop_payload(payload);
