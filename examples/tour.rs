@@ -187,6 +187,26 @@ fn main() {
     drop((leaf, sum, ada));
     dropped();
 
+    step("10. Threads: a Gc stays home; a ThreadBound handle travels, and is opened at home");
+    let (ann, bob) = (person("Ann"), person("Bob"));
+    ann.friends.borrow_mut().push(bob.clone());
+    bob.friends.borrow_mut().push(ann.clone());
+    let handle = gcptr::sync::ThreadBound::new(ann.clone());
+    drop((ann, bob));
+    std::thread::spawn(move || {
+        assert!(handle.try_get().is_none(), "only the home thread opens it");
+        drop(handle); // sent home: Ann is not dropped on this thread
+    })
+    .join()
+    .unwrap();
+    assert!(dropped().is_empty());
+    let reclaimed = gcptr::collect(); // takes the handle back, then finds the cycle
+    println!("    handle dropped on a worker; collect() at home reclaims {reclaimed}");
+    assert_eq!(reclaimed, 2);
+    let mut gone = dropped();
+    gone.sort();
+    assert_eq!(gone, ["Ann", "Bob"]);
+
     gcptr::enable();
     println!("\nTour complete: every step behaved as described.");
 }
