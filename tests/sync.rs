@@ -138,6 +138,47 @@ fn clones_dropped_on_many_threads_send_the_value_home_once() {
 }
 
 #[test]
+fn many_threads_send_values_home_while_home_releases() {
+    let (tx, rx) = channel();
+    let home = thread::current().id();
+    let (rounds, batch_len) = if cfg!(miri) { (4, 5) } else { (20, 100) };
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (handles_tx, handles_rx) = channel::<Vec<ThreadBound<Gc<Node>>>>();
+            let worker = thread::spawn(move || {
+                for batch in handles_rx {
+                    // Each handle is cloned here and both clones dropped.
+                    for handle in batch {
+                        drop((handle.clone(), handle));
+                    }
+                }
+            });
+            (handles_tx, worker)
+        })
+        .collect();
+    let mut released = 0;
+    for round in 0..rounds {
+        for (w, (handles_tx, _)) in workers.iter().enumerate() {
+            let batch = (0..batch_len)
+                .map(|i| ThreadBound::new(node((round * 4 + w as u32) * batch_len + i, &tx)))
+                .collect();
+            handles_tx.send(batch).unwrap();
+        }
+        released += release_returned();
+    }
+    for (handles_tx, worker) in workers {
+        drop(handles_tx);
+        worker.join().unwrap();
+    }
+    released += release_returned();
+    // `ThreadBound::new` released the rest, as it went: each node once.
+    let dropped = dropped_on(&rx, home);
+    assert_eq!(dropped, (0..rounds * 4 * batch_len).collect::<Vec<_>>());
+    assert!(released <= dropped.len());
+    assert_eq!(release_returned(), 0);
+}
+
+#[test]
 fn only_the_home_thread_opens_the_value() {
     let handle = ThreadBound::new(Gc::new(String::from("home")));
     assert!(handle.is_home());
