@@ -10,13 +10,15 @@
 
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Sender};
 use std::thread::{self, ThreadId};
 
 use gcptr::sync::{release_returned, ThreadBound};
 use gcptr::{Gc, Trace};
 
 mod support;
+
+use support::{drop_elsewhere, dropped_on};
 
 #[derive(Trace)]
 struct Node {
@@ -53,23 +55,6 @@ fn pair(drops: &Sender<(u32, ThreadId)>) -> Gc<Node> {
     *a.next.borrow_mut() = Some(b.clone());
     *b.next.borrow_mut() = Some(a.clone());
     a
-}
-
-/// The ids dropped so far, each checked to have been dropped on `home`.
-fn dropped_on(drops: &Receiver<(u32, ThreadId)>, home: ThreadId) -> Vec<u32> {
-    let mut ids: Vec<u32> = drops
-        .try_iter()
-        .map(|(id, on)| {
-            assert_eq!(on, home, "node {id} was dropped off its home thread");
-            id
-        })
-        .collect();
-    ids.sort_unstable();
-    ids
-}
-
-fn drop_elsewhere<T: Send + 'static>(value: T) {
-    thread::spawn(move || drop(value)).join().unwrap();
 }
 
 #[test]

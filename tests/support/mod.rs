@@ -181,3 +181,26 @@ pub fn fill_exit_guard_fillers(first: u32) {
         key.with(|held| *held.borrow_mut() = Some(node));
     }
 }
+
+/// Drops `value` on a thread of its own (`gcptr::sync` tests).
+pub fn drop_elsewhere<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value)).join().unwrap();
+}
+
+/// The ids that values reported dropped so far, sorted, each checked to
+/// have been dropped on `home` (`gcptr::sync` tests: a value is dropped
+/// on its home thread only).
+pub fn dropped_on(
+    drops: &std::sync::mpsc::Receiver<(u32, std::thread::ThreadId)>,
+    home: std::thread::ThreadId,
+) -> Vec<u32> {
+    let mut ids: Vec<u32> = drops
+        .try_iter()
+        .map(|(id, on)| {
+            assert_eq!(on, home, "value {id} was dropped off its home thread");
+            id
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}

@@ -137,7 +137,20 @@ impl<T: 'static> ThreadBound<T> {
     /// assert_eq!(**handle.get(), 7);
     /// ```
     pub fn new(value: T) -> Self {
-        release_returned();
+        let mut first_panic = None;
+        release_returned_catching(&mut first_panic);
+        if let Some(payload) = first_panic {
+            if std::thread::panicking() {
+                panics::drop_payload(payload);
+            } else {
+                // `value` goes here, not in the unwinding: a panic of its
+                // own drop would abort there.
+                if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+                    panics::drop_payload(again);
+                }
+                panic::resume_unwind(payload);
+            }
+        }
         let slot = Slot {
             home: thread_number(),
             inbox: home_inbox(),
@@ -274,9 +287,18 @@ unsafe impl<T: 'static> Trace for ThreadBound<T> {
     #[inline(always)]
     fn trace(&self, _: &mut Tracer) {}
 
+    /// `true`: the value may own `Gc`s, and a chain of objects linked
+    /// through handles must die under the trashcan (tracked objects), not
+    /// recursively as `Rc`s do. The edges (none) never change, so a holder
+    /// that owns nothing else traced is acyclic and never analysed.
     #[inline(always)]
     fn __may_own_gc(_depth: u32) -> bool {
-        false
+        true
+    }
+
+    #[inline(always)]
+    fn __edges_fixed(_depth: u32) -> bool {
+        true
     }
 }
 
