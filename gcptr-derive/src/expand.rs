@@ -78,8 +78,13 @@ pub fn derive(input: &Input) -> TokenStream {
     let edges_fixed_body = fact_body(&krate, &depth, &fields, "__gcptr_edges_fixed", false);
     let releases_body = drop_only_releases_body(&input.body);
     let finalize = input.attrs.finalize.map(|span| {
-        // Spanned at `finalize`, where a missing `impl Finalize` is reported.
-        let call = quote_spanned!(span=> <Self as #krate::Finalize>::finalize(self));
+        // The path is spanned at `finalize`, where a missing `impl Finalize`
+        // is reported; `self` is not: it must have the hygiene of the
+        // `&self` it names, which the attribute's token need not share (a
+        // `macro_rules!` that writes the derive and takes `#[gc(finalize)]`
+        // from its caller, or the other way round).
+        let path = quote_spanned!(span=> <Self as #krate::Finalize>::finalize);
+        let call = quote!(#path(self));
         quote! {
             #[inline(always)]
             fn __has_finalizer() -> ::core::primitive::bool {
@@ -150,7 +155,7 @@ fn fact_body(
     let method = Ident::new(method, Span::call_site());
     let answers = fields.iter().map(|plan| {
         let ty = plan.field.ty;
-        quote_spanned!(ty.span()=> (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).#method(#depth + 1))
+        quote_spanned!(ty.span()=> (&__GcptrProbe::<#ty>::NEW).#method(#depth + 1))
     });
     let limit = quote!(#krate::__private::MAX_MAY_OWN_DEPTH);
     match (fields.is_empty(), past_limit) {
@@ -178,10 +183,10 @@ fn drop_only_releases_body(body: &Body) -> TokenStream {
         variant.fields.iter().map(|field| {
             let ty = field.ty;
             if field.skip {
-                quote_spanned!(ty.span()=> !::core::mem::needs_drop::<#ty>())
+                quote_spanned!(ty.span()=> !__gcptr_needs_drop::<#ty>())
             } else {
                 quote_spanned! {ty.span()=>
-                    (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__gcptr_drop_only_releases_gcs()
+                    (&__GcptrProbe::<#ty>::NEW).__gcptr_drop_only_releases_gcs()
                 }
             }
         })
@@ -219,7 +224,10 @@ fn support(krate: &TokenStream) -> TokenStream {
         struct __GcptrDropImplProbe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
         // The bound is the point: `T: Drop` holds exactly for types with a
         // `Drop` impl of their own.
-        #[allow(drop_bounds)]
+        // No `#[allow(drop_bounds)]` (nor `non_snake_case` on the check
+        // functions): lints do not fire in a derive's output, and an
+        // `allow` there is an error (E0453) in a crate that `forbid`s the
+        // lint.
         impl<T: ?::core::marker::Sized + ::core::ops::Drop> __GcptrDropImplProbe<T> {
             const HAS_DROP_IMPL: ::core::primitive::bool = true;
         }
@@ -229,6 +237,17 @@ fn support(krate: &TokenStream) -> TokenStream {
         impl<T: ?::core::marker::Sized> __GcptrNoDropImpl for __GcptrDropImplProbe<T> {}
 
         struct __GcptrProbe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
+        // The expressions spanned at a field's type name only these helpers,
+        // never an absolute path: `::core` with the span of a 2015-edition
+        // crate's tokens is looked up in that crate's root ("cannot find
+        // `core` in the crate root").
+        impl<T: ?::core::marker::Sized> __GcptrProbe<T> {
+            const NEW: Self = __GcptrProbe(::core::marker::PhantomData);
+        }
+        #[inline(always)]
+        const fn __gcptr_needs_drop<T: ?::core::marker::Sized>() -> ::core::primitive::bool {
+            ::core::mem::needs_drop::<T>()
+        }
 
         trait __GcptrTraceField<T: ?::core::marker::Sized> {
             fn __gcptr_trace_field(&self, value: &T, tracer: &mut #krate::Tracer);
@@ -337,7 +356,6 @@ impl<'a> FieldPlan<'a> {
     fn assert_fn(&self, krate: &TokenStream) -> TokenStream {
         let assert_ident = &self.assert_ident;
         quote! {
-            #[allow(non_snake_case)]
             #[inline(always)]
             fn #assert_ident<T: ?::core::marker::Sized + #krate::Trace>() {}
         }
@@ -375,7 +393,7 @@ fn trace_body(body: &Body, tracer: &Ident) -> TokenStream {
         let calls = traced.iter().map(|(field, binding)| {
             let ty = field.ty;
             quote_spanned! {ty.span()=>
-                (&__GcptrProbe::<#ty>(::core::marker::PhantomData)).__gcptr_trace_field(#binding, #tracer);
+                (&__GcptrProbe::<#ty>::NEW).__gcptr_trace_field(#binding, #tracer);
             }
         });
         quote! {
@@ -444,13 +462,19 @@ impl ParamVisitor<'_, '_> {
         self.params.iter().position(|param| *param == ident)
     }
 
-    fn mentions_param(&self, ty: &Type) -> bool {
+    /// Whether a qualified path `<Q as Trait<A>>::Assoc<B>` mentions a
+    /// parameter: in `Q`, or in the generic arguments of the trait or of
+    /// the associated type (`<Identity as Pick<T>>::Out` is `T`).
+    fn qualified_path_mentions_param(&self, qself: &Type, path: &syn::Path) -> bool {
         let mut inner = ParamVisitor {
             params: self.params,
             used: vec![false; self.params.len()],
             projections: Vec::new(),
         };
-        inner.visit_type(ty);
+        inner.visit_type(qself);
+        for segment in &path.segments {
+            inner.visit_path_arguments(&segment.arguments);
+        }
         inner.used.iter().any(|used| *used) || !inner.projections.is_empty()
     }
 }
@@ -458,7 +482,7 @@ impl ParamVisitor<'_, '_> {
 impl<'ast> Visit<'ast> for ParamVisitor<'_, 'ast> {
     fn visit_type_path(&mut self, ty: &'ast TypePath) {
         if let Some(qself) = &ty.qself {
-            if self.mentions_param(&qself.ty) {
+            if self.qualified_path_mentions_param(&qself.ty, &ty.path) {
                 self.projections.push(ty);
             }
             return;
