@@ -258,9 +258,7 @@ fn a_thread_that_exits_collects_what_was_sent_home_before_its_late_destructors()
 #[cfg_attr(miri, ignore)]
 #[test]
 fn a_value_sent_home_after_its_home_ended_is_leaked_not_dropped() {
-    let under_valgrind =
-        std::env::var("LD_PRELOAD").is_ok_and(|preload| preload.contains("vgpreload"));
-    if std::env::var_os("LSAN_OPTIONS").is_some() || under_valgrind {
+    if support::leak_checker_watches() {
         return;
     }
     let (tx, rx) = channel();

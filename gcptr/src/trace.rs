@@ -223,7 +223,11 @@ pub unsafe trait Trace {
 /// finalizer or a death callback of the collection that condemned it,
 /// stays cleared too; and only the first such resurrection of an object
 /// starts a new epoch of weak references: after a second, no `Weak` to it
-/// upgrades again (each `Weak` keeps its epoch in one bit of its address).
+/// upgrades again (each `Weak` keeps its epoch in one bit of its address),
+/// no weak map takes it, and a death callback registered on it
+/// ([`Gc::on_death`](crate::Gc::on_death),
+/// [`Gc::downgrade_with`](crate::Gc::downgrade_with)) is dropped without
+/// running.
 /// An object resurrected by the finalizer that its count reaching zero ran
 /// keeps its weak references, as nothing cleared them.
 ///

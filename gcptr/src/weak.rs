@@ -191,7 +191,8 @@ impl<T: ?Sized> Weak<T> {
     }
 
     /// The number of `Weak`s to the object, or 0 once it is dead (or for
-    /// `Weak::new`).
+    /// `Weak::new`). As [`Gc::weak_count`], it counts those made before a
+    /// finalizer resurrected the object too, which no longer upgrade.
     ///
     /// # Examples
     ///

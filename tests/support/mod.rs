@@ -204,3 +204,11 @@ pub fn dropped_on(
     ids.sort_unstable();
     ids
 }
+
+/// Whether a leak checker watches this process (LeakSanitizer or valgrind,
+/// `scripts/sanitizers.sh`): a test that leaks on purpose skips itself
+/// then. (Miri's leak check is skipped with `#[cfg_attr(miri, ignore)]`.)
+pub fn leak_checker_watches() -> bool {
+    let valgrind = std::env::var("LD_PRELOAD").is_ok_and(|preload| preload.contains("vgpreload"));
+    valgrind || std::env::var_os("LSAN_OPTIONS").is_some()
+}

@@ -391,6 +391,9 @@ fn collect_locked(
             }
         }
     }
+    // Looked up once per survivor of the re-check: sorted, so that a
+    // second resurrection of a large set costs O(n log n), not O(n^2).
+    resurrected_before.sort_unstable();
     let dropped_early = verdict.dropped_early;
     // (Objects allocated by a trace, gathered from generation 0, were not
     // counted in `total`.)
@@ -565,7 +568,7 @@ fn finalize_and_recheck(
             h.set_quiet(false);
             // Resurrected: the weak references made from now on upgrade,
             // once in the object's life.
-            if !resurrected_before.contains(&header) {
+            if resurrected_before.binary_search(&header).is_err() {
                 h.revive_weak_references();
             }
             let lost = h.strong() != 0 && links(header).strong_changed_in_analysis(h.strong());

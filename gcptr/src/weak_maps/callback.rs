@@ -275,7 +275,12 @@ impl<T: ?Sized> Gc<T> {
     /// A callback registered once the thread's collector is gone (late in
     /// thread exit, from another thread-local's destructor) is dropped
     /// without running; one registered before runs when its object dies,
-    /// even if that happens during thread exit.
+    /// even if that happens during thread exit. A callback registered on an
+    /// object that no longer upgrades is dropped without running too: one
+    /// that the running collection condemned (from a finalizer or a death
+    /// callback), or one that finalizers resurrected a second time, whose
+    /// weak references are cleared for good (see
+    /// [`Finalize`](crate::Finalize)); `is_pending` is `false` at once.
     ///
     /// # Examples
     ///

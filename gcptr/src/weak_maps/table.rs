@@ -47,8 +47,9 @@ impl<T: ?Sized> WeakSlot<T> {
     }
 
     /// Whether the object is alive: whether the slot's `Weak` upgrades.
-    /// (Its watchers are told once it is `DEAD` or `WEAK_CLEARED`, and
-    /// neither flag is ever taken back. If a finalizer resurrects the
+    /// (Its watchers are told once it dies or a collection clears its weak
+    /// references. `WEAK_CLEARED` is never taken back; `DEAD` is, but only
+    /// where a collection set it provisionally. If a finalizer resurrects the
     /// object, the `Weak`s of its next epoch, made after the telling,
     /// upgrade, but not the slot's of an entry made before it, told or put
     /// straight on the dead list.)
