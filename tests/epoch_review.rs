@@ -477,64 +477,34 @@ fn ring_node(rescue: bool) -> Gc<Ring> {
 
 /// A ring resurrected twice whole, by a fresh rescuer spliced in each
 /// time: nothing is reclaimed, a `Weak` made between the resurrections
-/// upgrades until the second, and none after it. (`collect_locked` looked
-/// each survivor of the second up in a `Vec` of the objects cleared
-/// before: quadratic, 10.4 s for 50,000 nodes in a debug build against
-/// 84 ms for the first; sorted now, 92 ms. Timed by the review, not here.)
+/// upgrades until the second, and none after it; the next collection
+/// reclaims every member (each finalized once already). (`collect_locked`
+/// looked each survivor of the second up in a `Vec` of the objects cleared
+/// before: quadratic, 10.4 s for 50,000 nodes in a debug build against 84
+/// ms for the first; sorted now, 92 ms. Timed by the review, not here.)
 #[test]
 fn a_large_set_resurrected_twice_keeps_every_member() {
     let n = support::scaled(20_000);
-    let resurrect_all = |head: Gc<Ring>| {
-        let rescuer = ring_node(true);
-        let old_next = head.next.borrow_mut().take();
-        *rescuer.next.borrow_mut() = old_next;
-        *head.next.borrow_mut() = Some(rescuer);
-        drop(head);
-        assert_eq!(
-            gcptr::collect(),
-            0,
-            "a finalizer resurrected the whole ring"
-        );
-        RING_KEPT.with(|k| k.borrow_mut().pop().unwrap())
-    };
-    let head = ring_node(false);
-    let mut last = head.clone();
-    for _ in 1..n {
-        let node = ring_node(false);
-        *last.next.borrow_mut() = Some(node.clone());
-        last = node;
-    }
-    *last.next.borrow_mut() = Some(head.clone());
-    let before = Gc::downgrade(&last);
-    drop(last);
-    let head = resurrect_all(head);
+    let (head, before) = ring(n);
+    let head = resurrect_ring(head);
     assert!(
-        before.upgrade().is_none(),
+        before.iter().all(|w| w.upgrade().is_none()),
         "cleared by the first collection"
     );
-    let between = Gc::downgrade(&head);
-    assert!(between.upgrade().is_some());
-    let head = resurrect_all(head);
+    let (between, back) = walk(&head, n + 1);
+    assert!(Gc::ptr_eq(&back, &head), "the ring and its rescuer");
+    assert!(between.iter().all(|w| w.upgrade().is_some()));
+    drop(back);
+    let head = resurrect_ring(head);
     assert!(
-        between.upgrade().is_none(),
+        between.iter().all(|w| w.upgrade().is_none()),
         "cleared by the second collection"
     );
     assert!(Gc::downgrade(&head).upgrade().is_none(), "no third epoch");
-    // Break the ring without recursion (a long chain of drops), counting.
-    // The walk comes back to `head`, whose link it took first.
-    let mut node = head;
-    let mut members = 0;
-    loop {
-        let next = node.next.borrow_mut().take();
-        match next {
-            Some(next) => {
-                node = next;
-                members += 1;
-            }
-            None => break,
-        }
-    }
-    assert_eq!(members, n + 2, "the ring and its two rescuers");
+    let (_, back) = walk(&head, n + 2);
+    assert!(Gc::ptr_eq(&back, &head), "the ring and its two rescuers");
+    drop((back, head));
+    assert_eq!(gcptr::collect(), n + 2);
 }
 
 /// A death callback registered on an object that finalizers resurrected a
@@ -708,6 +678,19 @@ fn ring(n: usize) -> (Gc<Ring>, Vec<Weak<Ring>>) {
     (head, weaks)
 }
 
+/// A `Weak` to each of the `steps` nodes from `from` on, and the node
+/// after the last.
+fn walk(from: &Gc<Ring>, steps: usize) -> (Vec<Weak<Ring>>, Gc<Ring>) {
+    let mut weaks = Vec::new();
+    let mut node = from.clone();
+    for _ in 0..steps {
+        weaks.push(Gc::downgrade(&node));
+        let next = node.next.borrow().clone().unwrap();
+        node = next;
+    }
+    (weaks, node)
+}
+
 /// Weaks of every epoch to a long ring that is resurrected twice, then
 /// dropped as a chain deeper than the trashcan's limit, then collected.
 #[test]
@@ -716,14 +699,7 @@ fn weaks_of_both_epochs_to_a_deep_ring() {
     let (head, old) = ring(n);
     let head = resurrect_ring(head);
     // The second epoch: a Weak to every node, by walking the ring.
-    let mut new = Vec::new();
-    let mut node = head.clone();
-    for _ in 0..=n {
-        new.push(Gc::downgrade(&node));
-        let next = node.next.borrow().clone().unwrap();
-        node = next;
-    }
-    drop(node);
+    let (new, _) = walk(&head, n + 1);
     assert!(old.iter().all(|w| w.upgrade().is_none()));
     assert!(new.iter().all(|w| w.upgrade().is_some()));
     let mut map = WeakValueMap::new();
@@ -769,14 +745,7 @@ fn second_epoch_weaks_to_a_ring_dropped_without_events() {
     let n = support::scaled(500).max(60);
     let (head, _old) = ring(n);
     let head = resurrect_ring(head);
-    let mut new = Vec::new();
-    let mut node = head.clone();
-    for _ in 0..=n {
-        new.push(Gc::downgrade(&node));
-        let next = node.next.borrow().clone().unwrap();
-        node = next;
-    }
-    drop(node);
+    let (new, _) = walk(&head, n + 1);
     drop(head);
     assert_eq!(gcptr::collect(), n + 1);
     assert!(new
