@@ -90,10 +90,7 @@ fn track_in(st: &State, links: NonNull<Links>, reachable: bool) {
 #[inline(never)]
 fn collect_automatically(st: &state::State) {
     if collects_automatically(st) {
-        collect_after_returns(st, || {
-            collect_due(st);
-            0
-        });
+        collect_after_returns(st, || collect_due(st));
     }
 }
 
@@ -138,7 +135,7 @@ fn collect_due(st: &state::State) {
 /// Drops the values that other threads sent home ([`crate::sync`]), then
 /// runs `collect`, which may find what they let go. A panic of such a drop
 /// comes after the collection, as a collection's own panics do.
-fn collect_after_returns(st: &State, collect: impl FnOnce() -> usize) -> usize {
+fn collect_after_returns<R: Default>(st: &State, collect: impl FnOnce() -> R) -> R {
     let mut first_panic = None;
     if !st.collecting.get() {
         crate::sync::release_returned_catching(&mut first_panic);
@@ -149,7 +146,7 @@ fn collect_after_returns(st: &State, collect: impl FnOnce() -> usize) -> usize {
     let reclaimed =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(collect)).unwrap_or_else(|later| {
             panics::drop_payload(later);
-            0
+            R::default()
         });
     panics::resume_unless_unwinding(payload);
     reclaimed
