@@ -17,7 +17,10 @@
 /// impl visits nothing, and the collector never tracks a `Gc` of them.
 ///
 /// Takes a comma-separated list of types, or one generic type written as
-/// `impl<T, U> Type<T, U>` (the parameters get no bounds).
+/// `impl<'a, T, U: ?Sized, const N: usize> Type<'a, T, U, N>`: lifetimes,
+/// type parameters (each may be `?Sized`) and const parameters, which get
+/// no bounds (see [`unsafe_trace_fields!`](crate::unsafe_trace_fields) for
+/// what else a parameter list may not hold).
 ///
 /// # Safety
 ///
@@ -34,30 +37,47 @@
 ///
 /// mod other_crate {
 ///     pub struct Uuid(pub u128);
-///     pub struct Handle<T>(pub u32, pub std::marker::PhantomData<T>);
+///     pub struct Handle<T: ?Sized, const KIND: u8>(pub u32, pub std::marker::PhantomData<T>);
 /// }
 /// use other_crate::{Handle, Uuid};
 ///
 /// // SAFETY: a `Uuid` is 16 bytes of plain data, and a `Handle` is an index.
 /// gcptr::unsafe_trace_leaf!(Uuid);
-/// gcptr::unsafe_trace_leaf!(impl<T> Handle<T>);
+/// gcptr::unsafe_trace_leaf!(impl<T: ?Sized, const KIND: u8> Handle<T, KIND>);
 ///
 /// #[derive(Trace)]
 /// struct Session {
 ///     id: Uuid,
-///     file: Handle<std::fs::File>,
+///     file: Handle<std::path::Path, 1>,
 /// }
 ///
 /// let session = Gc::new(Session { id: Uuid(7), file: Handle(3, std::marker::PhantomData) });
 /// assert!(gcptr::referents(&*session).is_empty());
+/// assert!(!gcptr::is_tracked(&session));
 /// assert_eq!(session.id.0 + u128::from(session.file.0), 10);
 /// ```
 #[macro_export]
 macro_rules! unsafe_trace_leaf {
-    (impl<$($param:ident),+ $(,)?> $ty:ty) => {
+    (impl < $($generics_and_type:tt)*) => {
+        $crate::__trace_generics! {
+            [$crate::__trace_leaf_impl] [] [] $($generics_and_type)*
+        }
+    };
+    ($($ty:ty),+ $(,)?) => {$(
+        $crate::__trace_leaf_impl! { [] [] $ty }
+    )+};
+}
+
+/// The impl `unsafe_trace_leaf!` writes, from the generics that
+/// [`__trace_generics!`](crate::__trace_generics) parsed. The crate's own
+/// leaf types use it too, with bounds that the public macro does not take.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __trace_leaf_impl {
+    ([$($generics:tt)*] [$($param:ident)*] $ty:ty) => {
         // SAFETY: the caller of `unsafe_trace_leaf!` promises that this type
         // owns no `Gc`.
-        unsafe impl<$($param),+> $crate::Trace for $ty {
+        unsafe impl<$($generics)*> $crate::Trace for $ty {
             #[inline(always)]
             fn trace(&self, _: &mut $crate::Tracer) {}
 
@@ -72,24 +92,6 @@ macro_rules! unsafe_trace_leaf {
             }
         }
     };
-    ($($ty:ty),+ $(,)?) => {$(
-        // SAFETY: the caller of `unsafe_trace_leaf!` promises that this type
-        // owns no `Gc`.
-        unsafe impl $crate::Trace for $ty {
-            #[inline(always)]
-            fn trace(&self, _: &mut $crate::Tracer) {}
-
-            #[inline(always)]
-            fn __may_own_gc(_depth: ::core::primitive::u32) -> ::core::primitive::bool {
-                false
-            }
-
-            #[inline(always)]
-            fn __drop_only_releases_gcs() -> ::core::primitive::bool {
-                !::core::mem::needs_drop::<Self>()
-            }
-        }
-    )+};
 }
 
 /// Writes the `Trace` impl of a struct from another crate by listing the
@@ -98,7 +100,12 @@ macro_rules! unsafe_trace_leaf {
 ///
 /// Write `Type { field, other }`; for a tuple struct name the fields by
 /// index, `Type { 0, 1 }`; for a generic type, `impl<T> Type<T> { field }`,
-/// which adds `T: Trace` for each parameter. The fields must be visible
+/// which adds `T: Trace` for each type parameter. The parameters may be
+/// lifetimes, type parameters (`T`, or `T: ?Sized`) and const parameters
+/// (`const N: usize`); any other bound is a compile error that names the
+/// forms taken, since the impl's bounds are the macro's to choose (a
+/// `where` clause the type itself needs is not taken either: such a type's
+/// impl is hand-written). The fields must be visible
 /// (`pub`) where the macro is used. Fields are reached by destructuring
 /// `Self`, never through `Deref`, so each name is a field of the type
 /// itself, and each field listed must implement `Trace`. A field listed
@@ -147,21 +154,117 @@ macro_rules! unsafe_trace_leaf {
 /// ```
 #[macro_export]
 macro_rules! unsafe_trace_fields {
-    (impl<$($param:ident),+ $(,)?> $ty:ty { $($field:tt),* $(,)? }) => {
-        // SAFETY: the caller of `unsafe_trace_fields!` promises that the
-        // fields not listed own no `Gc`; the listed ones are traced through
-        // their own `Trace` impls.
-        unsafe impl<$($param: $crate::Trace),+> $crate::Trace for $ty {
-            $crate::__trace_fields_body!($($field),*);
+    (impl < $($generics_type_and_fields:tt)*) => {
+        $crate::__trace_generics! {
+            [$crate::__trace_fields_impl] [] [] $($generics_type_and_fields)*
         }
     };
     ($ty:ty { $($field:tt),* $(,)? }) => {
+        $crate::__trace_fields_impl! { [] [] $ty { $($field),* } }
+    };
+}
+
+/// The impl `unsafe_trace_fields!` writes, from the generics that
+/// [`__trace_generics!`](crate::__trace_generics) parsed.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __trace_fields_impl {
+    ([$($generics:tt)*] [$($param:ident)*] $ty:ty { $($field:tt),* $(,)? }) => {
         // SAFETY: the caller of `unsafe_trace_fields!` promises that the
         // fields not listed own no `Gc`; the listed ones are traced through
         // their own `Trace` impls.
-        unsafe impl $crate::Trace for $ty {
+        unsafe impl<$($generics)*> $crate::Trace for $ty
+        where
+            $($param: $crate::Trace,)*
+        {
             $crate::__trace_fields_body!($($field),*);
         }
+    };
+}
+
+/// Parses the generic parameters of an `unsafe_trace_*!` call, one at a
+/// time, up to the `>` that closes them, then calls back
+/// `$callback! { [generics] [type parameters] rest }`: the parameters as
+/// written (each followed by a comma), the type parameters' names (for
+/// bounds), and what followed the `>`. A `macro_rules!` pattern cannot
+/// take a list of parameters of three shapes ending in `>` in one match,
+/// so they are taken in turn; each shape comes with a rule for a comma
+/// after it and one for the closing `>`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __trace_generics {
+    // `const` first: it would also match a type parameter's `$name:ident`.
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
+        const $name:ident : $ty:ty , $($rest:tt)*) => {
+        $crate::__trace_generics! {
+            [$($callback)*] [$($generics)* const $name: $ty,] [$($param)*] $($rest)*
+        }
+    };
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
+        const $name:ident : $ty:ty > $($rest:tt)*) => {
+        $crate::__trace_generics! {
+            [$($callback)*] [$($generics)* const $name: $ty,] [$($param)*] > $($rest)*
+        }
+    };
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
+        $lifetime:lifetime $(, $($rest:tt)*)?) => {
+        $crate::__trace_generics! {
+            [$($callback)*] [$($generics)* $lifetime,] [$($param)*] $($($rest)*)?
+        }
+    };
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
+        $lifetime:lifetime > $($rest:tt)*) => {
+        $crate::__trace_generics! {
+            [$($callback)*] [$($generics)* $lifetime,] [$($param)*] > $($rest)*
+        }
+    };
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
+        $name:ident : ?Sized $(, $($rest:tt)*)?) => {
+        $crate::__trace_generics! {
+            [$($callback)*] [$($generics)* $name: ?::core::marker::Sized,]
+            [$($param)* $name] $($($rest)*)?
+        }
+    };
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
+        $name:ident : ?Sized > $($rest:tt)*) => {
+        $crate::__trace_generics! {
+            [$($callback)*] [$($generics)* $name: ?::core::marker::Sized,]
+            [$($param)* $name] > $($rest)*
+        }
+    };
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
+        $name:ident $(, $($rest:tt)*)?) => {
+        $crate::__trace_generics! {
+            [$($callback)*] [$($generics)* $name,] [$($param)* $name] $($($rest)*)?
+        }
+    };
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
+        $name:ident > $($rest:tt)*) => {
+        $crate::__trace_generics! {
+            [$($callback)*] [$($generics)* $name,] [$($param)* $name] > $($rest)*
+        }
+    };
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*] > $($rest:tt)+) => {
+        $($callback)*! { [$($generics)*] [$($param)*] $($rest)+ }
+    };
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
+        $name:ident : $($bound:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "`unsafe_trace_leaf!` and `unsafe_trace_fields!` take no bound on `",
+            ::core::stringify!($name),
+            "` but `?Sized` (`unsafe_trace_fields!` adds `",
+            ::core::stringify!($name),
+            ": Trace` itself); write the impl by hand for a type that needs more"
+        ));
+    };
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
+        $unexpected:tt $($rest:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "a generic parameter of `unsafe_trace_leaf!` or `unsafe_trace_fields!` ",
+            "is a lifetime, `T`, `T: ?Sized` or `const N: Type`; found `",
+            ::core::stringify!($unexpected),
+            "`"
+        ));
     };
 }
 

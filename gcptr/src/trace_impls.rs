@@ -25,19 +25,8 @@ use crate::trace::{Trace, Tracer};
 macro_rules! leaf {
     ($(impl[$($gen:tt)*] $ty:ty;)*) => {$(
         // SAFETY: this type owns no `Gc` (or hides it from the collector,
-        // which can only leak; see below).
-        unsafe impl<$($gen)*> Trace for $ty {
-            #[inline(always)]
-            fn trace(&self, _: &mut Tracer) {}
-            #[inline(always)]
-            fn __may_own_gc(_depth: u32) -> bool {
-                false
-            }
-            #[inline(always)]
-            fn __drop_only_releases_gcs() -> bool {
-                !core::mem::needs_drop::<Self>()
-            }
-        }
+        // which can only leak; see below), as `unsafe_trace_leaf!` needs.
+        crate::__trace_leaf_impl! { [$($gen)*] [] $ty }
     )*};
     ($($ty:ty),* $(,)?) => {
         leaf! { $(impl[] $ty;)* }
@@ -98,6 +87,7 @@ leaf!(
     std::net::IpAddr,
     std::net::SocketAddr,
     core::ops::RangeFull,
+    core::convert::Infallible,
 );
 
 // Unsized leaves: their `__may_own_gc` is never asked (it needs `Sized`).
