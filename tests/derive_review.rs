@@ -645,7 +645,10 @@ fn leaf_macro_takes_every_kind_of_parameter() {
         !releases::<Slot<'static, str, 4>>(),
         "its String must be freed"
     );
-    assert!(releases::<Slot<'static, (), 0>>() == !std::mem::needs_drop::<Slot<'static, (), 0>>());
+    assert_eq!(
+        releases::<Slot<'static, (), 0>>(),
+        !std::mem::needs_drop::<Slot<'static, (), 0>>()
+    );
     let slot = Gc::new(Slot::<'static, [u64], 7> {
         label: "seven".into(),
         borrowed: PhantomData,
