@@ -42,3 +42,28 @@ fn derive_works_in_edition_2015() {
     assert!(!<S<u8> as Trace>::__drop_only_releases_gcs());
     assert!(<E<u8> as Trace>::__has_finalizer());
 }
+
+/// A type from elsewhere, given its impl by the declarative macros, whose
+/// expansions name `::core` too.
+pub struct Foreign<T: ?Sized, const N: usize> {
+    pub items: [Option<Gc<u32>>; N],
+    pub marker: std::marker::PhantomData<T>,
+}
+
+// SAFETY: `marker` owns nothing.
+gcptr::unsafe_trace_fields!(impl<T: ?Sized, const N: usize> Foreign<T, N> { items });
+// SAFETY: a `Tag` is a number.
+gcptr::unsafe_trace_leaf!(impl<'a> Tag<'a>);
+
+pub struct Tag<'a>(pub &'a u8);
+
+#[test]
+fn trace_macros_work_in_edition_2015() {
+    let g = Gc::new(2u32);
+    let foreign: Foreign<str, 2> = Foreign {
+        items: [None, Some(g)],
+        marker: std::marker::PhantomData,
+    };
+    assert_eq!(gcptr::referents(&foreign).len(), 1);
+    assert!(gcptr::referents(&Tag(&1)).is_empty());
+}
