@@ -9,6 +9,11 @@
 //! drops. Each answer is observed through what it decides: which drops run,
 //! what a collection finds, what a weak reference or count says after it,
 //! and (under Miri) that no memory is left behind.
+//!
+//! It found one kind of wrong answer, `__may_own_gc` = `false` for types
+//! that do own a `Gc` (`Rc<Gc<_>>`, `Arc<Gc<_>>`): their holders were
+//! untracked, so a list of `Gc` nodes linked through them died
+//! recursively, and a long one overflowed the stack.
 #![allow(dead_code)]
 
 mod support;
@@ -19,6 +24,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::mem::ManuallyDrop;
 use std::num::Wrapping;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use gcptr::{Finalize, Gc, GcClosure, GcFn, Trace, Weak, WeakKeyMap, WeakSet, WeakValueMap};
 
@@ -76,8 +82,106 @@ fn collect_pair<P: Trace + 'static>(pa: P, pb: P) -> usize {
     gcptr::collect()
 }
 
+/// For a test whose failure aborts the process (a stack overflow): whether
+/// this process runs the test's body. It does in a child process of this
+/// binary, and under Miri (which cannot spawn one). The test's own process
+/// runs the test in a child, asserts that the child passed, and is done.
+fn runs_here(name: &str) -> bool {
+    if cfg!(miri) || std::env::var_os("TYPE_FACTS_REVIEW_CHILD").is_some() {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env("TYPE_FACTS_REVIEW_CHILD", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "the child did not pass: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
+/// Runs `f` on a thread with a 256 KiB stack, as `deep.rs` does.
+fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
 // ---------------------------------------------------------------------
 // `__may_own_gc`: a type that owns a `Gc` where the collector cannot see it.
+
+/// A list node linked through an `Rc`, whose contents are not traced.
+#[derive(Trace)]
+struct RcLink {
+    next: Option<Rc<Gc<RcLink>>>,
+    log: Loud,
+}
+
+/// The same through an `Arc`.
+#[derive(Trace)]
+struct ArcLink {
+    next: Option<Arc<Gc<ArcLink>>>,
+    log: Loud,
+}
+
+/// `Rc<T>` and `Arc<T>` are not traced (their value has owners the
+/// collector cannot see), but they may own a `Gc`: a holder of one is
+/// tracked and acyclic (never analysed), so that a list of `Gc` nodes
+/// linked through them dies under the trashcan. They answered `false`,
+/// which left the nodes untracked: dropping the list's head recursed once
+/// per node, and the 200,000 nodes here overflowed a 256 KiB stack. An
+/// `Rc` of plain data still answers `false`.
+#[test]
+// An `Arc` of a `Gc` is what the test is about (`Arc<T>` is `Trace` for
+// any `T`), though it cannot cross threads.
+#[allow(clippy::arc_with_non_send_sync)]
+fn a_list_linked_through_rc_and_arc_handles_drops_under_the_trashcan() {
+    // A stack overflow aborts: in a child process.
+    if !runs_here("a_list_linked_through_rc_and_arc_handles_drops_under_the_trashcan") {
+        return;
+    }
+    let n = support::scaled(200_000) as u32;
+    let counts = on_small_stack(move || {
+        let mut head = Gc::new(RcLink {
+            next: None,
+            log: Loud(0),
+        });
+        assert!(!gcptr::is_tracked(&head), "acyclic: never analysed");
+        for id in 1..n {
+            head = Gc::new(RcLink {
+                next: Some(Rc::new(head)),
+                log: Loud(id),
+            });
+        }
+        let before = gcptr::count()[0];
+        drop(head);
+        let rc_dropped = dropped().len();
+        let mut head = Gc::new(ArcLink {
+            next: None,
+            log: Loud(0),
+        });
+        for id in 1..n {
+            head = Gc::new(ArcLink {
+                next: Some(Arc::new(head)),
+                log: Loud(id),
+            });
+        }
+        drop(head);
+        (before, rc_dropped, dropped().len())
+    });
+    assert_eq!(counts, (0, n as usize, n as usize));
+    assert!(may_own::<Rc<Gc<u8>>>() && fixed::<Rc<Gc<u8>>>());
+    assert!(may_own::<Arc<RefCell<Option<Gc<u8>>>>>() && fixed::<Arc<Gc<u8>>>());
+    assert!(!may_own::<Rc<u64>>() && !may_own::<Arc<str>>());
+    assert!(!releases::<Rc<u64>>(), "its drop frees the Rc's memory");
+}
 
 /// A cycle closed through an `Rc` is invisible to the collector: it
 /// leaks (the documented limit of untraced containers), and no object of

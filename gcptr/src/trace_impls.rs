@@ -4,7 +4,8 @@
 //! containers pass on their elements' answer, so that a `Gc<u64>` or a
 //! `Gc<Vec<String>>` is never tracked. Pointers to unsized types (`Box<T>`
 //! for `T: ?Sized`) cannot ask their pointee, which may be a trait object,
-//! and answer `true`.
+//! and answer `true`. `Rc` and `Arc`, whose contents are not traced, answer
+//! whether their value has drop glue.
 
 use core::cell::{Cell, OnceCell, RefCell};
 use core::marker::{PhantomData, PhantomPinned};
@@ -104,17 +105,41 @@ macro_rules! unsized_leaf {
 unsized_leaf!(str, CStr, OsStr, Path);
 
 // `&'static T` and `PhantomData` own nothing; `Cell<T: Copy>` cannot hold a
-// `Gc` (`Gc` is not `Copy`). `Rc` and `Arc` share their value with owners
-// the collector cannot see, so their contents are not traced: a `Gc` inside
-// them only looks held from outside (a leak if it closes a cycle, never an
-// early free). Prefer `Gc` to `Rc` inside collected graphs.
+// `Gc` (`Gc` is not `Copy`).
 leaf! {
     impl[T: ?Sized] &'static T;
     impl[T: ?Sized] PhantomData<T>;
     impl[T: Copy] Cell<T>;
-    impl[T: ?Sized] Rc<T>;
-    impl[T: ?Sized] Arc<T>;
 }
+
+// `Rc` and `Arc` share their value with owners the collector cannot see, so
+// their contents are not traced: a `Gc` inside them only looks held from
+// outside (a leak if it closes a cycle, never an early free), as with
+// `ThreadBound`. Prefer `Gc` to `Rc` inside collected graphs. They may own a
+// `Gc` all the same, when their value has drop glue (every `Gc` has): then
+// their holders are tracked, so that a list of `Gc` nodes linked through
+// them dies under the trashcan rather than recursively, and acyclic (the
+// edges shown, none, never change), so never analysed.
+macro_rules! shared {
+    ($($ty:ident),*) => {$(
+        // SAFETY: visits nothing (see above); `__may_own_gc` is `false` only
+        // for a value without drop glue, which owns no `Gc`.
+        unsafe impl<T: ?Sized> Trace for $ty<T> {
+            #[inline(always)]
+            fn trace(&self, _: &mut Tracer) {}
+            #[inline(always)]
+            fn __may_own_gc(_depth: u32) -> bool {
+                core::mem::needs_drop::<T>()
+            }
+            #[inline(always)]
+            fn __edges_fixed(_depth: u32) -> bool {
+                true
+            }
+        }
+    )*};
+}
+
+shared!(Rc, Arc);
 
 // The value is read without a borrow: taking and giving back a shared
 // borrow cost five of the eight instructions it takes to trace a
