@@ -11,16 +11,18 @@
 //! and (under Miri) that no memory is left behind.
 //!
 //! It found one kind of wrong answer, `__may_own_gc` = `false` for types
-//! that do own a `Gc` (`Rc<Gc<_>>`, `Arc<Gc<_>>`): their holders were
-//! untracked, so a list of `Gc` nodes linked through them died
-//! recursively, and a long one overflowed the stack.
+//! that do own a `Gc` (`Rc<Gc<_>>`, `Arc<Gc<_>>`, a `HashMap` or `HashSet`
+//! whose hasher holds one): their holders were untracked, so a list of
+//! `Gc` nodes linked through them died recursively, and a long one
+//! overflowed the stack.
 #![allow(dead_code)]
 
 mod support;
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, DefaultHasher};
 use std::mem::ManuallyDrop;
 use std::num::Wrapping;
 use std::rc::Rc;
@@ -181,6 +183,68 @@ fn a_list_linked_through_rc_and_arc_handles_drops_under_the_trashcan() {
     assert!(may_own::<Arc<RefCell<Option<Gc<u8>>>>>() && fixed::<Arc<Gc<u8>>>());
     assert!(!may_own::<Rc<u64>>() && !may_own::<Arc<str>>());
     assert!(!releases::<Rc<u64>>(), "its drop frees the Rc's memory");
+}
+
+/// A hasher that holds a `Gc` (a per-table salt, say).
+#[derive(Clone)]
+struct SaltedState(Gc<u64>);
+
+impl BuildHasher for SaltedState {
+    type Hasher = DefaultHasher;
+    fn build_hasher(&self) -> DefaultHasher {
+        DefaultHasher::new()
+    }
+}
+
+/// A list node linked through a hash table's hasher.
+#[derive(Trace)]
+struct HashLink {
+    table: HashMap<u32, u32, LinkState>,
+    set: HashSet<u32, LinkState>,
+    log: Loud,
+}
+
+struct LinkState(Option<Gc<HashLink>>);
+
+impl BuildHasher for LinkState {
+    type Hasher = DefaultHasher;
+    fn build_hasher(&self) -> DefaultHasher {
+        DefaultHasher::new()
+    }
+}
+
+/// `HashMap<K, V, S>` and `HashSet<T, S>` do not trace their hasher `S`,
+/// which need not implement `Trace`, but a hasher with drop glue may own a
+/// `Gc`: its holder is tracked and acyclic, so that a list linked through
+/// hashers dies under the trashcan. They answered from `K` and `V` alone:
+/// `false`, and the list's drop overflowed the stack. `RandomState` has no
+/// drop glue: such tables of plain data stay untracked.
+#[test]
+fn a_list_linked_through_hashers_drops_under_the_trashcan() {
+    if !runs_here("a_list_linked_through_hashers_drops_under_the_trashcan") {
+        return;
+    }
+    let n = support::scaled(200_000) as u32;
+    let dropped_count = on_small_stack(move || {
+        let mut head: Option<Gc<HashLink>> = None;
+        for id in 0..n {
+            let link = Gc::new(HashLink {
+                table: HashMap::with_hasher(LinkState(head.take())),
+                set: HashSet::with_hasher(LinkState(None)),
+                log: Loud(id),
+            });
+            assert!(!gcptr::is_tracked(&link));
+            head = Some(link);
+        }
+        drop(head);
+        dropped().len()
+    });
+    assert_eq!(dropped_count, n as usize);
+    assert!(may_own::<HashMap<u32, u32, SaltedState>>());
+    assert!(may_own::<HashSet<u32, SaltedState>>());
+    assert!(fixed::<HashMap<u32, u32, SaltedState>>());
+    assert!(!may_own::<HashMap<u32, String>>() && !may_own::<HashSet<u64>>());
+    assert!(!gcptr::is_tracked(&Gc::new(HashMap::<u32, u32>::new())));
 }
 
 /// A cycle closed through an `Rc` is invisible to the collector: it

@@ -5,7 +5,8 @@
 //! `Gc<Vec<String>>` is never tracked. Pointers to unsized types (`Box<T>`
 //! for `T: ?Sized`) cannot ask their pointee, which may be a trait object,
 //! and answer `true`. `Rc` and `Arc`, whose contents are not traced, answer
-//! whether their value has drop glue.
+//! whether their value has drop glue, and so do the hashers of `HashMap`
+//! and `HashSet`.
 
 use core::cell::{Cell, OnceCell, RefCell};
 use core::marker::{PhantomData, PhantomPinned};
@@ -244,8 +245,11 @@ forward! {
         may_own(depth): N > 0 && T::__may_own_gc(depth),
         fixed: N == 0 || T::__edges_fixed(depth),
         drop_releases: N == 0 || T::__drop_only_releases_gcs();
+    // The hasher `S` is not traced (it need not implement `Trace`): a `Gc`
+    // it owns only looks held from outside, as in an `Rc`, and makes its
+    // holder tracked and acyclic if nothing else does (see `Rc`'s impl).
     impl[T: Trace, S: 'static] HashSet<T, S> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
-        may_own(depth): T::__may_own_gc(depth),
+        may_own(depth): T::__may_own_gc(depth) || core::mem::needs_drop::<S>(),
         fixed: T::__edges_fixed(depth);
     impl[T: Trace] BTreeSet<T> => |this, tracer| this.iter().for_each(|v| v.trace(tracer)),
         may_own(depth): T::__may_own_gc(depth),
@@ -253,7 +257,8 @@ forward! {
     impl[K: Trace, V: Trace, S: 'static] HashMap<K, V, S> => |this, tracer| this.iter().for_each(|(k, v)| {
         k.trace(tracer);
         v.trace(tracer);
-    }), may_own(depth): K::__may_own_gc(depth) || V::__may_own_gc(depth),
+    }), may_own(depth): K::__may_own_gc(depth) || V::__may_own_gc(depth)
+            || core::mem::needs_drop::<S>(),
         fixed: K::__edges_fixed(depth) && V::__edges_fixed(depth);
     impl[K: Trace, V: Trace] BTreeMap<K, V> => |this, tracer| this.iter().for_each(|(k, v)| {
         k.trace(tracer);
