@@ -341,6 +341,7 @@ impl Drop for Chained {
 /// `clear` or the map's drop) lets go of the next entry's key. Each
 /// operation takes out the whole chain in one call, drops each value once,
 /// and leaves `len()` exact; the values' `Drop`s use another map freely.
+/// (`retain`: `retain_takes_out_the_entries_that_died_during_it`.)
 #[test]
 fn values_whose_drops_kill_the_next_key_go_in_one_call() {
     for how in ["remove_dead", "clear", "drop"] {
@@ -402,6 +403,72 @@ fn values_whose_drops_kill_the_next_key_go_in_one_call() {
             m.clear();
         });
     }
+}
+
+/// `retain` "removes the rest, and every dead entry": also the entries
+/// whose objects died while it ran (killed by `keep`, or by the drop of an
+/// entry it let go), which it had already met and kept. Their keys and
+/// values are dropped before it returns, a chain of them at once.
+/// (They stayed in the table, uncounted, until the next `&mut` call.)
+#[test]
+fn retain_takes_out_the_entries_that_died_during_it() {
+    // A key map whose values form a chain, as above, against the order in
+    // which `retain` meets them: letting go of the entry it meets last
+    // kills the key of the one it met before, and so on.
+    take_drops();
+    let mut map: WeakKeyMap<Node, Chained> = WeakKeyMap::new();
+    let nodes: Vec<_> = (0..6).map(Node::new).collect();
+    for n in &nodes {
+        map.insert(
+            n,
+            Chained {
+                next: None,
+                log: n.id(),
+            },
+        );
+    }
+    let order: Vec<Gc<Node>> = map.keys().collect();
+    for pair in order.windows(2) {
+        map.get_mut(&pair[1]).unwrap().next = Some(pair[0].clone());
+    }
+    let head = order[5].clone();
+    drop((nodes, order));
+    map.retain(|k, _| !Gc::ptr_eq(k, &head));
+    // The values of the entries that died during `retain` are dropped
+    // with them, and the keys they held die in turn.
+    assert_eq!(map.len(), 0, "a dead entry's value outlived retain");
+    let mut drops = take_drops();
+    drops.retain(|&id| id < 100); // the spares
+    assert_eq!(drops.len(), 5, "every other key dropped, and its value");
+    assert!(!drops.contains(&head.id()));
+    drop(head);
+    assert_eq!(take_drops().len(), 1);
+    CASCADE.with(|m| m.borrow_mut().clear());
+
+    // A value map whose `keep` kills the values of entries it met and kept.
+    KEY_DROPS.set(0);
+    let mut map = WeakValueMap::new();
+    let nodes: Vec<_> = (0..6).map(Node::new).collect();
+    for n in &nodes {
+        map.insert(Meddler::new(n.id()), n);
+    }
+    let held = RefCell::new(nodes);
+    let mut met = 0;
+    map.retain(|_, _| {
+        met += 1;
+        if met == 6 {
+            held.borrow_mut().clear(); // the five met before, and the sixth
+        }
+        true
+    });
+    assert_eq!(met, 6);
+    assert_eq!(map.len(), 0);
+    assert_eq!(
+        KEY_DROPS.get(),
+        6,
+        "the dead entries' keys went with retain"
+    );
+    assert_eq!(take_drops(), [0, 1, 2, 3, 4, 5]);
 }
 
 // ---------------------------------------------------------------------

@@ -184,7 +184,8 @@ impl<E: TableEntry> WeakTable<E> {
         Some(entry)
     }
 
-    /// Keeps the live entries for which `keep` returns `true`.
+    /// Keeps the live entries for which `keep` returns `true`, and no dead
+    /// one: also none whose object died while `retain` ran.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(&mut E) -> bool) {
         self.remove_dead();
         let slab = &self.slab;
@@ -196,6 +197,9 @@ impl<E: TableEntry> WeakTable<E> {
             }
             kept
         });
+        // `keep`, and the drops of the entries let go, run user code, which
+        // may have killed the objects of entries already kept.
+        self.remove_dead();
     }
 
     /// Removes every entry.
