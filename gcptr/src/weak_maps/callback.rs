@@ -228,11 +228,14 @@ impl<T: ?Sized> WeakWithCallback<T> {
 impl<T: ?Sized> Drop for WeakWithCallback<T> {
     fn drop(&mut self) {
         CallbackState::unwatch(&self.state);
-        drop(self.state.take_callback());
+        // Before the callback's drop, which runs user code that may panic:
+        // a count left too high would keep every collection on the path
+        // that looks for callbacks to cancel.
         if let Some(st) = state::current() {
             st.callback_weaks
                 .set(st.callback_weaks.get().saturating_sub(1));
         }
+        drop(self.state.take_callback());
     }
 }
 
@@ -282,6 +285,12 @@ impl<T: ?Sized> Gc<T> {
     /// weak references are cleared for good (see
     /// [`Finalize`](crate::Finalize)); `is_pending` is `false` at once.
     ///
+    /// The collector never looks inside a callback, so a callback that
+    /// captures a `Gc` of its own object (or of anything that leads to it)
+    /// keeps the object alive until it is cancelled
+    /// ([`DeathCallback::cancel`]), as with Python's `weakref.finalize`:
+    /// capture what the callback needs, not the object.
+    ///
     /// # Examples
     ///
     /// ```
@@ -315,5 +324,41 @@ impl<T: ?Sized> Gc<T> {
             weak: Gc::downgrade(this),
             state,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use crate::collector::state;
+    use crate::Gc;
+
+    struct PanicsOnDrop;
+
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("a captured value's drop panicked");
+        }
+    }
+
+    /// A `WeakWithCallback` dropped while its callback's captures panic
+    /// still gives up its place in `callback_weaks`: left counted, it would
+    /// keep every later collection on the path that looks for callbacks to
+    /// cancel (no early drops of garbage).
+    #[test]
+    fn a_panicking_capture_still_uncounts_its_handle() {
+        std::thread::spawn(|| {
+            let x = Gc::new(7u32);
+            let captured = PanicsOnDrop;
+            let weak = Gc::downgrade_with(&x, move || drop(captured));
+            let counted = || state::current().expect("a collector").callback_weaks.get();
+            assert_eq!(counted(), 1);
+            assert!(catch_unwind(AssertUnwindSafe(|| drop(weak))).is_err());
+            assert_eq!(counted(), 0);
+            assert_eq!(*x, 7);
+        })
+        .join()
+        .unwrap();
     }
 }
