@@ -668,9 +668,10 @@ fn fields_macro_takes_const_and_unsized_parameters() {
     assert!(!may_own::<Ring<u8, 2>>());
     assert!(!fixed::<Ring<Gc<u8>, 2>>(), "the slots are RefCells");
     assert!(may_own::<Boxed<[Gc<u8>]>>());
-    // A `Box` cannot ask its pointee, which may be unsized, and answers
-    // yes; a `Ring` of plain data asks its elements.
-    assert!(may_own::<Boxed<[u8]>>());
+    // A `Box` cannot ask its pointee, which may be unsized, only whether it
+    // has drop glue.
+    assert!(!may_own::<Boxed<[u8]>>());
+    assert!(may_own::<Boxed<[String]>>());
 
     gcptr::collect();
     let before = RING_NODES.with(Cell::get);

@@ -603,11 +603,16 @@ fn interior_mutability_anywhere_keeps_an_object_tracked() {
     assert!(tracked(HashMap::from([(0u8, RefCell::new(plain()))])));
     let capture = (RefCell::new(Some(plain())),);
     assert!(tracked(GcClosure::new(capture, |_: &(RefCell<_>,), ()| ())));
-    // `Box<T>` cannot ask its pointee (it may be unsized): the conservative
-    // answers, even for a box of plain data (a documented cost).
-    assert!(may_own::<Box<u64>>() && !fixed::<Box<u64>>());
+    // `Box<T>` cannot ask its pointee (it may be unsized), only whether it
+    // has drop glue: the conservative answers where it does, and a box of
+    // plain data is untracked.
+    assert!(may_own::<Box<String>>() && !fixed::<Box<String>>());
+    assert!(!may_own::<Box<u64>>() && fixed::<Box<u64>>());
+    assert!(!may_own::<Box<str>>() && !may_own::<Box<[u8]>>());
     assert!(tracked(Box::new(plain())));
-    assert!(tracked(Box::new(0u64)));
+    assert!(!tracked(Box::new(0u64)));
+    assert!(!tracked(Box::<[u8]>::from(&b"bytes"[..])));
+    assert!(!tracked(Box::<str>::from("text")));
     let boxed: Box<dyn Shape> = Box::new(Mutable {
         next: RefCell::new(None),
         log: Loud(9),

@@ -4,7 +4,8 @@
 //! containers pass on their elements' answer, so that a `Gc<u64>` or a
 //! `Gc<Vec<String>>` is never tracked. Pointers to unsized types (`Box<T>`
 //! for `T: ?Sized`) cannot ask their pointee, which may be a trait object,
-//! and answer `true`. `Rc` and `Arc`, whose contents are not traced, answer
+//! and answer whether it has drop glue (as `Rc` and `Arc` do): a pointee
+//! without it owns no `Gc`. `Rc` and `Arc`, whose contents are not traced, answer
 //! whether their value has drop glue, and so do the hashers of `HashMap`
 //! and `HashSet`.
 
@@ -298,11 +299,20 @@ unsafe impl<T: Trace> Trace for [T] {
     }
 }
 
-// SAFETY: visits the boxed value.
+// SAFETY: visits the boxed value. `__may_own_gc` is `false` only for a
+// pointee without drop glue, which owns no `Gc` (every `Gc` has drop glue).
 unsafe impl<T: ?Sized + Trace> Trace for Box<T> {
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         (**self).trace(tracer);
+    }
+
+    /// The pointee may be unsized, and cannot be asked; whether it has
+    /// drop glue can be, which keeps a `Gc<Box<u64>>` or `Gc<Box<str>>`
+    /// untracked. (`__edges_fixed` keeps its default, the negation.)
+    #[inline(always)]
+    fn __may_own_gc(_depth: u32) -> bool {
+        core::mem::needs_drop::<T>()
     }
 }
 
