@@ -899,3 +899,88 @@ fn elements_of_a_new_slice_survive_the_collection_its_tracking_starts() {
         }
     });
 }
+
+/// `Gc::get_mut` on unsized values keeps the counts exact: a `dyn`
+/// closure that was acyclic (uncounted) becomes tracked and counted, as a
+/// sized acyclic object does, and its death counts it out; a slice, set
+/// aside while it lends its elements, stays counted once, and comes back
+/// on its next lost reference, to be collected in a cycle through a slice
+/// made with the `&mut`.
+#[test]
+fn get_mut_on_unsized_values_keeps_the_counts_exact() {
+    #[derive(Trace)]
+    struct Cellar {
+        _log: DropLog,
+        next: RefCell<Option<Gc<[Cellar]>>>,
+    }
+    type Step = Gc<dyn GcFn<(), usize>>;
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let leaf = Gc::new(5usize);
+        let closure = gc_closure!([leaf] move || **leaf);
+        let mut step: Step = gc_coerce!(Gc::new(closure) => dyn GcFn<(), usize>);
+        assert!(!gcptr::is_tracked(&step));
+        assert_eq!(gcptr::count()[0], 0);
+        assert!(Gc::get_mut(&mut step).is_some());
+        assert!(gcptr::is_tracked(&step));
+        assert_eq!(gcptr::count()[0], 1);
+        assert_eq!(step.call(()), 5);
+        drop(step);
+        assert_eq!(gcptr::count()[0], 0);
+
+        let cellar = |id| Cellar {
+            _log: DropLog(id),
+            next: RefCell::new(None),
+        };
+        let mut slice: Gc<[Cellar]> = Gc::from(vec![cellar(1), cellar(2)]);
+        assert_eq!(gcptr::count()[0], 1);
+        let inner = {
+            let elements = Gc::get_mut(&mut slice).unwrap();
+            *elements[0].next.get_mut() = Some(Gc::from(vec![cellar(3)]));
+            elements[0].next.get_mut().clone().unwrap()
+        };
+        assert_eq!(gcptr::count()[0], 2);
+        // The inner slice points back at the outer one: a cycle.
+        *inner[0].next.borrow_mut() = Some(slice.clone());
+        drop(inner);
+        let weak = Gc::downgrade(&slice);
+        drop(slice);
+        assert_eq!(take_drops(), [0u32; 0]);
+        assert_eq!(gcptr::count()[0], 2);
+        assert_eq!(gcptr::collect(), 2);
+        assert_eq!(take_drops(), [1, 2, 3]);
+        assert!(weak.upgrade().is_none());
+        assert_eq!(gcptr::count(), [0, 0, 0]);
+    });
+}
+
+/// A death callback keeps no hold on its object's memory, so the block of
+/// an object whose callback ran serves the next object; the old handle
+/// then forgets the address: cancelling it returns false and leaves the
+/// new object's own callback (at the same address, when memory is reused)
+/// to run at its death, once.
+#[test]
+fn a_spent_death_callback_leaves_the_next_object_at_its_address_alone() {
+    on_fresh_thread(|| {
+        let fired = std::rc::Rc::new(Cell::new(0));
+        let first = node();
+        let freed = address(&first);
+        let count = fired.clone();
+        let spent = Gc::on_death(&first, move || count.set(count.get() + 1));
+        drop(first);
+        assert_eq!(fired.get(), 1);
+        assert!(!spent.is_pending());
+        let next = node();
+        if REUSE {
+            assert_eq!(address(&next), freed);
+        }
+        let count = fired.clone();
+        let pending = Gc::on_death(&next, move || count.set(count.get() + 10));
+        assert!(!spent.cancel());
+        drop(spent);
+        assert!(pending.is_pending());
+        drop(next);
+        assert_eq!(fired.get(), 11);
+        assert!(!pending.is_pending() && !pending.cancel());
+    });
+}
