@@ -442,3 +442,85 @@ fn copy_on_write_edits_leave_automatic_collection_working() {
     );
     gcptr::collect();
 }
+
+/// A `Gc<[T]>` is acyclic as a `Gc<Vec<T>>` is: a tree whose children are
+/// slices of `Gc`s, built bottom-up, is out of the collector's sight, dies
+/// by count, and a million levels of it drop without recursion; a slice
+/// over a tracked object, or of cells, stays tracked and its cycle is
+/// collected; `get_mut` makes an acyclic slice tracked.
+#[test]
+fn slices_of_fixed_edges_are_acyclic() {
+    reset();
+    gcptr::disable();
+    let before = gcptr::count();
+    let leaves: Gc<[Any]> = (0..3).map(|id| Any::Frozen(frozen(id, vec![]))).collect();
+    let kids: Gc<[Gc<[Any]>]> = Gc::from(vec![leaves.clone(), Gc::from(Vec::new())]);
+    assert!(!gcptr::is_tracked(&leaves) && !gcptr::is_tracked(&kids));
+    assert_eq!(gcptr::count(), before, "acyclic slices do not count");
+    assert_eq!(gcptr::collect(), 0);
+    drop(leaves);
+    assert!(dropped().is_empty());
+    drop(kids);
+    assert_eq!(dropped(), [0, 1, 2]);
+    assert_eq!(gcptr::count(), before);
+
+    // Over a tracked object: tracked, and a cycle through it is found.
+    let m = mutable(7);
+    let over: Gc<[Any]> = Gc::from(vec![Any::Mutable(m.clone())]);
+    assert!(gcptr::is_tracked(&over));
+    let holder = frozen(8, vec![]);
+    assert!(!gcptr::is_tracked(&holder));
+    #[derive(Trace)]
+    struct Holds(Gc<[Any]>);
+    let back = Gc::new(Holds(over.clone()));
+    assert!(gcptr::is_tracked(&back), "it reaches a tracked slice");
+    drop(holder);
+    assert_eq!(dropped(), [0, 1, 2, 8]);
+    m.kids.borrow_mut().push(Any::Frozen(frozen(9, vec![])));
+    let cycle_closer = Gc::new(Mutable {
+        id: 10,
+        kids: RefCell::new(Vec::new()),
+    });
+    cycle_closer.kids.borrow_mut().push(Any::Mutable(m.clone()));
+    m.kids.borrow_mut().push(Any::Mutable(cycle_closer.clone()));
+    drop((m, over, back, cycle_closer));
+    assert_eq!(
+        gcptr::collect(),
+        2,
+        "the mutable pair; the slice died by count"
+    );
+    assert_eq!(dropped(), [0, 1, 2, 7, 8, 9, 10]);
+
+    // `get_mut` makes an acyclic slice tracked for good.
+    let mut alone: Gc<[Any]> = Gc::from(vec![Any::Frozen(frozen(11, vec![]))]);
+    assert!(!gcptr::is_tracked(&alone));
+    let slots = Gc::get_mut(&mut alone).expect("the only handle");
+    slots[0] = Any::Mutable(mutable(12));
+    assert!(gcptr::is_tracked(&alone));
+    drop(alone);
+    assert_eq!(dropped(), [0, 1, 2, 7, 8, 9, 10, 11, 12]);
+    gcptr::enable();
+}
+
+/// A million-level chain of one-element slices, each acyclic, drops
+/// without recursion on a small stack.
+#[test]
+fn a_deep_chain_of_acyclic_slices_drops_without_recursion() {
+    #[derive(Trace)]
+    struct Link(Option<Gc<[Link]>>);
+    let depth = if cfg!(miri) { 1_000 } else { 1_000_000 };
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let mut head: Option<Gc<[Link]>> = None;
+            for _ in 0..depth {
+                head = Some(Gc::from(vec![Link(head.take())]));
+            }
+            assert!(!gcptr::is_tracked(head.as_ref().unwrap()));
+            assert_eq!(gcptr::count(), [0, 0, 0]);
+            drop(head);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

@@ -100,17 +100,7 @@ impl<T: Trace + 'static> Gc<T> {
     /// ([`collector::track_new`]).
     #[inline(always)]
     fn track(&self, reachable: bool) {
-        if let Some(links) = Header::links(self.header()) {
-            if T::__edges_fixed(0) && owns_only_acyclic_or_unwinds_uncounted(self, links) {
-                if Links::is_set_aside(links) {
-                    Links::mark_acyclic(links);
-                    // No collection looks at it: it need not report losses.
-                    self.header_ref().set_quiet(true);
-                }
-            } else {
-                collector::track_new(links, reachable);
-            }
-        }
+        self.track_with_edges(T::__edges_fixed(0), reachable);
     }
 
     /// Allocates a `T` that refers to itself through the `Weak` that `f`
@@ -587,6 +577,26 @@ fn dead_object_accessed() -> ! {
     )
 }
 
+impl<T: ?Sized + Trace> Gc<T> {
+    /// [`track`](Gc::track) for any value, whose type's answer to
+    /// [`Trace::__edges_fixed`] is `edges_fixed` (a slice's is its
+    /// element's).
+    #[inline(always)]
+    pub(crate) fn track_with_edges(&self, edges_fixed: bool, reachable: bool) {
+        if let Some(links) = Header::links(self.header()) {
+            if edges_fixed && owns_only_acyclic_or_unwinds_uncounted(self, links) {
+                if Links::is_set_aside(links) {
+                    Links::mark_acyclic(links);
+                    // No collection looks at it: it need not report losses.
+                    self.header_ref().set_quiet(true);
+                }
+            } else {
+                collector::track_new(links, reachable);
+            }
+        }
+    }
+}
+
 /// Whether the new object `this`, whose edges are fixed, owns only
 /// untracked and acyclic objects, by a trace of its value
 /// ([`crate::trace::owns_only_acyclic`]). A hand-written trace may panic,
@@ -594,7 +604,10 @@ fn dead_object_accessed() -> ! {
 /// it was counted in generation 0: it is marked acyclic first (`links`
 /// are its links), so that its death does not count it out.
 #[inline(always)]
-fn owns_only_acyclic_or_unwinds_uncounted<T: Trace>(this: &Gc<T>, links: NonNull<Links>) -> bool {
+fn owns_only_acyclic_or_unwinds_uncounted<T: ?Sized + Trace>(
+    this: &Gc<T>,
+    links: NonNull<Links>,
+) -> bool {
     struct UncountedOnUnwind(NonNull<Links>);
     impl Drop for UncountedOnUnwind {
         #[cold]

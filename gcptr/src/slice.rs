@@ -9,7 +9,6 @@ use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 use std::alloc::{alloc, handle_alloc_error};
 
-use crate::collector;
 use crate::gc::Gc;
 use crate::header::{flags, slice_layout, GcBox, Header, Links, SliceVTables, VTable};
 use crate::trace::Trace;
@@ -97,9 +96,9 @@ impl<T: Trace + 'static> From<Vec<T>> for Gc<[T]> {
         // made before tracking: the automatic collection that tracking
         // may run can panic, and the object then dies with it.
         let this = unsafe { Gc::from_inner(slice_box(header, len)) };
-        if let Some(links) = Header::links(header) {
-            collector::track_new(links, false);
-        }
+        // A slice of fixed edges to untracked or acyclic objects is
+        // acyclic, as such a `Gc<Vec<T>>` is.
+        this.track_with_edges(T::__edges_fixed(0), false);
         this
     }
 }
