@@ -317,7 +317,8 @@ fn weak_handles_and_containers_answer_for_their_strong_side_only() {
 /// garbage cycle whose objects hold one in it runs each drop once: `Option`,
 /// `Result`, arrays, tuples, `RefCell`, `Wrapping`, `Reverse`, `Range`,
 /// `GcClosure`'s captures, and the containers that answer `false` for
-/// themselves (`Vec`, `VecDeque`, `Box`, `OnceCell`, `Rc`, maps).
+/// themselves (`Vec`, `VecDeque`, `Box`, `Rc`, maps), or pass on their
+/// contents' (`OnceCell`).
 #[test]
 fn a_drop_nested_in_any_wrapper_runs_when_its_cycle_is_collected() {
     macro_rules! case {
@@ -378,8 +379,8 @@ fn garbage_holding_memory_or_weak_references_gives_them_back() {
 /// The leaves, `Gc`, and the wrappers of nothing else answer `true`: plain
 /// data without drop glue, `Cell` of `Copy` data, `&'static`, function
 /// pointers, `PhantomData`, and `Option`, `Result`, arrays, tuples,
-/// `RefCell`, `Wrapping`, `Reverse`, `Range`, `ManuallyDrop` and
-/// `GcClosure` of them. A ring of such nodes is freed without its drops:
+/// `RefCell`, `OnceCell`, `Wrapping`, `Reverse`, `Range`, `ManuallyDrop`
+/// and `GcClosure` of them. A ring of such nodes is freed without its drops:
 /// its weak references fail, and Miri sees no memory left behind.
 #[test]
 fn garbage_of_plain_data_and_gcs_is_freed_without_drops() {
@@ -398,6 +399,7 @@ fn garbage_of_plain_data_and_gcs_is_freed_without_drops() {
         [Option<Gc<Ring>>; 2],
         ManuallyDrop<Option<Gc<u8>>>,
         GcClosure<(Option<Gc<Ring>>,), fn(&(Option<Gc<Ring>>,), ())>,
+        OnceCell<Gc<Ring>>,
     );
     #[derive(Trace)]
     struct Ring {
@@ -427,6 +429,7 @@ fn garbage_of_plain_data_and_gcs_is_freed_without_drops() {
                     [None, None],
                     ManuallyDrop::new(None),
                     GcClosure::new((None,), no_call),
+                    OnceCell::new(),
                 )),
             })
         })
@@ -439,9 +442,10 @@ fn garbage_of_plain_data_and_gcs_is_freed_without_drops() {
             [next(), None],
             ManuallyDrop::new(None),
             GcClosure::new((next(),), no_call),
+            OnceCell::from(next().unwrap()),
         );
     }
-    assert_eq!(gcptr::referents(&*nodes[0]).len(), 3);
+    assert_eq!(gcptr::referents(&*nodes[0]).len(), 4);
     let weaks: Vec<Weak<Ring>> = nodes.iter().map(Gc::downgrade).collect();
     drop(nodes);
     assert_eq!(gcptr::collect(), 3);

@@ -268,7 +268,8 @@ forward! {
         fixed: K::__edges_fixed(depth) && V::__edges_fixed(depth);
     impl[T: Trace] OnceCell<T> => |this, tracer| if let Some(value) = this.get() {
         value.trace(tracer)
-    }, may_own(depth): T::__may_own_gc(depth);
+    }, may_own(depth): T::__may_own_gc(depth),
+        drop_releases: T::__drop_only_releases_gcs();
     impl[T: Trace] Wrapping<T> => |this, tracer| this.0.trace(tracer),
         may_own(depth): T::__may_own_gc(depth),
         fixed: T::__edges_fixed(depth),
