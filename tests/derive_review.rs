@@ -669,9 +669,9 @@ fn fields_macro_takes_const_and_unsized_parameters() {
     assert!(!fixed::<Ring<Gc<u8>, 2>>(), "the slots are RefCells");
     assert!(may_own::<Boxed<[Gc<u8>]>>());
     // A `Box` cannot ask its pointee, which may be unsized, only whether it
-    // has drop glue.
-    assert!(!may_own::<Boxed<[u8]>>());
-    assert!(may_own::<Boxed<[String]>>());
+    // has drop glue, which says whether its edges are fixed.
+    assert!(may_own::<Boxed<[u8]>>() && fixed::<Boxed<[u8]>>());
+    assert!(may_own::<Boxed<[String]>>() && !fixed::<Boxed<[String]>>());
 
     gcptr::collect();
     let before = RING_NODES.with(Cell::get);

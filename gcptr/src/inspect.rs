@@ -60,9 +60,12 @@ fn edges(trace: impl FnOnce(&mut Tracer)) -> Vec<NonNull<Header>> {
 ///   were made. A cycle needs some object to come to point at one made
 ///   after it, which such an object cannot do, so an immutable tree is
 ///   untracked from the leaves up (CPython untracks tuples of atomic
-///   values in the same spirit). A `Box<T>` field keeps its type from
-///   being found so, since a `Box` cannot ask its possibly unsized pointee:
-///   give such trees `Gc<T>` children. [`Gc::get_mut`] and [`Gc::make_mut`],
+///   values in the same spirit). A `Box<T>` field whose pointee has drop
+///   glue keeps its type from being found so, since a `Box` cannot ask its
+///   possibly unsized pointee: give such trees `Gc<T>` children (a box of
+///   plain data, `Box<str>` or `Box<[u8]>`, is fine). A `Gc<[T]>` made
+///   from a `Vec<T>` is acyclic on the same terms as a `Gc<Vec<T>>`.
+///   [`Gc::get_mut`] and [`Gc::make_mut`],
 ///   which can change the value, make the object tracked for good (and
 ///   counted from then on).
 ///

@@ -140,8 +140,9 @@ pub unsafe trait Trace {
     /// The default is `true` only for types that can own no `Gc` at all.
     /// The derive answers the `&&` of the fields' answers; containers pass
     /// on their elements' (but `Box<T>`, whose pointee may be unsized and
-    /// cannot be asked, answers `false` unless the pointee has no drop
-    /// glue, and so no `Gc`); `Gc<T>` answers `true` (the edge
+    /// cannot be asked, answers whether the pointee has no drop glue, which
+    /// misses only a `Gc` gained inside a `ManuallyDrop`: a leak at worst);
+    /// `Gc<T>` answers `true` (the edge
     /// itself is fixed, whatever `T` does). `depth` works as in
     /// `__may_own_gc`; past the limit the answer is `false`.
     #[doc(hidden)]

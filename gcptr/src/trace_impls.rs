@@ -4,10 +4,12 @@
 //! containers pass on their elements' answer, so that a `Gc<u64>` or a
 //! `Gc<Vec<String>>` is never tracked. Pointers to unsized types (`Box<T>`
 //! for `T: ?Sized`) cannot ask their pointee, which may be a trait object,
-//! and answer whether it has drop glue (as `Rc` and `Arc` do): a pointee
-//! without it owns no `Gc`. `Rc` and `Arc`, whose contents are not traced, answer
-//! whether their value has drop glue, and so do the hashers of `HashMap`
-//! and `HashSet`.
+//! and answer `true`, as `Rc` and `Arc` do, whose contents are not traced:
+//! a pointee without drop glue may still own a `Gc` in a `ManuallyDrop`.
+//! Their edges are fixed when the pointee has no drop glue (`Rc` and `Arc`
+//! show none), so that their holders are acyclic. The hashers of `HashMap`
+//! and `HashSet` may own a `Gc` if they have drop glue (none can be taken
+//! out of the map to be released by hand).
 
 use core::cell::{Cell, OnceCell, RefCell};
 use core::marker::{PhantomData, PhantomPinned};
@@ -118,21 +120,19 @@ leaf! {
 // their contents are not traced: a `Gc` inside them only looks held from
 // outside (a leak if it closes a cycle, never an early free), as with
 // `ThreadBound`. Prefer `Gc` to `Rc` inside collected graphs. They may own a
-// `Gc` all the same, when their value has drop glue (every `Gc` has): then
-// their holders are tracked, so that a list of `Gc` nodes linked through
-// them dies under the trashcan rather than recursively, and acyclic (the
-// edges shown, none, never change), so never analysed.
+// `Gc` all the same, whatever their value: then their holders are tracked,
+// so that a list of `Gc` nodes linked through them dies under the trashcan
+// rather than recursively, and acyclic (the edges shown, none, never
+// change), so never analysed. Whether the value has drop glue does not
+// tell: an `Rc<ManuallyDrop<Gc<_>>>` has none, and a `Drop` impl that takes
+// the `Gc` out (`Rc::into_inner`, `ManuallyDrop::into_inner`) releases it.
 macro_rules! shared {
     ($($ty:ident),*) => {$(
-        // SAFETY: visits nothing (see above); `__may_own_gc` is `false` only
-        // for a value without drop glue, which owns no `Gc`.
+        // SAFETY: visits nothing (see above); `__may_own_gc` keeps its
+        // default, `true`.
         unsafe impl<T: ?Sized> Trace for $ty<T> {
             #[inline(always)]
             fn trace(&self, _: &mut Tracer) {}
-            #[inline(always)]
-            fn __may_own_gc(_depth: u32) -> bool {
-                core::mem::needs_drop::<T>()
-            }
             #[inline(always)]
             fn __edges_fixed(_depth: u32) -> bool {
                 true
@@ -300,20 +300,25 @@ unsafe impl<T: Trace> Trace for [T] {
     }
 }
 
-// SAFETY: visits the boxed value. `__may_own_gc` is `false` only for a
-// pointee without drop glue, which owns no `Gc` (every `Gc` has drop glue).
+// SAFETY: visits the boxed value; `__may_own_gc` keeps its default, `true`.
 unsafe impl<T: ?Sized + Trace> Trace for Box<T> {
     #[inline]
     fn trace(&self, tracer: &mut Tracer) {
         (**self).trace(tracer);
     }
 
-    /// The pointee may be unsized, and cannot be asked; whether it has
-    /// drop glue can be, which keeps a `Gc<Box<u64>>` or `Gc<Box<str>>`
-    /// untracked. (`__edges_fixed` keeps its default, the negation.)
+    /// The pointee may be unsized, and cannot be asked. Whether it has
+    /// drop glue can be, but does not tell whether it owns a `Gc`: a
+    /// `ManuallyDrop<Gc<_>>` has none, and a `Drop` impl that takes the
+    /// `Gc` out (`ManuallyDrop::into_inner`) releases it, so a box always
+    /// may own one (its holder is tracked and dies under the trashcan).
+    /// A pointee without drop glue can gain a `Gc` through `&` only inside
+    /// a `ManuallyDrop` (a `RefCell<ManuallyDrop<Gc<_>>>`), which this
+    /// answer misses; that can only leak (`Trace`'s point 4). So a
+    /// `Gc<Box<u64>>` or `Gc<Box<str>>` is acyclic: never analysed.
     #[inline(always)]
-    fn __may_own_gc(_depth: u32) -> bool {
-        core::mem::needs_drop::<T>()
+    fn __edges_fixed(_depth: u32) -> bool {
+        !core::mem::needs_drop::<T>()
     }
 }
 
