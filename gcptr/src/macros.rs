@@ -105,7 +105,11 @@ macro_rules! __trace_leaf_impl {
 /// (`const N: usize`); any other bound is a compile error that names the
 /// forms taken, since the impl's bounds are the macro's to choose (a
 /// `where` clause the type itself needs is not taken either: such a type's
-/// impl is hand-written). The fields must be visible
+/// impl is hand-written). A `?Sized` parameter may stand behind a pointer
+/// in a listed field (`Box<T>`), not as the type of one (an unsized tail,
+/// `data: T`): the impl asks each listed field's type facts, which need a
+/// sized type, so that is a compile error (E0277); such a type's impl is
+/// hand-written too. The fields must be visible
 /// (`pub`) where the macro is used. Fields are reached by destructuring
 /// `Self`, never through `Deref`, so each name is a field of the type
 /// itself, and each field listed must implement `Trace`. A field listed
@@ -258,11 +262,21 @@ macro_rules! __trace_generics {
         ));
     };
     ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
-        $unexpected:tt $($rest:tt)*) => {
+        $lifetime:lifetime : $($bound:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "`unsafe_trace_leaf!` and `unsafe_trace_fields!` take no bound on `",
+            ::core::stringify!($lifetime),
+            "`; write the impl by hand for a type that needs one"
+        ));
+    };
+    // Anything else: name the token, and the one after it, which is where
+    // a valid parameter (`T = u8`, `T U`) went wrong.
+    ([$($callback:tt)*] [$($generics:tt)*] [$($param:ident)*]
+        $unexpected:tt $($next:tt $($rest:tt)*)?) => {
         ::core::compile_error!(::core::concat!(
             "a generic parameter of `unsafe_trace_leaf!` or `unsafe_trace_fields!` ",
-            "is a lifetime, `T`, `T: ?Sized` or `const N: Type`; found `",
-            ::core::stringify!($unexpected),
+            "is a lifetime, `T`, `T: ?Sized` or `const N: Type`, followed by `,` or `>`; found `",
+            ::core::stringify!($unexpected $($next)?),
             "`"
         ));
     };
