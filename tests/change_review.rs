@@ -293,6 +293,106 @@ fn types_without_drop_glue_own_no_gc_but_manually_drop() {
     drop(unsafe { Box::from_raw(raw) });
 }
 
+/// A node whose only edge is a boxed `ManuallyDrop` in a `RefCell`, which
+/// its `Drop` impl may take out and release.
+#[derive(Trace)]
+struct Hidden {
+    next: RefCell<Option<Box<ManuallyDrop<Gc<Hidden>>>>>,
+    release: bool,
+    log: DropLog,
+}
+
+impl Drop for Hidden {
+    fn drop(&mut self) {
+        if self.release {
+            if let Some(next) = self.next.get_mut().take() {
+                drop(ManuallyDrop::into_inner(*next));
+            }
+        }
+    }
+}
+
+/// A cycle closed through a boxed `ManuallyDrop<Gc<_>>` (now tracked) is
+/// collected: every value dropped once, its `Weak`s dead; a `Drop` that
+/// releases the hidden handle to its already condemned peer is safe (no
+/// use-after-free, which Miri would see, and nothing left allocated).
+/// Natively, the same cycle whose `Drop` leaves the handle in the
+/// `ManuallyDrop` is collected too, and its memory leaks, as the handle
+/// is never given back (a leak, which Miri's leak check would report).
+#[test]
+fn a_cycle_through_a_boxed_manually_drop_is_collected() {
+    let hidden = |id, release| {
+        Gc::new(Hidden {
+            next: RefCell::new(None),
+            release,
+            log: DropLog(id),
+        })
+    };
+    let link = |from: &Gc<Hidden>, to: &Gc<Hidden>| {
+        *from.next.borrow_mut() = Some(Box::new(ManuallyDrop::new(to.clone())));
+    };
+    let (a, b) = (hidden(6, true), hidden(7, true));
+    assert!(gcptr::is_tracked(&a));
+    link(&a, &b);
+    link(&b, &a);
+    let weak = Gc::downgrade(&a);
+    drop((a, b));
+    assert_eq!(gcptr::collect(), 2);
+    assert!(weak.upgrade().is_none());
+    assert_eq!(support::take_drops(), [6, 7]);
+
+    if cfg!(not(miri)) {
+        let a = hidden(8, false);
+        link(&a, &a);
+        let weak = Gc::downgrade(&a);
+        drop(a);
+        assert_eq!(gcptr::collect(), 1);
+        assert!(weak.upgrade().is_none());
+        assert_eq!(support::take_drops(), [8]);
+    }
+}
+
+/// A hasher with a `Drop` of its own, and no `Gc`.
+struct LoudHasher(Option<DropLog>);
+
+impl std::hash::BuildHasher for LoudHasher {
+    type Hasher = std::hash::DefaultHasher;
+    fn build_hasher(&self) -> Self::Hasher {
+        std::hash::DefaultHasher::new()
+    }
+}
+
+#[derive(Trace)]
+struct Mapped {
+    peers: RefCell<std::collections::HashMap<u8, Gc<Mapped>, LoudHasher>>,
+}
+
+/// A hasher with drop glue makes its map answer that it may own a `Gc`
+/// (it is not traced): a map of plain data with such a hasher makes its
+/// holder acyclic, and a garbage cycle through a map keeps the map off
+/// the path that frees garbage without its drops, so the hasher's `Drop`
+/// runs, once, when the cycle is collected.
+#[test]
+fn a_hashers_drop_runs_when_its_maps_cycle_is_collected() {
+    type Plain = std::collections::HashMap<u8, u8, LoudHasher>;
+    assert!(may_own::<Plain>() && fixed::<Plain>());
+    let plain = Gc::new(Plain::with_hasher(LoudHasher(Some(DropLog(9)))));
+    assert!(!gcptr::is_tracked(&plain));
+    drop(plain);
+    assert_eq!(support::take_drops(), [9]);
+
+    let node = Gc::new(Mapped {
+        peers: RefCell::new(std::collections::HashMap::with_hasher(LoudHasher(Some(
+            DropLog(10),
+        )))),
+    });
+    assert!(gcptr::is_tracked(&node));
+    node.peers.borrow_mut().insert(0, node.clone());
+    drop(node);
+    assert_eq!(gcptr::collect(), 1);
+    assert_eq!(support::take_drops(), [10]);
+}
+
 // ---------------------------------------------------------------------
 // Acyclic slices.
 
@@ -350,7 +450,8 @@ struct Back {
 
 /// `get_mut` on an acyclic slice makes it tracked, counted again, so that
 /// a cycle it then joins (an element set through the `&mut`, which points
-/// back at the slice) is collected.
+/// back at the slice) is collected; a slice made over it meanwhile is
+/// tracked, not acyclic.
 #[test]
 fn an_acyclic_slice_changed_through_get_mut_joins_a_collectable_cycle() {
     gcptr::disable();
@@ -366,6 +467,10 @@ fn an_acyclic_slice_changed_through_get_mut_joins_a_collectable_cycle() {
     Gc::get_mut(&mut slice).expect("the only handle")[1] = Some(back.clone());
     assert!(gcptr::is_tracked(&slice));
     assert_eq!(gcptr::count()[0], before + 2, "the slice and `back`");
+    // A slice made over an object set aside by `get_mut` is tracked too.
+    let over: Gc<[BackSlots]> = Gc::from(vec![slice.clone()]);
+    assert!(gcptr::is_tracked(&over));
+    drop(over);
     *back.to.borrow_mut() = Some(slice.clone());
     let weak = Gc::downgrade(&slice);
     drop((slice, back));
