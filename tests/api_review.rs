@@ -916,6 +916,29 @@ fn get_mut_make_mut_and_try_unwrap_of_live_objects_from_a_finalizer() {
 // ---------------------------------------------------------------------
 // Marker traits and identity, as `Rc`'s.
 
+/// `Gc<T>` is `UnwindSafe`, `RefUnwindSafe` and `Unpin` where `Rc<T>` is
+/// (`Rc<T>: RefUnwindSafe` for `T: RefUnwindSafe` since Rust 1.58): a
+/// closure that borrows a `Gc` can go to `catch_unwind` as one that
+/// borrows an `Rc` can. `Weak` is `Unpin` (and, as `rc::Weak`, neither
+/// `UnwindSafe` nor `RefUnwindSafe`). Without `Gc`'s `RefUnwindSafe` impl
+/// this test does not compile.
+#[test]
+fn marker_traits_as_rc() {
+    fn unwind_safe<T: std::panic::UnwindSafe>(_: &T) {}
+    fn ref_unwind_safe<T: std::panic::RefUnwindSafe>(_: &T) {}
+    fn unpin<T: Unpin>(_: &T) {}
+    let rc = std::rc::Rc::new(5u32);
+    let gc = Gc::new(5u32);
+    unwind_safe(&rc);
+    unwind_safe(&gc);
+    ref_unwind_safe(&rc);
+    ref_unwind_safe(&gc);
+    unpin(&gc);
+    unpin(&Gc::downgrade(&gc));
+    let sum = catch_unwind(|| *gc + *rc).unwrap();
+    assert_eq!(sum, 10);
+}
+
 /// Equality of two handles to one object runs `T::eq`: `Rc` skips it for
 /// a `T: Eq` (a specialization std alone may use), `Gc` cannot, so a
 /// `Gc` of a dead value is not equal to itself but panics, and an `Eq`

@@ -839,6 +839,9 @@ impl<T: ?Sized> Borrow<T> for Gc<T> {
 
 impl<T: ?Sized> Unpin for Gc<T> {}
 
-// As `Rc`: the counts are the pointer's own business, not shared state a
-// panic could leave half-updated.
+// As `Rc` (both impls): the counts are the pointer's own business, not
+// shared state a panic could leave half-updated. Without the second, the
+// header's `Cell`s made `&Gc<T>` unwind-unsafe where `&Rc<T>` is not: a
+// closure that borrows a `Gc` could not go to `catch_unwind`.
 impl<T: ?Sized + std::panic::RefUnwindSafe> std::panic::UnwindSafe for Gc<T> {}
+impl<T: ?Sized + std::panic::RefUnwindSafe> std::panic::RefUnwindSafe for Gc<T> {}
