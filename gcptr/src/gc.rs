@@ -422,6 +422,15 @@ impl<T: ?Sized> Gc<T> {
 
     /// Makes a new [`Weak`] reference to the object.
     ///
+    /// # Aborts
+    ///
+    /// As `Rc` does on a count that would wrap, but sooner: the weak count
+    /// shares its word with the collector's flags, so one object can have
+    /// at most 2^26 - 3 `Weak`s (weak map entries and [`ObjectRef`]s
+    /// included), and 2^32 - 1 `Gc`s.
+    ///
+    /// [`ObjectRef`]: crate::ObjectRef
+    ///
     /// # Examples
     ///
     /// ```
@@ -479,6 +488,10 @@ impl<T: ?Sized> Gc<T> {
 
     /// The number of strong references: Python's `sys.getrefcount(x) - 1`.
     ///
+    /// Read from the finalizer that the count reaching zero runs (through
+    /// a `Weak` it upgrades), it counts one more: the reference held for
+    /// the finalizer's `&self`, as CPython holds one for `__del__`.
+    ///
     /// # Examples
     ///
     /// ```
@@ -493,7 +506,9 @@ impl<T: ?Sized> Gc<T> {
         this.header_ref().strong()
     }
 
-    /// The number of [`Weak`] references.
+    /// The number of [`Weak`] references, and of the
+    /// [`ObjectRef`](crate::ObjectRef)s that [`referrers`](crate::referrers)
+    /// returned, which are weak references too.
     ///
     /// Read from a finalizer or a `Drop` that a collection runs, it counts
     /// one more for an object the collector holds meanwhile: one it is
@@ -516,8 +531,9 @@ impl<T: ?Sized> Gc<T> {
         this.header_ref().weak() - 1
     }
 
-    /// A mutable reference to the value if no other `Gc` or `Weak` points
-    /// at it, as [`Rc::get_mut`](std::rc::Rc::get_mut).
+    /// A mutable reference to the value if no other `Gc`, `Weak` or
+    /// [`ObjectRef`](crate::ObjectRef) points at it, as
+    /// [`Rc::get_mut`](std::rc::Rc::get_mut).
     ///
     /// While the reference lives, the collector must not trace the value,
     /// so the object leaves the collector's lists. It comes back the next
@@ -775,6 +791,11 @@ impl<T: ?Sized> fmt::Pointer for Gc<T> {
 impl<T: ?Sized + PartialEq> PartialEq for Gc<T> {
     /// Equality of the values, as `Rc`'s. For identity, use
     /// [`Gc::ptr_eq`].
+    ///
+    /// Unlike `Rc`'s for a `T: Eq`, it does not take two handles to one
+    /// object as equal without asking `T::eq` (that needs specialization,
+    /// which only std may use): `T::eq` always runs, and on a value the
+    /// collector dropped it panics as [`Deref`] does.
     #[inline]
     fn eq(&self, other: &Gc<T>) -> bool {
         **self == **other
