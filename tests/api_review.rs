@@ -476,13 +476,14 @@ impl Drop for Probe {
         let Some(mut peer) = self.peer.borrow_mut().take() else {
             return;
         };
-        let p = &peer;
+        let other = peer.clone();
+        let (p, q) = (&peer, &other);
         let lines = [
-            outcome(|| format!("{}", *p == *p)),
-            outcome(|| format!("{}", *p != *p)),
-            outcome(|| format!("{:?}", p.cmp(p))),
-            outcome(|| format!("{:?}", p.partial_cmp(p))),
-            outcome(|| format!("{}", p < p)),
+            outcome(|| format!("{}", *p == *q)),
+            outcome(|| format!("{}", *p != *q)),
+            outcome(|| format!("{:?}", p.cmp(q))),
+            outcome(|| format!("{:?}", p.partial_cmp(q))),
+            outcome(|| format!("{}", p < q)),
             outcome(|| {
                 let mut h = DefaultHasher::new();
                 p.hash(&mut h);
@@ -500,6 +501,7 @@ impl Drop for Probe {
             outcome(|| Gc::try_unwrap(p.clone()).is_err().to_string()),
         ];
         let mut lines = lines.to_vec();
+        drop(other);
         lines.push(outcome(|| Gc::get_mut(&mut peer).is_none().to_string()));
         lines.push(outcome(|| {
             Gc::make_mut(&mut peer);
@@ -791,7 +793,11 @@ fn referents_of_a_value_and_of_its_gc() {
 /// `is_tracked` follows an object's kind: an acyclic object (immutable,
 /// made of untracked objects) is untracked until `get_mut` or `make_mut`
 /// lends its value, and tracked for good after; an object of plain data
-/// never is; an object with a `RefCell` around a `Gc` always is.
+/// never is; an object with a `RefCell` around a `Gc` always is. Only
+/// tracked objects are searched by `referrers`, and not one whose value
+/// `get_mut` or `make_mut` lent, until it next loses a reference (the
+/// `&mut` may live until then: a limit, where CPython's
+/// `gc.get_referrers` finds every referrer).
 #[test]
 fn is_tracked_through_get_mut_and_make_mut() {
     #[derive(Trace, Clone)]
@@ -801,9 +807,20 @@ fn is_tracked_through_get_mut_and_make_mut() {
     assert!(!gcptr::is_tracked(&p));
     assert!(!gcptr::is_tracked(&p.0));
     assert_eq!(gcptr::count()[0], before, "acyclic: not counted");
+    // Only tracked objects are searched, as documented.
+    let second = p.1.clone();
+    assert_eq!(gcptr::referrers(&second).len(), 0);
     Gc::get_mut(&mut p).unwrap().0 = Gc::new(3);
     assert!(gcptr::is_tracked(&p));
     assert_eq!(*p.0, 3);
+    // Set aside while its `&mut` may live, it is searched only once it
+    // is back in the collector's lists: at its next lost reference.
+    assert_eq!(gcptr::referrers(&second).len(), 0, "set aside");
+    drop(p.clone());
+    let found = gcptr::referrers(&second);
+    assert_eq!(found.len(), 1, "tracked for good: a referrer now");
+    assert!(Gc::ptr_eq(&found[0].downcast::<Pair>().unwrap(), &p));
+    drop(found);
     let mut q = Gc::new(Pair(Gc::new(4), Gc::new(5)));
     let _w = Gc::downgrade(&q);
     Gc::make_mut(&mut q).1 = Gc::new(6);
@@ -968,4 +985,82 @@ fn equality_of_one_object_runs_eq() {
     let nan = Gc::new(f64::NAN);
     assert!(nan != nan.clone());
     assert_eq!(nan.partial_cmp(&nan), None);
+}
+
+// ---------------------------------------------------------------------
+// An object set aside by `get_mut` that loses a reference during a
+// collection.
+
+thread_local! {
+    static ASIDE: RefCell<Option<Gc<Doc>>> = const { RefCell::new(None) };
+    static ASIDE_SEEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A garbage node whose `Drop` works on the object in `ASIDE`.
+#[derive(Trace)]
+struct AsideUser {
+    #[gc(skip)]
+    log: DropLog,
+    peer: RefCell<Option<Gc<AsideUser>>>,
+}
+
+impl Drop for AsideUser {
+    fn drop(&mut self) {
+        let Some(mut x) = ASIDE.with(|a| a.borrow_mut().take()) else {
+            return;
+        };
+        // A reference lost during the collection: the collector holds the
+        // object until the collection ends, with a unit of weak count.
+        drop(x.clone());
+        let before = Gc::as_ptr(&x);
+        let line = format!(
+            "weak {}, get_mut {}",
+            Gc::weak_count(&x),
+            Gc::get_mut(&mut x).is_some()
+        );
+        Gc::make_mut(&mut x).text.push('!');
+        let moved = !std::ptr::eq(before, Gc::as_ptr(&x));
+        ASIDE_SEEN.with(|s| {
+            s.borrow_mut()
+                .push(format!("{line}, make_mut moved {moved}"))
+        });
+        ASIDE.with(|a| *a.borrow_mut() = Some(x));
+    }
+}
+
+/// An object set aside by `get_mut` (its `&mut` gone) that loses a
+/// reference in a `Drop` that a collection runs waits for the collection's
+/// end with the collector's unit of weak count: `weak_count` counts it and
+/// `get_mut` refuses, as documented, and `make_mut` moves the value to a
+/// fresh object, though no `Weak` exists (`Rc::make_mut` would not move
+/// it). After the collection, the object is an ordinary one again, and a
+/// cycle through it is found.
+#[test]
+fn an_object_set_aside_losing_a_reference_during_a_collection() {
+    let mut x = plain_doc(1, "x");
+    Gc::get_mut(&mut x).unwrap().text.push('.');
+    ASIDE.with(|a| *a.borrow_mut() = Some(x));
+    let a = Gc::new(AsideUser {
+        log: DropLog(10),
+        peer: RefCell::new(None),
+    });
+    let b = Gc::new(AsideUser {
+        log: DropLog(11),
+        peer: RefCell::new(Some(a.clone())),
+    });
+    *a.peer.borrow_mut() = Some(b);
+    drop(a);
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(take_drops(), [10, 11]);
+    let seen = ASIDE_SEEN.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    // Both `Drop`s: the fresh object `make_mut` lends is set aside too.
+    assert_eq!(seen, ["weak 1, get_mut false, make_mut moved true"; 2]);
+    let mut x = ASIDE.with(|a| a.borrow_mut().take()).unwrap();
+    assert_eq!(x.text, "x.!!");
+    assert_eq!(Gc::weak_count(&x), 0);
+    assert!(Gc::get_mut(&mut x).is_some());
+    x.children.borrow_mut().push(x.clone());
+    drop(x);
+    assert_eq!(gcptr::collect(), 1);
+    assert_eq!(take_drops(), [1]);
 }

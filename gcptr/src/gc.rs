@@ -321,7 +321,11 @@ impl<T: Trace + Clone + 'static> Gc<T> {
     /// Returns a mutable reference to the value, first cloning it into a
     /// new object if other strong references exist, as
     /// [`Rc::make_mut`](std::rc::Rc::make_mut). `Weak`s to the old object
-    /// are disassociated if this is its only strong reference.
+    /// are disassociated if this is its only strong reference: the value
+    /// moves to a fresh object, as it also does, though no `Weak` exists,
+    /// whenever [`get_mut`](Gc::get_mut) would refuse for a weak
+    /// reference of another kind (an [`ObjectRef`](crate::ObjectRef), or
+    /// the collector's own during a collection).
     ///
     /// # Panics
     ///

@@ -107,7 +107,11 @@ pub fn is_tracked<T: ?Sized>(this: &Gc<T>) -> bool {
 /// untracked object cannot be in a cycle, though an acyclic one can keep
 /// others alive); references from the stack, statics or `Rc`s are not
 /// objects and do not show. A value that is mutably borrowed (a `RefCell`
-/// borrowed with `borrow_mut`) cannot be searched. Called from a trace
+/// borrowed with `borrow_mut`) cannot be searched, nor can an object
+/// whose value [`Gc::get_mut`] or [`Gc::make_mut`] lent, until it next
+/// loses a strong reference or a collection meets an edge to it: the
+/// `&mut` may live until then, so it is out of the collector's lists (where
+/// CPython's `gc.get_referrers` finds every referrer). Called from a trace
 /// while a collection analyses its objects, it returns nothing.
 ///
 /// # Examples
