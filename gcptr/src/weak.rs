@@ -192,7 +192,8 @@ impl<T: ?Sized> Weak<T> {
 
     /// The number of `Weak`s to the object, or 0 once it is dead (or for
     /// `Weak::new`). As [`Gc::weak_count`], it counts those made before a
-    /// finalizer resurrected the object too, which no longer upgrade.
+    /// finalizer resurrected the object too, which no longer upgrade, and
+    /// the live [`ObjectRef`](crate::ObjectRef)s to it.
     ///
     /// # Examples
     ///
