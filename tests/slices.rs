@@ -105,3 +105,42 @@ fn from_box_moves_the_value() {
     drop(gc);
     assert_eq!(take_drops(), [9]);
 }
+
+/// `Gc<[T]>` from an array moves its elements (each dropped once, with the
+/// slice), and a slice made so is traced: a cycle through it is collected.
+/// `Default` gives empty slices and strings, as `Rc`'s does.
+#[test]
+fn from_array_and_default() {
+    take_drops();
+    gcptr::collect();
+    let logs: Gc<[DropLog]> = Gc::from([DropLog(4), DropLog(5)]);
+    assert_eq!(logs.iter().map(|l| l.0).collect::<Vec<_>>(), [4, 5]);
+    assert!(take_drops().is_empty(), "moved, not copied and dropped");
+    drop(logs);
+    assert_eq!(take_drops(), [4, 5]);
+
+    #[derive(Trace)]
+    struct Holder {
+        #[gc(skip)]
+        log: DropLog,
+        slice: RefCell<Option<Gc<[Gc<Holder>]>>>,
+    }
+    let a = Gc::new(Holder {
+        log: DropLog(6),
+        slice: RefCell::new(None),
+    });
+    let slice: Gc<[Gc<Holder>]> = Gc::from([a.clone()]);
+    assert_eq!(gcptr::referents(&*slice), [Gc::as_ptr(&a).cast::<()>()]);
+    assert!(gcptr::is_tracked(&slice), "it reaches a tracked object");
+    *a.slice.borrow_mut() = Some(slice);
+    assert_eq!(a.log.0, 6);
+    drop(a);
+    assert!(take_drops().is_empty());
+    assert_eq!(gcptr::collect(), 2, "the holder and the slice");
+    assert_eq!(take_drops(), [6]);
+
+    let empty: Gc<[String]> = Default::default();
+    let text: Gc<str> = Gc::default();
+    assert!(empty.is_empty() && text.is_empty());
+    assert!(!gcptr::is_tracked(&empty) && !gcptr::is_tracked(&text));
+}

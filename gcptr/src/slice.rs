@@ -131,6 +131,44 @@ impl<T: Trace + 'static> FromIterator<T> for Gc<[T]> {
     }
 }
 
+impl<T: Trace + 'static, const N: usize> From<[T; N]> for Gc<[T]> {
+    /// Moves the elements of an array into a new `Gc<[T]>`.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let primes: Gc<[u8]> = Gc::from([2, 3, 5]);
+    /// assert_eq!(&*primes, [2, 3, 5]);
+    /// ```
+    fn from(elements: [T; N]) -> Gc<[T]> {
+        Gc::from(Vec::from(elements))
+    }
+}
+
+impl<T: Trace + 'static> Default for Gc<[T]> {
+    /// An empty `Gc<[T]>`, as `Rc<[T]>`'s default.
+    ///
+    /// ```
+    /// let empty: gcptr::Gc<[String]> = Default::default();
+    /// assert!(empty.is_empty());
+    /// ```
+    fn default() -> Gc<[T]> {
+        Gc::from(Vec::new())
+    }
+}
+
+impl Default for Gc<str> {
+    /// An empty `Gc<str>`, as `Rc<str>`'s default.
+    ///
+    /// ```
+    /// let empty: gcptr::Gc<str> = Default::default();
+    /// assert_eq!(&*empty, "");
+    /// ```
+    fn default() -> Gc<str> {
+        Gc::from("")
+    }
+}
+
 impl From<&str> for Gc<str> {
     /// Copies a string into a new `Gc<str>`.
     ///
