@@ -25,46 +25,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use gcptr::{Gc, Trace, Tracer};
-use support::DropLog;
-
-fn may_own<T: Trace>() -> bool {
-    T::__may_own_gc(0)
-}
-fn fixed<T: Trace>() -> bool {
-    T::__edges_fixed(0)
-}
-
-/// For a test whose failure aborts the process (a stack overflow): whether
-/// this process runs the test's body. It does in a child process of this
-/// binary, and under Miri (which cannot spawn one). The test's own process
-/// runs the test in a child, asserts that the child passed, and is done.
-fn runs_here(name: &str) -> bool {
-    if cfg!(miri) || std::env::var_os("CHANGE_REVIEW_CHILD").is_some() {
-        return true;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("CHANGE_REVIEW_CHILD", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-        "the child did not pass: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
-}
-
-/// Runs `f` on a thread with a 256 KiB stack, as `deep.rs` does.
-fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    std::thread::Builder::new()
-        .stack_size(256 * 1024)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
-}
+use support::{fixed, may_own, on_small_stack, runs_here, DropLog};
 
 thread_local!(static LINKS_DROPPED: Cell<usize> = const { Cell::new(0) });
 

@@ -4,12 +4,9 @@
 mod support;
 
 use std::cell::RefCell;
-use std::thread;
 
 use gcptr::{Gc, Trace, Weak};
-use support::scaled;
-
-const SMALL_STACK: usize = 256 * 1024;
+use support::{on_small_stack, scaled};
 
 thread_local!(static DROPPED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) });
 
@@ -48,15 +45,6 @@ fn chain(n: usize) -> Gc<Link> {
         tail = next;
     }
     head
-}
-
-fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    thread::Builder::new()
-        .stack_size(SMALL_STACK)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
 }
 
 #[test]

@@ -12,20 +12,13 @@
 //! 2015-edition crate: E0433).
 #![allow(dead_code)]
 
+mod support;
+
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 
 use gcptr::{Finalize, Gc, Trace};
-
-fn may_own<T: Trace>() -> bool {
-    T::__may_own_gc(0)
-}
-fn fixed<T: Trace>() -> bool {
-    T::__edges_fixed(0)
-}
-fn releases<T: Trace>() -> bool {
-    T::__drop_only_releases_gcs()
-}
+use support::{fixed, may_own, releases};
 
 // ------------------------------------------ Drop impls of generic types ---
 

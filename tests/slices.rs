@@ -8,6 +8,21 @@ use std::cell::RefCell;
 use gcptr::{Gc, Trace};
 use support::{take_drops, DropLog, Node};
 
+/// An object that a slice of its kind can close a cycle through.
+#[derive(Trace)]
+struct Holder {
+    #[gc(skip)]
+    log: DropLog,
+    slice: RefCell<Option<Gc<[Gc<Holder>]>>>,
+}
+
+fn holder(id: u32) -> Gc<Holder> {
+    Gc::new(Holder {
+        log: DropLog(id),
+        slice: RefCell::new(None),
+    })
+}
+
 #[test]
 fn slice_of_plain_data_is_untracked_and_drops_its_elements_once() {
     take_drops();
@@ -46,20 +61,8 @@ fn slices_of_every_alignment_round_trip() {
 #[test]
 fn slice_of_gcs_is_tracked_and_collected_in_a_cycle() {
     take_drops();
-    #[derive(Trace)]
-    struct Holder {
-        #[gc(skip)]
-        log: DropLog,
-        slice: RefCell<Option<Gc<[Gc<Holder>]>>>,
-    }
-    let a = Gc::new(Holder {
-        log: DropLog(1),
-        slice: RefCell::new(None),
-    });
-    let b = Gc::new(Holder {
-        log: DropLog(2),
-        slice: RefCell::new(None),
-    });
+    let a = holder(1);
+    let b = holder(2);
     let shared: Gc<[Gc<Holder>]> = Gc::from(vec![a.clone(), b.clone()]);
     assert_eq!(gcptr::referents(&*shared).len(), 2);
     *a.slice.borrow_mut() = Some(shared.clone());
@@ -119,16 +122,7 @@ fn from_array_and_default() {
     drop(logs);
     assert_eq!(take_drops(), [4, 5]);
 
-    #[derive(Trace)]
-    struct Holder {
-        #[gc(skip)]
-        log: DropLog,
-        slice: RefCell<Option<Gc<[Gc<Holder>]>>>,
-    }
-    let a = Gc::new(Holder {
-        log: DropLog(6),
-        slice: RefCell::new(None),
-    });
+    let a = holder(6);
     let slice: Gc<[Gc<Holder>]> = Gc::from([a.clone()]);
     assert_eq!(gcptr::referents(&*slice), [Gc::as_ptr(&a).cast::<()>()]);
     assert!(gcptr::is_tracked(&slice), "it reaches a tracked object");

@@ -19,7 +19,7 @@ use gcptr::{Finalize, Gc, Trace, Tracer};
 
 mod support;
 
-use support::{drop_elsewhere, dropped_on};
+use support::{drop_elsewhere, dropped_on, runs_here};
 
 type Drops = Sender<(u32, ThreadId)>;
 
@@ -525,30 +525,6 @@ fn a_handle_made_after_the_closer_and_dropped_elsewhere_is_leaked() {
 
 // ---------------------------------------------------------------------
 // `ThreadBound::new` drops its argument while unwinding.
-
-/// For a test whose failure aborts the process: whether this process
-/// runs the test's body. It does in a child process of this binary, and
-/// under Miri (which cannot spawn one). The test's own process runs the
-/// test in a child, asserts that the child exited normally, and is done.
-fn runs_here(name: &str) -> bool {
-    if cfg!(miri) || std::env::var_os("SYNC_REVIEW_CHILD").is_some() {
-        return true;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("SYNC_REVIEW_CHILD", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let messages: Vec<_> = stderr.lines().filter(|l| !l.starts_with("  ")).collect();
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-        "the child did not pass: {:?}\n{}",
-        out.status,
-        messages.join("\n")
-    );
-    false
-}
 
 /// `ThreadBound::new(value)` releases first; when a released drop panics,
 /// the panic leaves `new`, which drops `value` itself first: dropped by

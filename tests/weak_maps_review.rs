@@ -14,28 +14,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use gcptr::{gc_coerce, Gc, Trace, WeakKeyMap, WeakSet, WeakValueMap};
-use support::{panic_message, take_drops, Node};
-
-/// Runs the test named `name` in a child process (a failure there would
-/// abort the process), unless this is that child or Miri, which has no
-/// child processes; returns whether the caller is to run it here.
-fn runs_here(name: &str) -> bool {
-    if cfg!(miri) || std::env::var_os("WEAK_MAPS_REVIEW_CHILD").is_some() {
-        return true;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("WEAK_MAPS_REVIEW_CHILD", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
-        "the child did not pass: {:?}\n{stderr}",
-        out.status,
-    );
-    false
-}
+use support::{panic_message, runs_here, take_drops, Node};
 
 /// A self-cycle logged as `id`: only a collection frees it.
 fn self_cycle(id: u32) -> Gc<Node> {

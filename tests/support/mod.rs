@@ -212,3 +212,60 @@ pub fn leak_checker_watches() -> bool {
     let valgrind = std::env::var("LD_PRELOAD").is_ok_and(|preload| preload.contains("vgpreload"));
     valgrind || std::env::var_os("LSAN_OPTIONS").is_some()
 }
+
+/// For a test whose failure aborts the process (a stack overflow, a panic
+/// during unwinding): whether this process runs the test's body. It does in
+/// a child process of this test binary, and under Miri, which cannot spawn
+/// one. The test's own process runs the test named `name` in a child,
+/// asserts that the child passed, and is done (`false`).
+pub fn runs_here(name: &str) -> bool {
+    const CHILD: &str = "GCPTR_TEST_CHILD";
+    if cfg!(miri) || std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    // The messages, without the backtraces' indented frames.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let messages: Vec<_> = stderr.lines().filter(|l| !l.starts_with("  ")).collect();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "the child did not pass: {:?}\n{}",
+        out.status,
+        messages.join("\n")
+    );
+    false
+}
+
+/// The stack that tests of deep structures run on: 256 KiB.
+pub const SMALL_STACK: usize = 256 * 1024;
+
+/// Runs `f` on a new thread with a [`SMALL_STACK`], and returns its result.
+pub fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+/// `T`'s answer to whether it may own a `Gc` (untracked if not).
+pub fn may_own<T: Trace>() -> bool {
+    T::__may_own_gc(0)
+}
+
+/// `T`'s answer to whether its edges are fixed once shared (acyclic if it
+/// owns only untracked or acyclic objects).
+pub fn fixed<T: Trace>() -> bool {
+    T::__edges_fixed(0)
+}
+
+/// `T`'s answer to whether its drop only releases the `Gc`s it owns
+/// (garbage of such types is freed without its drops).
+pub fn releases<T: Trace>() -> bool {
+    T::__drop_only_releases_gcs()
+}
