@@ -603,9 +603,11 @@ pub fn count() -> [usize; 3] {
 }
 
 /// The collection thresholds (Python's `gc.get_threshold()`); by default
-/// `[700, 10, 10]`. `[0, 0, 0]` once the thread's collector is gone (in the
-/// destructor of another thread-local, at thread exit): nothing is
-/// collected automatically then.
+/// `[700, 10, 10]`. A thread-local's destructor at thread exit sees the
+/// thread's own thresholds (and `is_enabled`, `stats`); `[0, 0, 0]` once
+/// the thread's collector is gone for good (its exit guards used up by
+/// other thread-locals' destructors): nothing is collected automatically
+/// then.
 ///
 /// # Examples
 ///
@@ -755,9 +757,9 @@ pub(super) fn thaw(st: &State) {
 /// assert_eq!(gcptr::freeze_count(), 0);
 /// ```
 pub fn freeze_count() -> usize {
-    state::current()
-        .filter(|st| !st.is_analysing())
-        .map_or(0, |st| Links::len(st.permanent()))
+    // Also from a trace while an analysis runs: the permanent list is
+    // never in the set, and nothing links or unlinks until it ends.
+    state::current().map_or(0, |st| Links::len(st.permanent()))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! thread-locals destroyed after it, it parks the state; if none do, it
 //! drops it. Either way the next use of the state, by a later thread-local
 //! destructor, arms the next guard (and brings the state back, or makes a
-//! new one). When the guards run out, the last detaches the surviving
+//! new one, with the thresholds, enabled state and stats of the last). When the guards run out, the last detaches the surviving
 //! objects from the lists and drops the state. From then on the pointer
 //! reads "gone", and `Gc`s still alive work as plain reference counts.
 
@@ -469,6 +469,20 @@ thread_local! {
     /// next state to start from: they may die in its garbage, whose
     /// collection must then look for them.
     static CALLBACK_WEAKS_LEFT: Cell<usize> = const { Cell::new(0) };
+    /// The settings and figures of a state that an exit guard dropped
+    /// while guards were left, for the next state to start from: a
+    /// thread's `disable`, `set_threshold` and `stats` hold in its later
+    /// thread-local destructors too, as they do when the state is parked.
+    static SETTINGS_LEFT: Cell<Option<Settings>> = const { Cell::new(None) };
+}
+
+/// What the public functions set or report of a state, that no object
+/// depends on (`SETTINGS_LEFT`).
+#[derive(Clone, Copy)]
+struct Settings {
+    thresholds: [usize; GENERATIONS],
+    enabled: bool,
+    stats: [GenerationStats; GENERATIONS],
 }
 
 /// The calling thread's collector state, or `None` once thread exit has
@@ -555,6 +569,15 @@ fn create() -> Option<&'static State> {
     state
         .callback_weaks
         .set(CALLBACK_WEAKS_LEFT.with(Cell::take));
+    if let Some(left) = SETTINGS_LEFT.with(Cell::take) {
+        for (cell, value) in state.thresholds.iter().zip(left.thresholds) {
+            cell.set(value);
+        }
+        state.enabled.set(left.enabled);
+        for (cell, value) in state.stats.iter().zip(left.stats) {
+            cell.set(value);
+        }
+    }
     if GUARDS_ARMED.with(Cell::get) > 1 {
         // Made during thread exit, perhaps by a destructor that runs after
         // the thread-local ones (a pthread key's), whose guard never runs:
@@ -785,6 +808,13 @@ unsafe fn tear_down(state: *const State, after: *const State) {
     }
     if after == UNSET {
         CALLBACK_WEAKS_LEFT.with(|left| left.set(st.callback_weaks.get()));
+        SETTINGS_LEFT.with(|left| {
+            left.set(Some(Settings {
+                thresholds: st.thresholds.each_ref().map(Cell::get),
+                enabled: st.enabled.get(),
+                stats: st.stats.each_ref().map(Cell::get),
+            }));
+        });
     }
     STATE.with(|s| s.set(after));
     // SAFETY: made by `create`, and dropped once: `STATE` no longer points

@@ -1,0 +1,620 @@
+//! What a review of the collector's control API checked against CPython's
+//! `gc` module and the functions' docs: `collect`, `collect_generation`,
+//! `enable`/`disable`/`is_enabled`, `count`, `threshold`/`set_threshold`
+//! (edge values), `stats` and `freeze`/`unfreeze`/`freeze_count`, called
+//! from a finalizer, a `Drop` and a death callback run by a collection, a
+//! hand-written trace during an analysis, and a thread-local's destructor
+//! at thread exit. Every test runs on a thread of its own, so each starts
+//! with a fresh collector.
+
+mod support;
+
+use std::cell::{Cell, RefCell};
+use std::thread;
+
+use gcptr::{Finalize, Gc, GenerationStats, Trace, Tracer};
+
+fn on_fresh_thread(f: impl FnOnce() + Send + 'static) {
+    thread::spawn(f).join().unwrap();
+}
+
+/// What the control API answered at one moment.
+#[derive(Clone, Debug, PartialEq)]
+struct Seen {
+    collect: usize,
+    collect_young: usize,
+    count: [usize; 3],
+    threshold: [usize; 3],
+    enabled: bool,
+    stats: [GenerationStats; 3],
+    frozen: usize,
+}
+
+thread_local! {
+    static SEEN: RefCell<Vec<Seen>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls every part of the control API: two collections (which return 0
+/// when nested), the readers, and then `freeze`, `set_threshold` and
+/// `disable`, whose effects the tests check afterwards.
+fn look_and_meddle() {
+    let collect = gcptr::collect();
+    let collect_young = gcptr::collect_generation(0);
+    let seen = Seen {
+        collect,
+        collect_young,
+        count: gcptr::count(),
+        threshold: gcptr::threshold(),
+        enabled: gcptr::is_enabled(),
+        stats: gcptr::stats(),
+        frozen: gcptr::freeze_count(),
+    };
+    let _ = SEEN.try_with(|s| s.borrow_mut().push(seen));
+    gcptr::freeze();
+    gcptr::set_threshold([5, 6, 7]);
+    gcptr::disable();
+}
+
+fn take_seen() -> Vec<Seen> {
+    SEEN.with(|s| std::mem::take(&mut *s.borrow_mut()))
+}
+
+/// A self-cycle whose finalizer runs `look_and_meddle`.
+#[derive(Trace)]
+#[gc(finalize)]
+struct Finalized {
+    me: RefCell<Option<Gc<Finalized>>>,
+}
+
+impl Finalize for Finalized {
+    fn finalize(&self) {
+        look_and_meddle();
+    }
+}
+
+/// A self-cycle whose `Drop` runs `look_and_meddle`.
+#[derive(Trace)]
+struct Dropped {
+    me: RefCell<Option<Gc<Dropped>>>,
+}
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        look_and_meddle();
+    }
+}
+
+/// A self-cycle whose hand-written trace runs `look_and_meddle` while it
+/// is armed, once.
+struct Traced {
+    armed: Cell<bool>,
+    me: RefCell<Option<Gc<Traced>>>,
+}
+
+// SAFETY: visits the one `Gc` it owns; the code it runs borrows none of
+// its `RefCell`s.
+unsafe impl Trace for Traced {
+    fn trace(&self, tracer: &mut Tracer) {
+        if self.armed.replace(false) {
+            look_and_meddle();
+        }
+        self.me.trace(tracer);
+    }
+}
+
+/// A plain tracked node: kept alive, or made a garbage self-cycle.
+#[derive(Trace)]
+struct Link {
+    next: RefCell<Option<Gc<Link>>>,
+}
+
+fn tracked() -> Gc<Link> {
+    Gc::new(Link {
+        next: RefCell::new(None),
+    })
+}
+
+fn garbage_cycle() {
+    let a = tracked();
+    *a.next.borrow_mut() = Some(a.clone());
+}
+
+/// CPython's `gc_collect_generations` over a program that only allocates
+/// tracked objects and keeps them (nothing is garbage, and no collection
+/// runs user code): counts, which generation each automatic collection
+/// takes, and the 25% rule. (gcptr waits longer after full collections
+/// that analysed and found nothing; these skip their analysis.)
+struct Model {
+    thresholds: [usize; 3],
+    counts: [usize; 3],
+    sizes: [usize; 3],
+    collections: [usize; 3],
+    pending: usize,
+    total: usize,
+}
+
+impl Model {
+    fn allocate(&mut self) {
+        self.counts[0] += 1;
+        if self.thresholds[0] != 0 && self.counts[0] > self.thresholds[0] {
+            for g in (0..3).rev() {
+                if self.counts[g] <= self.thresholds[g] {
+                    continue;
+                }
+                if g == 2 && self.pending < self.total / 4 {
+                    continue;
+                }
+                if g < 2 {
+                    self.counts[g + 1] += 1;
+                }
+                for c in &mut self.counts[..=g] {
+                    *c = 0;
+                }
+                let moved: usize = self.sizes[..=g].iter().sum();
+                for s in &mut self.sizes[..=g] {
+                    *s = 0;
+                }
+                match g {
+                    2 => {
+                        self.sizes[2] = moved;
+                        self.total = moved;
+                        self.pending = 0;
+                    }
+                    1 => {
+                        self.sizes[2] += moved;
+                        self.pending += moved;
+                    }
+                    _ => self.sizes[1] += moved,
+                }
+                self.collections[g] += 1;
+                break;
+            }
+        }
+        self.sizes[0] += 1;
+    }
+}
+
+fn check_against_model(thresholds: [usize; 3], allocations: usize) {
+    on_fresh_thread(move || {
+        gcptr::set_threshold(thresholds);
+        let mut model = Model {
+            thresholds,
+            counts: [0; 3],
+            sizes: [0; 3],
+            collections: [0; 3],
+            pending: 0,
+            total: 0,
+        };
+        let mut keep = Vec::new();
+        for step in 0..allocations {
+            keep.push(tracked());
+            model.allocate();
+            let stats = gcptr::stats();
+            assert_eq!(gcptr::count(), model.counts, "{thresholds:?}, step {step}");
+            assert_eq!(
+                stats.map(|s| s.collections),
+                model.collections,
+                "{thresholds:?}, step {step}"
+            );
+            assert_eq!(stats.map(|s| s.collected), [0; 3]);
+        }
+    });
+}
+
+struct AtExit(std::sync::mpsc::Sender<String>, Option<Gc<Link>>);
+
+impl Drop for AtExit {
+    fn drop(&mut self) {
+        let _ = self.0.send(format!(
+            "threshold {:?} enabled {} count {:?} collections {:?} frozen {}",
+            gcptr::threshold(),
+            gcptr::is_enabled(),
+            gcptr::count(),
+            gcptr::stats().map(|s| s.collections),
+            gcptr::freeze_count(),
+        ));
+    }
+}
+
+thread_local! {
+    static AT_EXIT: RefCell<Option<AtExit>> = const { RefCell::new(None) };
+}
+
+fn exit_with(hold: bool) -> Vec<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        AT_EXIT.with(|a| *a.borrow_mut() = Some(AtExit(tx, None)));
+        gcptr::disable();
+        gcptr::set_threshold([5, 6, 7]);
+        let held = tracked();
+        gcptr::collect();
+        gcptr::freeze();
+        if hold {
+            AT_EXIT.with(|a| a.borrow_mut().as_mut().unwrap().1 = Some(held));
+        }
+    })
+    .join()
+    .unwrap();
+    rx.try_iter().collect()
+}
+
+/// A self-cycle of `T`, dropped: garbage for the next collection.
+fn drop_self_cycle<T: Trace + 'static>(value: T, me: impl Fn(&T) -> &RefCell<Option<Gc<T>>>) {
+    let object = Gc::new(value);
+    *me(&object).borrow_mut() = Some(object.clone());
+}
+
+/// A finalizer run by `collect()`: nested `collect()` and
+/// `collect_generation(0)` return 0 and leave `stats()` alone (CPython's
+/// `gc.collect()` inside a collection returns 0 too), the running
+/// collection is counted once it ends, the counts read as `begin` reset
+/// them, `freeze` does nothing (its docs say so), and `set_threshold` and
+/// `disable` take effect.
+#[test]
+fn the_control_api_from_a_finalizer_run_by_a_collection() {
+    on_fresh_thread(|| {
+        let keep = tracked();
+        drop_self_cycle(
+            Finalized {
+                me: RefCell::new(None),
+            },
+            |f| &f.me,
+        );
+        assert_eq!(gcptr::count(), [2, 0, 0]);
+        assert_eq!(gcptr::collect(), 1);
+        let seen = take_seen();
+        assert_eq!(
+            seen,
+            [Seen {
+                collect: 0,
+                collect_young: 0,
+                count: [0, 0, 0],
+                threshold: [700, 10, 10],
+                enabled: true,
+                stats: [GenerationStats::default(); 3],
+                frozen: 0,
+            }]
+        );
+        let stats = gcptr::stats();
+        assert_eq!(stats.map(|s| s.collections), [0, 0, 1]);
+        assert_eq!(stats.map(|s| s.collected), [0, 0, 1]);
+        assert_eq!(gcptr::freeze_count(), 0, "freeze did nothing");
+        assert_eq!(gcptr::threshold(), [5, 6, 7]);
+        assert!(!gcptr::is_enabled());
+        assert!(gcptr::is_tracked(&keep));
+    });
+}
+
+/// A `Drop` run by a collection sees the same as a finalizer; a `Drop`
+/// run by a death by count (no collection under way) collects for real,
+/// is counted, and freezes.
+#[test]
+fn the_control_api_from_a_drop_run_by_a_collection_and_by_count() {
+    on_fresh_thread(|| {
+        let keep = tracked();
+        drop_self_cycle(
+            Dropped {
+                me: RefCell::new(None),
+            },
+            |d| &d.me,
+        );
+        assert_eq!(gcptr::collect(), 1);
+        let seen = take_seen();
+        assert_eq!(seen.len(), 1);
+        assert_eq!((seen[0].collect, seen[0].collect_young), (0, 0));
+        assert_eq!(gcptr::stats()[2].collections, 1);
+        assert_eq!(gcptr::freeze_count(), 0);
+
+        gcptr::enable();
+        gcptr::set_threshold([700, 10, 10]);
+        let by_count = Gc::new(Dropped {
+            me: RefCell::new(None),
+        });
+        garbage_cycle();
+        drop(by_count);
+        let seen = take_seen();
+        assert_eq!((seen[0].collect, seen[0].collect_young), (1, 0));
+        assert_eq!(seen[0].stats.map(|s| s.collections), [1, 0, 2]);
+        // `keep` was frozen by the `Drop`.
+        assert_eq!(gcptr::freeze_count(), 1);
+        assert_eq!(gcptr::count(), [0, 1, 0]);
+        drop(keep);
+        assert_eq!(gcptr::freeze_count(), 0);
+    });
+}
+
+/// A death callback run by a collection (after the weak references are
+/// cleared, before the drops): nested collections return 0, and `freeze`
+/// does nothing; run by a death by count, `freeze` works.
+#[test]
+fn the_control_api_from_a_death_callback() {
+    on_fresh_thread(|| {
+        let keep = tracked();
+        let a = tracked();
+        *a.next.borrow_mut() = Some(a.clone());
+        let _watch = Gc::on_death(&a, look_and_meddle);
+        drop(a);
+        assert_eq!(gcptr::collect(), 1);
+        let seen = take_seen();
+        assert_eq!(seen.len(), 1);
+        assert_eq!((seen[0].collect, seen[0].collect_young), (0, 0));
+        assert_eq!(seen[0].stats, [GenerationStats::default(); 3]);
+        assert_eq!(gcptr::freeze_count(), 0);
+        assert_eq!(gcptr::stats()[2].collections, 1);
+
+        let b = tracked();
+        let _watch = Gc::on_death(&b, look_and_meddle);
+        drop(b);
+        assert_eq!(take_seen().len(), 1);
+        assert_eq!(gcptr::freeze_count(), 1, "`keep`");
+        drop(keep);
+    });
+}
+
+/// A hand-written trace during an analysis: the readers answer, nested
+/// collections return 0, `freeze` does nothing. `freeze_count()` answered
+/// 0 there whatever was frozen (it refused while an analysis ran, though
+/// the permanent list is never part of one); it now counts.
+#[test]
+fn the_control_api_from_a_trace_during_an_analysis() {
+    on_fresh_thread(|| {
+        let frozen = tracked();
+        gcptr::freeze();
+        let a = Gc::new(Traced {
+            armed: Cell::new(false),
+            me: RefCell::new(None),
+        });
+        *a.me.borrow_mut() = Some(a.clone());
+        a.armed.set(true);
+        drop(a);
+        assert_eq!(gcptr::collect(), 1);
+        let seen = take_seen();
+        assert_eq!(seen.len(), 1);
+        assert_eq!((seen[0].collect, seen[0].collect_young), (0, 0));
+        assert_eq!(seen[0].count, [0, 0, 0]);
+        assert_eq!(seen[0].frozen, 1, "the frozen object");
+        assert_eq!(gcptr::freeze_count(), 1);
+        assert_eq!(gcptr::threshold(), [5, 6, 7]);
+        assert!(!gcptr::is_enabled());
+        drop(frozen);
+        assert_eq!(gcptr::freeze_count(), 0);
+    });
+}
+
+/// Automatic collections at default and edge thresholds (1, 0 for the old
+/// generations, `usize::MAX`, all zeros) follow CPython's
+/// `gc_collect_generations` step by step: the same counts after every
+/// tracked allocation and the same collections per generation, including
+/// the 25% rule. No overflow in debug builds, no collection on every
+/// allocation once the threshold is passed.
+#[test]
+fn automatic_collections_follow_cpythons_schedule_at_edge_thresholds() {
+    for thresholds in [
+        [700, 10, 10],
+        [1, 1, 1],
+        [1, 0, 0],
+        [2, 3, 1],
+        [3, usize::MAX, 0],
+        [usize::MAX, 0, 0],
+        [0, 0, 0],
+        [0, 1, 1],
+        [1, usize::MAX, usize::MAX],
+    ] {
+        check_against_model(thresholds, support::scaled(3000));
+    }
+}
+
+/// `set_threshold([0, ..])` turns automatic collection off, as CPython's
+/// `gc.set_threshold(0)` does, and so does `disable()`; generation 0's
+/// count grows past any threshold meanwhile. Turning it back on collects
+/// once, at the next tracked allocation (not an untracked one; and the
+/// object allocated is not counted, as in CPython up to 3.11, which
+/// collects before it links the object), then after `threshold`
+/// allocations again, not on each one.
+#[test]
+fn turning_automatic_collection_back_on_collects_once_then_on_schedule() {
+    for by_threshold in [true, false] {
+        on_fresh_thread(move || {
+            if by_threshold {
+                gcptr::set_threshold([0, 10, 10]);
+            } else {
+                gcptr::disable();
+            }
+            for _ in 0..2000 {
+                garbage_cycle();
+            }
+            assert_eq!(gcptr::stats()[0].collections, 0);
+            assert_eq!(gcptr::count(), [2000, 0, 0]);
+            if by_threshold {
+                gcptr::set_threshold([700, 10, 10]);
+            } else {
+                gcptr::enable();
+            }
+            let _ = Gc::new(5u64);
+            assert_eq!(gcptr::stats()[0].collections, 0);
+            garbage_cycle();
+            assert_eq!(gcptr::stats()[0].collections, 1);
+            assert_eq!(gcptr::stats()[0].collected, 2000);
+            assert_eq!(gcptr::count(), [0, 1, 0]);
+            for _ in 0..700 {
+                garbage_cycle();
+            }
+            assert_eq!(gcptr::stats()[0].collections, 1);
+            assert_eq!(gcptr::count(), [700, 1, 0]);
+            garbage_cycle();
+            assert_eq!(gcptr::stats()[0].collections, 2);
+            assert_eq!(gcptr::stats()[0].collected, 2701);
+            assert_eq!(gcptr::collect(), 1);
+        });
+    }
+}
+
+/// `collect_generation(3)` and `collect_generation(usize::MAX)` panic
+/// (CPython: `ValueError: invalid generation`) before touching anything:
+/// counts, stats and the garbage are as they were, and the collector
+/// works after.
+#[test]
+fn collecting_a_generation_out_of_range_panics_and_changes_nothing() {
+    on_fresh_thread(|| {
+        let keep = tracked();
+        gcptr::collect_generation(0);
+        garbage_cycle();
+        let (count, stats) = (gcptr::count(), gcptr::stats());
+        assert_eq!(count, [1, 1, 0]);
+        for generation in [3, usize::MAX] {
+            let payload = std::panic::catch_unwind(|| gcptr::collect_generation(generation))
+                .expect_err("no such generation");
+            assert!(support::panic_message(&payload).contains("does not exist"));
+            assert_eq!((gcptr::count(), gcptr::stats()), (count, stats));
+        }
+        assert_eq!(gcptr::collect_generation(1), 1);
+        assert_eq!(gcptr::count(), [0, 0, 1]);
+        drop(keep);
+    });
+}
+
+/// `freeze` moves every tracked object, of every generation, into the
+/// permanent generation once: a second `freeze` adds only what came since,
+/// `count()[0]` goes to 0 and the older counts stay (CPython's
+/// `gc_freeze_impl`); deaths of frozen objects leave `freeze_count` exact
+/// and never take `count()[0]` below 0. `unfreeze` twice moves them back
+/// once: a full collection finds the frozen garbage exactly once.
+#[test]
+fn freeze_and_unfreeze_neither_lose_nor_double_count_objects() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let old = tracked();
+        gcptr::collect_generation(1); // generation 2
+        let middle = tracked();
+        gcptr::collect_generation(0); // generation 1
+        let young = tracked();
+        garbage_cycle();
+        assert_eq!(gcptr::count(), [2, 1, 1]);
+        gcptr::freeze();
+        assert_eq!(gcptr::freeze_count(), 4);
+        assert_eq!(gcptr::count(), [0, 1, 1]);
+        gcptr::freeze();
+        assert_eq!(gcptr::freeze_count(), 4);
+        let after = tracked();
+        gcptr::freeze();
+        assert_eq!(gcptr::freeze_count(), 5);
+        // Frozen objects die by count: the count stays at 0.
+        drop((old, middle));
+        assert_eq!(gcptr::freeze_count(), 3);
+        assert_eq!(gcptr::count(), [0, 1, 1]);
+        assert_eq!(gcptr::collect(), 0, "the frozen cycle is not looked at");
+        gcptr::unfreeze();
+        gcptr::unfreeze();
+        assert_eq!(gcptr::freeze_count(), 0);
+        assert_eq!(gcptr::collect(), 1, "the frozen cycle, once");
+        assert_eq!(gcptr::stats()[2].collected, 1);
+        assert_eq!(gcptr::collect(), 0);
+        drop((young, after));
+        assert_eq!(gcptr::count(), [0, 0, 0]);
+    });
+}
+
+/// An object that `Gc::get_mut` set aside is in no list: `freeze` does not
+/// take it (`freeze_count` leaves it out), and at its next lost reference
+/// it comes back into generation 0, where a collection finds it while the
+/// others stay frozen.
+#[test]
+fn an_object_set_aside_by_get_mut_is_not_frozen_and_comes_back_young() {
+    on_fresh_thread(|| {
+        gcptr::disable();
+        let other = tracked();
+        let mut lent = tracked();
+        let next = Gc::get_mut(&mut lent).expect("unique").next.get_mut();
+        *next = None;
+        gcptr::freeze();
+        assert_eq!(gcptr::freeze_count(), 1, "`other` only");
+        *lent.next.borrow_mut() = Some(lent.clone());
+        drop(lent); // a lost reference: back into generation 0
+        assert_eq!(gcptr::freeze_count(), 1);
+        assert_eq!(gcptr::collect_generation(0), 1);
+        assert_eq!(gcptr::freeze_count(), 1);
+        gcptr::unfreeze();
+        drop(other);
+        assert_eq!(gcptr::freeze_count(), 0);
+    });
+}
+
+thread_local! {
+    static RESCUED: RefCell<Option<Gc<Rescuer>>> = const { RefCell::new(None) };
+}
+
+/// A self-cycle whose finalizer saves it in `RESCUED`.
+#[derive(Trace)]
+#[gc(finalize)]
+struct Rescuer {
+    me: RefCell<Option<Gc<Rescuer>>>,
+}
+
+impl Finalize for Rescuer {
+    fn finalize(&self) {
+        let me = self.me.borrow().clone();
+        RESCUED.with(|r| *r.borrow_mut() = me);
+    }
+}
+
+/// `stats()` agrees with what the collections returned: `collected` sums
+/// their results, per generation, automatic ones included; an object a
+/// finalizer resurrected is in `resurrected`, not in `collected` (nor in
+/// `collect()`'s result), and is counted in `collected` when it dies in a
+/// later collection, its finalizer not run again; `uncollectable` stays 0;
+/// `skipped` counts the automatic collections that had nothing to find,
+/// within `collections`.
+#[test]
+fn stats_agree_with_what_collections_return() {
+    on_fresh_thread(|| {
+        gcptr::set_threshold([10, 10, 10]);
+        let mut returned = [0; 3];
+        for _ in 0..3 {
+            garbage_cycle();
+        }
+        drop_self_cycle(
+            Rescuer {
+                me: RefCell::new(None),
+            },
+            |r| &r.me,
+        );
+        returned[0] += gcptr::collect_generation(0);
+        assert_eq!(returned[0], 3);
+        let rescued = RESCUED
+            .with(|r| r.borrow_mut().take())
+            .expect("resurrected");
+        drop(rescued);
+        returned[1] += gcptr::collect_generation(1);
+        assert_eq!(returned[1], 1, "dies now, not finalized again");
+        assert!(RESCUED.with(|r| r.borrow().is_none()));
+        // Building only: automatic collections skip their analysis.
+        let keep: Vec<_> = (0..25).map(|_| tracked()).collect();
+        returned[2] += gcptr::collect();
+        let stats = gcptr::stats();
+        assert_eq!(stats.map(|s| s.collected), returned);
+        assert_eq!(stats[0].resurrected, 1);
+        assert_eq!(stats.map(|s| s.uncollectable), [0; 3]);
+        assert_eq!(stats[0].collections, 3);
+        assert_eq!(stats[0].skipped, 2);
+        assert!(stats.iter().all(|s| s.skipped <= s.collections));
+        drop(keep);
+    });
+}
+
+/// A thread's `disable()`, `set_threshold` and `stats()` in a
+/// thread-local's destructor that runs after the collector's first exit
+/// guard (the thread-local was first used before the thread's first
+/// tracked `Gc`). They held when that guard left survivors (it parks the
+/// state), but when it left none it dropped the state, and the destructor
+/// met a fresh one: thresholds `[700, 10, 10]`, automatic collection on,
+/// stats zero. The settings and figures now carry over to the new state.
+#[test]
+fn a_threads_settings_hold_in_its_late_thread_local_destructors() {
+    for hold in [false, true] {
+        assert_eq!(
+            exit_with(hold),
+            ["threshold [5, 6, 7] enabled false count [0, 0, 0] collections [0, 0, 2] frozen 0"],
+            "survivors: {hold}"
+        );
+    }
+}
