@@ -10,8 +10,9 @@
 //! thread-locals destroyed after it, it parks the state; if none do, it
 //! drops it. Either way the next use of the state, by a later thread-local
 //! destructor, arms the next guard (and brings the state back, or makes a
-//! new one, with the thresholds, enabled state and stats of the last). When the guards run out, the last detaches the surviving
-//! objects from the lists and drops the state. From then on the pointer
+//! new one, with the thresholds, enabled state and stats of the last).
+//! When the guards run out, the last detaches the surviving objects from
+//! the lists and drops the state. From then on the pointer
 //! reads "gone", and `Gc`s still alive work as plain reference counts.
 
 use core::cell::{Cell, RefCell, UnsafeCell};
