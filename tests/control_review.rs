@@ -618,3 +618,91 @@ fn a_threads_settings_hold_in_its_late_thread_local_destructors() {
         );
     }
 }
+
+/// A thread-local whose destructor only asks the control API.
+struct Asks;
+
+impl Drop for Asks {
+    fn drop(&mut self) {
+        let _ = (
+            gcptr::count(),
+            gcptr::threshold(),
+            gcptr::is_enabled(),
+            gcptr::stats(),
+            gcptr::freeze_count(),
+        );
+    }
+}
+
+/// Counts the drops of [`Closing`]'s cycle, from any thread-local's
+/// destructor.
+static CYCLE_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A node of the cycle that [`Closing`]'s destructor makes and lets go.
+#[derive(Trace)]
+struct Member {
+    other: RefCell<Option<Gc<Member>>>,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        CYCLE_DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A thread-local whose destructor makes a two-object cycle and drops it.
+struct Closing;
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        let a = Gc::new(Member {
+            other: RefCell::new(None),
+        });
+        let b = Gc::new(Member {
+            other: RefCell::new(Some(a.clone())),
+        });
+        *a.other.borrow_mut() = Some(b);
+    }
+}
+
+thread_local! {
+    static CLOSING: RefCell<Option<Closing>> = const { RefCell::new(None) };
+}
+
+/// Declares one thread-local per name, each holding an [`Asks`]: one
+/// destructor each.
+macro_rules! askers {
+    ($($key:ident)*) => {
+        thread_local! {
+            $(static $key: RefCell<Option<Asks>> = const { RefCell::new(None) };)*
+        }
+        const ASKERS: &[&std::thread::LocalKey<RefCell<Option<Asks>>>] = &[$(&$key),*];
+    };
+}
+
+askers!(A0 A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13 A14 A15 A16 A17 A18 A19 A20 A21 A22 A23);
+
+/// Questions asked in thread-local destructors at thread exit spend none
+/// of the collector's exit guards: they read a parked state, or what a
+/// dropped one left, without making or waking one. Twenty-four
+/// destructors that only ask (more than there are guards) run before the
+/// one that makes and lets go a cycle, which is still collected before the
+/// thread is joined. When each question made a state, they used up the
+/// guards, and the cycle leaked.
+#[test]
+fn questions_at_thread_exit_spend_no_exit_guard() {
+    CYCLE_DROPS.store(0, std::sync::atomic::Ordering::Relaxed);
+    thread::spawn(|| {
+        // Destroyed in the reverse order of first use: the collector's
+        // guard first, then the askers, then `CLOSING`.
+        CLOSING.with(|c| *c.borrow_mut() = Some(Closing));
+        for key in ASKERS {
+            key.with(|a| *a.borrow_mut() = Some(Asks));
+        }
+        drop(tracked());
+        gcptr::collect();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(CYCLE_DROPS.load(std::sync::atomic::Ordering::Relaxed), 2);
+}

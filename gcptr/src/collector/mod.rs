@@ -15,7 +15,7 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 pub use state::GenerationStats;
-use state::{State, GENERATIONS};
+use state::{Reading, State, GENERATIONS};
 
 use crate::header::{flags, Header, Links};
 
@@ -577,7 +577,11 @@ pub fn disable() {
 /// assert!(gcptr::is_enabled()); // the default
 /// ```
 pub fn is_enabled() -> bool {
-    state::current().is_some_and(|st| st.enabled.get())
+    match state::for_reading() {
+        Reading::State(st) => st.enabled.get(),
+        Reading::Left(left) => left.enabled,
+        Reading::Gone => false,
+    }
 }
 
 /// The collection counts (Python's `gc.get_count()`): for generation 0,
@@ -599,7 +603,10 @@ pub fn is_enabled() -> bool {
 /// assert_eq!(gcptr::count(), [1, 0, 0]);
 /// ```
 pub fn count() -> [usize; 3] {
-    state::current().map_or([0; 3], |st| st.counts.each_ref().map(|c| c.get()))
+    match state::for_reading() {
+        Reading::State(st) => st.counts.each_ref().map(|c| c.get()),
+        Reading::Left(_) | Reading::Gone => [0; 3],
+    }
 }
 
 /// The collection thresholds (Python's `gc.get_threshold()`); by default
@@ -615,7 +622,11 @@ pub fn count() -> [usize; 3] {
 /// assert_eq!(gcptr::threshold(), [700, 10, 10]);
 /// ```
 pub fn threshold() -> [usize; 3] {
-    state::current().map_or([0; 3], |st| st.thresholds.each_ref().map(|c| c.get()))
+    match state::for_reading() {
+        Reading::State(st) => st.thresholds.each_ref().map(|c| c.get()),
+        Reading::Left(left) => left.thresholds,
+        Reading::Gone => [0; 3],
+    }
 }
 
 /// Sets the collection thresholds (Python's `gc.set_threshold()`).
@@ -682,9 +693,11 @@ pub fn set_threshold(thresholds: [usize; 3]) {
 /// assert_eq!(after[2].collections, before[2].collections);
 /// ```
 pub fn stats() -> [GenerationStats; 3] {
-    state::current().map_or([GenerationStats::default(); 3], |st| {
-        st.stats.each_ref().map(|c| c.get())
-    })
+    match state::for_reading() {
+        Reading::State(st) => st.stats.each_ref().map(|c| c.get()),
+        Reading::Left(left) => left.stats,
+        Reading::Gone => [GenerationStats::default(); 3],
+    }
 }
 
 /// Moves every tracked object into a permanent generation that no
@@ -759,7 +772,10 @@ pub(super) fn thaw(st: &State) {
 pub fn freeze_count() -> usize {
     // Also from a trace while an analysis runs: the permanent list is
     // never in the set, and nothing links or unlinks until it ends.
-    state::current().map_or(0, |st| Links::len(st.permanent()))
+    match state::for_reading() {
+        Reading::State(st) => Links::len(st.permanent()),
+        Reading::Left(_) | Reading::Gone => 0,
+    }
 }
 
 #[cfg(test)]

@@ -480,10 +480,10 @@ thread_local! {
 /// What the public functions set or report of a state, that no object
 /// depends on (`SETTINGS_LEFT`).
 #[derive(Clone, Copy)]
-struct Settings {
-    thresholds: [usize; GENERATIONS],
-    enabled: bool,
-    stats: [GenerationStats; GENERATIONS],
+pub(crate) struct Settings {
+    pub thresholds: [usize; GENERATIONS],
+    pub enabled: bool,
+    pub stats: [GenerationStats; GENERATIONS],
 }
 
 /// The calling thread's collector state, or `None` once thread exit has
@@ -519,6 +519,43 @@ pub(crate) fn current_if_created() -> Option<&'static State> {
     let state = STATE.with(Cell::get);
     // SAFETY: as in `current`.
     (state.addr() > GONE.addr()).then(|| unsafe { &*state })
+}
+
+/// What the read-only functions (`count`, `threshold`, `is_enabled`,
+/// `stats`, `freeze_count`) answer from.
+pub(crate) enum Reading {
+    /// A state in use, or parked: read, not woken.
+    State(&'static State),
+    /// The settings and figures that a state dropped at thread exit left
+    /// for the next (`SETTINGS_LEFT`); it had no objects.
+    Left(Settings),
+    /// The collector is gone for good.
+    Gone,
+}
+
+/// The calling thread's state for a function that only reads it: as
+/// [`current`], but a parked state is read where it lies, and a state
+/// dropped at thread exit is answered for by what it left. Neither is made
+/// or woken, which would spend one of the thread's exit guards on a
+/// question (a destructor that asks `gcptr::count()` would otherwise leave
+/// one guard fewer for those that make garbage).
+pub(crate) fn for_reading() -> Reading {
+    if let Some(st) = current_if_created() {
+        return Reading::State(st);
+    }
+    let parked = PARKED_STATE.with(Cell::get);
+    if !parked.is_null() {
+        // SAFETY: `park` stored a live state from `create`, which only
+        // `tear_down` drops, and it is only read here.
+        return Reading::State(unsafe { &*parked });
+    }
+    if STATE.with(Cell::get) == UNSET {
+        // Copied, not taken: the next state made starts from it.
+        if let Some(left) = SETTINGS_LEFT.with(Cell::get) {
+            return Reading::Left(left);
+        }
+    }
+    current().map_or(Reading::Gone, Reading::State)
 }
 
 /// The state for a lost reference when [`current_if_created`] found none:
