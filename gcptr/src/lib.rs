@@ -95,8 +95,10 @@
 //! cycles that thread-locals let go at thread exit are reclaimed,
 //! whichever thread-local was first.
 //!
-//! The limits. Fifteen late destructors that use gcptr get a collection
-//! after them; a cycle let go or made after those is leaked (no finalizer,
+//! The limits. Fifteen late destructors that use gcptr's objects get a
+//! collection after them (one that only asks `count()`, `threshold()`,
+//! `is_enabled()`, `stats()` or `freeze_count()` uses none of the fifteen);
+//! a cycle let go or made after those is leaked (no finalizer,
 //! no `Drop`), as is one let go by code that runs after all thread-local
 //! destructors (a `pthread` key's destructor, on Linux). (A thread that
 //! leaks tracked objects, by `mem::forget` or in a thread-local never
