@@ -706,3 +706,263 @@ fn questions_at_thread_exit_spend_no_exit_guard() {
     .unwrap();
     assert_eq!(CYCLE_DROPS.load(std::sync::atomic::Ordering::Relaxed), 2);
 }
+
+/// A node of a two-object cycle that counts its drops in `drops`.
+struct Tally {
+    drops: &'static std::sync::atomic::AtomicUsize,
+    other: RefCell<Option<Gc<Tally>>>,
+}
+
+// SAFETY: visits the one `Gc` it owns.
+unsafe impl Trace for Tally {
+    fn trace(&self, tracer: &mut Tracer) {
+        self.other.trace(tracer);
+    }
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        self.drops
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Makes a two-object cycle of [`Tally`] nodes and lets it go.
+fn let_go_a_tally_cycle(drops: &'static std::sync::atomic::AtomicUsize) {
+    let a = Gc::new(Tally {
+        drops,
+        other: RefCell::new(None),
+    });
+    let b = Gc::new(Tally {
+        drops,
+        other: RefCell::new(Some(a.clone())),
+    });
+    *a.other.borrow_mut() = Some(b);
+}
+
+/// A thread-local destructor that reports what the readers answer, then
+/// (if `drops` is set) makes a cycle and lets it go.
+struct Round(
+    std::sync::mpsc::Sender<String>,
+    Option<&'static std::sync::atomic::AtomicUsize>,
+);
+
+impl Drop for Round {
+    fn drop(&mut self) {
+        let stats = gcptr::stats();
+        let _ = self.0.send(format!(
+            "threshold {:?} enabled {} count {:?} frozen {} collected {:?}",
+            gcptr::threshold(),
+            gcptr::is_enabled(),
+            gcptr::count(),
+            gcptr::freeze_count(),
+            stats.map(|s| s.collected),
+        ));
+        let _ = self
+            .0
+            .send(format!("collections {:?}", stats.map(|s| s.collections)));
+        if let Some(drops) = self.1 {
+            let_go_a_tally_cycle(drops);
+        }
+    }
+}
+
+thread_local! {
+    static ROUND_0: RefCell<Option<Round>> = const { RefCell::new(None) };
+    static ROUND_1: RefCell<Option<Round>> = const { RefCell::new(None) };
+    static ROUND_2: RefCell<Option<Round>> = const { RefCell::new(None) };
+    static ROUND_3: RefCell<Option<Round>> = const { RefCell::new(None) };
+    static PARKED_HOLDER: RefCell<Option<Gc<Tally>>> = const { RefCell::new(None) };
+}
+
+/// The lines the [`Round`]s sent, apart from their `collections`, which are
+/// checked to grow strictly, round after round, and returned last.
+fn split_rounds(lines: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let (collections, seen): (Vec<_>, Vec<_>) = lines
+        .into_iter()
+        .partition(|l| l.starts_with("collections"));
+    (seen, collections)
+}
+
+/// Stats carried over several create/drop rounds at thread exit: each late
+/// destructor reads what the state dropped before it left
+/// (`SETTINGS_LEFT`), then makes a state (from those settings) by letting a
+/// cycle go, which the next exit guard collects before dropping the state
+/// again. Every round's reading adds the cycle the round before collected
+/// to the carried `collected`, with the thread's own thresholds and
+/// `disable()`; counts and frozen objects start at zero in each new state.
+#[test]
+fn stats_carry_over_several_rounds_of_states_made_and_dropped_at_exit() {
+    static DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        // Destroyed after the collector's first guard, in this order:
+        // ROUND_3, ROUND_2, ROUND_1, then ROUND_0 (which only reads).
+        for (round, key) in [&ROUND_0, &ROUND_1, &ROUND_2, &ROUND_3]
+            .into_iter()
+            .enumerate()
+        {
+            let drops = (round > 0).then_some(&DROPS);
+            key.with(|r| *r.borrow_mut() = Some(Round(tx.clone(), drops)));
+        }
+        gcptr::set_threshold([5, 6, 7]);
+        gcptr::disable();
+        drop(tracked());
+    })
+    .join()
+    .unwrap();
+    let (seen, collections) = split_rounds(rx.try_iter().collect());
+    let expected: Vec<String> = (0..4)
+        .map(|round| {
+            format!(
+                "threshold [5, 6, 7] enabled false count [0, 0, 0] frozen 0 collected [0, 0, {}]",
+                2 * round
+            )
+        })
+        .collect();
+    assert_eq!(seen, expected);
+    let full: Vec<usize> = collections
+        .iter()
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .unwrap()
+                .trim_end_matches(']')
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(full.windows(2).all(|w| w[0] < w[1]), "{collections:?}");
+    assert_eq!(DROPS.load(std::sync::atomic::Ordering::Relaxed), 6);
+}
+
+/// Questions asked while the state is parked (a survivor is held by a
+/// thread-local destroyed last) read it in place, as often as they like:
+/// twenty-four destructors that only ask, and a `Round` that reports the
+/// parked state's settings, leave every exit guard for the destructor
+/// after them, which lets a cycle go (collected), and for the holder's,
+/// whose survivor then dies by count.
+#[test]
+fn questions_to_a_parked_state_read_it_in_place_and_spend_no_exit_guard() {
+    static DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        // Destroyed in the reverse order: the collector's guard (which
+        // parks, the holder's node surviving), the reporting round, the
+        // askers, the round that lets a cycle go, then the holder.
+        PARKED_HOLDER.with(|_| ());
+        ROUND_1.with(|r| *r.borrow_mut() = Some(Round(tx.clone(), Some(&DROPS))));
+        for key in ASKERS {
+            key.with(|a| *a.borrow_mut() = Some(Asks));
+        }
+        ROUND_0.with(|r| *r.borrow_mut() = Some(Round(tx.clone(), None)));
+        gcptr::set_threshold([5, 6, 7]);
+        let held = Gc::new(Tally {
+            drops: &DROPS,
+            other: RefCell::new(None),
+        });
+        gcptr::collect();
+        PARKED_HOLDER.with(|h| *h.borrow_mut() = Some(held));
+    })
+    .join()
+    .unwrap();
+    let (seen, collections) = split_rounds(rx.try_iter().collect());
+    assert_eq!(
+        seen,
+        [
+            "threshold [5, 6, 7] enabled true count [0, 0, 0] frozen 0 collected [0, 0, 0]",
+            "threshold [5, 6, 7] enabled true count [0, 0, 0] frozen 0 collected [0, 0, 0]",
+        ]
+    );
+    assert_eq!(collections[0], collections[1], "no collection between");
+    assert_eq!(DROPS.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
+
+/// On a brand-new thread the readers still make the collector, as
+/// `current()` did before they read in place: whichever is called first
+/// answers the defaults (`[700, 10, 10]`, enabled, zero counts, stats and
+/// frozen objects), and the setters and `freeze` called after it act on
+/// the same state.
+#[test]
+fn the_readers_first_on_a_fresh_thread_answer_the_defaults_and_make_the_collector() {
+    type Reader = fn() -> String;
+    let readers: [Reader; 5] = [
+        || format!("{:?}", gcptr::threshold()),
+        || format!("{}", gcptr::is_enabled()),
+        || format!("{:?}", gcptr::count()),
+        || format!("{:?}", gcptr::stats()[2]),
+        || format!("{}", gcptr::freeze_count()),
+    ];
+    let expected = [
+        "[700, 10, 10]".to_string(),
+        "true".into(),
+        "[0, 0, 0]".into(),
+        format!("{:?}", GenerationStats::default()),
+        "0".into(),
+    ];
+    for (reader, expected) in readers.into_iter().zip(expected) {
+        on_fresh_thread(move || {
+            assert_eq!(reader(), expected);
+            gcptr::set_threshold([1_000, 2, 3]);
+            assert_eq!(gcptr::threshold(), [1_000, 2, 3]);
+            gcptr::disable();
+            assert!(!gcptr::is_enabled());
+            let kept = tracked();
+            assert_eq!(gcptr::count(), [1, 0, 0]);
+            gcptr::freeze();
+            assert_eq!(gcptr::freeze_count(), 1);
+            drop(kept);
+            assert_eq!(gcptr::stats()[2].collections, 0);
+        });
+    }
+}
+
+/// A thread that never used gcptr before its thread-locals' destructors:
+/// the first question makes a state (it answers the defaults), and the
+/// ones after it, once that state's guard dropped it, answer from what it
+/// left: the same defaults, with the guard's collection counted.
+#[test]
+fn questions_in_destructors_of_a_thread_that_never_used_gcptr_answer_the_defaults() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        // ROUND_1 is destroyed first, ROUND_0 after it.
+        ROUND_0.with(|r| *r.borrow_mut() = Some(Round(tx.clone(), None)));
+        ROUND_1.with(|r| *r.borrow_mut() = Some(Round(tx.clone(), None)));
+    })
+    .join()
+    .unwrap();
+    let (seen, collections) = split_rounds(rx.try_iter().collect());
+    let defaults =
+        "threshold [700, 10, 10] enabled true count [0, 0, 0] frozen 0 collected [0, 0, 0]";
+    assert_eq!(seen, [defaults, defaults]);
+    assert_eq!(
+        collections,
+        ["collections [0, 0, 0]", "collections [0, 0, 1]"]
+    );
+}
+
+/// Once the thread's collector is gone for good (its exit guards used up
+/// by destructors that let objects go), the readers answer "no
+/// collector", not the settings a dropped state left before: thresholds
+/// `[0, 0, 0]`, disabled, zero counts, stats and frozen objects.
+#[test]
+fn once_the_collector_is_gone_the_readers_answer_nothing_left_over() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        // Destroyed after the fillers, which use up the guards.
+        ROUND_0.with(|r| *r.borrow_mut() = Some(Round(tx.clone(), None)));
+        support::touch_exit_guard_fillers();
+        gcptr::set_threshold([5, 6, 7]);
+        drop(tracked());
+        gcptr::collect();
+        support::fill_exit_guard_fillers(0);
+    })
+    .join()
+    .unwrap();
+    let (seen, collections) = split_rounds(rx.try_iter().collect());
+    assert_eq!(
+        seen,
+        ["threshold [0, 0, 0] enabled false count [0, 0, 0] frozen 0 collected [0, 0, 0]"]
+    );
+    assert_eq!(collections, ["collections [0, 0, 0]"]);
+}
