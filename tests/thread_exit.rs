@@ -196,7 +196,8 @@ struct LateWorker {
 
 impl Drop for LateWorker {
     fn drop(&mut self) {
-        // The state is parked: the first use brings it back.
+        // The state is parked: the question reads it where it lies, and
+        // the first object made brings it back.
         let _ = self.tx.send(format!("enabled {}", gcptr::is_enabled()));
         let x = node(10, &self.tx);
         let y = node(11, &self.tx);

@@ -611,10 +611,12 @@ pub fn count() -> [usize; 3] {
 
 /// The collection thresholds (Python's `gc.get_threshold()`); by default
 /// `[700, 10, 10]`. A thread-local's destructor at thread exit sees the
-/// thread's own thresholds (and `is_enabled`, `stats`); `[0, 0, 0]` once
-/// the thread's collector is gone for good (its exit guards used up by
-/// other thread-locals' destructors): nothing is collected automatically
-/// then.
+/// thread's own thresholds (and `is_enabled`, `stats`): asking neither
+/// wakes a parked collector nor remakes a dropped one, so it spends none
+/// of the thread's exit guards; `[0, 0, 0]` once the thread's collector
+/// is gone for good (its exit guards used up by other thread-locals'
+/// destructors that used gcptr's objects): nothing is collected
+/// automatically then.
 ///
 /// # Examples
 ///

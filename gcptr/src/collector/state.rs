@@ -8,12 +8,17 @@
 //! with a destructor (`ExitGuard`s) collect at thread exit. The first
 //! collects the cycles the thread left behind. If objects survive, held by
 //! thread-locals destroyed after it, it parks the state; if none do, it
-//! drops it. Either way the next use of the state, by a later thread-local
-//! destructor, arms the next guard (and brings the state back, or makes a
-//! new one, with the thresholds, enabled state and stats of the last).
-//! When the guards run out, the last detaches the surviving objects from
-//! the lists and drops the state. From then on the pointer
-//! reads "gone", and `Gc`s still alive work as plain reference counts.
+//! drops it (keeping its thresholds, enabled state and stats in
+//! `SETTINGS_LEFT`). Either way the next use of the state by a later
+//! thread-local destructor (an object made, lost or dying, a setting
+//! changed, a collection) arms the next guard, and brings the state back,
+//! or makes a new one from what the last left. A question (`count`,
+//! `threshold`, `is_enabled`, `stats`, `freeze_count`) is not a use: it reads
+//! a parked state where it lies, or what a dropped one left, and arms
+//! nothing ([`for_reading`]). When the guards run out, the last detaches
+//! the surviving objects from the lists and drops the state. From then on
+//! the pointer reads "gone", and `Gc`s still alive work as plain reference
+//! counts.
 
 use core::cell::{Cell, RefCell, UnsafeCell};
 use core::mem::MaybeUninit;
@@ -545,8 +550,13 @@ pub(crate) fn for_reading() -> Reading {
     }
     let parked = PARKED_STATE.with(Cell::get);
     if !parked.is_null() {
-        // SAFETY: `park` stored a live state from `create`, which only
-        // `tear_down` drops, and it is only read here.
+        // SAFETY: `park` stored a live state from `create`, in `STORAGE`
+        // (which never moves, and is freed only with the thread). Only
+        // `tear_down` drops it, reached for a parked state through
+        // `unpark` alone, which a caller that only reads never reaches
+        // while it holds the reference: the five readers copy figures out,
+        // or walk the permanent list (which `park` left linked), and run
+        // no other code.
         return Reading::State(unsafe { &*parked });
     }
     if STATE.with(Cell::get) == UNSET {
