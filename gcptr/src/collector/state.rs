@@ -550,13 +550,13 @@ pub(crate) fn for_reading() -> Reading {
     }
     let parked = PARKED_STATE.with(Cell::get);
     if !parked.is_null() {
-        // SAFETY: `park` stored a live state from `create`, in `STORAGE`
-        // (which never moves, and is freed only with the thread). Only
-        // `tear_down` drops it, reached for a parked state through
-        // `unpark` alone, which a caller that only reads never reaches
-        // while it holds the reference: the five readers copy figures out,
-        // or walk the permanent list (which `park` left linked), and run
-        // no other code.
+        // A parked state lies in `STORAGE`, which never moves and is freed
+        // only with the thread; only `unpark` leads to its `tear_down`, and
+        // the five readers never reach it: they copy figures out, or walk
+        // the permanent list (which `park` left linked), and run no other
+        // code while they hold the reference.
+        // SAFETY: a live state from `create`, stored by `park`, which stays
+        // alive while the reader holds it (see above).
         return Reading::State(unsafe { &*parked });
     }
     if STATE.with(Cell::get) == UNSET {
