@@ -21,7 +21,7 @@
 
 use std::hint::black_box;
 
-use gcptr_benches::{libs, on_stack, BIG_STACK, NORMAL_STACK, SMALL_STACK};
+use gcptr_benches::{libs, on_stack, prefault_this_stack, BIG_STACK, NORMAL_STACK, SMALL_STACK};
 use gcptr_benches::{RINGS, W1_CLONE, W1_NEW, W2_PAIRS, W3_RING, W4_DEPTH, W5_LIST, W8_APPEND};
 
 /// The workloads, named after their criterion groups, and one more:
@@ -162,16 +162,27 @@ macro_rules! workload {
             "w1_deref" => once(|| W1_CLONE, l::deref, drop),
             "w1_deref_tracked" => once(|| W1_CLONE, l::deref_tracked, drop),
             "w2_pairs_build" => once_on(big, || W2_PAIRS, l::pairs_build, l::pairs_drop_collect),
+            // The three drops after a build map the stack first, as the
+            // criterion group does (`prefault_this_stack`).
             "w2_pairs_drop_collect" => once_on(
                 big,
-                || l::pairs_build(W2_PAIRS),
+                || {
+                    prefault_this_stack();
+                    l::pairs_build(W2_PAIRS)
+                },
                 l::pairs_drop_collect,
                 drop,
             ),
             "w3_ring_build" => once_on(w3, || W3_RING, l::ring_build, l::ring_drop_collect),
-            "w3_ring_drop_collect" => {
-                once_on(w3, || l::ring_build(W3_RING), l::ring_drop_collect, drop)
-            }
+            "w3_ring_drop_collect" => once_on(
+                w3,
+                || {
+                    prefault_this_stack();
+                    l::ring_build(W3_RING)
+                },
+                l::ring_drop_collect,
+                drop,
+            ),
             "w4_collect_live_tree" => once_live(
                 || l::tree_build(W4_DEPTH),
                 nothing,
@@ -184,7 +195,15 @@ macro_rules! workload {
                 l::tree_collect,
                 w4_teardown,
             ),
-            "w5_list_drop" => once_on(w5, || l::list_build(W5_LIST), l::list_drop_collect, drop),
+            "w5_list_drop" => once_on(
+                w5,
+                || {
+                    prefault_this_stack();
+                    l::list_build(W5_LIST)
+                },
+                l::list_drop_collect,
+                drop,
+            ),
             "w7_binary_trees" => once_on(big, || 11, l::binary_trees, drop),
             "w7_binary_trees_parent" => once_on(big, || 11, l::binary_trees_parent, drop),
             "w7_large_linked_list" => once_on(big, || 4096, l::large_linked_list, drop),

@@ -45,13 +45,70 @@ pub const NORMAL_STACK: usize = 2 << 20;
 /// The small stack of workload 5's target.
 pub const SMALL_STACK: usize = 256 << 10;
 
+/// Writes one byte in every page of the next `bytes` of the calling
+/// thread's stack (below the caller's frame), so that the kernel maps
+/// those pages now. A fresh thread's stack is mapped page by page on first
+/// touch (several µs a page on this VM), and a recursion a million levels
+/// deep touches tens of MB of it: without this, a timed region would count
+/// those page faults as the work of whatever recursed first on the thread.
+/// Once mapped, pages stay mapped, so a second call costs one write a page.
+#[inline(never)]
+pub fn prefault_stack(bytes: usize) {
+    const FRAME: usize = 16 << 10;
+    if bytes == 0 {
+        return;
+    }
+    let mut frame = [std::mem::MaybeUninit::<u8>::uninit(); FRAME];
+    for i in (0..FRAME).step_by(4096) {
+        frame[i] = std::mem::MaybeUninit::new(1);
+    }
+    black_box(&mut frame);
+    if bytes > FRAME {
+        prefault_stack(bytes - FRAME);
+    }
+    // Keeps the frame alive across the call: no tail call reuses it.
+    black_box(&frame);
+}
+
+/// Bytes of a [`BIG_STACK`] thread's stack that [`prefault_this_stack`]
+/// maps: more than the deepest recursion measured (on 2026-12-06, page
+/// faults in the `counts` binary: `dumpster`'s drop of workload 5's list
+/// takes 76 MB of stack, `bacon_rajan_cc`'s collection of workload 3's
+/// ring 108 MB, `rust-cc`'s list drop 46 MB, `Rc`'s 31 MB).
+pub const PREFAULT: usize = 128 << 20;
+
+std::thread_local! {
+    /// The stack size [`on_stack`] gave the current thread (0: not known).
+    static STACK_SIZE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// [`prefault_stack`] for the current thread: [`PREFAULT`] bytes on a
+/// [`BIG_STACK`] thread, half the stack on a smaller one, nothing on a
+/// thread that [`on_stack`] did not start. For the setup of workloads
+/// whose measured part recurses a million levels deep in some library
+/// (workload 3's drop + collect, workload 5's drop), so that their timed
+/// region holds the recursion's work and not the kernel's first mapping of
+/// the stack, which a thread pays once, on whichever iteration first goes
+/// that deep.
+pub fn prefault_this_stack() {
+    let stack = STACK_SIZE.with(|s| s.get());
+    prefault_stack(if stack >= BIG_STACK {
+        PREFAULT
+    } else {
+        stack / 2
+    });
+}
+
 /// Runs `f` on a new thread with a `stack`-byte stack, and returns its
 /// result. Each thread has its own collector in every library benchmarked
 /// here, so whatever `f` builds is also collected there.
 pub fn on_stack<R: Send + 'static>(stack: usize, f: impl FnOnce() -> R + Send + 'static) -> R {
     std::thread::Builder::new()
         .stack_size(stack)
-        .spawn(f)
+        .spawn(move || {
+            STACK_SIZE.with(|s| s.set(stack));
+            f()
+        })
         .expect("spawn benchmark thread")
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
