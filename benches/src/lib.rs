@@ -432,8 +432,9 @@ pub mod libs {
     /// The cycle-collecting libraries' modules, from one template.
     ///
     /// `prelude` must define `Ptr` (the strong pointer), `Cell` (the
-    /// interior-mutability cell the library can trace), `collect()` and
-    /// `NAME`; `derive` is put on every struct, `derive_enum` on every enum;
+    /// interior-mutability cell the library can trace), `collect()`,
+    /// `NAME` and `mark_next_alive` (the large linked list's hint, below);
+    /// `derive` is put on every struct, `derive_enum` on every enum;
     /// `extra` holds hand-written `Trace` impls where no derive applies.
     macro_rules! gc_lib {
         (
@@ -724,6 +725,13 @@ pub mod libs {
                                 *previous.borrow_mut() = Some(cons.clone());
                             }
                             head = cons;
+                            // rust-cc-benchmarks calls rust-cc's
+                            // `mark_alive` here (its default feature
+                            // `rust-cc-mark-alive`): the old head, just
+                            // dropped to a count of 1, is alive, so it
+                            // leaves rust-cc's buffer of possible cycles.
+                            // No other library has such a hint: a no-op.
+                            mark_next_alive(&head);
                         }
                         res.push(len(&head));
                     }
@@ -836,6 +844,8 @@ pub mod libs {
             pub use std::cell::RefCell as Cell;
             pub const NAME: &str = "gcptr";
             pub fn collect() { ::gcptr::collect(); }
+            /// No such hint: nothing (not even a deref of the head).
+            pub fn mark_next_alive(_: &Ptr<LNode>) {}
             /// Workload 8 with the automatic collector disabled.
             pub fn append_tracked_disabled(n: usize) -> Vec<Ptr<Link>> {
                 ::gcptr::disable();
@@ -888,6 +898,8 @@ pub mod libs {
             pub use ::gc::GcCell as Cell;
             pub const NAME: &str = "gc";
             pub fn collect() { ::gc::force_collect(); }
+            /// No such hint: nothing (not even a deref of the head).
+            pub fn mark_next_alive(_: &Ptr<LNode>) {}
         }
         derive [#[derive(::gc::Trace, ::gc::Finalize)]]
         derive_enum [#[derive(::gc::Trace, ::gc::Finalize)]]
@@ -902,6 +914,8 @@ pub mod libs {
             pub use std::cell::RefCell as Cell;
             pub const NAME: &str = "dumpster";
             pub fn collect() { ::dumpster::unsync::collect(); }
+            /// No such hint: nothing (not even a deref of the head).
+            pub fn mark_next_alive(_: &Ptr<LNode>) {}
         }
         // dumpster's derive puts the fields' spans on `self` and `visitor`,
         // which breaks under `macro_rules!` hygiene: hand-written impls.
@@ -982,6 +996,14 @@ pub mod libs {
             pub use std::cell::RefCell as Cell;
             pub const NAME: &str = "rust-cc";
             pub fn collect() { ::rust_cc::collect_cycles(); }
+            /// `Cc::mark_alive` on the node after `head`: takes it out of
+            /// the buffer of possible cycles, as rust-cc-benchmarks' large
+            /// linked list does.
+            pub fn mark_next_alive(head: &Ptr<LNode>) {
+                if let LNode::Cons { next, .. } = &**head {
+                    next.mark_alive();
+                }
+            }
         }
         derive [#[derive(::rust_cc::Trace, ::rust_cc::Finalize)]]
         derive_enum [#[derive(::rust_cc::Trace, ::rust_cc::Finalize)]]
@@ -996,6 +1018,8 @@ pub mod libs {
             pub use std::cell::RefCell as Cell;
             pub const NAME: &str = "gcmodule";
             pub fn collect() { ::gcmodule::collect_thread_cycles(); }
+            /// No such hint: nothing (not even a deref of the head).
+            pub fn mark_next_alive(_: &Ptr<LNode>) {}
         }
         derive [#[derive(::gcmodule::Trace)]]
         derive_enum []
@@ -1013,6 +1037,8 @@ pub mod libs {
             pub use std::cell::RefCell as Cell;
             pub const NAME: &str = "bacon_rajan_cc";
             pub fn collect() { ::bacon_rajan_cc::collect_cycles(); }
+            /// No such hint: nothing (not even a deref of the head).
+            pub fn mark_next_alive(_: &Ptr<LNode>) {}
         }
         derive []
         derive_enum []
