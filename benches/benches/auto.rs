@@ -16,7 +16,7 @@ fn auto(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat);
     macro_rules! each {
         ($($m:ident),*) => {$(
-            // In a child first: an overflow (gcmodule) would abort the run.
+            // In a child first: an overflow would abort the run.
             if gcptr_benches::survives(concat!("w8:", stringify!($m)), BIG_STACK) {
                 g.bench_function(libs::$m::NAME, |b| b.iter_custom(|iters| timed(iters, BIG_STACK,
                     || (), |()| libs::$m::append_tracked(W8_APPEND), libs::$m::append_teardown)));

@@ -20,7 +20,8 @@ macro_rules! group {
     }};
     (@each $g:ident, $f:ident, $n:expr, $($m:ident),*) => {
         $(
-            // Tracked variants: probed in a child first (gcmodule aborts).
+            // Tracked variants: probed in a child first (an overflow would
+            // abort the run; gcmodule's derived `Trace` did, on any stack).
             if !stringify!($f).ends_with("_tracked")
                 || gcptr_benches::survives(concat!("w1t:", stringify!($m)), gcptr_benches::BIG_STACK)
             {

@@ -61,8 +61,8 @@ fn counted_region<S, O>(routine: impl FnOnce(S) -> O, input: S) -> O {
     black_box(routine(black_box(input)))
 }
 
-/// Tells the script how far a run got, should it crash (gcmodule overflows
-/// any stack on most workloads): `SETUP_DONE`, then `COUNTED_DONE`.
+/// Tells the script how far a run got, should it crash (a library that
+/// overflows its stack): `SETUP_DONE`, then `COUNTED_DONE`.
 fn reached(stage: &str) {
     eprintln!("counts: {stage}");
 }

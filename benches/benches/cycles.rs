@@ -100,8 +100,9 @@ macro_rules! each_lib {
 }
 
 /// Whether a peer completes probe `name` at all (on a big stack), in a child
-/// process: some overflow whatever the stack (gcmodule, bacon_rajan_cc on
-/// the ring), and an overflow would abort the whole run. gcptr is probed on
+/// process: an overflow would abort the whole run (gcmodule's derive
+/// overflowed any stack on these nodes until its `Trace` was written by
+/// hand, `libs::gcmodule`). gcptr is probed on
 /// its own small stacks above.
 fn survives_big(name: &str) -> bool {
     if name.ends_with(":gcptr") || gcptr_benches::survives(name, BIG_STACK) {

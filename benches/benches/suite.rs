@@ -23,7 +23,7 @@ fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
 
 macro_rules! bench {
     ($g:ident, $name:expr, $m:ident, $f:ident $args:tt) => {
-        // Probed in a child first (gcmodule aborts on large heaps).
+        // Probed in a child first: an overflow would abort the run.
         if gcptr_benches::survives(concat!("w7:", stringify!($m)), BIG_STACK) {
             $g.bench_function($name, |b| b.iter_custom(|iters| timed(iters, BIG_STACK,
                 || (), |()| black_box(libs::$m::$f $args), drop)));

@@ -792,11 +792,47 @@ pub mod libs {
         };
     }
 
-    /// `Trace` for the enum nodes, in a module whose `Trace` has the method
-    /// `trace(&self, &mut Tracer)` (gcmodule's and bacon_rajan_cc's), where no
-    /// derive applies.
-    macro_rules! enum_traces {
-        () => {
+    /// Hand-written `Trace` for every node type, in a module whose `Trace`
+    /// has the method `trace(&self, &mut Tracer)` (gcmodule's and
+    /// bacon_rajan_cc's). `acyclic` goes into the impls of the three
+    /// immutable node types (`Tree`, `SNode`, `BTree`), which no cycle can
+    /// go through: gcmodule's `is_type_tracked`.
+    macro_rules! hand_traces {
+        (acyclic { $($acyclic:tt)* }) => {
+            impl Trace for Link {
+                fn trace(&self, t: &mut Tracer) {
+                    self.next.trace(t);
+                }
+            }
+            impl Trace for DNode {
+                fn trace(&self, t: &mut Tracer) {
+                    self.next.trace(t);
+                    self.prev.trace(t);
+                }
+            }
+            impl Trace for Tree {
+                fn trace(&self, t: &mut Tracer) {
+                    self.left.trace(t);
+                    self.right.trace(t);
+                }
+                $($acyclic)*
+            }
+            impl Trace for SNode {
+                fn trace(&self, t: &mut Tracer) {
+                    self.next.trace(t);
+                }
+                $($acyclic)*
+            }
+            impl Trace for GNode {
+                fn trace(&self, t: &mut Tracer) {
+                    self.edges.trace(t);
+                }
+            }
+            impl Trace for Multi {
+                fn trace(&self, t: &mut Tracer) {
+                    self.refs.trace(t);
+                }
+            }
             impl Trace for BTree {
                 fn trace(&self, t: &mut Tracer) {
                     if let BTree::Nested { left, right } = self {
@@ -804,6 +840,7 @@ pub mod libs {
                         right.trace(t);
                     }
                 }
+                $($acyclic)*
             }
             impl Trace for PTree {
                 fn trace(&self, t: &mut Tracer) {
@@ -1011,7 +1048,15 @@ pub mod libs {
     }
 
     gc_lib! {
-        /// `gcmodule` 0.3 (its derive has no enums: those are hand-written).
+        /// `gcmodule` 0.3, with hand-written `Trace` impls. Its derive
+        /// answers `is_type_tracked` from the fields' types, which for a
+        /// recursive type asks itself again, forever: a stack overflow at
+        /// the first `Cc::new` of any of these nodes, on any stack (its
+        /// maintainer calls recursive types a known issue, gcmodule pull
+        /// request 14). Its docs ask for a manual `Trace` there, with
+        /// `is_type_tracked` true; the immutable nodes, which no cycle can
+        /// go through, answer false, as its derive does for an acyclic type
+        /// (gcptr finds the same nodes acyclic at `Gc::new`).
         mod gcmodule;
         prelude {
             pub use ::gcmodule::Cc as Ptr;
@@ -1021,11 +1066,13 @@ pub mod libs {
             /// No such hint: nothing (not even a deref of the head).
             pub fn mark_next_alive(_: &Ptr<LNode>) {}
         }
-        derive [#[derive(::gcmodule::Trace)]]
+        derive []
         derive_enum []
         extra {
             use ::gcmodule::{Trace, Tracer};
-            enum_traces!();
+            hand_traces!(acyclic {
+                fn is_type_tracked() -> bool { false }
+            });
         }
     }
 
@@ -1044,31 +1091,7 @@ pub mod libs {
         derive_enum []
         extra {
             use ::bacon_rajan_cc::{Trace, Tracer};
-            impl Trace for Link {
-                fn trace(&self, t: &mut Tracer) { self.next.trace(t); }
-            }
-            impl Trace for DNode {
-                fn trace(&self, t: &mut Tracer) {
-                    self.next.trace(t);
-                    self.prev.trace(t);
-                }
-            }
-            impl Trace for Tree {
-                fn trace(&self, t: &mut Tracer) {
-                    self.left.trace(t);
-                    self.right.trace(t);
-                }
-            }
-            impl Trace for SNode {
-                fn trace(&self, t: &mut Tracer) { self.next.trace(t); }
-            }
-            enum_traces!();
-            impl Trace for GNode {
-                fn trace(&self, t: &mut Tracer) { self.edges.trace(t); }
-            }
-            impl Trace for Multi {
-                fn trace(&self, t: &mut Tracer) { self.refs.trace(t); }
-            }
+            hand_traces!(acyclic {});
         }
     }
 
