@@ -229,7 +229,15 @@ impl<T: Trace + 'static> Gc<T> {
     /// let _y = x.clone();
     /// assert_eq!(*Gc::try_unwrap(x).unwrap_err(), 4);
     /// ```
+    #[track_caller]
     pub fn try_unwrap(this: Gc<T>) -> Result<T, Gc<T>> {
+        Gc::try_unwrap_as(this, "Gc::try_unwrap")
+    }
+
+    /// [`Gc::try_unwrap`], called by the program as `caller` (for the
+    /// message of the misuse that `collector::untrack` reports).
+    #[track_caller]
+    fn try_unwrap_as(this: Gc<T>, caller: &str) -> Result<T, Gc<T>> {
         let h = this.header_ref();
         if h.strong() != 1 || h.is_dead() {
             return Err(this);
@@ -237,7 +245,7 @@ impl<T: Trace + 'static> Gc<T> {
         // First, as it may panic (in a misused `Trace`): nothing is changed
         // yet, and the unwinding drops `this`, which the caller gave up, as
         // it drops any reference a trace lets go of.
-        collector::untrack(this.header());
+        collector::untrack(this.header(), caller);
         // SAFETY: the only strong reference, the value is alive, and the
         // object is out of the collector's care.
         let (value, callback_panic) = unsafe { Gc::take_value(this) };
@@ -269,8 +277,9 @@ impl<T: Trace + 'static> Gc<T> {
     /// assert_eq!(Gc::into_inner(x), None);
     /// assert_eq!(Gc::into_inner(y).as_deref(), Some("hi"));
     /// ```
+    #[track_caller]
     pub fn into_inner(this: Gc<T>) -> Option<T> {
-        Gc::try_unwrap(this).ok()
+        Gc::try_unwrap_as(this, "Gc::into_inner").ok()
     }
 
     /// Moves the value out of `this`, leaving the allocation to its `Weak`s.
@@ -314,8 +323,9 @@ impl<T: Trace + Clone + 'static> Gc<T> {
     /// assert_eq!(Gc::unwrap_or_clone(a), [1, 2]); // cloned: `b` still has it
     /// assert_eq!(Gc::unwrap_or_clone(b), [1, 2]); // moved out
     /// ```
+    #[track_caller]
     pub fn unwrap_or_clone(this: Gc<T>) -> T {
-        Gc::try_unwrap(this).unwrap_or_else(|shared| (*shared).clone())
+        Gc::try_unwrap_as(this, "Gc::unwrap_or_clone").unwrap_or_else(|shared| (*shared).clone())
     }
 
     /// Returns a mutable reference to the value, first cloning it into a
@@ -344,6 +354,7 @@ impl<T: Trace + Clone + 'static> Gc<T> {
     /// *Gc::make_mut(&mut data) += 1; // clones the value
     /// assert_eq!((*data, *other), (7, 6));
     /// ```
+    #[track_caller]
     pub fn make_mut(this: &mut Gc<T>) -> &mut T {
         let h = this.header_ref();
         if h.strong() != 1 || h.is_dead() {
@@ -356,7 +367,7 @@ impl<T: Trace + Clone + 'static> Gc<T> {
             // Untracking may panic (in a misused `Trace`), so it comes
             // first, with nothing changed or allocated yet; from there to
             // `ptr::write`, nothing can unwind.
-            collector::untrack(this.header());
+            collector::untrack(this.header(), "Gc::make_mut");
             let fresh = ManuallyDrop::new(Gc::allocate(1));
             // The value's own state goes with it: a finalizer that ran (the
             // object was resurrected) must not run again for the fresh one.
@@ -378,7 +389,7 @@ impl<T: Trace + Clone + 'static> Gc<T> {
                 collector::panics::resume_unless_unwinding(payload);
             }
         }
-        Gc::get_mut(this).expect("a fresh or unique Gc is uniquely owned")
+        Gc::get_mut_as(this, "Gc::make_mut").expect("a fresh or unique Gc is uniquely owned")
     }
 }
 
@@ -560,12 +571,20 @@ impl<T: ?Sized> Gc<T> {
     /// let _y = x.clone();
     /// assert!(Gc::get_mut(&mut x).is_none());
     /// ```
+    #[track_caller]
     pub fn get_mut(this: &mut Gc<T>) -> Option<&mut T> {
+        Gc::get_mut_as(this, "Gc::get_mut")
+    }
+
+    /// [`Gc::get_mut`], called by the program as `caller` (for the message
+    /// of the misuse that `collector::set_aside` reports).
+    #[track_caller]
+    fn get_mut_as<'a>(this: &'a mut Gc<T>, caller: &str) -> Option<&'a mut T> {
         let h = this.header_ref();
         if h.strong() != 1 || h.weak() != 1 || h.is_dead() {
             return None;
         }
-        collector::set_aside(this.header());
+        collector::set_aside(this.header(), caller);
         // SAFETY: no other reference to the value exists: one strong, no
         // weak, and the collector no longer traces it (set aside).
         Some(unsafe { &mut (*this.ptr.as_ptr()).value })

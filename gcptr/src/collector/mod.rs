@@ -385,17 +385,33 @@ pub(super) fn relink_returning(st: &State) {
     }
 }
 
+/// The panic of [`untrack`] and [`set_aside`] called from a trace during
+/// an analysis: it names what the program called, and what to do instead.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn called_from_a_trace(caller: &str, what: &str) -> ! {
+    panic!(
+        "gcptr: `{caller}` called from a `Trace` impl during a collection: it would \
+         {what} while the collector reads the heap. `trace` must only visit the \
+         value's `Gc`s (call `trace` on each field that owns one); call `{caller}` \
+         outside `trace`, before or after the collection"
+    )
+}
+
 /// Unlinks a tracked object that leaves the collector's care without
 /// dying (its value is about to be moved out by `Gc::try_unwrap` or
 /// `Gc::make_mut`). Panics, having changed nothing, if called from a trace
-/// while an analysis runs: callers call it before anything else.
-pub(crate) fn untrack(header: NonNull<Header>) {
+/// while an analysis runs: callers call it before anything else. `caller`
+/// names the public function the program called, for the message, which
+/// points at the program's line (`track_caller`).
+#[track_caller]
+pub(crate) fn untrack(header: NonNull<Header>, caller: &str) {
     if let Some(links) = Header::links(header) {
         if let Some(st) = state::current() {
-            assert!(
-                !st.is_analysing(),
-                "gcptr: a `Trace` impl moved a value out of a `Gc`; `trace` must only visit edges"
-            );
+            if st.is_analysing() {
+                called_from_a_trace(caller, "move a value out of a `Gc`");
+            }
             st.note_leaving(links);
         }
         Links::unlink(links);
@@ -411,13 +427,16 @@ pub(crate) fn untrack(header: NonNull<Header>) {
 ///
 /// An acyclic object becomes tracked here for good, so it is counted as a
 /// tracked allocation now: its death will be counted as a tracked one.
-pub(crate) fn set_aside(header: NonNull<Header>) {
+///
+/// Panics, having changed nothing, if called from a trace while an
+/// analysis runs (`caller` as for [`untrack`]).
+#[track_caller]
+pub(crate) fn set_aside(header: NonNull<Header>, caller: &str) {
     if let Some(links) = Header::links(header) {
         if let Some(st) = state::current() {
-            assert!(
-                !st.is_analysing(),
-                "gcptr: `Gc::get_mut` called from a `Trace` impl; `trace` must only visit edges"
-            );
+            if st.is_analysing() {
+                called_from_a_trace(caller, "lend a `&mut` to a value in a `Gc`");
+            }
             if Links::is_acyclic(links) {
                 st.counts[0].set(st.counts[0].get() + 1);
             } else {
