@@ -302,12 +302,15 @@ fn crate_attribute_finds_gcptr_through_a_reexport() {
 }
 
 /// A crate path that re-exports the real traits but could hand the derive
-/// its own helpers: the derive takes nothing from it but the traits.
+/// its own helpers: the derive takes nothing from it but the traits (and
+/// the markers of its check for a forgotten `#[gc(finalize)]`).
 mod lookalike {
-    pub use gcptr::{Trace, Tracer};
+    pub use gcptr::{Finalize, Trace, Tracer};
 
     pub mod __private {
-        pub use gcptr::__private::MAX_MAY_OWN_DEPTH;
+        pub use gcptr::__private::{
+            FinalizeAttribute, FinalizeNeverRuns, NoFinalizer, MAX_MAY_OWN_DEPTH,
+        };
 
         /// Answers "no `Drop` impl" for every type, were it asked.
         pub struct DropImplProbe<T: ?Sized>(core::marker::PhantomData<T>);

@@ -98,11 +98,16 @@ pub fn derive(input: &Input) -> TokenStream {
         }
     });
     let support = support(&krate);
+    let (finalize_support, finalize_check) = match input.attrs.finalize {
+        Some(_) => (TokenStream::new(), TokenStream::new()),
+        None => finalize_attribute_check(&krate, ident),
+    };
 
     quote! {
         // An anonymous const keeps the helpers out of the user's namespace.
         const _: () = {
             #support
+            #finalize_support
             #(#checks)*
 
             #[automatically_derived]
@@ -110,6 +115,7 @@ pub fn derive(input: &Input) -> TokenStream {
                 #[inline(always)]
                 fn trace(&self, #tracer: &mut #krate::Tracer) {
                     #(#asserts)*
+                    #finalize_check
                     #body
                 }
 
@@ -132,6 +138,51 @@ pub fn derive(input: &Input) -> TokenStream {
             }
         };
     }
+}
+
+/// For a type without `#[gc(finalize)]`: the helpers, and the statement in
+/// `trace`, that fail to compile if the type implements `Finalize` (the
+/// attribute forgotten: `finalize` would silently never run). The probe's
+/// method resolves to `__GcptrFinalizeWithoutAttribute`'s, which answers
+/// `FinalizeNeverRuns`, where `Self: Finalize` holds in the impl's
+/// environment, and to the fallback's `NoFinalizer` otherwise (as
+/// `support`'s probes do); the check demands `FinalizeAttribute<Self>` of
+/// the answer, whose `on_unimplemented` names the type and the fix. Only
+/// the call is spanned at the type's name (where the error points): its
+/// paths are local, as a 2015-edition span needs.
+///
+/// A generic type whose `Finalize` impl holds only for some arguments
+/// (`impl Finalize for Node<u32>`) is not caught: in the impl's
+/// environment the bound does not hold for every `T`.
+fn finalize_attribute_check(krate: &TokenStream, ident: &Ident) -> (TokenStream, TokenStream) {
+    let support = quote! {
+        trait __GcptrFinalizeWithoutAttribute {
+            #[inline(always)]
+            fn __gcptr_finalize_attribute(&self) -> #krate::__private::FinalizeNeverRuns {
+                #krate::__private::FinalizeNeverRuns
+            }
+        }
+        impl<T: ?::core::marker::Sized + #krate::Finalize> __GcptrFinalizeWithoutAttribute
+            for __GcptrProbe<T> {}
+        trait __GcptrNoFinalizer {
+            #[inline(always)]
+            fn __gcptr_finalize_attribute(&self) -> #krate::__private::NoFinalizer {
+                #krate::__private::NoFinalizer
+            }
+        }
+        impl<T: ?::core::marker::Sized> __GcptrNoFinalizer for &__GcptrProbe<T> {}
+        #[inline(always)]
+        fn __gcptr_finalize_attribute_given<
+            T: ?::core::marker::Sized,
+            A: #krate::__private::FinalizeAttribute<T>,
+        >(_: A) {}
+    };
+    let check = quote_spanned! {ident.span()=>
+        __gcptr_finalize_attribute_given::<Self, _>(
+            (&__GcptrProbe::<Self>::NEW).__gcptr_finalize_attribute()
+        );
+    };
+    (support, check)
 }
 
 /// The body of a type fact, asked of every traced field one level deeper:

@@ -152,6 +152,10 @@ use syn::{parse_macro_input, DeriveInput};
 /// not be borrowed to trace it), unknown or malformed `gc` attributes, and
 /// `#[gc(skip)]` with arguments. A traced field whose type does not
 /// implement `Trace` is an error at that field, suggesting `#[gc(skip)]`.
+/// A type that implements `Finalize` without `#[gc(finalize)]` (whose
+/// `finalize` would never run) is an error at its name, suggesting the
+/// attribute; but not a generic type whose `Finalize` impl holds only for
+/// some of its arguments (`impl Finalize for Node<u32>`).
 #[proc_macro_derive(Trace, attributes(gc))]
 pub fn derive_trace(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

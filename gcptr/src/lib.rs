@@ -202,6 +202,28 @@ pub mod __private {
     pub use crate::coerce::{from_raw_box, into_raw_box, CoercePointer};
     pub use crate::header::GcBox;
     pub use crate::trace::MAX_MAY_OWN_DEPTH;
+
+    /// The derive's check that a type with no `#[gc(finalize)]` does not
+    /// implement `Finalize` (whose `finalize` would then never run): its
+    /// probe answers [`FinalizeNeverRuns`] for such a type, [`NoFinalizer`]
+    /// otherwise, and the check demands `FinalizeAttribute<T>` of it.
+    #[diagnostic::on_unimplemented(
+        message = "`{T}` implements `Finalize`, but its `#[derive(Trace)]` has no \
+                   `#[gc(finalize)]`: its `finalize` would never run",
+        label = "add `#[gc(finalize)]` to this type",
+        note = "a finalizer runs only for a type that opts in with `#[gc(finalize)]` \
+                beside `#[derive(Trace)]`"
+    )]
+    pub trait FinalizeAttribute<T: ?Sized> {}
+
+    /// The probe's answer for a type without `Finalize`: nothing to run.
+    pub struct NoFinalizer;
+
+    impl<T: ?Sized> FinalizeAttribute<T> for NoFinalizer {}
+
+    /// The probe's answer for a type that implements `Finalize` with no
+    /// `#[gc(finalize)]`: it satisfies no `FinalizeAttribute`.
+    pub struct FinalizeNeverRuns;
 }
 
 /// Derives [`Trace`]; see the `gcptr-derive` crate for the attributes.
