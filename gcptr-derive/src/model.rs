@@ -159,9 +159,32 @@ fn is_gc(attr: &Attribute) -> bool {
 fn for_each_gc_item(
     attrs: &[Attribute],
     errors: &mut Errors,
+    expected: &str,
     mut parse_item: impl FnMut(ParseNestedMeta) -> syn::Result<()>,
 ) {
     for attr in attrs.iter().filter(|attr| is_gc(attr)) {
+        match &attr.meta {
+            // `#[gc()]` says nothing: most likely an item left out.
+            syn::Meta::List(list) if list.tokens.is_empty() => {
+                errors.push(syn::Error::new_spanned(
+                    attr,
+                    format_args!("empty `gc` attribute; expected {expected}, or remove it"),
+                ));
+                continue;
+            }
+            syn::Meta::List(_) => {}
+            // `#[gc]`, `#[gc = "skip"]`.
+            _ => {
+                errors.push(syn::Error::new_spanned(
+                    attr,
+                    format_args!(
+                        "a `gc` attribute lists its items in parentheses: \
+                         `#[gc(...)]` with {expected}"
+                    ),
+                ));
+                continue;
+            }
+        }
         if let Err(error) = attr.parse_nested_meta(&mut parse_item) {
             errors.push(error);
         }
@@ -171,7 +194,8 @@ fn for_each_gc_item(
 impl TypeAttrs {
     fn from_attrs(attrs: &[Attribute], errors: &mut Errors) -> Self {
         let mut this = TypeAttrs::default();
-        for_each_gc_item(attrs, errors, |meta| {
+        let expected = "`finalize`, `bound = \"...\"` or `crate = \"...\"`";
+        for_each_gc_item(attrs, errors, expected, |meta| {
             let path = &meta.path;
             if path.is_ident("finalize") {
                 no_arguments(&meta)?;
@@ -180,7 +204,7 @@ impl TypeAttrs {
                 }
                 this.finalize = Some(path.span());
             } else if path.is_ident("bound") {
-                let lit: LitStr = meta.value()?.parse()?;
+                let lit = string_value(&meta, "bound = \"T: Trace\"")?;
                 if this.bound.is_some() {
                     return Err(syn::Error::new_spanned(
                         path,
@@ -200,7 +224,7 @@ impl TypeAttrs {
                     })?;
                 this.bound = Some(predicates.into_iter().collect());
             } else if path.is_ident("crate") {
-                let lit: LitStr = meta.value()?.parse()?;
+                let lit = string_value(&meta, "crate = \"::gcptr\"")?;
                 if this.krate.is_some() {
                     return Err(syn::Error::new_spanned(
                         path,
@@ -234,7 +258,7 @@ impl TypeAttrs {
 /// Whether a field is marked `#[gc(skip)]`.
 fn field_skip(attrs: &[Attribute], errors: &mut Errors) -> bool {
     let mut skip = false;
-    for_each_gc_item(attrs, errors, |meta| {
+    for_each_gc_item(attrs, errors, "`skip`", |meta| {
         let path = &meta.path;
         if path.is_ident("skip") {
             no_arguments(&meta)?;
@@ -256,6 +280,27 @@ fn field_skip(attrs: &[Attribute], errors: &mut Errors) -> bool {
         }
     });
     skip
+}
+
+/// The string of `name = "..."`; anything else (no `=`, no string after
+/// it) is an error at the item that shows how to write it (`example`).
+fn string_value(meta: &ParseNestedMeta, example: &str) -> syn::Result<LitStr> {
+    let name = path_to_string(&meta.path);
+    let fault = |span| {
+        syn::Error::new(
+            span,
+            format_args!("`gc({name})` takes a string: write `#[gc({example})]`"),
+        )
+    };
+    if !meta.input.peek(Token![=]) {
+        return Err(fault(meta.path.span()));
+    }
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        value.parse()
+    } else {
+        Err(fault(value.span()))
+    }
 }
 
 /// Rejects `name = ...` and `name(...)` for a flag attribute.
