@@ -181,19 +181,20 @@ fn try_unwrap_and_into_inner_from_a_trace_name_themselves() {
     });
 }
 
-/// The panic of a misuse from a trace points at the program's line (the
-/// trace's call), not at gcptr's own source. Runs in a child process: the
-/// panic hook that reads the location is the process's.
+/// The panic of a misuse from a trace, and of `collect_generation` with a
+/// generation that does not exist, points at the program's line (the
+/// trace's call, the test's), not at gcptr's own source. Runs in a child
+/// process: the panic hook that reads the location is the process's.
 #[test]
-fn a_misuse_from_a_trace_points_at_the_programs_line() {
-    if !support::runs_here("a_misuse_from_a_trace_points_at_the_programs_line") {
+fn misuse_panics_point_at_the_programs_line() {
+    if !support::runs_here("misuse_panics_point_at_the_programs_line") {
         return;
     }
     static LOCATIONS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let old_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|info| {
         let message = info.payload_as_str().unwrap_or_default();
-        if message.contains("from a `Trace` impl") {
+        if message.contains("from a `Trace` impl") || message.contains("does not exist") {
             let location = info.location().map(|l| l.file().to_string());
             LOCATIONS.lock().unwrap().push(location.unwrap_or_default());
         }
@@ -208,9 +209,13 @@ fn a_misuse_from_a_trace_points_at_the_programs_line() {
             meddle_in_collection(meddle);
         });
     }
+    on_fresh_thread(|| {
+        let payload = catch_unwind(|| gcptr::collect_generation(3)).unwrap_err();
+        assert!(panic_message(&payload).contains("use 0, 1 or 2"));
+    });
     std::panic::set_hook(old_hook);
     let locations = LOCATIONS.lock().unwrap().clone();
-    assert_eq!(locations.len(), 4, "{locations:?}");
+    assert_eq!(locations.len(), 5, "{locations:?}");
     assert!(
         locations
             .iter()

@@ -539,6 +539,7 @@ pub fn collect() -> usize {
 /// assert_eq!(young_only, 0); // nothing here is garbage
 /// assert_eq!(gcptr::count()[0], 0);
 /// ```
+#[track_caller]
 pub fn collect_generation(generation: usize) -> usize {
     assert!(
         generation < GENERATIONS,
