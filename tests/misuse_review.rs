@@ -7,7 +7,7 @@
 mod support;
 
 use std::cell::{Cell, RefCell};
-use std::panic::catch_unwind;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread;
 
 use gcptr::{Gc, Trace, Tracer};
@@ -222,4 +222,138 @@ fn misuse_panics_point_at_the_programs_line() {
             .all(|file| file.ends_with("misuse_review.rs")),
         "{locations:?}"
     );
+}
+
+thread_local! {
+    /// Whether a [`Fickle`]'s trace panics (each time, until cleared).
+    static TRACE_PANICS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A node whose trace panics while `TRACE_PANICS` is set.
+struct Fickle {
+    _log: DropLog,
+    next: RefCell<Option<Gc<Fickle>>>,
+}
+
+// SAFETY: visits its one `Gc`, or panics before visiting anything.
+unsafe impl Trace for Fickle {
+    fn trace(&self, tracer: &mut Tracer) {
+        if TRACE_PANICS.with(Cell::get) {
+            panic!("fickle trace");
+        }
+        self.next.trace(tracer);
+    }
+}
+
+fn fickle(id: u32, next: Option<Gc<Fickle>>) -> Gc<Fickle> {
+    Gc::new(Fickle {
+        _log: DropLog(id),
+        next: RefCell::new(next),
+    })
+}
+
+/// A trace that panics inside `referrers` or `referents`: the panic comes
+/// out of the call with its own payload, and leaves no trace behind. The
+/// handles `referrers` held are given back (weak counts as before, so
+/// `get_mut` works), nothing died, and the collector still reclaims a
+/// cycle and counts as before.
+#[test]
+fn a_trace_that_panics_in_referrers_or_referents_leaves_nothing_behind() {
+    on_fresh_thread(|| {
+        let mut leaf = fickle(0, None);
+        let holder = fickle(1, Some(leaf.clone()));
+        let ring = fickle(2, None);
+        *ring.next.borrow_mut() = Some(fickle(3, Some(ring.clone())));
+        let weak_ring = Gc::downgrade(&ring);
+        let counts = |node: &Gc<Fickle>| (Gc::strong_count(node), Gc::weak_count(node));
+        let before = [counts(&leaf), counts(&holder), counts(&ring)];
+        let count = gcptr::count();
+        let stats = gcptr::stats();
+        TRACE_PANICS.with(|p| p.set(true));
+        let payload = catch_unwind(AssertUnwindSafe(|| gcptr::referrers(&leaf)))
+            .expect_err("the trace panicked");
+        assert_eq!(panic_message(&payload), "fickle trace");
+        let payload =
+            catch_unwind(AssertUnwindSafe(|| gcptr::referents(&*holder))).expect_err("it panicked");
+        assert_eq!(panic_message(&payload), "fickle trace");
+        TRACE_PANICS.with(|p| p.set(false));
+        assert!(take_drops().is_empty());
+        assert_eq!((gcptr::count(), gcptr::stats()), (count, stats));
+        assert_eq!([counts(&leaf), counts(&holder), counts(&ring)], before);
+        assert_eq!(gcptr::referrers(&leaf).len(), 1);
+        drop(holder);
+        assert!(
+            Gc::get_mut(&mut leaf).is_some(),
+            "no handle of referrers left"
+        );
+        drop(ring);
+        assert_eq!(gcptr::collect(), 2);
+        assert!(weak_ring.upgrade().is_none());
+        assert_eq!(take_drops(), [1, 2, 3]);
+    });
+}
+
+/// A `WeakValueMap` key whose `Hash` and `Eq` read a `Cell`.
+struct ShiftyKey(Cell<u32>);
+
+impl std::hash::Hash for ShiftyKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.get().hash(state);
+    }
+}
+
+impl PartialEq for ShiftyKey {
+    fn eq(&self, other: &ShiftyKey) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Eq for ShiftyKey {}
+
+/// Keys whose `Hash` changes while in a `WeakValueMap` (a logic error, as
+/// in a `HashMap`) make lookups miss, as `HashMap`'s do, but nothing else:
+/// no panic, `len()` stays exact as the values die, and the dead entries
+/// leave the table (by the hash each entry kept), also through growth and
+/// a `retain`, and with every key made equal to every other.
+#[test]
+fn weak_value_map_keys_whose_hash_changes_only_miss_lookups() {
+    on_fresh_thread(|| {
+        let n = support::scaled(100) as u32;
+        let mut map = gcptr::WeakValueMap::new();
+        let mut values: Vec<Gc<u32>> = (0..n).map(Gc::new).collect();
+        for (i, value) in (0..n).zip(&values) {
+            map.insert(ShiftyKey(Cell::new(i)), value);
+        }
+        for (key, _) in map.iter() {
+            key.0.set(key.0.get() + 1000);
+        }
+        assert!(
+            map.get(&ShiftyKey(Cell::new(0))).is_none(),
+            "a miss, as HashMap's"
+        );
+        assert_eq!(map.len(), n as usize);
+        values.truncate(10);
+        assert_eq!(map.len(), 10);
+        for i in 0..2 * n {
+            map.insert(ShiftyKey(Cell::new(5000 + i)), &Gc::new(i)); // dies at once
+        }
+        assert_eq!(map.len(), 10);
+        for (key, _) in map.iter() {
+            key.0.set(7); // every key equal to every other
+        }
+        let extra = Gc::new(99);
+        assert!(
+            map.insert(ShiftyKey(Cell::new(7)), &extra).is_some(),
+            "replaced one"
+        );
+        assert_eq!(map.len(), 10);
+        drop(values);
+        assert_eq!(map.len(), 1);
+        map.retain(|_, _| true);
+        assert_eq!(map.iter().count(), 1);
+        drop(extra);
+        assert_eq!(map.len(), 0);
+        map.insert(ShiftyKey(Cell::new(1)), &Gc::new(0));
+        assert_eq!((map.len(), map.iter().count()), (0, 0));
+    });
 }
