@@ -215,7 +215,9 @@ impl<T: Trace + 'static> Gc<T> {
     /// If a death callback ([`Gc::on_death`]) of the object panics, once the
     /// value is out and dropped; unless the thread is already panicking,
     /// when the panic is dropped and the value returned (as
-    /// [`collect`](crate::collect) does).
+    /// [`collect`](crate::collect) does). If called from a `Trace` impl
+    /// while a collection traces it (a misuse: `trace` must only visit
+    /// edges), having changed nothing but dropping `this`.
     ///
     /// # Examples
     ///
@@ -341,7 +343,10 @@ impl<T: Trace + Clone + 'static> Gc<T> {
     ///
     /// If `T::clone` panics (nothing has changed then); if a death callback
     /// of the old object panics, once `this` holds the new one, unless the
-    /// thread is already panicking (as [`Gc::try_unwrap`]).
+    /// thread is already panicking (as [`Gc::try_unwrap`]). If called from a
+    /// `Trace` impl while a collection traces it (a misuse: `trace` must
+    /// only visit edges), having changed nothing (or, when the value was
+    /// shared, once `this` holds its clone, as with no misuse).
     ///
     /// # Examples
     ///
@@ -558,6 +563,11 @@ impl<T: ?Sized> Gc<T> {
     /// Like `Rc::get_mut` with a `Weak` alive, this returns `None` while
     /// the collector itself holds the object: during a collection, for the
     /// objects it is reclaiming and those waiting to come back.
+    ///
+    /// # Panics
+    ///
+    /// If called from a `Trace` impl while a collection traces it (a
+    /// misuse: `trace` must only visit edges), having changed nothing.
     ///
     /// # Examples
     ///
