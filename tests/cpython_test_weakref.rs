@@ -9,7 +9,8 @@
 //! The names map so: `weakref.ref(o)` is `Gc::downgrade`, `r()` is
 //! `Weak::upgrade`, `weakref.ref(o, cb)` is `Gc::downgrade_with` (a
 //! `WeakWithCallback`), `weakref.finalize(o, f)` is `Gc::on_death` (a
-//! `DeathCallback`: `alive` is `is_pending`, `detach()` is `cancel()`),
+//! `DeathCallback`: `alive` is `is_pending`, `detach()` is `cancel()`,
+//! `f()` is `run_now()`),
 //! `getweakrefcount(o)` is `Gc::weak_count`, `WeakValueDictionary`,
 //! `WeakKeyDictionary` and `WeakSet` are `WeakValueMap`, `WeakKeyMap` and
 //! `WeakSet`; `setdefault` is `get_or_insert_with`, `update` is `extend`,
@@ -40,9 +41,16 @@
 //!   `WeakWithCallback` to it runs the callback when dropped if the `Gc`
 //!   field comes first (Rust drops fields in order); Python's weak
 //!   reference subclass never does.
-//! - No `finalize.__call__` (run now), `peek()` or `atexit`: a callback
-//!   runs at its object's death only, and at thread exit only if the
-//!   object dies then (a thread-local that holds it is destroyed).
+//! - A callback whose handle is held by an object that the collection does
+//!   not examine runs, even if only the garbage holds that object: an
+//!   older holder in a young collection (as in CPython), and, gcptr's own
+//!   limit, a holder that `Gc::get_mut` set aside and that was moved into
+//!   the garbage, even in `collect()` (`WeakWithCallback`'s docs promise
+//!   otherwise for "an object only that cycle holds").
+//! - No `finalize.peek()` or `atexit`: a callback runs at its object's
+//!   death (or when `DeathCallback::run_now` calls it early), and at thread
+//!   exit only if the object dies then (a thread-local that holds it is
+//!   destroyed, or it is garbage the exit collection reclaims).
 //!
 //! Ported (the `CPython:` comments below), from test_weakref.py:
 //! test_basic_ref, test_basic_callback, test_multiple_callbacks,
@@ -110,9 +118,7 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::thread;
 
-use gcptr::{
-    Finalize, Gc, Trace, Weak, WeakKeyMap, WeakSet, WeakValueMap, WeakWithCallback,
-};
+use gcptr::{Finalize, Gc, Trace, Weak, WeakKeyMap, WeakSet, WeakValueMap, WeakWithCallback};
 use support::{panic_message, take_drops, DropLog};
 
 /// Runs `f` on a thread of its own (a fresh collector) with automatic
@@ -214,7 +220,9 @@ fn test_basic_ref_upgrades_to_the_same_object_then_to_none() {
     fresh(|| {
         let o = object(1);
         let r = Gc::downgrade(&o);
-        let o2 = r.upgrade().expect("a weak reference to a live object is live");
+        let o2 = r
+            .upgrade()
+            .expect("a weak reference to a live object is live");
         assert!(Gc::ptr_eq(&o, &o2));
         drop((o, o2));
         assert_eq!(take_drops(), [1]);
@@ -360,7 +368,10 @@ fn test_callbacks_protected_from_a_panic_in_flight() {
             }));
             let payload = outcome.expect_err("the panic propagates");
             assert_eq!(panic_message(&payload), format!("BogusError {round}"));
-            assert!(data.borrow().is_empty(), "the callback ran and removed its handle");
+            assert!(
+                data.borrow().is_empty(),
+                "the callback ran and removed its handle"
+            );
             assert_eq!(take_drops(), [round]);
         }
     });
@@ -521,9 +532,7 @@ fn test_callback_in_cycle_resurrection_runs_only_the_outside_callback() {
             }));
         }
         let l = alist.clone();
-        let wr = Gc::downgrade_with(&class, move || {
-            l.borrow_mut().push("C went away".into())
-        });
+        let wr = Gc::downgrade_with(&class, move || l.borrow_mut().push("C went away".into()));
         drop((c1, c2, class));
         assert!(alist.borrow().is_empty(), "dropping is not enough");
         assert_eq!(gcptr::collect(), 3);
@@ -595,11 +604,13 @@ fn test_callbacks_on_callback_only_the_outside_one_runs() {
         *d.wr_method.borrow_mut() =
             Some(Gc::downgrade_with(&callback, move || note(&l, "cb called")));
         let l = alist.clone();
-        let external_wr =
-            Gc::downgrade_with(&callback, move || note(&l, "safe_callback called"));
+        let external_wr = Gc::downgrade_with(&callback, move || note(&l, "safe_callback called"));
         assert!(Gc::ptr_eq(&external_wr.upgrade().unwrap(), &callback));
         drop((callback, c, d));
-        assert!(alist.borrow().is_empty(), "dropping is not enough for cycles");
+        assert!(
+            alist.borrow().is_empty(),
+            "dropping is not enough for cycles"
+        );
         assert_eq!(gcptr::collect(), 3);
         assert_eq!(*alist.borrow(), ["safe_callback called"]);
         assert!(external_wr.upgrade().is_none());
@@ -634,7 +645,11 @@ fn test_gc_during_ref_creation_collects_the_cycle_not_the_referent() {
         let wr = Gc::downgrade_with(&referenced, move || r.set(true));
         let _b = inst(4);
         gcptr::disable();
-        assert_eq!(take_drops(), [2], "the cycle went in an automatic collection");
+        assert_eq!(
+            take_drops(),
+            [2],
+            "the cycle went in an automatic collection"
+        );
         assert!(Gc::ptr_eq(&wr.upgrade().unwrap(), &referenced));
         assert!(!ran.get());
     });
@@ -788,7 +803,10 @@ fn test_trashcan_16602_chain_of_deaths_through_a_weak_key_map() {
         d.retain(|_, _| true);
         assert_eq!(d.len(), 0, "the chain died in that one call");
         assert_eq!(take_drops(), (1..n).collect::<Vec<_>>());
-        assert_eq!(WSELF_SEEN.with(|s| s.borrow().clone()), vec![true; n as usize]);
+        assert_eq!(
+            WSELF_SEEN.with(|s| s.borrow().clone()),
+            vec![true; n as usize]
+        );
         assert!(c.wparent.as_ref().unwrap().upgrade().is_none());
         assert_eq!(gcptr::collect(), 0);
     });
@@ -913,7 +931,11 @@ fn test_subclass_refs_with_cycle_callback_depends_on_field_order() {
         };
         drop(r);
         assert_eq!(take_drops(), [3]);
-        assert_eq!(cbcalled.get(), 1, "gcptr: the object died before the handle");
+        assert_eq!(
+            cbcalled.get(),
+            1,
+            "gcptr: the object died before the handle"
+        );
 
         // In a garbage cycle, the handle's callback is cancelled.
         #[derive(Trace)]
@@ -1591,7 +1613,10 @@ impl Finalize for Replacer {
         MAP_FOR_FINALIZER.with(|m| {
             let mut m = m.borrow_mut();
             assert_eq!(m.len(), 0, "the condemned value left len() first");
-            assert!(m.insert(10, &fresh_value).is_none(), "the old value is dead");
+            assert!(
+                m.insert(10, &fresh_value).is_none(),
+                "the old value is dead"
+            );
         });
     }
 }
@@ -1679,15 +1704,16 @@ fn test_threaded_weak_dict_copy_while_entries_die() {
 // ---------------------------------------------------------------------
 // FinalizeTestCase: weakref.finalize, as `Gc::on_death`.
 
-// CPython: test_weakref.py::test_finalize — alive, detach, and a death that runs the callback once.
-// gcptr has no `f()` (run now) and no `peek()`: `cancel` is `detach()`,
-// returning whether it was pending rather than the callback and its
-// arguments; `is_pending` is `alive`.
-/// A pending callback is cancelled once (`true`, then `false`) and never
-/// runs; an uncancelled one runs once at the death, after which `cancel`
-/// gives `false` and it is not pending.
+// CPython: test_weakref.py::test_finalize — alive, calling it early, detach, and a death that runs the callback once.
+// `run_now` is `f()` (it answers whether the callback ran, where Python
+// returns the callback's result), `cancel` is `detach()` (whether it was
+// pending, where Python returns the callback and its arguments),
+// `is_pending` is `alive`; there is no `peek()`.
+/// Called early: runs once, then never (not at the death either).
+/// Cancelled: never runs, and `run_now` then does nothing. Left to the
+/// death: runs once, after which `run_now` and `cancel` do nothing.
 #[test]
-fn test_finalize_alive_detach_and_death() {
+fn test_finalize_alive_run_now_detach_and_death() {
     fresh(|| {
         let res: Rc<RefCell<Vec<u32>>> = Rc::default();
         let add = |res: &Rc<RefCell<Vec<u32>>>, x: u32, y: u32, z: u32| {
@@ -1697,11 +1723,23 @@ fn test_finalize_alive_detach_and_death() {
         let a = object(1);
         let f = Gc::on_death(&a, add(&res, 67, 43, 89));
         assert!(f.is_pending());
-        assert!(f.cancel(), "detach() of a live finalizer");
+        assert!(f.run_now(), "f() == 199");
+        assert!(!f.run_now() && !f.run_now());
         assert!(!f.cancel());
         assert!(!f.is_pending());
+        assert_eq!(*res.borrow(), [199]);
+
+        res.borrow_mut().clear();
+        let f = Gc::on_death(&a, add(&res, 67, 43, 89));
+        assert!(f.cancel(), "detach() of a live finalizer");
+        assert!(!f.run_now() && !f.run_now());
+        assert!(!f.cancel());
+        assert!(!f.is_pending());
+        assert!(res.borrow().is_empty());
+
         let f = Gc::on_death(&a, add(&res, 67, 43, 89));
         drop(a);
+        assert!(!f.run_now() && !f.run_now());
         assert!(!f.cancel());
         assert!(!f.is_pending());
         assert_eq!(*res.borrow(), [199]);
@@ -1709,10 +1747,8 @@ fn test_finalize_alive_detach_and_death() {
 }
 
 // CPython: test_weakref.py::test_order — callbacks run newest first, dropped handles still run, detached ones never.
-// Python's `f3()` (run now, then never again) has no gcptr analogue: it is
-// ported as a cancel, which removes `f3` from the death's run the same way.
 /// Five callbacks; two handles dropped (still run), one cancelled, one
-/// "called early" (cancelled): the death runs f4, f2, f1, in that order.
+/// called early (`run_now`): the death runs f4, f2, f1, in that order.
 #[test]
 fn test_order_newest_first_and_dropped_handles_still_run() {
     fresh(|| {
@@ -1731,14 +1767,18 @@ fn test_order_newest_first_and_dropped_handles_still_run() {
         assert!(f2.is_pending() && f3.is_pending() && f5.is_pending());
         assert!(f5.cancel());
         assert!(!f5.is_pending());
+        assert!(!f5.run_now(), "nothing: cancelled before");
         note(&res, "A");
-        assert!(f3.cancel(), "stands for f3()");
+        assert!(f3.run_now());
+        assert!(!f3.is_pending());
         note(&res, "B");
+        assert!(!f3.run_now(), "nothing: called before");
         note(&res, "C");
         drop(a);
         assert!(!f2.is_pending());
         note(&res, "D");
-        assert_eq!(*res.borrow(), ["A", "B", "C", "f4", "f2", "f1", "D"]);
+        assert!(!f2.run_now(), "nothing: run by the death");
+        assert_eq!(*res.borrow(), ["A", "f3", "B", "C", "f4", "f2", "f1", "D"]);
     });
 }
 
@@ -2166,7 +2206,11 @@ fn callback_of_an_old_holder_of_young_garbage_runs_in_a_young_collection() {
             *cycle.holder.borrow_mut() = Some(holder); // moved: no lost reference
             drop((cycle, target));
             if young {
-                assert_eq!(gcptr::collect_generation(0), 2, "the holder is not examined");
+                assert_eq!(
+                    gcptr::collect_generation(0),
+                    2,
+                    "the holder is not examined"
+                );
                 assert!(ran.get(), "as CPython: the holder was not in the young set");
             } else {
                 assert_eq!(gcptr::collect(), 3);
@@ -2243,4 +2287,105 @@ fn test_atexit_a_panicking_callback_at_thread_exit_does_not_stop_the_others() {
     .join();
     assert!(joined.is_ok());
     assert_eq!(rx.try_iter().collect::<Vec<_>>(), ["f4", "f3 error", "f1"]);
+}
+
+// CPython: (test_finalize's `f()`, from other callbacks) — a callback called early from a callback of the same dying object, and from itself.
+// Calling a `weakref.finalize` from another finalizer of the same object
+// runs it there and not again; calling it from inside itself does
+// nothing (Python marks it dead before the call). A panic in a callback
+// called early propagates from `run_now`, and the callback is spent.
+/// During a death, `f2`'s callback calls `f1.run_now()` (f1 runs inside
+/// it, and not again) and its own handle's `run_now()` (`false`); a
+/// panicking callback run early leaves its handle spent.
+#[test]
+fn test_finalize_run_now_from_callbacks_of_the_same_death() {
+    fresh(|| {
+        let res: Log = Rc::default();
+        let a = object(1);
+        let l = res.clone();
+        let f1 = Rc::new(Gc::on_death(&a, move || note(&l, "f1")));
+        let own: Rc<RefCell<Option<gcptr::DeathCallback>>> = Rc::default();
+        let (l, first, me) = (res.clone(), f1.clone(), own.clone());
+        let f2 = Gc::on_death(&a, move || {
+            note(&l, "f2 begins");
+            assert!(first.run_now());
+            assert!(!me.borrow().as_ref().unwrap().run_now(), "itself: spent");
+            note(&l, "f2 ends");
+        });
+        *own.borrow_mut() = Some(f2);
+        drop(a);
+        assert_eq!(*res.borrow(), ["f2 begins", "f1", "f2 ends"]);
+        assert!(!f1.is_pending());
+        own.borrow_mut().take();
+
+        let b = object(2);
+        let f = Gc::on_death(&b, || panic!("ZeroDivisionError"));
+        let caught = catch_unwind(AssertUnwindSafe(|| f.run_now())).unwrap_err();
+        assert_eq!(panic_message(&caught), "ZeroDivisionError");
+        assert!(!f.is_pending() && !f.run_now());
+        drop(b); // runs nothing
+        assert_eq!(take_drops(), [1, 2]);
+    });
+}
+
+/// An object whose finalizer resurrects it (by count) once.
+#[derive(Trace)]
+#[gc(finalize)]
+struct Lazarus {
+    log: DropLog,
+    me: Weak<Lazarus>,
+    finalized: Cell<u32>,
+}
+
+thread_local! {
+    static LAZARUS: RefCell<Option<Gc<Lazarus>>> = const { RefCell::new(None) };
+}
+
+impl Finalize for Lazarus {
+    fn finalize(&self) {
+        self.finalized.set(self.finalized.get() + 1);
+        let me = self
+            .me
+            .upgrade()
+            .expect("by count, its weak references still work");
+        LAZARUS.with(|l| *l.borrow_mut() = Some(me));
+    }
+}
+
+// CPython: (test_ref_created_during_del, resurrecting) — a finalizer that resurrects by count leaves the weak references, entries and callbacks in place.
+// When the count reaches zero, CPython runs `__del__` before it clears
+// the weak references; if `__del__` resurrects, they stay, and the
+// callbacks run at the real death. gcptr does the same (a collection
+// clears them first: `cpython_test_gc.rs` and `finalize.rs` pin that).
+/// After a resurrection by count: the `Weak` upgrades, the map still has
+/// the entry, the death callback is pending; at the second death (no
+/// second finalization) the callback runs and the entry goes.
+#[test]
+fn test_resurrection_by_count_keeps_weak_references_and_callbacks() {
+    fresh(|| {
+        let ran = Rc::new(Cell::new(0));
+        let r = Gc::new_cyclic(|me| Lazarus {
+            log: DropLog(1),
+            me: me.clone(),
+            finalized: Cell::new(0),
+        });
+        let w = Gc::downgrade(&r);
+        let mut m = WeakValueMap::new();
+        m.insert(1, &r);
+        let c = ran.clone();
+        let cb = Gc::on_death(&r, move || c.set(c.get() + 1));
+        drop(r);
+        assert!(take_drops().is_empty(), "resurrected");
+        assert_eq!(ran.get(), 0);
+        assert!(cb.is_pending());
+        assert!(w.upgrade().is_some());
+        assert_eq!(m.len(), 1);
+        let back = LAZARUS.with(|l| l.borrow_mut().take()).unwrap();
+        assert_eq!(back.finalized.get(), 1);
+        drop(back);
+        assert_eq!(take_drops(), [1]);
+        assert_eq!(ran.get(), 1);
+        assert!(w.upgrade().is_none());
+        assert_eq!(m.len(), 0);
+    });
 }

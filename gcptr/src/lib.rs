@@ -155,6 +155,7 @@
 //! | `weakref.ref(x)` | [`Gc::downgrade(&x)`](Gc::downgrade) |
 //! | `weakref.ref(x, callback)` | [`Gc::downgrade_with(&x, callback)`](Gc::downgrade_with) |
 //! | `weakref.finalize(x, f)` | [`Gc::on_death(&x, f)`](Gc::on_death) |
+//! | its `f()`, `f.detach()`, `f.alive` | [`DeathCallback::run_now`], [`DeathCallback::cancel`], [`DeathCallback::is_pending`] |
 //! | `WeakValueDictionary`, `WeakKeyDictionary`, `WeakSet` | [`WeakValueMap`], [`WeakKeyMap`], [`WeakSet`] |
 //! | an object shared with another thread | [`sync::ThreadBound`] |
 

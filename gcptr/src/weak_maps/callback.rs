@@ -130,6 +130,39 @@ impl DeathCallback {
         self.state.take_callback().is_some()
     }
 
+    /// Runs the callback now, if it is still pending, and unregisters it,
+    /// so that the object's death does not run it again (calling a
+    /// Python `weakref.finalize`). Returns whether it ran: `false` if it
+    /// had run or been cancelled before. A panic in the callback
+    /// propagates from this call, with the callback spent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use gcptr::Gc;
+    ///
+    /// let runs = Rc::new(Cell::new(0));
+    /// let x = Gc::new(1);
+    /// let counter = runs.clone();
+    /// let callback = Gc::on_death(&x, move || counter.set(counter.get() + 1));
+    /// assert!(callback.run_now());
+    /// assert!(!callback.run_now());
+    /// drop(x);
+    /// assert_eq!(runs.get(), 1);
+    /// ```
+    pub fn run_now(&self) -> bool {
+        CallbackState::unwatch(&self.state);
+        // Taken out before it runs: it may ask whether it is pending, or
+        // call `run_now` again.
+        let Some(callback) = self.state.take_callback() else {
+            return false;
+        };
+        callback();
+        true
+    }
+
     /// Whether the callback has neither run nor been cancelled (Python's
     /// `finalize.alive`).
     ///
