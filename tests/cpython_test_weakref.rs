@@ -45,8 +45,8 @@
 //!   not examine runs, even if only the garbage holds that object: an
 //!   older holder in a young collection (as in CPython), and, gcptr's own
 //!   limit, a holder that `Gc::get_mut` set aside and that was moved into
-//!   the garbage, even in `collect()` (`WeakWithCallback`'s docs promise
-//!   otherwise for "an object only that cycle holds").
+//!   the garbage, even in `collect()` (`WeakWithCallback`'s docs said
+//!   otherwise for "an object only that cycle holds"; they now name both).
 //! - No `finalize.peek()` or `atexit`: a callback runs at its object's
 //!   death (or when `DeathCallback::run_now` calls it early), and at thread
 //!   exit only if the object dies then (a thread-local that holds it is
@@ -2182,9 +2182,8 @@ fn garbage(id: u32) -> Gc<Garbage> {
 // CPython clears unrun only the weak references that are themselves in
 // the unreachable set; a young collection does not examine an older
 // holder, so its callback runs, and the holder dies by count afterwards.
-// gcptr answers the same. (`WeakWithCallback`'s docs say a handle held by
-// "an object only that cycle holds" does not run: true of a collection
-// that examines the holder, as `collect()` does, not of a young one.)
+// gcptr answers the same (`WeakWithCallback`'s docs say so since this
+// port: they promised it for any holder "only that cycle holds").
 /// A holder in generation 2, held only by young garbage (its last handle
 /// moved in), whose handle watches a garbage object: `collect_generation(0)`
 /// runs the callback; `collect()` in the same shape does not.
@@ -2227,9 +2226,9 @@ fn callback_of_an_old_holder_of_young_garbage_runs_in_a_young_collection() {
 // analysis leaves it out of its set. Moved into a garbage cycle with no
 // lost reference, the holder is not examined by the full collection that
 // reclaims the cycle, so its callback runs, as for an older holder in a
-// young collection. A limit, pinned: the callback runs while nothing is
-// torn down yet, so it is safe, but it runs where the docs say it does
-// not.
+// young collection. A limit, pinned (and documented since this port): the
+// callback runs before anything is dropped, so it is safe, but CPython,
+// which has no such state, would not run it.
 /// A holder whose handle was set through `get_mut`, moved into a garbage
 /// cycle with its target: `collect()` reclaims the two garbage objects,
 /// runs the callback, and the holder dies by count after them.
