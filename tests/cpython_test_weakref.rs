@@ -1421,8 +1421,13 @@ fn test_weak_keyed_bad_delitem() {
 /// A key whose `==` (when `MUTATE` is on, and the keys match) drops the
 /// last strong reference to a value of the map:
 /// test_weak_keyed_cascading_deletes' `C`.
-#[derive(Hash)]
 struct MutatingKey(u32);
+
+impl std::hash::Hash for MutatingKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 thread_local! {
     static MUTATE: Cell<bool> = const { Cell::new(false) };
