@@ -2393,3 +2393,102 @@ fn test_resurrection_by_count_keeps_weak_references_and_callbacks() {
         assert_eq!(m.len(), 0);
     });
 }
+
+/// An object with two fields dropped in order: the first's death runs a
+/// callback that collects while the second still holds a cycle.
+#[derive(Trace)]
+struct TwoFields {
+    log: DropLog,
+    first: Option<Gc<Inst>>,
+    second: Option<Gc<Inst>>,
+}
+
+// CPython: (test_sf_bug_840829, its second half, with a cycle behind) — a callback collects while its object's holder is half dropped.
+// The holder's value is being dropped (its first field went, its second
+// not yet): the collection that the callback runs must not see the holder,
+// and must count the second field's reference to a cycle as one from
+// outside, so the cycle survives it; once the holder is gone, the cycle is
+// garbage.
+/// `c2 = {first: c1 (watched by a callback that collects), second: a
+/// self-cycle}`: dropping `c2` runs the callback's collection, which frees
+/// nothing; the next `collect()` frees the cycle.
+#[test]
+fn test_sf_bug_840829_collection_while_the_holder_is_half_dropped() {
+    fresh(|| {
+        let collected = Rc::new(Cell::new(None));
+        let c1 = inst(1);
+        let cycle = inst(3);
+        cycle.set("me", &cycle);
+        let c = collected.clone();
+        let wr = Gc::downgrade_with(&c1, move || c.set(Some(gcptr::collect())));
+        let c2 = Gc::new(TwoFields {
+            log: DropLog(2),
+            first: Some(c1),
+            second: Some(cycle),
+        });
+        drop(c2);
+        assert_eq!(collected.get(), Some(0), "the cycle was held by `second`");
+        assert_eq!(take_drops(), [1, 2]);
+        assert_eq!(gcptr::collect(), 1);
+        assert_eq!(take_drops(), [3]);
+        drop(wr);
+    });
+}
+
+/// A node of a strong chain (each holds its child) whose child watches it
+/// with a callback that upgrades the child's own weak reference.
+#[derive(Trace)]
+struct ChainNode {
+    log: DropLog,
+    child: RefCell<Option<Gc<ChainNode>>>,
+    wparent: RefCell<Option<WeakWithCallback<ChainNode>>>,
+}
+
+// CPython: test_weakref.py::test_trashcan_16602 (deeper than gcptr's trashcan) — callbacks in a chain of deaths that the trashcan queues never see a dead object alive.
+// A chain of 300 (gcptr queues deaths past 48 nested ones): each child's
+// callback upgrades its own weak reference when its parent dies. The
+// child is alive then (its parent's value, which holds it, is dropped
+// after the callbacks), so every upgrade succeeds; no upgrade ever gives
+// an object whose count reached zero, and each object dies once. A
+// `WeakKeyMap` keyed by every node is empty once the drop returns.
+/// Dropping the root of a 300-deep chain: 299 callbacks each saw their
+/// child alive, every node dropped once, the key map empty.
+#[test]
+fn test_trashcan_16602_deeper_than_the_trashcan() {
+    fresh(|| {
+        let n: u32 = if cfg!(miri) { 120 } else { 300 };
+        let seen: Rc<RefCell<Vec<bool>>> = Rc::default();
+        let mut keys: WeakKeyMap<ChainNode, u32> = WeakKeyMap::new();
+        let root = Gc::new(ChainNode {
+            log: DropLog(0),
+            child: RefCell::default(),
+            wparent: RefCell::default(),
+        });
+        keys.insert(&root, 0);
+        let mut parent = root.clone();
+        for id in 1..n {
+            let child = Gc::new_cyclic(|wself: &Weak<ChainNode>| {
+                let (wself, seen) = (wself.clone(), seen.clone());
+                ChainNode {
+                    log: DropLog(id),
+                    child: RefCell::default(),
+                    wparent: RefCell::new(Some(Gc::downgrade_with(&parent, move || {
+                        let o = wself.upgrade();
+                        seen.borrow_mut().push(o.is_some());
+                    }))),
+                }
+            });
+            keys.insert(&child, id);
+            *parent.child.borrow_mut() = Some(child.clone());
+            parent = child;
+        }
+        drop(parent);
+        assert_eq!(keys.len(), n as usize);
+        drop(root);
+        assert_eq!(take_drops(), (0..n).collect::<Vec<_>>());
+        assert_eq!(*seen.borrow(), vec![true; n as usize - 1]);
+        assert_eq!(keys.len(), 0);
+        keys.retain(|_, _| true);
+        assert_eq!(keys.iter().count(), 0);
+    });
+}
