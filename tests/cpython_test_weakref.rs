@@ -2492,3 +2492,49 @@ fn test_trashcan_16602_deeper_than_the_trashcan() {
         assert_eq!(keys.iter().count(), 0);
     });
 }
+
+// CPython: (test_callback_in_cycle_resurrection's outside callback, letting go of other watched objects) — a callback run by a collection drops the last references to live watched objects.
+// The callback of an object the collection reclaims holds the only
+// references to two live objects: one that dies by count when the callback
+// lets it go (its own callback runs, nested, and its map entry goes), and
+// a self-cycle, which becomes garbage for the next collection (the running
+// one counted the capture as a reference from outside).
+/// During the collection, the callback drops `b` (its callback runs, the
+/// map's `len()` drops at once) and `c` (a cycle: it survives this
+/// collection, and the next one reclaims it).
+#[test]
+fn callback_run_by_a_collection_lets_go_of_other_watched_objects() {
+    fresh(|| {
+        let log: Log = Rc::default();
+        let a = inst(1);
+        a.set("me", &a);
+        let (b, c) = (inst(2), inst(3));
+        c.set("me", &c);
+        let map: Rc<RefCell<WeakKeyMap<Inst, &str>>> = Rc::default();
+        map.borrow_mut().insert(&b, "b");
+        map.borrow_mut().insert(&c, "c");
+        let l = log.clone();
+        let _b_wr = Gc::downgrade_with(&b, move || note(&l, "b went away"));
+        let (l, m) = (log.clone(), map.clone());
+        let held = RefCell::new(Some((b, c)));
+        let _a_wr = Gc::downgrade_with(&a, move || {
+            note(&l, "a went away");
+            let (b, c) = held.borrow_mut().take().unwrap();
+            drop(b);
+            note(&l, format!("len {}", m.borrow().len()));
+            drop(c);
+            note(&l, format!("len {}", m.borrow().len()));
+        });
+        drop(a);
+        assert_eq!(gcptr::collect(), 1);
+        assert_eq!(
+            *log.borrow(),
+            ["a went away", "b went away", "len 1", "len 1"]
+        );
+        assert_eq!(take_drops(), [1, 2]);
+        assert_eq!(map.borrow().len(), 1, "c lives on, as garbage");
+        assert_eq!(gcptr::collect(), 1);
+        assert_eq!(take_drops(), [3]);
+        assert_eq!(map.borrow().len(), 0);
+    });
+}
