@@ -378,7 +378,7 @@ unsafe fn die(header: NonNull<Header>, st: Option<&State>) {
 /// Gives up the strong references' share of a dying object's weak count
 /// if the drop of its value unwinds: unwinding out of `drop_in_place` has
 /// dropped every field it had not reached, so the value is as dropped as
-/// it will ever be, and its memory may go (where `Rc` leaks it). The
+/// it will ever be, and its memory may go (as `Rc`'s does). The
 /// caller forgets this once the drop has returned, and gives up the share
 /// itself, which keeps the drop glue of this type off the common path.
 struct ReleaseOnUnwind(NonNull<Header>);
