@@ -16,10 +16,10 @@ use crate::weak_maps::CallbackState;
 ///
 /// # Safety
 ///
-/// An implementation promises five things. Breaking any of the first three
-/// is undefined behaviour; the collector's soundness rests on them. The
-/// last two are promises of behaviour: breaking them is safe, and costs
-/// what each says.
+/// An implementation promises six things. Breaking any of the first three,
+/// or the second half of the sixth, is undefined behaviour; the
+/// collector's soundness rests on them. The others are promises of
+/// behaviour: breaking them is safe, and costs what each says.
 ///
 /// 1. `trace` visits (calls [`Trace::trace`] on) only `Gc`s that `self`
 ///    owns, each at most once per call. Visiting a `Gc` that `self` does not
@@ -314,7 +314,10 @@ pub trait Finalize {
     /// Runs once, before the value is dropped. See the trait's example.
     ///
     /// ```
+    /// use std::cell::RefCell;
     /// use gcptr::{Finalize, Gc, Trace};
+    ///
+    /// thread_local!(static LOG: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) });
     ///
     /// #[derive(Trace)]
     /// #[gc(finalize)]
@@ -322,11 +325,22 @@ pub trait Finalize {
     ///
     /// impl Finalize for Logged {
     ///     fn finalize(&self) {
-    ///         println!("finalizing {}", self.0);
+    ///         LOG.with(|log| log.borrow_mut().push(self.0));
     ///     }
     /// }
     ///
-    /// drop(Gc::new(Logged("once"))); // prints "finalizing once"
+    /// impl Drop for Logged {
+    ///     fn drop(&mut self) {
+    ///         LOG.with(|log| log.borrow_mut().push("dropped"));
+    ///     }
+    /// }
+    ///
+    /// let first = Gc::new(Logged("finalized"));
+    /// let second = first.clone();
+    /// drop(first); // not the last reference: nothing runs
+    /// assert!(LOG.with(|log| log.borrow().is_empty()));
+    /// drop(second);
+    /// assert_eq!(LOG.with(|log| log.take()), ["finalized", "dropped"]);
     /// ```
     fn finalize(&self);
 }
@@ -358,7 +372,41 @@ pub(crate) enum Action {
 /// The visitor that [`Trace::trace`] hands each owned `Gc` to.
 ///
 /// Only the collector creates tracers; user code passes them on, by calling
-/// `trace(tracer)` on each field that may own a `Gc`.
+/// `trace(tracer)` on each field that may own a `Gc`. A tracer has no
+/// methods of its own: what it does with an edge (count it, mark what it
+/// leads to, list it for [`referents`](crate::referents)) is the
+/// collector's business, so the one `Trace` impl serves every purpose.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use gcptr::{Gc, Trace, Tracer};
+///
+/// // A foreign type the derive cannot see into: a slot that may hold a
+/// // `Gc`, and a name that owns none.
+/// struct Slot {
+///     name: String,
+///     held: RefCell<Option<Gc<Slot>>>,
+/// }
+///
+/// // SAFETY: `trace` shows the tracer the one `Gc` a `Slot` can own, and
+/// // changes nothing; `name` owns no `Gc`.
+/// unsafe impl Trace for Slot {
+///     fn trace(&self, tracer: &mut Tracer) {
+///         self.held.trace(tracer);
+///     }
+/// }
+///
+/// let slot = Gc::new(Slot { name: "self".into(), held: RefCell::new(None) });
+/// assert!(gcptr::referents(&*slot).is_empty());
+/// *slot.held.borrow_mut() = Some(slot.clone());
+/// // The same tracer call lists the edge and lets the collector free the cycle.
+/// assert_eq!(gcptr::referents(&*slot), [Gc::as_ptr(&slot).cast::<()>()]);
+/// assert_eq!(slot.name, "self");
+/// drop(slot);
+/// assert_eq!(gcptr::collect(), 1);
+/// ```
 pub struct Tracer {
     action: Action,
     /// Objects marked reachable whose own edges are still to be followed
