@@ -18,6 +18,30 @@ use crate::weak::Weak;
 /// Dropping the handle does not cancel the callback (as with Python's
 /// `weakref.finalize`, the registry keeps it); call
 /// [`cancel`](DeathCallback::cancel) for that.
+///
+/// Two differences from Python's: the callback runs only when its object
+/// dies, never at exit for an object still alive (Python calls the
+/// pending ones of `atexit` finalizers at shutdown), so one registered on
+/// an object that is leaked never runs; and the handle cannot run the
+/// callback early (Python's `f()`): call the function yourself and
+/// [`cancel`](DeathCallback::cancel) the callback.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use gcptr::Gc;
+///
+/// let runs = Rc::new(Cell::new(0));
+/// let object = Gc::new(String::from("watched"));
+/// let seen = runs.clone();
+/// let callback = Gc::on_death(&object, move || seen.set(seen.get() + 1));
+/// assert!(callback.is_pending());
+/// drop(callback); // the registry keeps it
+/// drop(object);
+/// assert_eq!(runs.get(), 1);
+/// ```
 pub struct DeathCallback {
     state: Rc<CallbackState>,
 }
@@ -183,6 +207,13 @@ impl DeathCallback {
 }
 
 impl core::fmt::Debug for DeathCallback {
+    /// Whether the callback is pending.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(1);
+    /// let callback = gcptr::Gc::on_death(&x, || ());
+    /// assert_eq!(format!("{callback:?}"), "DeathCallback { pending: true }");
+    /// ```
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("DeathCallback")
             .field("pending", &self.is_pending())
@@ -264,6 +295,15 @@ impl<T: ?Sized> WeakWithCallback<T> {
 }
 
 impl<T: ?Sized> Drop for WeakWithCallback<T> {
+    /// Cancels the callback if it has not run: a weak reference with a
+    /// callback that is gone when its object dies runs nothing, as in
+    /// Python.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(1);
+    /// drop(gcptr::Gc::downgrade_with(&x, || panic!("cancelled")));
+    /// drop(x); // no panic
+    /// ```
     fn drop(&mut self) {
         CallbackState::unwatch(&self.state);
         // Before the callback's drop, which runs user code that may panic:
@@ -278,6 +318,14 @@ impl<T: ?Sized> Drop for WeakWithCallback<T> {
 }
 
 impl<T: ?Sized> core::fmt::Debug for WeakWithCallback<T> {
+    /// Whether the callback is pending; the object may be gone.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(1);
+    /// let weak = gcptr::Gc::downgrade_with(&x, || ());
+    /// drop(x);
+    /// assert_eq!(format!("{weak:?}"), "WeakWithCallback { pending: false }");
+    /// ```
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("WeakWithCallback")
             .field("pending", &self.is_pending())
@@ -353,6 +401,31 @@ impl<T: ?Sized> Gc<T> {
     /// A weak reference whose callback runs when the object dies, unless
     /// the reference is gone by then: Python's `weakref.ref(obj, callback)`.
     /// See [`WeakWithCallback`].
+    ///
+    /// Unlike Python's, the callback does not receive the weak reference:
+    /// capture what it needs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use gcptr::Gc;
+    ///
+    /// let runs = Rc::new(Cell::new(0));
+    /// let kept = Gc::new(1);
+    /// let seen = runs.clone();
+    /// let weak = Gc::downgrade_with(&kept, move || seen.set(seen.get() + 1));
+    /// drop(kept);
+    /// assert_eq!(runs.get(), 1); // ran: the weak reference was alive
+    /// assert!(weak.upgrade().is_none());
+    ///
+    /// let dropped_first = Gc::new(2);
+    /// let seen = runs.clone();
+    /// drop(Gc::downgrade_with(&dropped_first, move || seen.set(seen.get() + 1)));
+    /// drop(dropped_first);
+    /// assert_eq!(runs.get(), 1); // cancelled with its weak reference
+    /// ```
     pub fn downgrade_with(this: &Gc<T>, callback: impl FnOnce() + 'static) -> WeakWithCallback<T> {
         let state = CallbackState::watch(this, Box::new(callback));
         if let Some(st) = state::current() {
