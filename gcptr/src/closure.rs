@@ -96,6 +96,12 @@ unsafe impl<C: Trace, F: Copy + 'static> Trace for GcClosure<C, F> {
 }
 
 impl<C, F> fmt::Debug for GcClosure<C, F> {
+    /// `GcClosure`: neither a function nor its captures can be shown.
+    ///
+    /// ```
+    /// let f = gcptr::gc_closure!([] move || 1);
+    /// assert_eq!(format!("{f:?}"), "GcClosure");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("GcClosure")
     }

@@ -683,6 +683,11 @@ impl<T: ?Sized> Deref for Gc<T> {
     /// data, or a `ManuallyDrop`) skips that test, at compile time:
     /// dropping such a value changes none of its bytes, so reading it
     /// afterwards is harmless, and the test would cost every deref.
+    ///
+    /// ```
+    /// let name = gcptr::Gc::new(String::from("gc"));
+    /// assert_eq!(name.len(), 2); // `String::len`, through `Deref`
+    /// ```
     #[inline(always)]
     #[track_caller]
     fn deref(&self) -> &T {
@@ -758,20 +763,25 @@ impl<T: ?Sized> Drop for Gc<T> {
     /// its finalizer runs, then its value is dropped.
     ///
     /// ```
-    /// use gcptr::Gc;
+    /// use std::cell::Cell;
+    /// use gcptr::{Gc, Trace};
     ///
+    /// thread_local!(static DROPS: Cell<u32> = const { Cell::new(0) });
+    ///
+    /// #[derive(Trace)]
     /// struct Loud;
     /// impl Drop for Loud {
     ///     fn drop(&mut self) {
-    ///         println!("dropped!");
+    ///         DROPS.with(|d| d.set(d.get() + 1));
     ///     }
     /// }
-    /// # unsafe impl gcptr::Trace for Loud { fn trace(&self, _: &mut gcptr::Tracer) {} }
     ///
     /// let a = Gc::new(Loud);
     /// let b = a.clone();
     /// drop(a);
-    /// drop(b); // prints "dropped!"
+    /// assert_eq!(DROPS.with(Cell::get), 0); // `b` still holds it
+    /// drop(b);
+    /// assert_eq!(DROPS.with(Cell::get), 1); // at once, as with `Rc`
     /// ```
     #[inline]
     fn drop(&mut self) {
@@ -804,18 +814,34 @@ unsafe impl<T: ?Sized + Trace> Trace for Gc<T> {
 }
 
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Gc<T> {
+    /// The value's `Debug`, as `Rc`'s: the pointer does not show.
+    ///
+    /// ```
+    /// assert_eq!(format!("{:?}", gcptr::Gc::new(Some(1))), "Some(1)");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
 impl<T: ?Sized + fmt::Display> fmt::Display for Gc<T> {
+    /// The value's `Display`.
+    ///
+    /// ```
+    /// assert_eq!(gcptr::Gc::new(5).to_string(), "5");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
     }
 }
 
 impl<T: ?Sized> fmt::Pointer for Gc<T> {
+    /// The address of the value, as [`Gc::as_ptr`] gives it.
+    ///
+    /// ```
+    /// let x = gcptr::Gc::new(5);
+    /// assert_eq!(format!("{x:p}"), format!("{:p}", gcptr::Gc::as_ptr(&x)));
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Pointer::fmt(&Gc::as_ptr(self), f)
     }
@@ -829,6 +855,15 @@ impl<T: ?Sized + PartialEq> PartialEq for Gc<T> {
     /// object as equal without asking `T::eq` (that needs specialization,
     /// which only std may use): `T::eq` always runs, and on a value the
     /// collector dropped it panics as [`Deref`] does.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let (a, b) = (Gc::new(5), Gc::new(5));
+    /// assert!(a == b); // equal values
+    /// assert!(!Gc::ptr_eq(&a, &b)); // two objects
+    /// assert!(a != Gc::new(6));
+    /// ```
     #[inline]
     fn eq(&self, other: &Gc<T>) -> bool {
         **self == **other
@@ -838,18 +873,50 @@ impl<T: ?Sized + PartialEq> PartialEq for Gc<T> {
 impl<T: ?Sized + Eq> Eq for Gc<T> {}
 
 impl<T: ?Sized + PartialOrd> PartialOrd for Gc<T> {
+    /// Compares the values, as `Rc`'s does.
+    ///
+    /// ```
+    /// use std::cmp::Ordering;
+    /// use gcptr::Gc;
+    ///
+    /// assert_eq!(Gc::new(1.0).partial_cmp(&Gc::new(2.0)), Some(Ordering::Less));
+    /// assert_eq!(Gc::new(f64::NAN).partial_cmp(&Gc::new(0.0)), None);
+    /// assert!(Gc::new(3) > Gc::new(2));
+    /// ```
     fn partial_cmp(&self, other: &Gc<T>) -> Option<Ordering> {
         (**self).partial_cmp(&**other)
     }
 }
 
 impl<T: ?Sized + Ord> Ord for Gc<T> {
+    /// Compares the values, as `Rc`'s does.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let mut words = vec![Gc::new("pear"), Gc::new("apple"), Gc::new("fig")];
+    /// words.sort();
+    /// assert_eq!(words, [Gc::new("apple"), Gc::new("fig"), Gc::new("pear")]);
+    /// ```
     fn cmp(&self, other: &Gc<T>) -> Ordering {
         (**self).cmp(&**other)
     }
 }
 
 impl<T: ?Sized + Hash> Hash for Gc<T> {
+    /// Hashes the value, as `Rc`'s does: equal values hash alike, so a
+    /// `Gc` key is found by an equal value in another object. (For keys by
+    /// identity, see [`WeakKeyMap`](crate::WeakKeyMap).)
+    ///
+    /// ```
+    /// use std::collections::HashSet;
+    /// use gcptr::Gc;
+    ///
+    /// let mut seen = HashSet::new();
+    /// seen.insert(Gc::new(String::from("a")));
+    /// assert!(seen.contains(&Gc::new(String::from("a"))));
+    /// assert!(seen.contains(&String::from("a"))); // through `Borrow`
+    /// ```
     fn hash<H: Hasher>(&self, state: &mut H) {
         (**self).hash(state);
     }
@@ -880,12 +947,32 @@ impl<T: Trace + 'static> From<T> for Gc<T> {
 }
 
 impl<T: ?Sized> AsRef<T> for Gc<T> {
+    /// The value, as `Deref` gives it.
+    ///
+    /// ```
+    /// fn shout(text: impl AsRef<str>) -> String {
+    ///     text.as_ref().to_uppercase()
+    /// }
+    /// let text: gcptr::Gc<str> = gcptr::Gc::from("hi");
+    /// assert_eq!(shout(text), "HI");
+    /// ```
     fn as_ref(&self) -> &T {
         self
     }
 }
 
 impl<T: ?Sized> Borrow<T> for Gc<T> {
+    /// The value, so that a map keyed by `Gc<T>` can be searched by `&T`
+    /// (`Gc`'s `Eq`, `Ord` and `Hash` are the value's, as `Borrow` asks).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use gcptr::Gc;
+    ///
+    /// let mut ages = BTreeMap::new();
+    /// ages.insert(Gc::new(String::from("ada")), 36);
+    /// assert_eq!(ages.get(&String::from("ada")), Some(&36));
+    /// ```
     fn borrow(&self) -> &T {
         self
     }

@@ -169,6 +169,27 @@ pub fn referrers<T: ?Sized>(target: &Gc<T>) -> Vec<ObjectRef> {
 
 /// A weak, type-erased handle to an object found by [`referrers`]: its
 /// type, its address, and a typed [`Gc`] if you know the type.
+///
+/// It is weak so that asking what holds an object changes nothing: the
+/// objects it names die as they would have (as a `Weak`, it counts in
+/// [`Gc::weak_count`], and keeps only the allocation's header).
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use gcptr::Gc;
+///
+/// let leaf = Gc::new(7u8);
+/// let holder = Gc::new(RefCell::new(vec![leaf.clone()]));
+/// let found = gcptr::referrers(&leaf);
+/// assert_eq!(found.len(), 1);
+/// assert_eq!(Gc::weak_count(&holder), 1); // the `ObjectRef`
+/// println!("{:?}", found[0]); // type name, address and strong count
+/// drop(holder); // dies: the `ObjectRef` does not hold it
+/// assert_eq!(found[0].strong_count(), 0);
+/// assert!(found[0].downcast::<RefCell<Vec<Gc<u8>>>>().is_none());
+/// ```
 pub struct ObjectRef {
     header: NonNull<Header>,
     /// As a `Weak`'s: it upgrades only in the weak epoch it was made in.

@@ -269,6 +269,21 @@ impl<T: ?Sized> Clone for Weak<T> {
 }
 
 impl<T: ?Sized> Drop for Weak<T> {
+    /// Gives up this weak reference. The object's memory goes with the
+    /// last one, if its value is already dropped; the value itself never
+    /// waits for a `Weak`.
+    ///
+    /// ```
+    /// use gcptr::Gc;
+    ///
+    /// let object = Gc::new(5);
+    /// let weak = Gc::downgrade(&object);
+    /// let other = weak.clone();
+    /// drop(weak);
+    /// assert_eq!(Gc::weak_count(&object), 1);
+    /// drop(object); // the value is dropped here; `other` keeps the header
+    /// assert!(other.upgrade().is_none());
+    /// ```
     fn drop(&mut self) {
         if self.header().is_some() {
             // SAFETY: this `Weak`'s unit of the weak count; if it is the
@@ -292,12 +307,25 @@ impl<T> Default for Weak<T> {
 }
 
 impl<T: ?Sized> fmt::Debug for Weak<T> {
+    /// `(Weak)`, as `rc::Weak`'s: the object may be gone.
+    ///
+    /// ```
+    /// let weak = gcptr::Gc::downgrade(&gcptr::Gc::new(5));
+    /// assert_eq!(format!("{weak:?}"), "(Weak)");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("(Weak)")
     }
 }
 
 impl<T: ?Sized> fmt::Pointer for Weak<T> {
+    /// The address that [`Weak::as_ptr`] gives.
+    ///
+    /// ```
+    /// let object = gcptr::Gc::new(5);
+    /// let weak = gcptr::Gc::downgrade(&object);
+    /// assert_eq!(format!("{weak:p}"), format!("{object:p}"));
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Pointer::fmt(&self.as_ptr(), f)
     }

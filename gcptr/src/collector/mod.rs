@@ -579,9 +579,19 @@ pub fn enable() {
 /// # Examples
 ///
 /// ```
+/// use std::cell::RefCell;
+/// use gcptr::Gc;
+///
 /// gcptr::disable();
-/// // ... build a large graph without pauses ...
+/// // Build a large graph without pauses: past generation 0's threshold
+/// // of 700, no automatic collection runs.
+/// let graph: Vec<Gc<RefCell<Vec<Gc<u8>>>>> =
+///     (0..1_000).map(|_| Gc::new(RefCell::new(Vec::new()))).collect();
+/// assert_eq!(gcptr::stats()[0].collections, 0);
+/// assert_eq!(gcptr::count()[0], 1_000);
+/// assert_eq!(gcptr::collect(), 0); // explicit collections still run
 /// gcptr::enable();
+/// # drop(graph);
 /// ```
 pub fn disable() {
     if let Some(st) = state::current() {

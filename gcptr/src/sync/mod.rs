@@ -259,6 +259,14 @@ impl<T: 'static> ThreadBound<T> {
 
 impl<T: 'static> Clone for ThreadBound<T> {
     /// Another handle to the same value, on any thread.
+    ///
+    /// ```
+    /// use gcptr::sync::ThreadBound;
+    ///
+    /// let handle = ThreadBound::new(String::from("shared"));
+    /// let clone = handle.clone();
+    /// assert!(std::ptr::eq(handle.get(), clone.get())); // one value
+    /// ```
     fn clone(&self) -> Self {
         ThreadBound {
             slot: Arc::clone(&self.slot),
@@ -268,6 +276,17 @@ impl<T: 'static> Clone for ThreadBound<T> {
 
 impl<T: fmt::Debug + 'static> fmt::Debug for ThreadBound<T> {
     /// The value at home; elsewhere, only that it lives on another thread.
+    ///
+    /// ```
+    /// use gcptr::sync::ThreadBound;
+    ///
+    /// let handle = ThreadBound::new(5);
+    /// assert_eq!(format!("{handle:?}"), "ThreadBound(5)");
+    /// let (elsewhere, handle) =
+    ///     std::thread::spawn(move || (format!("{handle:?}"), handle)).join().unwrap();
+    /// assert_eq!(elsewhere, "ThreadBound(<on another thread>)");
+    /// # drop(handle);
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut tuple = f.debug_tuple("ThreadBound");
         match self.try_get() {

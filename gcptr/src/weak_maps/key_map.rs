@@ -336,12 +336,30 @@ unsafe impl<K: ?Sized + Trace, V: Trace> Trace for WeakKeyMap<K, V> {
 }
 
 impl<K: ?Sized + Trace, V> Default for WeakKeyMap<K, V> {
+    /// An empty map, as [`WeakKeyMap::new`].
+    ///
+    /// ```
+    /// let map: gcptr::WeakKeyMap<String, u32> = Default::default();
+    /// assert!(map.is_empty());
+    /// ```
     fn default() -> Self {
         WeakKeyMap::new()
     }
 }
 
 impl<K: ?Sized + Trace, V> Extend<(Gc<K>, V)> for WeakKeyMap<K, V> {
+    /// Inserts each entry, then drops its `Gc`: a key that only the
+    /// iterator held dies at once, and its entry with it.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let kept = Gc::new(1);
+    /// let mut map = WeakKeyMap::new();
+    /// map.extend([(kept.clone(), "kept"), (Gc::new(2), "temporary")]);
+    /// assert_eq!(map.len(), 1);
+    /// assert_eq!(map.get(&kept), Some(&"kept"));
+    /// ```
     fn extend<I: IntoIterator<Item = (Gc<K>, V)>>(&mut self, entries: I) {
         for (key, value) in entries {
             self.insert(&key, value);
@@ -350,6 +368,17 @@ impl<K: ?Sized + Trace, V> Extend<(Gc<K>, V)> for WeakKeyMap<K, V> {
 }
 
 impl<K: ?Sized + Trace, V> FromIterator<(Gc<K>, V)> for WeakKeyMap<K, V> {
+    /// A map of the entries, as [`Extend`] inserts them.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let nodes = [Gc::new('a'), Gc::new('b')];
+    /// let labels: WeakKeyMap<char, usize> = nodes.iter().cloned().zip(0..).collect();
+    /// assert_eq!(labels.get(&nodes[1]), Some(&1));
+    /// drop(nodes);
+    /// assert!(labels.is_empty());
+    /// ```
     fn from_iter<I: IntoIterator<Item = (Gc<K>, V)>>(entries: I) -> Self {
         let mut map = WeakKeyMap::new();
         map.extend(entries);
@@ -358,6 +387,14 @@ impl<K: ?Sized + Trace, V> FromIterator<(Gc<K>, V)> for WeakKeyMap<K, V> {
 }
 
 impl<K: ?Sized + Trace + fmt::Debug, V: fmt::Debug> fmt::Debug for WeakKeyMap<K, V> {
+    /// The live entries, as a map.
+    ///
+    /// ```
+    /// let key = gcptr::Gc::new('k');
+    /// let mut map = gcptr::WeakKeyMap::new();
+    /// map.insert(&key, 1);
+    /// assert_eq!(format!("{map:?}"), "{'k': 1}");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }

@@ -152,12 +152,30 @@ unsafe impl<T: ?Sized + Trace> Trace for WeakSet<T> {
 }
 
 impl<T: ?Sized + Trace> Default for WeakSet<T> {
+    /// An empty set, as [`WeakSet::new`].
+    ///
+    /// ```
+    /// let set: gcptr::WeakSet<u8> = Default::default();
+    /// assert!(set.is_empty());
+    /// ```
     fn default() -> Self {
         WeakSet::new()
     }
 }
 
 impl<T: ?Sized + Trace> Extend<Gc<T>> for WeakSet<T> {
+    /// Inserts each member, then drops its `Gc`: a member that only the
+    /// iterator held dies at once, and leaves the set with it.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let kept = Gc::new(1);
+    /// let mut set = WeakSet::new();
+    /// set.extend([kept.clone(), Gc::new(2)]);
+    /// assert_eq!(set.len(), 1);
+    /// assert!(set.contains(&kept));
+    /// ```
     fn extend<I: IntoIterator<Item = Gc<T>>>(&mut self, members: I) {
         for member in members {
             self.insert(&member);
@@ -166,6 +184,17 @@ impl<T: ?Sized + Trace> Extend<Gc<T>> for WeakSet<T> {
 }
 
 impl<T: ?Sized + Trace> FromIterator<Gc<T>> for WeakSet<T> {
+    /// A set of the members, as [`Extend`] inserts them.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let members = vec![Gc::new(1), Gc::new(2)];
+    /// let set: WeakSet<i32> = members.iter().cloned().collect();
+    /// assert_eq!(set.len(), 2);
+    /// drop(members);
+    /// assert!(set.is_empty());
+    /// ```
     fn from_iter<I: IntoIterator<Item = Gc<T>>>(members: I) -> Self {
         let mut set = WeakSet::new();
         set.extend(members);
@@ -174,6 +203,14 @@ impl<T: ?Sized + Trace> FromIterator<Gc<T>> for WeakSet<T> {
 }
 
 impl<T: ?Sized + Trace + fmt::Debug> fmt::Debug for WeakSet<T> {
+    /// The live members, as a set.
+    ///
+    /// ```
+    /// let member = gcptr::Gc::new(3);
+    /// let mut set = gcptr::WeakSet::new();
+    /// set.insert(&member);
+    /// assert_eq!(format!("{set:?}"), "{3}");
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_set().entries(self.iter()).finish()
     }

@@ -376,12 +376,31 @@ unsafe impl<K: Trace, V: ?Sized + Trace> Trace for WeakValueMap<K, V> {
 }
 
 impl<K: Hash + Eq, V: ?Sized + Trace> Default for WeakValueMap<K, V> {
+    /// An empty map, as [`WeakValueMap::new`].
+    ///
+    /// ```
+    /// let map: gcptr::WeakValueMap<u32, String> = Default::default();
+    /// assert!(map.is_empty());
+    /// ```
     fn default() -> Self {
         WeakValueMap::new()
     }
 }
 
 impl<K: Hash + Eq, V: ?Sized + Trace> Extend<(K, Gc<V>)> for WeakValueMap<K, V> {
+    /// Inserts each entry, then drops its `Gc`: a value that only the
+    /// iterator held dies at once, and its entry with it (as a temporary
+    /// put in a `WeakValueDictionary` does).
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let kept = Gc::new(1);
+    /// let mut map = WeakValueMap::new();
+    /// map.extend([("kept", kept.clone()), ("temporary", Gc::new(2))]);
+    /// assert_eq!(map.len(), 1);
+    /// assert!(map.contains_key("kept"));
+    /// ```
     fn extend<I: IntoIterator<Item = (K, Gc<V>)>>(&mut self, entries: I) {
         for (key, value) in entries {
             self.insert(key, &value);
@@ -390,6 +409,18 @@ impl<K: Hash + Eq, V: ?Sized + Trace> Extend<(K, Gc<V>)> for WeakValueMap<K, V> 
 }
 
 impl<'a, K: Hash + Eq, V: ?Sized + Trace> Extend<(K, &'a Gc<V>)> for WeakValueMap<K, V> {
+    /// Inserts each entry.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let mut map = WeakValueMap::new();
+    /// map.extend([("a", &a), ("b", &b)]);
+    /// assert_eq!(map.len(), 2);
+    /// drop(a);
+    /// assert_eq!(map.len(), 1);
+    /// ```
     fn extend<I: IntoIterator<Item = (K, &'a Gc<V>)>>(&mut self, entries: I) {
         for (key, value) in entries {
             self.insert(key, value);
@@ -398,6 +429,17 @@ impl<'a, K: Hash + Eq, V: ?Sized + Trace> Extend<(K, &'a Gc<V>)> for WeakValueMa
 }
 
 impl<K: Hash + Eq, V: ?Sized + Trace> FromIterator<(K, Gc<V>)> for WeakValueMap<K, V> {
+    /// A map of the entries, as [`Extend`] inserts them.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let users: Vec<Gc<String>> = vec![Gc::new("ada".into()), Gc::new("bob".into())];
+    /// let by_id: WeakValueMap<usize, String> = users.iter().cloned().enumerate().collect();
+    /// assert_eq!(by_id.get(&1).as_deref().map(String::as_str), Some("bob"));
+    /// drop(users);
+    /// assert!(by_id.is_empty());
+    /// ```
     fn from_iter<I: IntoIterator<Item = (K, Gc<V>)>>(entries: I) -> Self {
         let mut map = WeakValueMap::new();
         map.extend(entries);
@@ -406,6 +448,14 @@ impl<K: Hash + Eq, V: ?Sized + Trace> FromIterator<(K, Gc<V>)> for WeakValueMap<
 }
 
 impl<K: Hash + Eq + fmt::Debug, V: ?Sized + Trace + fmt::Debug> fmt::Debug for WeakValueMap<K, V> {
+    /// The live entries, as a map.
+    ///
+    /// ```
+    /// let value = gcptr::Gc::new(7);
+    /// let mut map = gcptr::WeakValueMap::new();
+    /// map.insert("seven", &value);
+    /// assert_eq!(format!("{map:?}"), r#"{"seven": 7}"#);
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
