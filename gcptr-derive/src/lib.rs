@@ -47,9 +47,13 @@ use syn::{parse_macro_input, DeriveInput};
 ///
 /// let a = Gc::new(Node { value: 1, next: RefCell::new(None) });
 /// *a.next.borrow_mut() = Some(a.clone()); // a cycle
+/// assert_eq!(a.value, 1);
 /// drop(a);
 /// assert_eq!(gcptr::collect(), 1);
-/// # let _ = Tree::Leaf(1u8);
+///
+/// let leaf = |n| Gc::new(Tree::Leaf(n));
+/// let tree = Tree::Branch { left: leaf(1u8), right: leaf(2) };
+/// assert_eq!(gcptr::referents(&tree).len(), 2); // generics get `T: Trace`
 /// ```
 ///
 /// # Attributes
@@ -75,7 +79,12 @@ use syn::{parse_macro_input, DeriveInput};
 ///     #[gc(skip)]
 ///     handle: Handle,
 /// }
-/// # let _ = File { name: Gc::new(String::new()), handle: Handle(0) }.handle.0;
+///
+/// let name = Gc::new(String::from("notes.txt"));
+/// let file = File { name: name.clone(), handle: Handle(3) };
+/// // Only `name` is traced.
+/// assert_eq!(gcptr::referents(&file), [Gc::as_ptr(&name).cast::<()>()]);
+/// assert_eq!(file.handle.0, 3);
 /// ```
 ///
 /// A function pointer that takes a reference, such as `fn(&Event)`, needs
@@ -92,8 +101,10 @@ use syn::{parse_macro_input, DeriveInput};
 /// member of the cycle is still intact (Python's `__del__`, PEP 442).
 ///
 /// ```
-/// use std::cell::RefCell;
+/// use std::cell::{Cell, RefCell};
 /// use gcptr::{Finalize, Gc, Trace};
+///
+/// thread_local!(static PEERS_SEEN: Cell<u32> = const { Cell::new(0) });
 ///
 /// #[derive(Trace)]
 /// #[gc(finalize)]
@@ -103,10 +114,19 @@ use syn::{parse_macro_input, DeriveInput};
 ///
 /// impl Finalize for Peer {
 ///     fn finalize(&self) {
-///         // may read `self.other`, even in a dead cycle
+///         // May read `self.other`, even in a dead cycle.
+///         if self.other.borrow().as_ref().is_some_and(|o| o.other.borrow().is_some()) {
+///             PEERS_SEEN.with(|n| n.set(n.get() + 1));
+///         }
 ///     }
 /// }
-/// # let _ = Gc::new(Peer { other: RefCell::new(None) });
+///
+/// let a = Gc::new(Peer { other: RefCell::new(None) });
+/// let b = Gc::new(Peer { other: RefCell::new(Some(a.clone())) });
+/// *a.other.borrow_mut() = Some(b);
+/// drop(a);
+/// assert_eq!(gcptr::collect(), 2);
+/// assert_eq!(PEERS_SEEN.with(Cell::get), 2); // each saw its peer intact
 /// ```
 ///
 /// ## `#[gc(bound = "...")]` on the type
@@ -144,6 +164,10 @@ use syn::{parse_macro_input, DeriveInput};
 /// #[derive(runtime::gc::Trace)]
 /// #[gc(crate = "runtime::gc")]
 /// struct Counter(u64);
+///
+/// let counter = runtime::gc::Gc::new(Counter(1));
+/// assert!(!runtime::gc::is_tracked(&counter)); // the derive saw plain data
+/// assert_eq!(counter.0, 1);
 /// ```
 ///
 /// # Errors
