@@ -50,6 +50,21 @@ pub struct Weak<T: ?Sized> {
     ptr: NonNull<GcBox<T>>,
 }
 
+/// Keeps `Weak` out of other threads, as `Gc` (the tests in `tests/ui`
+/// show it is not `Send`); this one shows it is not `Sync` either: its
+/// counts are plain integers, shared with the object's `Gc`s.
+///
+/// ```compile_fail
+/// fn assert_sync<T: Sync>() {}
+/// assert_sync::<gcptr::Weak<u32>>();
+/// ```
+///
+/// ```
+/// fn assert_sync<T: Sync>() {}
+/// assert_sync::<u32>(); // the same program compiles for a `Sync` type
+/// ```
+const _WEAK_IS_NOT_SYNC: () = ();
+
 const DANGLING: usize = usize::MAX;
 
 /// The bit of a `Weak`'s address that holds its epoch.
