@@ -1,0 +1,205 @@
+//! What a review of the written contract (`API.md`, `DESIGN.md`, the
+//! README and the rustdoc) checked where no doc test can: memory counted
+//! by a global allocator, and what happens at thread exit. Most of the
+//! review's findings were in the docs themselves, now pinned by their
+//! doc tests (`cargo test --doc`).
+//!
+//! This file installs a global allocator that counts, per thread, the
+//! bytes allocated and not yet freed: each test runs its measured part on
+//! a thread of its own, so tests running in parallel do not disturb it.
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use gcptr::{Gc, Trace};
+
+/// The system allocator, counting the calling thread's live bytes.
+struct PerThreadCounting;
+
+thread_local! {
+    static LIVE_BYTES: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    // `try_with`: the thread's own destructors may allocate after the
+    // counter is gone; those go uncounted.
+    let _ = LIVE_BYTES.try_with(|live| live.set(live.get() + delta));
+}
+
+// SAFETY: every call goes straight to `System`, with the caller's layout
+// and pointer; the counting beside it touches no allocator.
+unsafe impl GlobalAlloc for PerThreadCounting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        // SAFETY: the caller's contract is `alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        // SAFETY: the caller's contract is `dealloc`'s.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        // SAFETY: the caller's contract is `alloc_zeroed`'s.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        // SAFETY: the caller's contract is `realloc`'s.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: PerThreadCounting = PerThreadCounting;
+
+fn live_bytes() -> isize {
+    LIVE_BYTES.with(Cell::get)
+}
+
+/// A value whose `Drop` panics, large enough that a leaked one shows. It
+/// panics with `resume_unwind`, which runs no panic hook: the test
+/// harness's hook keeps each message it prints, which would count as
+/// growth.
+struct Boom([u8; 1024]);
+
+impl Drop for Boom {
+    fn drop(&mut self) {
+        assert!(self.0[0] > 0);
+        panic::resume_unwind(Box::new("Boom's drop"));
+    }
+}
+
+// SAFETY: plain data: `trace` visits nothing.
+unsafe impl Trace for Boom {
+    fn trace(&self, _: &mut gcptr::Tracer) {}
+}
+
+/// As `Boom`, in a traced type that can close a cycle: its objects are
+/// tracked.
+#[derive(Trace)]
+struct TrackedBoom {
+    _boom: Boom,
+    next: RefCell<Option<Gc<TrackedBoom>>>,
+}
+
+fn tracked_boom(fill: u8) -> Gc<TrackedBoom> {
+    Gc::new(TrackedBoom {
+        _boom: Boom([fill; 1024]),
+        next: RefCell::new(None),
+    })
+}
+
+/// The bytes still allocated after `rounds` values made and dropped by
+/// `make_and_drop`, each drop caught, after one round to warm up (the
+/// panic machinery's first allocations, gcptr's cache of freed blocks).
+fn growth_over(rounds: usize, make_and_drop: impl Fn()) -> isize {
+    let round = || {
+        let caught = panic::catch_unwind(AssertUnwindSafe(&make_and_drop));
+        let payload = caught.expect_err("the drop panics");
+        assert_eq!(support::panic_message(&payload), "Boom's drop");
+    };
+    round();
+    let before = live_bytes();
+    for _ in 0..rounds {
+        round();
+    }
+    live_bytes() - before
+}
+
+/// The README says a `Drop` that panics still frees its object's memory,
+/// as `Rc`'s does. It said "where `Rc` leaks it", which has been false
+/// since std's `Rc` deallocates when its value's drop unwinds
+/// (rust-lang/rust#132231): both free every object here, `Rc` on the
+/// pinned toolchain as gcptr on every path of a death by count (untracked,
+/// tracked, and a `Gc` in a garbage cycle's `Drop`, by a collection).
+#[test]
+fn a_panicking_drop_frees_its_memory_as_rcs_does() {
+    let rounds = if cfg!(miri) { 3 } else { 50 };
+    thread::spawn(move || {
+        let rc = growth_over(rounds, || drop(Rc::new(Boom([1; 1024]))));
+        assert_eq!(rc, 0, "Rc leaked a panicking value's memory");
+        let untracked = growth_over(rounds, || drop(Gc::new(Boom([2; 1024]))));
+        assert_eq!(untracked, 0, "an untracked Gc leaked it");
+        let tracked = growth_over(rounds, || drop(tracked_boom(3)));
+        assert_eq!(tracked, 0, "a tracked Gc leaked it");
+        let in_a_cycle = growth_over(rounds, || {
+            let object = tracked_boom(4);
+            *object.next.borrow_mut() = Some(object.clone());
+            drop(object);
+            gcptr::collect(); // completes, then resumes the drop's panic
+        });
+        assert_eq!(in_a_cycle, 0, "a collection leaked it");
+    })
+    .join()
+    .unwrap();
+}
+
+/// `Gc::on_death`'s docs and the README's Python table say that a death
+/// callback runs when its object dies, where Python's `weakref.finalize`
+/// also calls the pending ones at exit: objects that a thread leaves in a
+/// thread-local, or in a garbage cycle, die as the thread exits, so their
+/// callbacks have run when `join` returns, each once, though their
+/// `DeathCallback` handles were dropped at once (the registry keeps them).
+#[test]
+fn death_callbacks_of_what_a_thread_leaves_run_before_join_returns() {
+    thread_local! {
+        static HELD: RefCell<Option<Gc<String>>> = const { RefCell::new(None) };
+    }
+    let runs = Arc::new(AtomicUsize::new(0));
+    let seen = runs.clone();
+    thread::spawn(move || {
+        let held = Gc::new(String::from("held by a thread-local"));
+        let ring = support::Node::new(1);
+        ring.link(&ring);
+        let seen_ring = seen.clone();
+        drop(Gc::on_death(&ring, move || {
+            seen_ring.fetch_add(1, Ordering::SeqCst);
+        }));
+        let seen_held = seen.clone();
+        drop(Gc::on_death(&held, move || {
+            seen_held.fetch_add(10, Ordering::SeqCst);
+        }));
+        HELD.with(|slot| *slot.borrow_mut() = Some(held));
+        drop(ring); // garbage, left for the thread's exit
+        assert_eq!(seen.load(Ordering::SeqCst), 0);
+    })
+    .join()
+    .unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 11);
+}
+
+/// The other half of that difference from `weakref.finalize`: an object
+/// that never dies (leaked with `mem::forget`) never runs its callback,
+/// not even when its thread exits. Natively only: it leaks on purpose.
+#[test]
+#[cfg_attr(miri, ignore = "leaks on purpose")]
+fn death_callback_of_a_leaked_object_never_runs() {
+    if support::leak_checker_watches() {
+        return;
+    }
+    let runs = Arc::new(AtomicUsize::new(0));
+    let seen = runs.clone();
+    thread::spawn(move || {
+        let leaked = Gc::new(String::from("leaked"));
+        let callback = Gc::on_death(&leaked, move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        std::mem::forget(leaked);
+        assert!(callback.is_pending());
+    })
+    .join()
+    .unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+}
