@@ -12,6 +12,24 @@ use crate::trace::{Trace, Tracer};
 /// A map whose keys are objects held weakly, by identity: Python's
 /// `WeakKeyDictionary`. Use it to attach data to objects you do not own.
 ///
+/// By identity even where `K` has value equality: two objects with equal
+/// values are two keys (though `==` of their `Gc`s is `true`), where
+/// Python's map compares keys with `==` and `hash()`. The two agree for
+/// objects that keep Python's default equality, which is identity, and
+/// identity is what attaching data to an object needs; it also lets `K`
+/// be any type, with no `Hash` or `Eq`.
+///
+/// ```
+/// use gcptr::{Gc, WeakKeyMap};
+///
+/// let (first, second) = (Gc::new(String::from("same")), Gc::new(String::from("same")));
+/// assert!(first == second); // equal values
+/// let mut map = WeakKeyMap::new();
+/// map.insert(&first, 1);
+/// assert_eq!(map.insert(&second, 2), None); // a second key, not a new value
+/// assert_eq!((map.get(&first), map.get(&second)), (Some(&1), Some(&2)));
+/// ```
+///
 /// An entry lasts as long as its key object: once it dies, the entry no
 /// longer counts in [`len`](WeakKeyMap::len) or shows in lookups, with no
 /// call needed. Its value is dropped by the map's next `&mut self` call,

@@ -9,6 +9,10 @@ use crate::trace::{Trace, Tracer};
 /// A set of objects held weakly, by identity: Python's `WeakSet`. A
 /// member leaves the set the moment it dies.
 ///
+/// By identity even where `T` has value equality, as [`WeakKeyMap`]:
+/// Python's set compares members with `==` and `hash()`, which agree with
+/// identity for objects that keep the default equality.
+///
 /// # Examples
 ///
 /// ```
