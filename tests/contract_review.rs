@@ -203,3 +203,58 @@ fn death_callback_of_a_leaked_object_never_runs() {
     .unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 0);
 }
+
+/// `API.md`: every collector function acts on the calling thread's
+/// collector, and thresholds, the enabled state, counts and stats are per
+/// thread. A thread that changes all of them, freezes an object and leaves
+/// a garbage cycle changes nothing another thread sees meanwhile: that one
+/// has the defaults, counts and collects only its own objects, and its
+/// `collect()` leaves the first thread's cycle alone, which the first
+/// thread's own `collect()` then reclaims, its settings intact.
+#[test]
+fn collector_settings_counts_and_garbage_are_per_thread() {
+    use std::sync::mpsc;
+    let (to_other, other_waits) = mpsc::channel::<()>();
+    let (to_first, first_waits) = mpsc::channel::<()>();
+    let first = thread::spawn(move || {
+        gcptr::set_threshold([5_000, 3, 4]);
+        gcptr::disable();
+        let frozen = support::Node::new(100);
+        gcptr::freeze();
+        let (a, b) = (support::Node::new(1), support::Node::new(2));
+        a.link(&b);
+        b.link(&a);
+        drop((a, b)); // a garbage cycle, on this thread
+        let _kept = support::Node::new(3);
+        assert_eq!(gcptr::count(), [3, 0, 0]);
+        to_other.send(()).unwrap();
+        first_waits.recv().unwrap(); // the other thread has looked and collected
+        assert_eq!(gcptr::threshold(), [5_000, 3, 4]);
+        assert!(!gcptr::is_enabled());
+        assert_eq!(gcptr::freeze_count(), 1);
+        assert_eq!(gcptr::count(), [3, 0, 0]);
+        assert!(support::take_drops().is_empty());
+        assert_eq!(gcptr::collect(), 2);
+        assert_eq!(support::take_drops(), [1, 2]);
+        assert_eq!(gcptr::stats()[2].collections, 1);
+        assert_eq!(gcptr::stats()[2].collected, 2);
+        drop(frozen);
+    });
+    let other = thread::spawn(move || {
+        other_waits.recv().unwrap(); // the first thread has changed everything
+        assert_eq!(gcptr::threshold(), [700, 10, 10]);
+        assert!(gcptr::is_enabled());
+        assert_eq!(gcptr::freeze_count(), 0);
+        assert_eq!(gcptr::count(), [0, 0, 0]);
+        let own = support::Node::new(7);
+        own.link(&own);
+        assert_eq!(gcptr::count(), [1, 0, 0]);
+        drop(own);
+        assert_eq!(gcptr::collect(), 1, "its own cycle only");
+        assert_eq!(support::take_drops(), [7]);
+        assert_eq!(gcptr::stats()[2].collected, 1);
+        to_first.send(()).unwrap();
+    });
+    other.join().unwrap();
+    first.join().unwrap();
+}
