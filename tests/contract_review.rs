@@ -258,3 +258,30 @@ fn collector_settings_counts_and_garbage_are_per_thread() {
     other.join().unwrap();
     first.join().unwrap();
 }
+
+/// `Weak`'s docs said it "keeps only the allocation's header, never the
+/// value", which reads as if the value's memory went with the value: it
+/// does not, here as with `rc::Weak`. The value is dropped when the last
+/// `Gc` goes, and its bytes stay allocated until the last `Weak` goes (the
+/// docs now say so); nothing stays after that. DESIGN.md's "never holds
+/// its memory longer than needed for its own bookkeeping" is about how
+/// long, and holds: not a byte past the last `Weak`.
+#[test]
+fn a_weak_keeps_the_values_memory_until_it_goes_not_the_value() {
+    thread::spawn(|| {
+        const SIZE: usize = 1 << 16;
+        let before = live_bytes();
+        let logged = Gc::new(support::DropLog(9));
+        let bytes = Gc::new([7u8; SIZE]);
+        let weak = Gc::downgrade(&logged);
+        let weak_bytes = Gc::downgrade(&bytes);
+        drop((logged, bytes));
+        assert_eq!(support::take_drops(), [9], "the value is dropped at once");
+        assert!(live_bytes() - before >= SIZE as isize, "its memory stays");
+        assert!(weak.upgrade().is_none() && weak_bytes.upgrade().is_none());
+        drop((weak, weak_bytes));
+        assert_eq!(live_bytes() - before, 0, "and goes with the last Weak");
+    })
+    .join()
+    .unwrap();
+}

@@ -16,9 +16,12 @@ use crate::trace::{Trace, Tracer};
 /// to be garbage, before its finalizer runs (as CPython clears weak
 /// references first); it stays `None` if the finalizer resurrects the
 /// object, while the `Weak`s made after that upgrade (see
-/// [`Finalize`](crate::Finalize)). A `Weak` keeps only the allocation's
-/// header, never the value, and the collector does not count it as a
-/// reference: a cycle of `Weak`s is no cycle at all.
+/// [`Finalize`](crate::Finalize)). A `Weak` keeps the allocation, never
+/// the value: the value is dropped when the object dies, but its memory
+/// (the header and the value's bytes, in one block) is freed with the last
+/// `Weak`, as with `rc::Weak`; hold a `Weak` to a large value only as long
+/// as you need it. The collector does not count a `Weak` as a reference: a
+/// cycle of `Weak`s is no cycle at all.
 ///
 /// # Examples
 ///
