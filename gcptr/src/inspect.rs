@@ -172,7 +172,7 @@ pub fn referrers<T: ?Sized>(target: &Gc<T>) -> Vec<ObjectRef> {
 ///
 /// It is weak so that asking what holds an object changes nothing: the
 /// objects it names die as they would have (as a `Weak`, it counts in
-/// [`Gc::weak_count`], and keeps only the allocation's header).
+/// [`Gc::weak_count`], and keeps the allocation, never the value).
 ///
 /// # Examples
 ///
