@@ -285,3 +285,43 @@ fn a_weak_keeps_the_values_memory_until_it_goes_not_the_value() {
     .join()
     .unwrap();
 }
+
+/// The weak containers' docs now say what a probe showed: a dead entry
+/// holds its object's memory (through its `Weak`) until the container's
+/// next `&mut self` call, though its value is dropped at its death, and
+/// `len()` no longer counts it; `retain` that keeps everything lets the
+/// memory go. (DESIGN.md: a weak reference holds memory no longer than its
+/// own bookkeeping needs; a dead entry is bookkeeping until it is taken
+/// out, and its address must not be reused meanwhile.)
+#[test]
+fn a_dead_entry_holds_its_objects_memory_until_the_next_mut_call() {
+    thread::spawn(|| {
+        const SIZE: isize = 1 << 16;
+        let mut values = gcptr::WeakValueMap::new();
+        let mut keys = gcptr::WeakKeyMap::new();
+        let mut members = gcptr::WeakSet::new();
+        let before = live_bytes();
+        let (value, key, member) = (
+            Gc::new([1u8; SIZE as usize]),
+            Gc::new([2u8; SIZE as usize]),
+            Gc::new([3u8; SIZE as usize]),
+        );
+        values.insert(1, &value);
+        keys.insert(&key, String::from("attached"));
+        members.insert(&member);
+        let full = live_bytes() - before;
+        assert!(full >= 3 * SIZE);
+        drop((value, key, member));
+        assert_eq!((values.len(), keys.len(), members.len()), (0, 0, 0));
+        assert!(values.iter().next().is_none() && members.iter().next().is_none());
+        assert_eq!(live_bytes() - before, full, "all held (the key map's value too)");
+        values.retain(|_, _| true);
+        let after_values = live_bytes() - before;
+        assert!(after_values <= full - SIZE && after_values > full - 2 * SIZE);
+        keys.retain(|_, _| true);
+        members.retain(|_| true);
+        assert!(live_bytes() - before <= full - 3 * SIZE, "all of it");
+    })
+    .join()
+    .unwrap();
+}

@@ -34,7 +34,12 @@ use crate::trace::{Trace, Tracer};
 /// longer counts in [`len`](WeakKeyMap::len) or shows in lookups, with no
 /// call needed. Its value is dropped by the map's next `&mut self` call,
 /// or with the map: a death runs no code of the map's user, and touches
-/// nothing that an iteration or a borrowed value could be using.
+/// nothing that an iteration or a borrowed value could be using. Until then
+/// the entry also holds the dead key's memory, as a [`Weak`] does (so
+/// that no new object takes its address, which is its identity):
+/// `retain(|_, _| true)` lets both go.
+///
+/// [`Weak`]: crate::Weak
 ///
 /// # Examples
 ///

@@ -13,6 +13,10 @@ use crate::trace::{Trace, Tracer};
 /// Python's set compares members with `==` and `hash()`, which agree with
 /// identity for objects that keep the default equality.
 ///
+/// As in a [`WeakKeyMap`], a dead member's memory stays allocated until
+/// the set's next `&mut self` call (`retain(|_| true)` lets it go); its
+/// value is dropped at its death.
+///
 /// # Examples
 ///
 /// ```

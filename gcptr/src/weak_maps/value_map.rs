@@ -20,7 +20,13 @@ use crate::trace::{Trace, Tracer};
 /// This makes caches that never keep their values alive. The dead entry's
 /// key is dropped by the map's next `&mut self` call (or with the map),
 /// found by its hash: a death runs no code of the map's user, and touches
-/// nothing that an iteration or a borrowed key could be using.
+/// nothing that an iteration or a borrowed key could be using. Until then
+/// the entry's `Weak` holds the dead value's memory, as any [`Weak`]
+/// does (not the value, which is dropped at its death): a map that is only
+/// read holds the memory of every value that died since its last `&mut
+/// self` call; `retain(|_, _| true)` lets it go.
+///
+/// [`Weak`]: crate::Weak
 ///
 /// # Examples
 ///
