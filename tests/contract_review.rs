@@ -314,7 +314,11 @@ fn a_dead_entry_holds_its_objects_memory_until_the_next_mut_call() {
         drop((value, key, member));
         assert_eq!((values.len(), keys.len(), members.len()), (0, 0, 0));
         assert!(values.iter().next().is_none() && members.iter().next().is_none());
-        assert_eq!(live_bytes() - before, full, "all held (the key map's value too)");
+        assert_eq!(
+            live_bytes() - before,
+            full,
+            "all held (the key map's value too)"
+        );
         values.retain(|_, _| true);
         let after_values = live_bytes() - before;
         assert!(after_values <= full - SIZE && after_values > full - 2 * SIZE);
@@ -324,4 +328,73 @@ fn a_dead_entry_holds_its_objects_memory_until_the_next_mut_call() {
     })
     .join()
     .unwrap();
+}
+
+thread_local! {
+    static RESCUED: RefCell<Vec<Gc<Phoenix>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Resurrects itself the first time it is finalized.
+#[derive(Trace)]
+#[gc(finalize)]
+struct Phoenix {
+    finalized: Cell<u32>,
+    _log: support::DropLog,
+}
+
+impl gcptr::Finalize for Phoenix {
+    fn finalize(&self) {
+        self.finalized.set(self.finalized.get() + 1);
+        // The count reached zero: a `Weak` made before still upgrades here
+        // (nothing cleared it), and gives the finalizer a handle to keep.
+        let me = WEAK_PHOENIX.with(|w| w.borrow().upgrade());
+        if let Some(me) = me {
+            RESCUED.with(|r| r.borrow_mut().push(me));
+        }
+    }
+}
+
+thread_local! {
+    static WEAK_PHOENIX: RefCell<gcptr::Weak<Phoenix>> = const { RefCell::new(gcptr::Weak::new()) };
+}
+
+/// `Finalize`'s docs: an object resurrected by the finalizer that its
+/// count reaching zero ran keeps its weak references, as nothing cleared
+/// them (CPython clears them only after `__del__` in a deallocation); and
+/// `on_death`'s: a callback runs after the finalizer, if that did not
+/// resurrect the object. So the weak containers keep their entries and the
+/// callback stays pending through the resurrection, and all of them see
+/// the object's one real death, once, with no second finalizer.
+#[test]
+fn a_resurrection_by_count_keeps_weak_references_entries_and_callbacks() {
+    let phoenix = Gc::new(Phoenix {
+        finalized: Cell::new(0),
+        _log: support::DropLog(42),
+    });
+    WEAK_PHOENIX.with(|w| *w.borrow_mut() = Gc::downgrade(&phoenix));
+    let weak = Gc::downgrade(&phoenix);
+    let mut by_name = gcptr::WeakValueMap::new();
+    by_name.insert("phoenix", &phoenix);
+    let mut members = gcptr::WeakSet::new();
+    members.insert(&phoenix);
+    let calls = Rc::new(Cell::new(0));
+    let seen = calls.clone();
+    let callback = Gc::on_death(&phoenix, move || seen.set(seen.get() + 1));
+    drop(phoenix); // count zero: finalized, and resurrected
+    let rescued = RESCUED.with(|r| r.borrow_mut().pop()).expect("resurrected");
+    assert_eq!(rescued.finalized.get(), 1);
+    assert!(support::take_drops().is_empty());
+    assert!(Gc::ptr_eq(&weak.upgrade().unwrap(), &rescued));
+    assert_eq!((by_name.len(), members.len()), (1, 1));
+    assert!(Gc::ptr_eq(&by_name.get("phoenix").unwrap(), &rescued));
+    assert!(members.contains(&rescued));
+    assert!(callback.is_pending());
+    assert_eq!(calls.get(), 0);
+    WEAK_PHOENIX.with(|w| *w.borrow_mut() = gcptr::Weak::new());
+    drop(rescued); // the real death
+    assert_eq!(support::take_drops(), [42]);
+    assert!(weak.upgrade().is_none());
+    assert_eq!((by_name.len(), members.len()), (0, 0));
+    assert!(!callback.is_pending());
+    assert_eq!(calls.get(), 1);
 }
