@@ -151,6 +151,7 @@
 //! | `gc.freeze()`, `gc.unfreeze()`, `gc.get_freeze_count()` | [`freeze`], [`unfreeze`], [`freeze_count`] |
 //! | `gc.get_referents(x)` | [`referents(&*x)`](referents) |
 //! | `gc.get_referrers(x)` | [`referrers(&x)`](referrers) |
+//! | `gc.is_tracked(x)` | [`is_tracked(&x)`](is_tracked) |
 //! | `__del__` | [`Finalize`] with `#[gc(finalize)]` |
 //! | `weakref.ref(x)` | [`Gc::downgrade(&x)`](Gc::downgrade) |
 //! | `weakref.ref(x, callback)` | [`Gc::downgrade_with(&x, callback)`](Gc::downgrade_with) |
