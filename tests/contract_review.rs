@@ -398,3 +398,67 @@ fn a_resurrection_by_count_keeps_weak_references_entries_and_callbacks() {
     assert!(!callback.is_pending());
     assert_eq!(calls.get(), 1);
 }
+
+/// Logs its id when dropped, and panics if asked to.
+#[derive(Trace)]
+struct Bomb {
+    log: support::DropLog,
+    #[gc(skip)]
+    panics: bool,
+    next: RefCell<Option<Gc<Bomb>>>,
+}
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.panics {
+            panic::resume_unwind(Box::new("a garbage Bomb's drop"));
+        }
+    }
+}
+
+/// `Gc::new`'s new `# Panics` section: the automatic collection that a
+/// tracked allocation may start runs the `Drop`s of the garbage it finds,
+/// and a panic there comes out of `Gc::new` once the collection is done;
+/// the new object, never returned, dies with its value (its `Drop` runs
+/// once), and the collector keeps working. The same for `new_cyclic`.
+#[test]
+fn a_panic_in_the_automatic_collection_comes_out_of_gc_new() {
+    thread::spawn(|| {
+        for cyclic in [false, true] {
+            gcptr::disable();
+            let bomb = |id, panics| {
+                Gc::new(Bomb {
+                    log: support::DropLog(id),
+                    panics,
+                    next: RefCell::new(None),
+                })
+            };
+            let (a, b) = (bomb(1, true), bomb(2, false));
+            *a.next.borrow_mut() = Some(b.clone());
+            *b.next.borrow_mut() = Some(a.clone());
+            drop((a, b));
+            gcptr::set_threshold([1, 100, 100]);
+            gcptr::enable();
+            let made = panic::catch_unwind(|| {
+                let value = |_: &gcptr::Weak<Bomb>| Bomb {
+                    log: support::DropLog(3),
+                    panics: false,
+                    next: RefCell::new(None),
+                };
+                if cyclic {
+                    Gc::new_cyclic(value)
+                } else {
+                    Gc::new(value(&gcptr::Weak::new()))
+                }
+            });
+            gcptr::disable();
+            let payload = made.err().expect("the collection's panic comes out");
+            assert_eq!(support::panic_message(&payload), "a garbage Bomb's drop");
+            assert_eq!(support::take_drops(), [1, 2, 3], "cyclic: {cyclic}");
+            assert_eq!(gcptr::collect(), 0);
+            gcptr::set_threshold([700, 10, 10]);
+        }
+    })
+    .join()
+    .unwrap();
+}

@@ -76,6 +76,13 @@ impl<T: Trace + 'static> Gc<T> {
     /// (see [`is_tracked`](crate::is_tracked)): to find out, a value whose
     /// type cannot gain a `Gc` once shared is traced once, here.
     ///
+    /// # Panics
+    ///
+    /// If that automatic collection panics (a finalizer, `Drop` or trace of
+    /// the garbage it found panicked: see [`collect`](crate::collect)),
+    /// once it is complete. The new object, never returned, dies then: its
+    /// value is dropped.
+    ///
     /// # Examples
     ///
     /// ```
@@ -106,6 +113,12 @@ impl<T: Trace + 'static> Gc<T> {
     /// Allocates a `T` that refers to itself through the `Weak` that `f`
     /// receives, as [`Rc::new_cyclic`](std::rc::Rc::new_cyclic) does.
     /// Upgrading that `Weak` inside `f` returns `None`.
+    ///
+    /// # Panics
+    ///
+    /// If `f` panics (the `Weak`s it made never upgrade); and as
+    /// [`Gc::new`], if the automatic collection the new object may start
+    /// panics.
     ///
     /// # Examples
     ///
@@ -343,10 +356,11 @@ impl<T: Trace + Clone + 'static> Gc<T> {
     ///
     /// If `T::clone` panics (nothing has changed then); if a death callback
     /// of the old object panics, once `this` holds the new one, unless the
-    /// thread is already panicking (as [`Gc::try_unwrap`]). If called from a
-    /// `Trace` impl while a collection traces it (a misuse: `trace` must
-    /// only visit edges), having changed nothing (or, when the value was
-    /// shared, once `this` holds its clone, as with no misuse).
+    /// thread is already panicking (as [`Gc::try_unwrap`]); as [`Gc::new`],
+    /// if the automatic collection the new object may start panics. If
+    /// called from a `Trace` impl while a collection traces it (a misuse:
+    /// `trace` must only visit edges), having changed nothing (or, when the
+    /// value was shared, once `this` holds its clone, as with no misuse).
     ///
     /// # Examples
     ///
