@@ -208,10 +208,14 @@ impl<T: ?Sized> Weak<T> {
             .map_or(0, Header::strong)
     }
 
-    /// The number of `Weak`s to the object, or 0 once it is dead (or for
-    /// `Weak::new`). As [`Gc::weak_count`], it counts those made before a
-    /// finalizer resurrected the object too, which no longer upgrade, and
-    /// the live [`ObjectRef`](crate::ObjectRef)s to it.
+    /// The number of `Weak`s to the object, or 0 if
+    /// [`upgrade`](Weak::upgrade) would return `None` (as
+    /// [`strong_count`](Weak::strong_count)): once the object is dead or
+    /// condemned, for `Weak::new`, and for a `Weak` made before a finalizer
+    /// resurrected the object (see [`Finalize`](crate::Finalize)). Asked
+    /// of a `Weak` that upgrades, it counts, as [`Gc::weak_count`], those
+    /// made before the resurrection too, and the live
+    /// [`ObjectRef`](crate::ObjectRef)s to the object.
     ///
     /// # Examples
     ///
