@@ -19,12 +19,11 @@ use crate::weak::Weak;
 /// `weakref.finalize`, the registry keeps it); call
 /// [`cancel`](DeathCallback::cancel) for that.
 ///
-/// Two differences from Python's: the callback runs only when its object
-/// dies, never at exit for an object still alive (Python calls the
-/// pending ones of `atexit` finalizers at shutdown), so one registered on
-/// an object that is leaked never runs; and the handle cannot run the
-/// callback early (Python's `f()`): call the function yourself and
-/// [`cancel`](DeathCallback::cancel) the callback.
+/// One difference from Python's: the callback runs when its object dies
+/// or when [`run_now`](DeathCallback::run_now) runs it (Python's `f()`),
+/// never at exit for an object still alive (Python calls the pending ones
+/// of `atexit` finalizers at shutdown), so one registered on an object
+/// that is leaked never runs unless `run_now` runs it.
 ///
 /// # Examples
 ///
