@@ -9,6 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use gcptr::{Finalize, Gc, Trace, Weak};
+use support::{take_drops, Node};
 
 /// An edge to an object of any of the three kinds.
 #[derive(Trace, Clone)]
@@ -464,4 +465,156 @@ fn meddling_programs_drop_everything_once() {
     for seed in 0..programs {
         run_program(0x9e37_79b9_7f4a_7c15 ^ (seed * 0x1234_5678_9abc), steps);
     }
+}
+
+// An object that `Gc::get_mut` set aside is in no list until it loses a
+// reference or an analysis meets an edge to it. Its last handle can move
+// into a cycle with no loss, and the cycle then holds it through that
+// edge alone. An analysis used to leave it out of its set and bring it
+// back afterwards: its edges then counted as references from outside, so
+// the cycle looked alive to the collection that met it, and only the
+// next one found it.
+
+/// `n -> a -> n`, where `a` was set aside by `get_mut` and its handle moved
+/// into `n`, and the edge back made through `n`'s edge: no reference to
+/// `a` was lost, and `n` lost its last handle from outside.
+fn cycle_through_a_set_aside_object(a_id: u32, n_id: u32) {
+    let mut a = Node::new(a_id);
+    let n = Node::new(n_id);
+    Gc::get_mut(&mut a).expect("unique");
+    n.edges.borrow_mut().push(a);
+    n.edges.borrow()[0].link(&n);
+    drop(n);
+}
+
+/// A full collection finds the cycle that a set-aside object closes, in
+/// one call (it took two).
+#[test]
+fn collect_finds_a_cycle_through_a_set_aside_object_at_once() {
+    take_drops();
+    cycle_through_a_set_aside_object(1, 2);
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(take_drops(), [1, 2]);
+    assert_eq!(gcptr::collect(), 0);
+}
+
+/// So does a young collection, whose set is given whole (it grows by the
+/// set-aside objects its edges meet), and a full collection of everything
+/// that runs while other objects are frozen (a set given whole too).
+#[test]
+fn young_and_frozen_collections_find_a_cycle_through_a_set_aside_object() {
+    gcptr::disable();
+    take_drops();
+    cycle_through_a_set_aside_object(1, 2);
+    assert_eq!(gcptr::collect_generation(0), 2);
+    assert_eq!(take_drops(), [1, 2]);
+
+    let frozen = Node::new(3);
+    gcptr::freeze();
+    cycle_through_a_set_aside_object(4, 5);
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(take_drops(), [4, 5]);
+    assert_eq!(gcptr::freeze_count(), 1);
+    gcptr::unfreeze();
+    drop(frozen);
+    assert_eq!(take_drops(), [3]);
+    gcptr::enable();
+}
+
+/// A chain of set-aside objects, each moved into the one before, the
+/// last holding a listed object that holds the first: one collection takes
+/// the whole chain in (the set follows edges from one set-aside object to
+/// the next), where one collection per link of the chain was needed.
+#[test]
+fn a_chain_of_set_aside_objects_is_taken_in_whole() {
+    take_drops();
+    let head = Node::new(100);
+    let mut next = head.clone();
+    for id in (1..=5).rev() {
+        let mut node = Node::new(id);
+        Gc::get_mut(&mut node)
+            .expect("unique")
+            .edges
+            .get_mut()
+            .push(next);
+        next = node;
+    }
+    head.edges.borrow_mut().push(next);
+    drop(head);
+    assert_eq!(gcptr::collect(), 6);
+    assert_eq!(take_drops(), [1, 2, 3, 4, 5, 100]);
+}
+
+#[derive(Trace)]
+#[gc(finalize)]
+struct Rescuer {
+    #[gc(skip)]
+    log: support::DropLog,
+    edges: RefCell<Vec<Gc<Rescuer>>>,
+}
+
+thread_local! {
+    static RESCUED: RefCell<Vec<Gc<Rescuer>>> = const { RefCell::new(Vec::new()) };
+    static FINALIZED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Finalize for Rescuer {
+    fn finalize(&self) {
+        FINALIZED.with(|f| f.borrow_mut().push(self.log.0));
+        if self.log.0 & 1 == 0 {
+            let peers = self.edges.borrow().clone();
+            RESCUED.with(|r| r.borrow_mut().extend(peers));
+        }
+    }
+}
+
+fn rescuer(id: u32) -> Gc<Rescuer> {
+    Gc::new(Rescuer {
+        log: support::DropLog(id),
+        edges: RefCell::new(Vec::new()),
+    })
+}
+
+fn finalized() -> Vec<u32> {
+    let mut ids = FINALIZED.with(|f| std::mem::take(&mut *f.borrow_mut()));
+    ids.sort_unstable();
+    ids
+}
+
+/// A set-aside object taken into garbage with finalizers is finalized and
+/// dropped once; one that a peer's finalizer resurrects survives, is
+/// tracked again, and is reclaimed by a later collection once let go.
+#[test]
+fn set_aside_objects_taken_into_garbage_are_finalized_and_resurrected_as_peers() {
+    take_drops();
+    // 1 <-> 3 (set aside): neither rescues.
+    let mut a = rescuer(3);
+    let n = rescuer(1);
+    Gc::get_mut(&mut a).expect("unique");
+    n.edges.borrow_mut().push(a);
+    n.edges.borrow()[0].edges.borrow_mut().push(n.clone());
+    drop(n);
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(finalized(), [1, 3]);
+    assert_eq!(take_drops(), [1, 3]);
+
+    // 2 <-> 5 (set aside): 2's finalizer rescues 5, which holds 2.
+    let mut a = rescuer(5);
+    let n = rescuer(2);
+    Gc::get_mut(&mut a).expect("unique");
+    n.edges.borrow_mut().push(a);
+    n.edges.borrow()[0].edges.borrow_mut().push(n.clone());
+    let watch = Gc::downgrade(&n.edges.borrow()[0]);
+    drop(n);
+    assert_eq!(gcptr::collect(), 0, "both resurrected");
+    assert_eq!(finalized(), [2, 5]);
+    assert!(take_drops().is_empty());
+    let five = RESCUED.with(|r| r.borrow()[0].clone());
+    assert!(gcptr::is_tracked(&five));
+    assert!(watch.upgrade().is_none(), "cleared by the collection");
+    drop(five);
+    RESCUED.with(|r| r.borrow_mut().clear());
+    assert_eq!(gcptr::collect(), 2);
+    assert!(finalized().is_empty(), "finalizers ran once");
+    assert_eq!(take_drops(), [2, 5]);
 }

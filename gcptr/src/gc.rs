@@ -572,7 +572,10 @@ impl<T: ?Sized> Gc<T> {
     /// While the reference lives, the collector must not trace the value,
     /// so the object leaves the collector's lists. It comes back the next
     /// time it loses a reference (proof that the `&mut` is gone), or when a
-    /// collection finds an edge to it.
+    /// collection finds an edge to it (a second handle, or one that a
+    /// traced value holds: the `&mut` is gone too), which then analyses it
+    /// with the rest: a cycle closed through it is found by that
+    /// collection.
     ///
     /// Like `Rc::get_mut` with a `Weak` alive, this returns `None` while
     /// the collector itself holds the object: during a collection, for the

@@ -781,7 +781,8 @@ impl Links {
 
     /// Whether the object at `this` is in no list but not acyclic: set
     /// aside by `Gc::get_mut` (it comes back at its next lost reference,
-    /// or when a collection sees an edge to it), condemned or dead
+    /// or when a collection sees an edge to it, which takes it into its
+    /// set: `Tracer::take_set_aside_objects`), condemned or dead
     /// (`Links::unlink`), made after thread exit, or left by it.
     #[inline]
     pub(crate) fn is_set_aside(this: NonNull<Links>) -> bool {
@@ -1003,6 +1004,21 @@ impl Links {
             h.set_quiet(false);
         }
         header
+    }
+
+    /// Takes the object at `this`, set aside by `Gc::get_mut` (in no
+    /// list, alive), into an analysis, as [`Links::take_listed`] takes a
+    /// listed one: condemned provisionally if `provisional` (a full
+    /// collection's gathering pass), otherwise only put in the set.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn take_set_aside(this: NonNull<Links>, provisional: bool) -> NonNull<Header> {
+        debug_assert!(Links::is_set_aside(this));
+        if provisional {
+            Links::take_listed(this)
+        } else {
+            Links::take_one(this, false)
+        }
     }
 
     /// Whether the object at `this` is in one of the collector's lists

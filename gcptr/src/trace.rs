@@ -437,6 +437,14 @@ pub struct Tracer {
     /// untracked, acyclic or set-aside object), or a trace left edges
     /// unreported (a `RefCell` mutably borrowed). See [`Tracer::drops_only_release_members`].
     drops_needed: bool,
+    /// Whether an edge to an object that `Gc::get_mut` set aside takes it
+    /// into the set (`SubtractInternal`, `Gather`): in a collection's
+    /// first analysis, not in its second look at its garbage, whose set
+    /// must stay what the first one condemned. See
+    /// [`Tracer::take_set_aside_objects`].
+    takes_set_aside: bool,
+    /// How many set-aside objects the set took in.
+    taken_aside: usize,
 }
 
 /// Whether `value`, the value of a new object, owns only untracked and
@@ -466,7 +474,36 @@ impl Tracer {
             internal_only: 0,
             taken_events: 0,
             drops_needed: false,
+            takes_set_aside: false,
+            taken_aside: 0,
         }
+    }
+
+    /// Makes an edge to an object that `Gc::get_mut` set aside take it
+    /// into the set, as an edge to a listed object does for `Gather`.
+    ///
+    /// Such an object is in no list, and it comes back into one only at
+    /// its next lost reference, or when an analysis meets an edge to it.
+    /// Its last handle may have moved into a cycle with no loss (a cycle
+    /// closed through it: `n.next = a; a.next = n.clone(); drop(n)`), and
+    /// left out of the set it would hold its peers from outside: the
+    /// collection would find the cycle alive, and only the next one would
+    /// find it garbage. An edge to it is a second handle, or its only one
+    /// held by a traced value, so the `&mut` that `get_mut` lent is gone
+    /// (a value mutably borrowed shows no edges), and its value may be
+    /// traced like any other.
+    pub(crate) fn take_set_aside_objects(&mut self) {
+        debug_assert!(matches!(
+            self.action,
+            Action::SubtractInternal | Action::Gather
+        ));
+        self.takes_set_aside = true;
+    }
+
+    /// How many objects set aside by `Gc::get_mut` the set took in
+    /// ([`Tracer::take_set_aside_objects`]).
+    pub(crate) fn taken_aside(&self) -> usize {
+        self.taken_aside
     }
 
     /// A tracer whose `pending` list starts as `set` (for `Gather`, an
@@ -560,10 +597,6 @@ impl Tracer {
     /// every one of their references came from a member traced so far.
     pub(crate) fn internal_only(&self) -> usize {
         self.internal_only
-    }
-
-    pub(crate) fn has_set_aside(&self) -> bool {
-        !self.set_aside.is_empty()
     }
 
     pub(crate) fn take_set_aside(&mut self) -> Vec<NonNull<Header>> {
@@ -675,10 +708,7 @@ impl Tracer {
                     self.internal_only += usize::from(links.decrement_refs());
                 }
                 // In no list: maybe set aside by `Gc::get_mut`.
-                Mark::Outside if Links::is_set_aside(node) => {
-                    self.drops_needed = true;
-                    self.set_aside_unless_dead(to);
-                }
+                Mark::Outside if Links::is_set_aside(node) => self.edge_to_set_aside(node, to),
                 // In a list (an edge out of the set), or acyclic.
                 Mark::Outside => self.drops_needed = true,
             }
@@ -701,13 +731,27 @@ impl Tracer {
         }
     }
 
-    /// An edge to an object in no list: one that `Gc::get_mut` set aside
-    /// (to be taken back), unless it is dead.
+    /// An edge to an object in no list, `node` its links: one that
+    /// `Gc::get_mut` set aside, unless it is dead. Taken into the set if
+    /// the tracer takes such objects ([`Tracer::take_set_aside_objects`]),
+    /// otherwise noted, to be taken back into generation 0 when the
+    /// analysis ends.
     #[cold]
     #[inline(never)]
-    fn set_aside_unless_dead(&mut self, to: NonNull<Header>) {
+    fn edge_to_set_aside(&mut self, node: NonNull<Links>, to: NonNull<Header>) {
         // SAFETY: allocated, as in `edge`.
-        if !unsafe { to.as_ref() }.has(flags::DEAD) {
+        if unsafe { to.as_ref() }.has(flags::DEAD) {
+            self.drops_needed = true;
+        } else if self.takes_set_aside {
+            let provisional = self.action == Action::Gather;
+            self.push_pending(Links::take_set_aside(node, provisional));
+            self.note_taken(to);
+            self.taken_aside += 1;
+            // SAFETY: the links of a tracked, allocated object.
+            let links = unsafe { node.as_ref() };
+            self.internal_only += usize::from(links.decrement_refs());
+        } else {
+            self.drops_needed = true;
             self.set_aside.push(to);
         }
     }

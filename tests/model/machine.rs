@@ -1008,7 +1008,15 @@ impl Model {
     /// `RES`, or a live object not in `set`.
     fn reachable_within(&self, set: &[bool]) -> Vec<bool> {
         let mut reached = vec![false; self.objs.len()];
-        let mut stack: Vec<usize> = self.roots.iter().chain(&self.res).copied().collect();
+        // The object being allocated (`alloc`) is held by its first handle,
+        // from outside any set that takes it in.
+        let mut stack: Vec<usize> = self
+            .roots
+            .iter()
+            .chain(&self.res)
+            .chain(&self.newborn)
+            .copied()
+            .collect();
         for (id, o) in self.objs.iter().enumerate() {
             if !o.dead && !set[id] {
                 stack.extend(&o.edges);
@@ -1058,11 +1066,29 @@ impl Model {
             .collect();
         let full = generation == 2;
         let everything = self.analyse_everything || self.frozen() > 0;
-        let in_set = if full && !everything {
-            self.reached_from_quiet(&collected)
+        // An analysis takes in the objects set aside by `get_mut` that its
+        // edges meet (an edge to one means its `&mut` is gone): what a look
+        // at everything would analyse is `collected` and those it meets.
+        let all = if analysed {
+            self.with_set_aside_met(&collected)
         } else {
             collected.clone()
         };
+        let in_set = if full && !everything {
+            let mut with_aside = collected.clone();
+            for (id, o) in self.objs.iter().enumerate() {
+                with_aside[id] |= analysed && !o.dead && o.generation == SET_ASIDE;
+            }
+            self.reached_from_quiet(&with_aside)
+        } else {
+            all.clone()
+        };
+        // The objects set aside that the set took in move up with it.
+        let collected: Vec<bool> = collected
+            .iter()
+            .zip(&in_set)
+            .map(|(&c, &s)| c || s)
+            .collect();
         if full && analysed {
             self.analyse_everything &= !everything;
             for (o, _) in self.objs.iter_mut().zip(&in_set).filter(|(_, &s)| s) {
@@ -1070,19 +1096,8 @@ impl Model {
             }
         }
         let reached = self.reachable_within(&in_set);
-        // Objects set aside that the set's traces meet come back, into
-        // generation 0 and quiet, once the analysis is over.
-        let returning: Vec<usize> = (0..self.objs.len())
-            .filter(|&id| in_set[id] && analysed)
-            .flat_map(|id| self.objs[id].edges.clone())
-            .collect();
-        for id in returning {
-            let o = &mut self.objs[id];
-            if !o.dead && o.generation == SET_ASIDE {
-                o.generation = 0;
-                o.quiet = true;
-            }
-        }
+        // The set holds every object set aside that its edges meet (see
+        // `all`): none is left to come back when the analysis ends.
         let mut garbage = Vec::new();
         let mut survivors = 0;
         let mut analysed_alive = 0;
@@ -1104,12 +1119,12 @@ impl Model {
         if full && analysed {
             self.full_survivors = analysed_alive;
         }
-        if in_set != collected {
+        if in_set != all {
             // The claim that lets full collections start from the quiet
             // objects: it finds all that a look at everything would.
-            let reached_in_all = self.reachable_within(&collected);
+            let reached_in_all = self.reachable_within(&all);
             let all_garbage: Vec<usize> = (0..self.objs.len())
-                .filter(|&id| collected[id] && !reached_in_all[id])
+                .filter(|&id| all[id] && !reached_in_all[id])
                 .collect();
             assert_eq!(
                 garbage, all_garbage,
@@ -1177,6 +1192,25 @@ impl Model {
             self.drop_value(id);
         }
         found - resurrected_count
+    }
+
+    /// `collected` and the objects set aside by `get_mut` that its edges
+    /// meet, through other such objects too: what an analysis of
+    /// `collected` takes in.
+    fn with_set_aside_met(&self, collected: &[bool]) -> Vec<bool> {
+        let mut in_set = collected.to_vec();
+        let mut stack: Vec<usize> = (0..self.objs.len())
+            .filter(|&id| collected[id])
+            .flat_map(|id| self.objs[id].edges.iter().copied())
+            .collect();
+        while let Some(id) = stack.pop() {
+            let o = &self.objs[id];
+            if !in_set[id] && !o.dead && o.generation == SET_ASIDE {
+                in_set[id] = true;
+                stack.extend(&o.edges);
+            }
+        }
+        in_set
     }
 
     /// What a full collection analyses, out of the objects `collected`:

@@ -8,7 +8,9 @@
 //!    stack, statics, untracked owners, older generations. Objects with a
 //!    count above zero, and all they reach, are alive (`move_unreachable`,
 //!    done here with an explicit stack, never recursion); they move up a
-//!    generation. The rest is garbage.
+//!    generation. The rest is garbage. An object that `Gc::get_mut` set
+//!    aside (in no list) joins the set when an edge from the set meets
+//!    it, in every first analysis (`Tracer::take_set_aside_objects`).
 //!
 //!    A full collection's set is not the whole heap but what the objects
 //!    that reported a lost reference reach ([`Extent::Reported`]): its
@@ -295,7 +297,12 @@ fn collect_locked(
             Links::take_for_analysis(older, &mut set, true);
         }
         Links::take_for_analysis(young, &mut set, full);
-        (FirstPass::Subtract, Some(set.len()))
+        (
+            FirstPass::Subtract {
+                takes_set_aside: true,
+            },
+            Some(set.len()),
+        )
     };
     // A finalizer to run, or a watcher to tell, runs user code before the
     // drops, and the DEAD marks must wait for it. While no callback weak
@@ -396,9 +403,9 @@ fn collect_locked(
     resurrected_before.sort_unstable();
     let dropped_early = verdict.dropped_early;
     // (Objects allocated by a trace, gathered from generation 0, were not
-    // counted in `total`.)
+    // counted in `total`; the objects set aside that the set took in are.)
     let survivors = total.map_or(reached, |total| {
-        total.saturating_sub(garbage.len() + dropped_early)
+        (total + verdict.taken_aside).saturating_sub(garbage.len() + dropped_early)
     });
     note_survivors(st, generation, survivors);
 
@@ -551,10 +558,15 @@ fn finalize_and_recheck(
         let strong = unsafe { header.as_ref() }.strong();
         links(header).begin_analysis(strong);
     }
+    // Its set is the garbage still undecided, no more: an object set aside
+    // since (by a finalizer) is not taken in, but comes back into
+    // generation 0, quiet.
     let mut still_garbage = find_unreachable(
         st,
         garbage,
-        FirstPass::Subtract,
+        FirstPass::Subtract {
+            takes_set_aside: false,
+        },
         first_panic,
         |header| {
             // Loud again, as an analysis leaves the objects it sees: all
@@ -668,8 +680,10 @@ fn release_without_drops(st: &State, garbage: &[NonNull<Header>]) {
 /// How the first pass of an analysis ([`find_unreachable`]) finds its set.
 enum FirstPass {
     /// The set is given whole, and traced in order
-    /// ([`Action::SubtractInternal`]).
-    Subtract,
+    /// ([`Action::SubtractInternal`]); if `takes_set_aside`, with the
+    /// objects set aside by `Gc::get_mut` that its edges meet
+    /// ([`Tracer::take_set_aside_objects`]).
+    Subtract { takes_set_aside: bool },
     /// The set grows from `roots` ([`Action::Gather`]). `room` is the most
     /// objects the set is expected to come to (`usize::MAX` if unknown):
     /// its buffer grows no further than that while it suffices.
@@ -724,12 +738,16 @@ fn find_unreachable(
     let mut dropped_early = 0;
     let mut tracer;
     match first_pass {
-        FirstPass::Subtract => {
+        FirstPass::Subtract { takes_set_aside } => {
             tracer = Tracer::over(Action::SubtractInternal, set);
+            if takes_set_aside {
+                tracer.take_set_aside_objects();
+            }
             subtract_in_order(&mut tracer, &mut trace_panic);
         }
         FirstPass::Gather { ref roots, room } => {
             tracer = Tracer::over(Action::Gather, set);
+            tracer.take_set_aside_objects();
             let drop_closed = |tracer: &mut Tracer| {
                 let dropped = drop_gathered_garbage(st, tracer, first_panic);
                 dropped_early += dropped;
@@ -745,8 +763,9 @@ fn find_unreachable(
             }
             true
         }
-        FirstPass::Subtract => false,
+        FirstPass::Subtract { .. } => false,
     };
+    let taken_aside = tracer.taken_aside();
     let returning = tracer.take_set_aside();
     let all_internal = tracer.internal_only() == tracer.pending_len() && trace_panic.is_none();
     let needs_events = tracer.needs_events();
@@ -768,6 +787,7 @@ fn find_unreachable(
             garbage,
             needs_events,
             dropped_early,
+            taken_aside,
         };
     }
     // A handed-on object's links are list links again (`Mark::Outside`),
@@ -843,6 +863,7 @@ fn find_unreachable(
         garbage: finish_analysis(st, set, returning),
         needs_events: None,
         dropped_early,
+        taken_aside,
     }
 }
 
@@ -861,6 +882,10 @@ struct Verdict {
     /// already ([`drop_gathered_garbage`]): they are in neither `garbage`
     /// nor the survivors.
     dropped_early: usize,
+    /// How many objects set aside by `Gc::get_mut` the set took in
+    /// ([`Tracer::take_set_aside_objects`]): they are in the garbage or
+    /// the survivors, but were in no generation when it began.
+    taken_aside: usize,
 }
 
 /// The first pass of a full collection ([`Action::Gather`]): traces the
@@ -977,10 +1002,14 @@ fn gather_from_roots(
 ///
 /// - while a weak reference with a callback exists: the callbacks that
 ///   garbage owns are cancelled first (`notify_watchers`);
-/// - if the set refers to an object that `Gc::get_mut` set aside: the
-///   drops could kill it, and what it holds would die or become garbage
-///   before the rest of the collection is analysed. (It comes back into
-///   generation 0 when the analysis ends, `finish_analysis`.)
+/// - while a trace has begun to watch an object the pass condemned in
+///   advance (`State::watched_in_analysis`).
+///
+/// An object that `Gc::get_mut` set aside and that the set refers to is
+/// a member of the set: the pass takes it in
+/// ([`Tracer::take_set_aside_objects`]). (Left out, its drop by the set's
+/// drops would have made what it held garbage found in the same
+/// collection; before it was taken in, such a set waited for the end.)
 ///
 /// Otherwise the references that the drops give up lead only to members
 /// and to objects outside every list (untracked, acyclic), none of which
@@ -1005,7 +1034,7 @@ fn drop_gathered_garbage(
     tracer: &mut Tracer,
     first_panic: &mut Option<Panic>,
 ) -> usize {
-    if st.callback_weaks.get() > 0 || tracer.has_set_aside() || st.watched_in_analysis.get() {
+    if st.callback_weaks.get() > 0 || st.watched_in_analysis.get() {
         return 0;
     }
     st.set_analysing(false);
@@ -1025,12 +1054,19 @@ fn address(header: NonNull<Header>) -> usize {
 }
 
 /// The first pass of a young collection ([`Action::SubtractInternal`]):
-/// traces every object of the set, in order.
+/// traces every object of the set, in order, and the objects set aside
+/// that it takes in after them.
 #[inline(never)]
 fn subtract_in_order(tracer: &mut Tracer, trace_panic: &mut Option<Panic>) {
     let mut traced = 0;
     steps_catching(trace_panic, || {
-        let Some(header) = tracer.pending_at(traced) else {
+        // What spilled from `pending` (objects set aside, taken in) joins
+        // the set once the rest is traced.
+        let next = tracer.pending_at(traced).or_else(|| {
+            tracer.settle(usize::MAX);
+            tracer.pending_at(traced)
+        });
+        let Some(header) = next else {
             return false;
         };
         traced += 1;
@@ -1040,7 +1076,9 @@ fn subtract_in_order(tracer: &mut Tracer, trace_panic: &mut Option<Panic>) {
 }
 
 /// Ends an analysis whose garbage is `garbage`: takes back into generation
-/// 0 the set-aside objects that edges from the set met; returns `garbage`.
+/// 0 the set-aside objects that edges from the set met and did not take
+/// in (a second look at garbage keeps its set,
+/// [`Tracer::take_set_aside_objects`]); returns `garbage`.
 ///
 /// Out of line, as are `Links::take_for_analysis` and `Links::make_old`:
 /// inlined into `collect_locked`, they moved the spills of its mark pass

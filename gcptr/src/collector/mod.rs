@@ -422,8 +422,10 @@ pub(crate) fn untrack(header: NonNull<Header>, caller: &str) {
 /// `Gc::get_mut` lends out its value: a collection must not trace a value
 /// that is mutably borrowed. The object comes back (into generation 0) at
 /// its next lost reference (`lost_reference`), or when an analysis sees a
-/// reference to it from a traced object; neither can happen while the
-/// `&mut` lives, since both need a second `Gc`.
+/// reference to it from a traced object, which takes it into its set
+/// (`Tracer::take_set_aside_objects`); neither can happen while the
+/// `&mut` lives, since both need a second `Gc` (or the one lent from,
+/// held by a traced value that shows no edges while mutably borrowed).
 ///
 /// An acyclic object becomes tracked here for good, so it is counted as a
 /// tracked allocation now: its death will be counted as a tracked one.
