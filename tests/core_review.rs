@@ -618,3 +618,31 @@ fn set_aside_objects_taken_into_garbage_are_finalized_and_resurrected_as_peers()
     assert!(finalized().is_empty(), "finalizers ran once");
     assert_eq!(take_drops(), [2, 5]);
 }
+
+/// While the `&mut` that `get_mut` lent lives, its handle sits in a
+/// mutably borrowed `RefCell` of a listed object: the collections that run
+/// meanwhile (young and full, each tracing that object) show no edge to
+/// it, so none takes it in or reads its value (Miri checks the write
+/// through the `&mut` after them), and once the borrow ends the cycle it
+/// closes is found.
+#[test]
+fn a_set_aside_object_whose_mut_lives_is_not_taken_in() {
+    gcptr::disable();
+    take_drops();
+    let holder = Node::new(1);
+    holder.link(&Node::new(2));
+    // A loss: the full collection starts from `holder`.
+    drop(holder.clone());
+    {
+        let mut edges = holder.edges.borrow_mut();
+        let value = Gc::get_mut(&mut edges[0]).expect("unique");
+        assert_eq!(gcptr::collect_generation(0), 0);
+        assert_eq!(gcptr::collect(), 0);
+        value.log.0 += 10;
+        value.edges.get_mut().push(holder.clone());
+    }
+    drop(holder);
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(take_drops(), [1, 12]);
+    gcptr::enable();
+}
