@@ -230,10 +230,8 @@ impl core::fmt::Debug for DeathCallback {
 /// not run. So an object that holds a handle is tracked by the collector
 /// even if it owns no `Gc`, as CPython tracks its weak reference objects.
 /// That holder must be one the collection examines: as in CPython, a
-/// young collection leaves an older holder out, and any collection leaves
-/// out a holder that [`Gc::get_mut`] set aside and that has lost no
-/// reference since (its last handle moved into the cycle); such a holder
-/// dies by count once the garbage is dropped, and its callback runs first.
+/// young collection leaves an older holder out; such a holder dies by
+/// count once the garbage is dropped, and its callback runs first.
 ///
 /// # Examples
 ///
