@@ -158,6 +158,27 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 /// `body` they are references to the clones. The arguments arrive as one
 /// tuple: call it with `closure.call((x, y))`, or `call(())` for none.
 ///
+/// Each capture is cloned with a method call (`a.clone()`), so a name bound
+/// to a reference to a `Gc` captures the `Gc` itself: a function's
+/// `&Gc<T>` parameter, or the capture of an enclosing `gc_closure!`, which
+/// its body sees as a reference.
+///
+/// ```
+/// use std::cell::Cell;
+/// use gcptr::{gc_closure, Gc};
+///
+/// // `counter` is a reference here, but the closure keeps a `Gc`.
+/// fn bumper(counter: &Gc<Cell<u32>>) -> impl Fn() {
+///     let bump = gc_closure!([counter] move || counter.set(counter.get() + 1));
+///     move || bump.call(())
+/// }
+/// let counter = Gc::new(Cell::new(0));
+/// let bump = bumper(&counter);
+/// bump();
+/// assert_eq!(counter.get(), 1);
+/// assert_eq!(Gc::strong_count(&counter), 2, "the closure holds a clone");
+/// ```
+///
 /// A capture that is not listed makes the closure non-`Copy`, which is a
 /// compile error: a `Gc` hidden from the collector cannot slip in.
 ///
@@ -182,13 +203,13 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 macro_rules! gc_closure {
     ([$($capture:ident),* $(,)?] move || $body:expr) => {
         $crate::GcClosure::new(
-            ($(::core::clone::Clone::clone(&$capture),)*),
+            ($($capture.clone(),)*),
             move |($($capture,)*): &_, (): ()| $body,
         )
     };
     ([$($capture:ident),* $(,)?] move |$($arg:ident $(: $ty:ty)?),* $(,)?| $body:expr) => {
         $crate::GcClosure::new(
-            ($(::core::clone::Clone::clone(&$capture),)*),
+            ($($capture.clone(),)*),
             move |($($capture,)*): &_, ($($arg,)*): ($($crate::__gc_closure_arg_type!($($ty)?),)*)| $body,
         )
     };

@@ -230,8 +230,12 @@ pub unsafe trait Trace {
 /// ([`Gc::on_death`](crate::Gc::on_death),
 /// [`Gc::downgrade_with`](crate::Gc::downgrade_with)) is dropped without
 /// running.
-/// An object resurrected by the finalizer that its count reaching zero ran
-/// keeps its weak references, as nothing cleared them.
+/// A death by count clears nothing before the finalizer, as in CPython:
+/// while it runs, the object's `Weak`s still upgrade and weak maps still
+/// return it (a `WeakValueMap` cache that the finalizer reads finds the
+/// dying object; a handle so obtained and dropped before the finalizer
+/// returns does not run it again). An object that such a finalizer
+/// resurrects keeps its weak references, as nothing cleared them.
 ///
 /// ```
 /// use std::cell::RefCell;
