@@ -111,7 +111,11 @@ impl Element {
     }
 
     fn tags(&self) -> Vec<String> {
-        self.children.borrow().iter().map(|c| c.tag.clone()).collect()
+        self.children
+            .borrow()
+            .iter()
+            .map(|c| c.tag.clone())
+            .collect()
     }
 }
 
@@ -159,13 +163,24 @@ fn document_tree_with_listeners_that_capture_their_nodes() {
     text.dispatch("click");
     assert_eq!(text.clicks.get(), 1);
     assert_eq!(body.tags(), ["button"]);
-    assert_eq!(body.clicks.get(), 2, "the banner left the tree before bubbling");
-    assert!(text.parent.borrow().upgrade().is_some(), "text is still the banner's child");
+    assert_eq!(
+        body.clicks.get(),
+        2,
+        "the banner left the tree before bubbling"
+    );
+    assert!(
+        text.parent.borrow().upgrade().is_some(),
+        "text is still the banner's child"
+    );
     drop((banner, text));
     // The banner's handler captures the banner, and the text's the text:
     // only a collection frees them.
     assert_eq!(take_log(), Vec::<String>::new());
-    assert_eq!(gcptr::collect(), 4, "the banner, the text and their handlers");
+    assert_eq!(
+        gcptr::collect(),
+        4,
+        "the banner, the text and their handlers"
+    );
     assert_eq!(take_log_sorted(), ["drop banner", "drop text"]);
 
     // The button is removed while its listener is registered.
@@ -186,7 +201,13 @@ fn document_tree_with_listeners_that_capture_their_nodes() {
     assert_eq!(take_log(), ["drop document"]);
     assert!(weak_body.upgrade().is_some());
     assert!(
-        weak_body.upgrade().unwrap().parent.borrow().upgrade().is_none(),
+        weak_body
+            .upgrade()
+            .unwrap()
+            .parent
+            .borrow()
+            .upgrade()
+            .is_none(),
         "its parent link is dead"
     );
     assert_eq!(gcptr::collect(), 2);
@@ -214,7 +235,11 @@ fn a_once_listener_unregisters_itself_mid_dispatch() {
         node.add_listener(gc_coerce!(Gc::new(later) => dyn GcFn<(&'static str,)>));
     });
     node.add_listener(gc_coerce!(Gc::new(once) => dyn GcFn<(&'static str,)>));
-    assert_eq!(Gc::strong_count(&node), 2, "the handle and the listener's capture");
+    assert_eq!(
+        Gc::strong_count(&node),
+        2,
+        "the handle and the listener's capture"
+    );
     node.dispatch("load");
     assert_eq!(calls.get(), 1, "the new listener waited for the next event");
     assert_eq!(
@@ -226,7 +251,11 @@ fn a_once_listener_unregisters_itself_mid_dispatch() {
     assert_eq!(calls.get(), 101);
     drop(node);
     assert_eq!(take_log(), ["drop node"], "no cycle left: it died by count");
-    assert_eq!(Gc::strong_count(&calls), 1, "the remaining listener died with the node");
+    assert_eq!(
+        Gc::strong_count(&calls),
+        1,
+        "the remaining listener died with the node"
+    );
 }
 
 // ---------------------------------------------------------------------
@@ -271,7 +300,10 @@ fn intern(name: &str) -> Gc<Symbol> {
     }
     // Made outside the cache's borrow: an automatic collection that
     // `Gc::new` starts may run a finalizer that reads the cache.
-    let symbol = Gc::new(Symbol { name: name.into(), alias: RefCell::new(None) });
+    let symbol = Gc::new(Symbol {
+        name: name.into(),
+        alias: RefCell::new(None),
+    });
     INTERNED.with(|c| c.borrow_mut().insert(name.into(), &symbol));
     symbol
 }
@@ -351,7 +383,12 @@ fn interning_cache_on_a_weak_value_map() {
     drop((again, held));
     assert_eq!(
         take_log_sorted(),
-        ["del b (cached: true)", "del self (cached: true)", "drop b", "drop self"]
+        [
+            "del b (cached: true)",
+            "del self (cached: true)",
+            "drop b",
+            "drop self"
+        ]
     );
     assert!(INTERNED.with(|c| c.borrow().is_empty()));
 }
@@ -379,7 +416,10 @@ impl Drop for Subject {
 
 impl Subject {
     fn new(name: &'static str) -> Gc<Subject> {
-        Gc::new(Subject { name, observers: RefCell::new(Vec::new()) })
+        Gc::new(Subject {
+            name,
+            observers: RefCell::new(Vec::new()),
+        })
     }
 
     fn subscribe(&self, observer: Gc<dyn Observer>) {
@@ -478,7 +518,11 @@ fn observers_unsubscribe_mid_notification_and_subjects_die_first() {
     prices.subscribe(gc_coerce!(logger("orphan", 1, &prices) => dyn Observer));
 
     prices.notify_all(1);
-    assert_eq!(take_log(), ["drop observer orphan"], "it unsubscribed, and nothing held it");
+    assert_eq!(
+        take_log(),
+        ["drop observer orphan"],
+        "it unsubscribed, and nothing held it"
+    );
     prices.notify_all(2);
     prices.notify_all(3);
     assert_eq!(*early.heard.borrow(), [1, 2]);
@@ -490,13 +534,23 @@ fn observers_unsubscribe_mid_notification_and_subjects_die_first() {
     assert_eq!(take_log(), ["drop subject prices"]);
     assert!(early.watching.borrow().upgrade().is_none());
     assert!(late.watching.borrow().upgrade().is_none());
-    assert_eq!(Gc::strong_count(&late), 1, "the subject's list let go of it");
+    assert_eq!(
+        Gc::strong_count(&late),
+        1,
+        "the subject's list let go of it"
+    );
     drop((early, late));
-    assert_eq!(take_log_sorted(), ["drop observer early", "drop observer late"]);
+    assert_eq!(
+        take_log_sorted(),
+        ["drop observer early", "drop observer late"]
+    );
 
     // A subject whose observer holds it: a cycle through `dyn Observer`.
     let clock = Subject::new("clock");
-    let mirror = Gc::new(Mirror { subject: clock.clone(), last: Cell::new(0) });
+    let mirror = Gc::new(Mirror {
+        subject: clock.clone(),
+        last: Cell::new(0),
+    });
     clock.subscribe(gc_coerce!(mirror.clone() => dyn Observer));
     clock.notify_all(7);
     assert_eq!(mirror.last.get(), 7);
@@ -505,7 +559,10 @@ fn observers_unsubscribe_mid_notification_and_subjects_die_first() {
     assert!(weak_clock.upgrade().is_some(), "the cycle keeps it");
     assert_eq!(take_log(), Vec::<String>::new());
     assert_eq!(gcptr::collect(), 2);
-    assert_eq!(take_log_sorted(), ["drop observer mirror", "drop subject clock"]);
+    assert_eq!(
+        take_log_sorted(),
+        ["drop observer mirror", "drop subject clock"]
+    );
     assert!(weak_clock.upgrade().is_none());
 }
 
@@ -527,7 +584,11 @@ fn weakly_held_observers_in_a_weak_set() {
     assert_eq!(audience.len(), 3);
     drop(gone);
     assert_eq!(take_log(), ["drop observer gone"]);
-    assert_eq!(audience.len(), 2, "an entry is gone as soon as its observer dies");
+    assert_eq!(
+        audience.len(),
+        2,
+        "an entry is gone as soon as its observer dies"
+    );
 
     // Notify: the subject's own list is the set's live members, for one
     // round; the quitter asks the subject to drop it, and we drop it from
@@ -545,7 +606,11 @@ fn weakly_held_observers_in_a_weak_set() {
     drop((keep, quitter, subject));
     assert_eq!(
         take_log_sorted(),
-        ["drop observer keep", "drop observer quitter", "drop subject weak"]
+        [
+            "drop observer keep",
+            "drop observer quitter",
+            "drop subject weak"
+        ]
     );
     assert!(audience.is_empty());
 }
@@ -605,7 +670,10 @@ enum Expr {
 impl Env {
     fn new(parent: Option<Gc<Env>>) -> Gc<Env> {
         LIVE.with(|l| l.set(l.get() + 1));
-        Gc::new(Env { vars: RefCell::new(HashMap::new()), parent })
+        Gc::new(Env {
+            vars: RefCell::new(HashMap::new()),
+            parent,
+        })
     }
 
     fn lookup(&self, name: &str) -> Value {
@@ -632,7 +700,11 @@ impl Drop for Env {
 impl Function {
     fn new(param: &str, body: Expr, env: &Gc<Env>) -> Value {
         LIVE.with(|l| l.set(l.get() + 1));
-        Value::Function(Gc::new(Function { param: param.into(), body, env: env.clone() }))
+        Value::Function(Gc::new(Function {
+            param: param.into(),
+            body,
+            env: env.clone(),
+        }))
     }
 }
 
@@ -651,7 +723,9 @@ fn eval(expr: &Expr, env: &Gc<Env>) -> Value {
             _ => panic!("added a function"),
         },
         Expr::Call(f, arg) => {
-            let Value::Function(f) = eval(f, env) else { panic!("called an int") };
+            let Value::Function(f) = eval(f, env) else {
+                panic!("called an int")
+            };
             let arg = eval(arg, env);
             let frame = Env::new(Some(f.env.clone()));
             frame.define(&f.param, arg);
@@ -684,10 +758,19 @@ fn interpreter_environments_stay_bounded_under_automatic_collection() {
         // def step(): x = i; inc = lambda n: n + one + x; return inc(inc(0))
         let scope = Env::new(Some(global.clone()));
         scope.define("x", Value::Int(i % 7));
-        let inc = Function::new("n", Expr::Add(var("n"), Box::new(Expr::Add(var("one"), var("x")))), &scope);
+        let inc = Function::new(
+            "n",
+            Expr::Add(var("n"), Box::new(Expr::Add(var("one"), var("x")))),
+            &scope,
+        );
         scope.define("inc", inc);
-        let call = Expr::Call(var("inc"), Box::new(Expr::Call(var("inc"), Box::new(Expr::Int(0)))));
-        let Value::Int(result) = eval(&call, &scope) else { panic!("not an int") };
+        let call = Expr::Call(
+            var("inc"),
+            Box::new(Expr::Call(var("inc"), Box::new(Expr::Int(0)))),
+        );
+        let Value::Int(result) = eval(&call, &scope) else {
+            panic!("not an int")
+        };
         assert_eq!(result, 2 * (1 + i % 7));
         total += result;
         drop(scope);
@@ -698,7 +781,10 @@ fn interpreter_environments_stay_bounded_under_automatic_collection() {
     // call frames die by count); generation 0 holds at most its threshold.
     let bound = 2 * gcptr::threshold()[0] as isize + 16;
     assert!(peak <= bound, "peak of {peak} live objects, over {bound}");
-    assert!(gcptr::stats()[0].collections > 0, "the automatic collector ran");
+    assert!(
+        gcptr::stats()[0].collections > 0,
+        "the automatic collector ran"
+    );
     gcptr::collect();
     assert_eq!(live() - base, 1, "only the global scope is left");
     drop(global);
@@ -726,7 +812,10 @@ fn replaced_closures_in_a_global_table_are_reclaimed() {
         scope.define("self", f.clone());
         global.define(&name, f);
         if i % 11 == 0 {
-            global.vars.borrow_mut().remove(&format!("f{}", (i + 2) % 5));
+            global
+                .vars
+                .borrow_mut()
+                .remove(&format!("f{}", (i + 2) % 5));
         }
         let Value::Int(two) = eval(&Expr::Call(var(&name), Box::new(Expr::Int(1))), &global) else {
             panic!("not an int")

@@ -95,6 +95,33 @@ unsafe impl<C: Trace, F: Copy + 'static> Trace for GcClosure<C, F> {
     }
 }
 
+/// What `gc_closure!` demands of its function: `Copy`, which a closure is
+/// only when it owns nothing of its own, so that every owned capture was
+/// listed (and is traced). Its own trait so that the error names the fix.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "this `gc_closure!` uses a variable that is not in its capture list",
+    label = "a variable used in here is moved into the closure unlisted",
+    note = "list each variable the body uses in the brackets, as `gc_closure!([a, b] move || ...)`: \
+            listed captures are cloned into a tuple that the collector traces; the function \
+            itself must own nothing (be `Copy`), so that no `Gc` hides from the collector"
+)]
+pub trait CapturesListed: Copy {}
+
+// Not recommended, so that an error names `CapturesListed` and its fix
+// rather than `Copy` (Rust 1.85; older compilers ignore the attribute).
+#[diagnostic::do_not_recommend]
+impl<F: Copy> CapturesListed for F {}
+
+/// `GcClosure::new` for `gc_closure!`, whose check names the fix.
+#[doc(hidden)]
+pub fn __listed<C: Trace, A, R, F>(captures: C, function: F) -> GcClosure<C, F>
+where
+    F: CapturesListed + Fn(&C, A) -> R + 'static,
+{
+    GcClosure { captures, function }
+}
+
 impl<C, F> fmt::Debug for GcClosure<C, F> {
     /// `GcClosure`: neither a function nor its captures can be shown.
     ///
@@ -202,13 +229,13 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 #[macro_export]
 macro_rules! gc_closure {
     ([$($capture:ident),* $(,)?] move || $body:expr) => {
-        $crate::GcClosure::new(
+        $crate::__private::gc_closure_listed(
             ($($capture.clone(),)*),
             move |($($capture,)*): &_, (): ()| $body,
         )
     };
     ([$($capture:ident),* $(,)?] move |$($arg:ident $(: $ty:ty)?),* $(,)?| $body:expr) => {
-        $crate::GcClosure::new(
+        $crate::__private::gc_closure_listed(
             ($($capture.clone(),)*),
             move |($($capture,)*): &_, ($($arg,)*): ($($crate::__gc_closure_arg_type!($($ty)?),)*)| $body,
         )
