@@ -219,6 +219,35 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 /// assert_eq!(greet.call(("world",)), "hello, world");
 /// ```
 ///
+/// An argument that borrows (`|event: &Event|`) gets one lifetime, not
+/// any: the closure implements `GcFn<(&'x Event,)>` for the one `'x` that
+/// its uses infer, so it can be stored as `dyn GcFn<(&'static str,)>` but
+/// not as `dyn for<'a> GcFn<(&'a Event,)>` (the compiler says that the
+/// "implementation of `FnOnce` is not general enough"). For a handler that
+/// takes borrowed arguments, write the function as an `fn` item, which is
+/// general over its lifetimes, and pass it to [`GcClosure::new`] with the
+/// captures:
+///
+/// ```
+/// use std::cell::Cell;
+/// use gcptr::{gc_coerce, Gc, GcClosure, GcFn};
+///
+/// struct Event {
+///     name: String,
+/// }
+///
+/// fn remember((last,): &(Gc<Cell<usize>>,), event: &Event) {
+///     last.set(event.name.len());
+/// }
+///
+/// let last = Gc::new(Cell::new(0));
+/// let handler: Gc<dyn for<'a> GcFn<&'a Event>> =
+///     gc_coerce!(Gc::new(GcClosure::new((last.clone(),), remember)) => dyn for<'a> GcFn<&'a Event>);
+/// let click = Event { name: "click".into() };
+/// handler.call(&click);
+/// assert_eq!(last.get(), 5);
+/// ```
+///
 /// An unlisted capture is rejected:
 ///
 /// ```compile_fail
