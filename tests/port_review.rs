@@ -272,6 +272,7 @@ struct Symbol {
 
 impl Finalize for Symbol {
     fn finalize(&self) {
+        FINALIZE_CALLS.with(|n| n.set(n.get() + 1));
         // __del__: log, and look itself up in the cache. As in CPython, a
         // death by count leaves the weak references for after the
         // finalizer (the lookup finds the dying symbol, and the handle it
@@ -289,6 +290,8 @@ impl Drop for Symbol {
 }
 
 thread_local! {
+    /// `Symbol::finalize` calls, counted before anything else it does.
+    static FINALIZE_CALLS: Cell<u32> = const { Cell::new(0) };
     static INTERNED: RefCell<WeakValueMap<String, Symbol>> = RefCell::new(WeakValueMap::new());
 }
 
@@ -832,4 +835,62 @@ fn replaced_closures_in_a_global_table_are_reclaimed() {
     drop(global);
     gcptr::collect();
     assert_eq!(live(), base);
+}
+
+/// The natural way to write `intern`, with the allocation inside the
+/// cache's `borrow_mut`: a garbage symbol's finalizer, run by the
+/// automatic collection that this `Gc::new` starts, reads the cache and
+/// panics on the borrow. The panic comes out of `intern`; the collection
+/// still completed (the garbage symbol is dropped, once); the new symbol,
+/// never returned, dies as by count: finalized (its finalizer panics the
+/// same way, a second panic, dropped) and dropped; the cache stays usable
+/// and holds neither. (The `Finalize` docs now say when a finalizer runs
+/// and what this asks of it.)
+#[test]
+fn a_finalizer_run_inside_the_callers_borrow_panics_out_of_gc_new() {
+    let _ = take_log();
+    let old = gcptr::threshold();
+    gcptr::collect();
+    let looped = intern("loop");
+    *looped.alias.borrow_mut() = Some(looped.clone());
+    drop(looped);
+    let calls = FINALIZE_CALLS.with(Cell::get);
+    gcptr::set_threshold([1, old[1], old[2]]);
+    let natural = std::panic::catch_unwind(|| {
+        INTERNED.with(|c| {
+            c.borrow_mut().get_or_insert_with("new".into(), || {
+                Gc::new(Symbol {
+                    name: "new".into(),
+                    alias: RefCell::new(None),
+                })
+            })
+        })
+    });
+    gcptr::set_threshold(old);
+    let payload = natural.err().expect("the finalizer's borrow panicked");
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(message.contains("already mutably borrowed"), "{message}");
+    assert_eq!(
+        FINALIZE_CALLS.with(Cell::get) - calls,
+        2,
+        "both finalizers ran, once each"
+    );
+    assert_eq!(take_log_sorted(), ["drop loop", "drop new"]);
+    assert!(INTERNED.with(|c| c.borrow().is_empty()));
+    // Written the other way (`intern` allocates outside the borrow), the
+    // same collection is harmless.
+    let looped = intern("loop");
+    *looped.alias.borrow_mut() = Some(looped.clone());
+    drop(looped);
+    gcptr::set_threshold([1, old[1], old[2]]);
+    let fresh = intern("new");
+    gcptr::set_threshold(old);
+    assert_eq!(take_log(), ["del loop (cached: false)", "drop loop"]);
+    assert_eq!(INTERNED.with(|c| c.borrow().len()), 1);
+    drop(fresh);
+    assert_eq!(take_log(), ["del new (cached: true)", "drop new"]);
 }

@@ -80,8 +80,9 @@ impl<T: Trace + 'static> Gc<T> {
     ///
     /// If that automatic collection panics (a finalizer, `Drop` or trace of
     /// the garbage it found panicked: see [`collect`](crate::collect)),
-    /// once it is complete. The new object, never returned, dies then: its
-    /// value is dropped.
+    /// once it is complete. The new object, never returned, dies then as by
+    /// count: its finalizer, if its type has one, runs, then its value is
+    /// dropped.
     ///
     /// # Examples
     ///

@@ -273,6 +273,16 @@ pub unsafe trait Trace {
 /// # *a.peer.borrow_mut() = None;
 /// ```
 ///
+/// A finalizer runs where its object dies: where its last handle goes, or
+/// inside a collection, explicit or automatic, and an automatic one may
+/// start at any `Gc::new` (or `new_cyclic`, `make_mut`, ...) of a tracked
+/// object. So it may run while the code that allocates holds a `RefCell`
+/// borrowed: a finalizer that borrows the same cell (a cache it updates, a
+/// log) panics with "already mutably borrowed", and the panic comes out of
+/// that `Gc::new`. Allocate before taking the borrow, or have the finalizer
+/// use `try_borrow` and skip what it cannot reach. (A `Drop` that a
+/// collection runs meets the same.)
+///
 /// An object is the value of one `Gc`: a finalizable value held some other
 /// way (a field of another type, an element of a `Vec` or of a `Gc<[T]>`)
 /// is not one, and only its `Drop` runs, as an attribute's `__del__` waits
