@@ -631,19 +631,10 @@ fn live() -> isize {
     LIVE.with(Cell::get)
 }
 
-#[derive(Trace)]
+#[derive(Trace, Clone)]
 enum Value {
     Int(i64),
     Function(Gc<Function>),
-}
-
-impl Clone for Value {
-    fn clone(&self) -> Value {
-        match self {
-            Value::Int(n) => Value::Int(*n),
-            Value::Function(f) => Value::Function(f.clone()),
-        }
-    }
 }
 
 /// A scope: its own variables, and the scope it was made in.
@@ -701,7 +692,7 @@ impl Drop for Env {
 }
 
 impl Function {
-    fn new(param: &str, body: Expr, env: &Gc<Env>) -> Value {
+    fn value(param: &str, body: Expr, env: &Gc<Env>) -> Value {
         LIVE.with(|l| l.set(l.get() + 1));
         Value::Function(Gc::new(Function {
             param: param.into(),
@@ -761,7 +752,7 @@ fn interpreter_environments_stay_bounded_under_automatic_collection() {
         // def step(): x = i; inc = lambda n: n + one + x; return inc(inc(0))
         let scope = Env::new(Some(global.clone()));
         scope.define("x", Value::Int(i % 7));
-        let inc = Function::new(
+        let inc = Function::value(
             "n",
             Expr::Add(var("n"), Box::new(Expr::Add(var("one"), var("x")))),
             &scope,
@@ -810,7 +801,7 @@ fn replaced_closures_in_a_global_table_are_reclaimed() {
     for i in 0..iterations {
         let name = format!("f{}", i % 5);
         let scope = Env::new(Some(global.clone()));
-        let f = Function::new("n", Expr::Add(var("n"), var("one")), &scope);
+        let f = Function::value("n", Expr::Add(var("n"), var("one")), &scope);
         // The scope remembers its function too: scope -> f -> scope.
         scope.define("self", f.clone());
         global.define(&name, f);
