@@ -153,6 +153,8 @@
 //! | `gc.get_referrers(x)` | [`referrers(&x)`](referrers) |
 //! | `gc.is_tracked(x)` | [`is_tracked(&x)`](is_tracked) |
 //! | `__del__` | [`Finalize`] with `#[gc(finalize)]` |
+//! | a closure that captures objects (`button.on_click = lambda: button.press()`) | [`gc_closure!`]`([button] move \|\| button.press())`, stored as `Box<dyn GcFn>` or `Gc<dyn GcFn>` ([`GcFn`]) |
+//! | duck typing, `list[Observer]` | `Vec<Gc<dyn Observer>>` with `trait Observer: Trace`, each made by [`gc_coerce!`]`(gc => dyn Observer)` |
 //! | `weakref.ref(x)` | [`Gc::downgrade(&x)`](Gc::downgrade) |
 //! | `weakref.ref(x, callback)` | [`Gc::downgrade_with(&x, callback)`](Gc::downgrade_with) |
 //! | `weakref.finalize(x, f)` | [`Gc::on_death(&x, f)`](Gc::on_death) |
