@@ -74,9 +74,17 @@ fn main() {
     assert_eq!(subject.publish("sun"), 1);
     assert_eq!(first.heard.get(), 2);
     assert_eq!(subject.observers.borrow().len(), 1);
-    assert_eq!(Gc::strong_count(&subject), 2, "ours, and the first observer's");
+    assert_eq!(
+        Gc::strong_count(&subject),
+        2,
+        "ours, and the first observer's"
+    );
     drop(first);
     assert_eq!(subject.observers.borrow().len(), 0);
-    assert_eq!(Gc::strong_count(&subject), 1, "the observers let go of it as they died");
+    assert_eq!(
+        Gc::strong_count(&subject),
+        1,
+        "the observers let go of it as they died"
+    );
     println!("all observers gone: the subject's set is empty");
 }

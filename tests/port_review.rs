@@ -12,7 +12,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use gcptr::{gc_closure, gc_coerce, Finalize, Gc, GcFn, Trace, Weak, WeakSet, WeakValueMap};
+use gcptr::{
+    gc_closure, gc_coerce, Finalize, Gc, GcFn, Trace, Weak, WeakKeyMap, WeakSet, WeakValueMap,
+};
 
 thread_local! {
     /// What died (or was finalized), in order, on this thread.
@@ -183,15 +185,26 @@ fn document_tree_with_listeners_that_capture_their_nodes() {
     );
     assert_eq!(take_log_sorted(), ["drop banner", "drop text"]);
 
-    // The button is removed while its listener is registered.
+    // The button is removed while its listener is registered. A side
+    // table keyed by node (a `WeakKeyDictionary` of computed styles) and a
+    // `weakref.finalize` watch it.
+    let mut styles: WeakKeyMap<Element, String> = WeakKeyMap::new();
+    styles.insert(&button, "bold".into());
+    styles.insert(&body, "plain".into());
+    let gone = Gc::on_death(&button, || log("button gone".into()));
     button.remove();
     assert_eq!(body.tags(), Vec::<String>::new());
     let weak_button = Gc::downgrade(&button);
     drop(button);
     assert!(weak_button.upgrade().is_some(), "its handler keeps it");
+    assert!(gone.is_pending());
+    assert_eq!(styles.len(), 2);
     assert_eq!(gcptr::collect(), 2, "the button and its handler");
-    assert_eq!(take_log(), ["drop button"]);
+    assert_eq!(take_log(), ["button gone", "drop button"]);
     assert!(weak_button.upgrade().is_none());
+    assert!(!gone.is_pending());
+    assert_eq!(styles.len(), 1, "the button's style left with it");
+    assert_eq!(styles.get(&body).map(String::as_str), Some("plain"));
 
     // The document goes by count; body, held by its own handler, waits
     // for the collector.
