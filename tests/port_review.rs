@@ -271,6 +271,39 @@ fn a_once_listener_unregisters_itself_mid_dispatch() {
     );
 }
 
+/// A node made with `Gc::new_cyclic` whose listener captures the `&Weak`
+/// that `new_cyclic` lends (Python's `weakref.WeakMethod` idiom): the
+/// listener reaches its node while it lives, and since it holds the node
+/// weakly the node dies by count, with no collection. (Before the
+/// `gc_closure!` fix, capturing `me`, a reference, did not compile.)
+#[test]
+fn a_listener_that_holds_its_node_weakly_dies_by_count() {
+    let _ = take_log();
+    let node = Gc::new_cyclic(|me: &Weak<Element>| {
+        let listener = gc_closure!([me] move |_event| {
+            let node = me.upgrade().expect("the node is alive while it dispatches");
+            node.clicks.set(node.clicks.get() + 1);
+        });
+        Element {
+            tag: "weakly-held".into(),
+            parent: RefCell::new(Weak::new()),
+            children: RefCell::new(Vec::new()),
+            listeners: RefCell::new(vec![
+                gc_coerce!(Gc::new(listener) => dyn GcFn<(&'static str,)>),
+            ]),
+            clicks: Cell::new(0),
+        }
+    });
+    node.dispatch("click");
+    node.dispatch("click");
+    assert_eq!(node.clicks.get(), 2);
+    assert_eq!(Gc::strong_count(&node), 1);
+    assert_eq!(Gc::weak_count(&node), 1, "the listener's capture");
+    drop(node);
+    assert_eq!(take_log(), ["drop weakly-held"], "by count");
+    assert_eq!(gcptr::collect(), 0);
+}
+
 // ---------------------------------------------------------------------
 // 2. An interning cache on a weak-value map, with a logging finalizer.
 // ---------------------------------------------------------------------
@@ -756,6 +789,10 @@ fn var(name: &str) -> Box<Expr> {
 fn interpreter_environments_stay_bounded_under_automatic_collection() {
     gcptr::enable();
     let iterations = if cfg!(miri) { 300 } else { 20_000 };
+    if cfg!(miri) {
+        // Fewer iterations: a lower threshold, so that it is reached.
+        gcptr::set_threshold([60, 10, 10]);
+    }
     let base = live();
     let global = Env::new(None);
     global.define("one", Value::Int(1));
@@ -807,6 +844,10 @@ fn interpreter_environments_stay_bounded_under_automatic_collection() {
 fn replaced_closures_in_a_global_table_are_reclaimed() {
     gcptr::enable();
     let iterations = if cfg!(miri) { 300 } else { 20_000 };
+    if cfg!(miri) {
+        // Fewer iterations: a lower threshold, so that it is reached.
+        gcptr::set_threshold([60, 10, 10]);
+    }
     let base = live();
     let global = Env::new(None);
     global.define("one", Value::Int(1));
