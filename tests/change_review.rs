@@ -605,3 +605,323 @@ fn trace_macros_take_odd_parameter_lists() {
     assert!(!may_own::<bare::Leaf<'static, [Gc<u8>]>>());
     assert_eq!(leaf.0, "leaf");
 }
+
+// ---------------------------------------------------------------------
+// The change after 729dac4 (forty-first session): an analysis takes in
+// the objects `Gc::get_mut` set aside that its edges meet; the derive's
+// check of `Finalize` without `#[gc(finalize)]`; `gc_closure!`'s captures
+// cloned by method call.
+
+thread_local! {
+    static FINALIZED: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    static STASH: RefCell<Vec<Gc<Mortal>>> = const { RefCell::new(Vec::new()) };
+    static RESURRECTS: Cell<bool> = const { Cell::new(false) };
+}
+
+fn take_finalized() -> Vec<u32> {
+    let mut ids = FINALIZED.with(|f| std::mem::take(&mut *f.borrow_mut()));
+    ids.sort_unstable();
+    ids
+}
+
+/// A node with a finalizer that logs its id and, while `RESURRECTS` is
+/// set, stashes a clone of each of its edges (resurrecting its peers).
+#[derive(Trace)]
+#[gc(finalize)]
+struct Mortal {
+    #[gc(skip)]
+    log: DropLog,
+    edges: RefCell<Vec<Gc<Mortal>>>,
+}
+
+impl gcptr::Finalize for Mortal {
+    fn finalize(&self) {
+        FINALIZED.with(|f| f.borrow_mut().push(self.log.0));
+        if RESURRECTS.with(Cell::get) {
+            STASH.with(|s| s.borrow_mut().extend(self.edges.borrow().iter().cloned()));
+        }
+    }
+}
+
+fn mortal(id: u32) -> Gc<Mortal> {
+    Gc::new(Mortal {
+        log: DropLog(id),
+        edges: RefCell::new(Vec::new()),
+    })
+}
+
+/// Makes garbage for young collections to find: a self-cycle.
+fn self_cycle(id: u32) {
+    let n = support::Node::new(id);
+    n.link(&n);
+}
+
+/// Two `&mut`s from `get_mut` live at once, the inner one through a `Vec`
+/// inside the outer's value, the outer's handle in a mutably borrowed
+/// `RefCell` of a young traced object; automatic, young and full
+/// collections run meanwhile (threshold 1). None takes either object in
+/// (Miri would report a read under the `&mut`s, written after); once the
+/// borrows end, the cycle closed through both is found by one collection.
+#[test]
+fn nested_get_mut_borrows_stay_untraced_while_collections_run() {
+    let rounds = if cfg!(miri) { 3 } else { 50 };
+    support::take_drops();
+    let root = support::Node::new(1);
+    let outer = support::Node::new(2);
+    let inner = support::Node::new(3);
+    outer.link(&inner);
+    drop(inner);
+    root.link(&outer);
+    drop(outer);
+    gcptr::set_threshold([1, 1, 1]);
+    {
+        let mut edges = root.edges.borrow_mut();
+        let outer_value = Gc::get_mut(&mut edges[0]).expect("the only handle");
+        let inner_edges = outer_value.edges.get_mut();
+        let inner_value = Gc::get_mut(&mut inner_edges[0]).expect("the only handle");
+        for i in 0..rounds {
+            self_cycle(100 + i);
+            gcptr::collect_generation(0);
+            self_cycle(200 + i);
+            gcptr::collect_generation(1);
+            self_cycle(300 + i);
+            gcptr::collect();
+            // Writes after every collection: a read of either value by
+            // the collections would be a read under a live `&mut`.
+            inner_value
+                .edges
+                .get_mut()
+                .push(support::Node::new(1000 + i));
+            inner_value.edges.get_mut().pop();
+            outer_value.log.0 = 2;
+        }
+    }
+    gcptr::set_threshold([700, 10, 10]);
+    gcptr::collect();
+    assert!(support::take_drops().iter().all(|&id| id >= 100));
+    // inner -> root closes root -> outer -> inner.
+    let inner = root.edges.borrow()[0].edges.borrow()[0].clone();
+    inner.link(&root);
+    drop(inner);
+    drop(root);
+    assert_eq!(gcptr::collect(), 3);
+    assert_eq!(support::take_drops(), [1, 2, 3]);
+}
+
+/// A finalizer run while a `get_mut` borrow lives (by the collection
+/// that a `Gc::new` in the borrow's scope starts) asks `referrers` of a
+/// leaf that the borrowed object holds: a listed holder is among them,
+/// the set-aside holder is not (an `ObjectRef` to it would downcast to a second handle), and the
+/// borrow is written after.
+#[test]
+fn a_finalizer_run_under_a_get_mut_borrow_cannot_find_the_borrowed_object() {
+    thread_local!(static LEAF: RefCell<Option<Gc<Mortal>>> = const { RefCell::new(None) });
+    thread_local!(static FOUND: RefCell<Vec<*const ()>> = const { RefCell::new(Vec::new()) });
+    #[derive(Trace)]
+    #[gc(finalize)]
+    struct Asker(RefCell<Option<Gc<Asker>>>);
+    impl gcptr::Finalize for Asker {
+        fn finalize(&self) {
+            if let Some(leaf) = LEAF.with(|l| l.borrow().clone()) {
+                let found = gcptr::referrers(&leaf);
+                FOUND.with(|f| f.borrow_mut().extend(found.iter().map(|r| r.address())));
+            }
+        }
+    }
+    take_finalized();
+    let leaf = mortal(7);
+    let mut holder = mortal(8);
+    holder.edges.borrow_mut().push(leaf.clone());
+    let listed = mortal(11);
+    listed.edges.borrow_mut().push(leaf.clone());
+    let listed_address = Gc::as_ptr(&listed).cast::<()>();
+    LEAF.with(|l| *l.borrow_mut() = Some(leaf));
+    let holder_address = Gc::as_ptr(&holder).cast::<()>();
+    gcptr::set_threshold([1, 1, 1]);
+    {
+        let value = Gc::get_mut(&mut holder).expect("the only handle");
+        let asker = Gc::new(Asker(RefCell::new(None)));
+        *asker.0.borrow_mut() = Some(asker.clone());
+        drop(asker);
+        for _ in 0..3 {
+            self_cycle(50);
+        }
+        gcptr::collect();
+        value.log.0 = 9;
+        value.edges.get_mut().push(mortal(10));
+    }
+    gcptr::set_threshold([700, 10, 10]);
+    let found = FOUND.with(|f| f.borrow().clone());
+    assert!(
+        found.contains(&listed_address),
+        "the listed holder is found"
+    );
+    assert!(
+        !found.contains(&holder_address),
+        "a set-aside object was found"
+    );
+    assert_eq!(holder.log.0, 9);
+    LEAF.with(|l| l.borrow_mut().take());
+}
+
+/// A cycle closed through a set-aside object, found by a young collection
+/// that takes it in, whose finalizers resurrect both: each finalizer runs
+/// once, the collection reclaims nothing and counts the two resurrected;
+/// let go again, both die once each, with no second finalizer.
+#[test]
+fn a_taken_in_object_is_finalized_once_and_may_be_resurrected() {
+    take_finalized();
+    support::take_drops();
+    gcptr::collect();
+    let before = gcptr::stats();
+    let mut n = mortal(1);
+    let a = mortal(2);
+    Gc::get_mut(&mut n).unwrap().edges.get_mut().push(a.clone());
+    // n's last handle moves into a, with no reference lost.
+    a.edges.borrow_mut().push(n);
+    drop(a);
+    RESURRECTS.with(|r| r.set(true));
+    assert_eq!(gcptr::collect_generation(0), 0, "both resurrected");
+    RESURRECTS.with(|r| r.set(false));
+    assert_eq!(take_finalized(), [1, 2]);
+    assert_eq!(support::take_drops(), Vec::<u32>::new());
+    let after = gcptr::stats();
+    assert_eq!(after[0].resurrected - before[0].resurrected, 2);
+    assert_eq!(after[0].collected, before[0].collected);
+    assert_eq!(STASH.with(|s| s.borrow().len()), 2);
+    STASH.with(|s| s.borrow_mut().clear());
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(support::take_drops(), [1, 2]);
+    assert_eq!(take_finalized(), Vec::<u32>::new(), "finalized once only");
+}
+
+/// The same cycle without resurrection: the young collection that takes
+/// the set-aside object in reclaims both, counts them in its stats, and
+/// leaves the counts of a young collection.
+#[test]
+fn a_young_collection_reclaims_a_cycle_closed_through_a_set_aside_object() {
+    take_finalized();
+    support::take_drops();
+    gcptr::collect();
+    let before = gcptr::stats();
+    let mut n = mortal(1);
+    let a = mortal(2);
+    Gc::get_mut(&mut n).unwrap().edges.get_mut().push(a.clone());
+    a.edges.borrow_mut().push(n);
+    drop(a);
+    assert_eq!(gcptr::collect_generation(0), 2);
+    assert_eq!(take_finalized(), [1, 2]);
+    assert_eq!(support::take_drops(), [1, 2]);
+    let after = gcptr::stats();
+    assert_eq!(after[0].collected - before[0].collected, 2);
+    assert_eq!(gcptr::count()[0], 0);
+}
+
+/// A set-aside object taken in by a young collection while its cycle is
+/// alive survives it with the rest (into generation 1, counted), and the
+/// cycle is found once let go.
+#[test]
+fn a_taken_in_survivor_is_found_later() {
+    support::take_drops();
+    gcptr::collect();
+    let mut n = support::Node::new(1);
+    let a = support::Node::new(2);
+    Gc::get_mut(&mut n).unwrap().edges.get_mut().push(a.clone());
+    a.edges.borrow_mut().push(n);
+    assert_eq!(gcptr::collect_generation(0), 0);
+    assert_eq!(gcptr::collect_generation(1), 0);
+    assert_eq!(gcptr::collect(), 0);
+    assert!(gcptr::is_tracked(&a.edges.borrow()[0]));
+    assert_eq!(support::take_drops(), Vec::<u32>::new());
+    drop(a);
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(support::take_drops(), [1, 2]);
+}
+
+/// With objects frozen, a full collection analyses a set given whole: it
+/// takes in the set-aside object of a cycle closed through it, and leaves
+/// the frozen object frozen. An object frozen and then set aside leaves
+/// the permanent generation.
+#[test]
+fn frozen_objects_and_set_aside_objects() {
+    support::take_drops();
+    gcptr::collect();
+    let frozen = support::Node::new(10);
+    let mut thawed = support::Node::new(11);
+    gcptr::freeze();
+    assert_eq!(gcptr::freeze_count(), 2);
+    Gc::get_mut(&mut thawed).unwrap();
+    assert_eq!(gcptr::freeze_count(), 1);
+    let mut n = support::Node::new(1);
+    let a = support::Node::new(2);
+    Gc::get_mut(&mut n).unwrap().edges.get_mut().push(a.clone());
+    a.edges.borrow_mut().push(n);
+    drop(a);
+    assert_eq!(gcptr::collect(), 2);
+    assert_eq!(support::take_drops(), [1, 2]);
+    assert_eq!(gcptr::freeze_count(), 1);
+    gcptr::unfreeze();
+    assert_eq!(gcptr::freeze_count(), 0);
+    drop((frozen, thawed));
+    assert_eq!(support::take_drops(), [10, 11]);
+}
+
+/// A cycle closed through a set-aside object that a thread leaves is
+/// dropped once per object at its exit.
+#[test]
+fn a_cycle_closed_through_a_set_aside_object_dies_at_thread_exit() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut n = Gc::new(support::Reporter(1, tx.clone(), RefCell::new(None)));
+        let a = Gc::new(support::Reporter(2, tx, RefCell::new(None)));
+        *Gc::get_mut(&mut n).unwrap().2.get_mut() = Some(a.clone());
+        *a.2.borrow_mut() = Some(n);
+    })
+    .join()
+    .unwrap();
+    let mut ids: Vec<u32> = rx.iter().collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2]);
+}
+
+/// A finalizer run by a collection sets aside a fresh object (through
+/// `get_mut`) that it links from its resurrected self: the second look
+/// does not take it in, it comes back, and everything dies once later.
+#[test]
+fn an_object_set_aside_by_a_finalizer_comes_back_after_the_second_look() {
+    thread_local!(static KEEP: RefCell<Vec<Gc<Maker>>> = const { RefCell::new(Vec::new()) });
+    #[derive(Trace)]
+    #[gc(finalize)]
+    struct Maker {
+        me: RefCell<Option<Gc<Maker>>>,
+        made: RefCell<Vec<Gc<support::Node>>>,
+    }
+    impl gcptr::Finalize for Maker {
+        fn finalize(&self) {
+            let mut fresh = support::Node::new(5);
+            let keep = self.me.borrow().clone().unwrap();
+            Gc::get_mut(&mut fresh)
+                .unwrap()
+                .edges
+                .get_mut()
+                .push(support::Node::new(6));
+            self.made.borrow_mut().push(fresh);
+            KEEP.with(|k| k.borrow_mut().push(keep));
+        }
+    }
+    support::take_drops();
+    let m = Gc::new(Maker {
+        me: RefCell::new(None),
+        made: RefCell::new(Vec::new()),
+    });
+    *m.me.borrow_mut() = Some(m.clone());
+    drop(m);
+    assert_eq!(gcptr::collect(), 0, "resurrected");
+    assert_eq!(support::take_drops(), Vec::<u32>::new());
+    let m = KEEP.with(|k| k.borrow_mut().pop()).unwrap();
+    assert!(gcptr::is_tracked(&m.made.borrow()[0]));
+    m.me.borrow_mut().take();
+    drop(m);
+    assert_eq!(support::take_drops(), [5, 6]);
+    assert_eq!(gcptr::collect(), 0);
+}
