@@ -925,3 +925,54 @@ fn an_object_set_aside_by_a_finalizer_comes_back_after_the_second_look() {
     assert_eq!(support::take_drops(), [5, 6]);
     assert_eq!(gcptr::collect(), 0);
 }
+
+/// A trait of the program's own with a `clone` method, in scope.
+mod duplicate {
+    pub trait Duplicate {
+        fn clone(&self) -> Self;
+    }
+
+    impl<T: Clone> Duplicate for T {
+        fn clone(&self) -> Self {
+            Clone::clone(self)
+        }
+    }
+}
+
+/// A capture whose type has an inherent `clone` unlike its `Clone`.
+#[derive(Clone, Trace)]
+struct Tag(u32);
+
+impl Tag {
+    /// Not `Clone::clone`: a different tag.
+    #[allow(clippy::should_implement_trait)]
+    fn clone(&self) -> Tag {
+        Tag(self.0 + 100)
+    }
+}
+
+/// `gc_closure!` clones each capture by `Clone`: with another trait that
+/// has a `clone` method in scope, the macro compiles (a method call
+/// `a.clone()` was ambiguous, E0034), and a type's inherent `clone` is not
+/// what captures it (it was: the closure saw tag 101). A reference to a
+/// `Gc` still captures the `Gc`, an `&Rc` the `Rc`, a `Copy` value itself.
+#[test]
+fn gc_closure_captures_by_clone_whatever_else_is_named_clone() {
+    #[allow(unused_imports)]
+    use duplicate::Duplicate as _;
+    let counter = Gc::new(Cell::new(0u32));
+    let by_ref = &counter;
+    let tag = Tag(1);
+    let shared = Rc::new(5u32);
+    let shared_ref = &shared;
+    let plain = 7u32;
+    let f = gcptr::gc_closure!([by_ref, tag, shared_ref, plain] move || {
+        by_ref.set(by_ref.get() + 1);
+        tag.0 + **shared_ref + *plain
+    });
+    assert_eq!(f.call(()), 13);
+    assert_eq!(counter.get(), 1);
+    assert_eq!(Gc::strong_count(&counter), 2, "the closure holds a Gc");
+    assert_eq!(Rc::strong_count(&shared), 2, "and an Rc");
+    assert_eq!(tag.clone().0, 101, "the inherent clone exists");
+}

@@ -185,10 +185,10 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 /// `body` they are references to the clones. The arguments arrive as one
 /// tuple: call it with `closure.call((x, y))`, or `call(())` for none.
 ///
-/// Each capture is cloned with a method call (`a.clone()`), so a name bound
-/// to a reference to a `Gc` captures the `Gc` itself: a function's
-/// `&Gc<T>` parameter, or the capture of an enclosing `gc_closure!`, which
-/// its body sees as a reference.
+/// Each capture is cloned by `Clone` in a method call (never an inherent
+/// or another trait's `clone`), so a name bound to a reference to a `Gc`
+/// captures the `Gc` itself: a function's `&Gc<T>` parameter, or the
+/// capture of an enclosing `gc_closure!`, which its body sees as one.
 ///
 /// ```
 /// use std::cell::Cell;
@@ -259,13 +259,13 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 macro_rules! gc_closure {
     ([$($capture:ident),* $(,)?] move || $body:expr) => {
         $crate::__private::gc_closure_listed(
-            ($($capture.clone(),)*),
+            ($($crate::__gc_closure_capture!($capture),)*),
             move |($($capture,)*): &_, (): ()| $body,
         )
     };
     ([$($capture:ident),* $(,)?] move |$($arg:ident $(: $ty:ty)?),* $(,)?| $body:expr) => {
         $crate::__private::gc_closure_listed(
-            ($($capture.clone(),)*),
+            ($($crate::__gc_closure_capture!($capture),)*),
             move |($($capture,)*): &_, ($($arg,)*): ($($crate::__gc_closure_arg_type!($($ty)?),)*)| $body,
         )
     };
@@ -282,3 +282,29 @@ macro_rules! __gc_closure_arg_type {
         $ty
     };
 }
+
+/// One capture of `gc_closure!`, cloned by [`CaptureClone`]: a method
+/// call, so that a reference to a `Gc` is cloned as the `Gc` (autoderef),
+/// under a name that no inherent method and no other trait in scope
+/// shares (`a.clone()` would call an inherent `clone`, and is ambiguous
+/// with a trait in scope that has one).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __gc_closure_capture {
+    ($capture:ident) => {{
+        use $crate::__private::CaptureClone as _;
+        $capture.__gcptr_capture_clone()
+    }};
+}
+
+/// `Clone::clone` under a name of its own, for [`__gc_closure_capture!`].
+#[doc(hidden)]
+pub trait CaptureClone: Clone {
+    /// `Clone::clone(self)`.
+    #[inline(always)]
+    fn __gcptr_capture_clone(&self) -> Self {
+        Clone::clone(self)
+    }
+}
+
+impl<T: Clone> CaptureClone for T {}
