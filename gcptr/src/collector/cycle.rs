@@ -282,7 +282,8 @@ fn collect_locked(
         } else {
             Roots::Waiting(roots)
         };
-        // Everything it can take in is `OLD` now.
+        // Everything it can take in is `OLD` now, but the objects set aside
+        // by `Gc::get_mut` that it takes in (not counted: `room` is a hint).
         let room = st.old_count.get();
         (FirstPass::Gather { roots, room }, Some(room))
     } else if full && Links::is_empty(st.permanent()) {
