@@ -1062,3 +1062,51 @@ fn gc_closure_captures_by_clone_whatever_else_is_named_clone() {
     assert_eq!(Rc::strong_count(&shared), 2, "and an Rc");
     assert_eq!(tag.clone().0, 101, "the inherent clone exists");
 }
+
+/// A `Drop` run early by a full collection's gathering pass (garbage with
+/// no finalizer, dropped as soon as traced) sets aside a listed object
+/// with `get_mut` and closes a cycle through it with no reference lost:
+/// the pass goes on, and the cycle is found by the next collection at
+/// the latest; every object is dropped once.
+#[test]
+fn an_early_drop_that_sets_aside_and_closes_a_cycle() {
+    thread_local!(static SPARE: RefCell<Option<Gc<support::Node>>> = const { RefCell::new(None) });
+    struct Closer;
+    impl Drop for Closer {
+        fn drop(&mut self) {
+            if let Some(mut x) = SPARE.with(|s| s.borrow_mut().take()) {
+                let w = support::Node::new(31);
+                Gc::get_mut(&mut x)
+                    .expect("the only handle")
+                    .edges
+                    .get_mut()
+                    .push(w.clone());
+                // x's last handle moves into w.
+                w.edges.borrow_mut().push(x);
+            }
+        }
+    }
+    #[derive(Trace)]
+    struct Early {
+        me: RefCell<Option<Gc<Early>>>,
+        #[gc(skip)]
+        _closer: Closer,
+    }
+    support::take_drops();
+    gcptr::collect();
+    SPARE.with(|s| *s.borrow_mut() = Some(support::Node::new(30)));
+    let keep = support::Node::new(40);
+    let e = Gc::new(Early {
+        me: RefCell::new(None),
+        _closer: Closer,
+    });
+    *e.me.borrow_mut() = Some(e.clone());
+    drop(e);
+    let first = gcptr::collect();
+    let second = gcptr::collect();
+    assert_eq!(first + second, 3, "Early, then x and w");
+    assert_eq!(support::take_drops(), [30, 31]);
+    assert_eq!(gcptr::collect(), 0);
+    drop(keep);
+    assert_eq!(support::take_drops(), [40]);
+}
