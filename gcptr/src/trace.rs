@@ -666,14 +666,37 @@ impl Tracer {
         if self.pending.len() < self.pending.capacity() {
             self.pending.push(header);
         } else {
-            self.spill(header);
+            self.rare_edge(header, None);
         }
     }
 
+    /// The rare cases of an edge, in one function so that the loops over a
+    /// container's edges hold one call target, not three: an edge to an
+    /// object in no list, `set_aside` its links (a collection's first
+    /// pass: [`Tracer::edge_to_set_aside`]); `header` did not fit in
+    /// `pending` (a collection's actions); or an edge of a diagnostic
+    /// action. The compiler keeps each call target of a loop in a register
+    /// of its own, saved and restored on every trace that has the loop.
     #[cold]
     #[inline(never)]
-    fn spill(&mut self, header: NonNull<Header>) {
-        self.spilled.push(header);
+    fn rare_edge(&mut self, header: NonNull<Header>, set_aside: Option<NonNull<Links>>) {
+        if let Some(node) = set_aside {
+            self.edge_to_set_aside(node, header);
+            return;
+        }
+        match self.action {
+            Action::SubtractInternal | Action::Gather | Action::MarkReachable => {
+                self.spilled.push(header);
+            }
+            Action::Record => {
+                if self.pending.len() < self.pending.capacity() {
+                    self.pending.push(header);
+                } else {
+                    self.spilled.push(header);
+                }
+            }
+            Action::CancelCallbacks | Action::SeekTracked => {}
+        }
     }
 
     /// Shows the tracer a weak reference's callback owned by the traced
@@ -722,7 +745,7 @@ impl Tracer {
                     self.internal_only += usize::from(links.decrement_refs());
                 }
                 // In no list: maybe set aside by `Gc::get_mut`.
-                Mark::Outside if Links::is_set_aside(node) => self.edge_to_set_aside(node, to),
+                Mark::Outside if Links::is_set_aside(node) => self.rare_edge(to, Some(node)),
                 // In a list (an edge out of the set), or acyclic.
                 Mark::Outside => self.drops_needed = true,
             }
@@ -741,7 +764,8 @@ impl Tracer {
                 self.found_tracked |= !Links::is_acyclic(node);
             }
         } else {
-            self.other_edge(to);
+            // Recorded, or ignored.
+            self.rare_edge(to, None);
         }
     }
 
@@ -750,8 +774,7 @@ impl Tracer {
     /// the tracer takes such objects ([`Tracer::take_set_aside_objects`]),
     /// otherwise noted, to be taken back into generation 0 when the
     /// analysis ends.
-    #[cold]
-    #[inline(never)]
+    #[inline(always)]
     fn edge_to_set_aside(&mut self, node: NonNull<Links>, to: NonNull<Header>) {
         // SAFETY: allocated, as in `edge`.
         if unsafe { to.as_ref() }.has(flags::DEAD) {
@@ -767,14 +790,6 @@ impl Tracer {
         } else {
             self.drops_needed = true;
             self.set_aside.push(to);
-        }
-    }
-
-    /// The edges of the diagnostic actions.
-    #[inline(never)]
-    fn other_edge(&mut self, to: NonNull<Header>) {
-        if self.action == Action::Record {
-            self.push_pending(to);
         }
     }
 }
