@@ -772,12 +772,11 @@ fn a_finalizer_run_under_a_get_mut_borrow_cannot_find_the_borrowed_object() {
     LEAF.with(|l| l.borrow_mut().take());
 }
 
-/// A cycle closed through a set-aside object, found by a young collection
-/// that takes it in, whose finalizers resurrect both: each finalizer runs
-/// once, the collection reclaims nothing and counts the two resurrected;
-/// let go again, both die once each, with no second finalizer.
-#[test]
-fn a_taken_in_object_is_finalized_once_and_may_be_resurrected() {
+/// Clears the logs, then makes `mortal(1)` and `mortal(2)` a cycle closed
+/// through 1 while `get_mut` has set 1 aside (its last handle moves into
+/// 2, with no reference lost) and drops 2's handle: garbage that only a
+/// collection taking 1 in can find. Returns the stats from before.
+fn cycle_closed_through_a_set_aside_object() -> [gcptr::GenerationStats; 3] {
     take_finalized();
     support::take_drops();
     gcptr::collect();
@@ -785,9 +784,18 @@ fn a_taken_in_object_is_finalized_once_and_may_be_resurrected() {
     let mut n = mortal(1);
     let a = mortal(2);
     Gc::get_mut(&mut n).unwrap().edges.get_mut().push(a.clone());
-    // n's last handle moves into a, with no reference lost.
     a.edges.borrow_mut().push(n);
     drop(a);
+    before
+}
+
+/// A cycle closed through a set-aside object, found by a young collection
+/// that takes it in, whose finalizers resurrect both: each finalizer runs
+/// once, the collection reclaims nothing and counts the two resurrected;
+/// let go again, both die once each, with no second finalizer.
+#[test]
+fn a_taken_in_object_is_finalized_once_and_may_be_resurrected() {
+    let before = cycle_closed_through_a_set_aside_object();
     RESURRECTS.with(|r| r.set(true));
     assert_eq!(gcptr::collect_generation(0), 0, "both resurrected");
     RESURRECTS.with(|r| r.set(false));
@@ -808,15 +816,7 @@ fn a_taken_in_object_is_finalized_once_and_may_be_resurrected() {
 /// leaves the counts of a young collection.
 #[test]
 fn a_young_collection_reclaims_a_cycle_closed_through_a_set_aside_object() {
-    take_finalized();
-    support::take_drops();
-    gcptr::collect();
-    let before = gcptr::stats();
-    let mut n = mortal(1);
-    let a = mortal(2);
-    Gc::get_mut(&mut n).unwrap().edges.get_mut().push(a.clone());
-    a.edges.borrow_mut().push(n);
-    drop(a);
+    let before = cycle_closed_through_a_set_aside_object();
     assert_eq!(gcptr::collect_generation(0), 2);
     assert_eq!(take_finalized(), [1, 2]);
     assert_eq!(support::take_drops(), [1, 2]);

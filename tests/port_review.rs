@@ -778,15 +778,11 @@ fn var(name: &str) -> Box<Expr> {
     Box::new(Expr::Var(name.into()))
 }
 
-/// A small interpreter run for many iterations with the automatic
-/// collector on: each iteration opens a scope, defines in it a recursive
-/// helper (a function whose environment holds the function: a cycle),
-/// calls it, and leaves the scope. Only the collector can free those
-/// scopes; the live `Env`s and `Function`s stay bounded by what the
-/// thresholds allow, without a single explicit `collect()`, and a final
-/// `collect()` leaves only the global scope.
-#[test]
-fn interpreter_environments_stay_bounded_under_automatic_collection() {
+/// Turns the automatic collector on (with a lower threshold under Miri,
+/// whose runs are shorter, so that it is reached) and makes the global
+/// scope, with `one` defined: the iterations to run, the live objects
+/// before the scope, and the scope.
+fn interpreter_session() -> (i64, isize, Gc<Env>) {
     gcptr::enable();
     let iterations = if cfg!(miri) { 300 } else { 20_000 };
     if cfg!(miri) {
@@ -796,6 +792,19 @@ fn interpreter_environments_stay_bounded_under_automatic_collection() {
     let base = live();
     let global = Env::new(None);
     global.define("one", Value::Int(1));
+    (iterations, base, global)
+}
+
+/// A small interpreter run for many iterations with the automatic
+/// collector on: each iteration opens a scope, defines in it a recursive
+/// helper (a function whose environment holds the function: a cycle),
+/// calls it, and leaves the scope. Only the collector can free those
+/// scopes; the live `Env`s and `Function`s stay bounded by what the
+/// thresholds allow, without a single explicit `collect()`, and a final
+/// `collect()` leaves only the global scope.
+#[test]
+fn interpreter_environments_stay_bounded_under_automatic_collection() {
+    let (iterations, base, global) = interpreter_session();
     let mut peak = 0;
     let mut total = 0;
     for i in 0..iterations {
@@ -842,15 +851,7 @@ fn interpreter_environments_stay_bounded_under_automatic_collection() {
 /// outgrows its threshold between collections.
 #[test]
 fn replaced_closures_in_a_global_table_are_reclaimed() {
-    gcptr::enable();
-    let iterations = if cfg!(miri) { 300 } else { 20_000 };
-    if cfg!(miri) {
-        // Fewer iterations: a lower threshold, so that it is reached.
-        gcptr::set_threshold([60, 10, 10]);
-    }
-    let base = live();
-    let global = Env::new(None);
-    global.define("one", Value::Int(1));
+    let (iterations, base, global) = interpreter_session();
     let mut peak = 0;
     for i in 0..iterations {
         let name = format!("f{}", i % 5);
