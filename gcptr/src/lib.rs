@@ -160,6 +160,12 @@
 //! | `weakref.finalize(x, f)` | [`Gc::on_death(&x, f)`](Gc::on_death) |
 //! | its `f()`, `f.detach()`, `f.alive` | [`DeathCallback::run_now`], [`DeathCallback::cancel`], [`DeathCallback::is_pending`] |
 //! | `WeakValueDictionary`, `WeakKeyDictionary`, `WeakSet` | [`WeakValueMap`], [`WeakKeyMap`], [`WeakSet`] |
+//! | a `WeakSet`'s `<=`, `>=`, `isdisjoint`, `==` | [`WeakSet::is_subset`], [`WeakSet::is_superset`], [`WeakSet::is_disjoint`], `==` (live members, by identity) |
+//! | a `WeakSet`'s `\|`, `&`, `-`, `^` | `&a \| &b`, `&a & &b`, `&a - &b`, `&a ^ &b`, or [`WeakSet::union`], [`WeakSet::intersection`], [`WeakSet::difference`], [`WeakSet::symmetric_difference`] |
+//! | `keyrefs()`, `valuerefs()` | [`WeakKeyMap::weak_keys`], [`WeakValueMap::weak_values`] |
+//! | `pop(k)`, `pop(k, default)` | [`WeakValueMap::remove`] (`.unwrap_or(default)`), [`WeakValueMap::remove_entry`] for the key too; [`WeakKeyMap::remove`] |
+//! | `weakref.ref(x, callback)`'s `callback(ref)` | the callback gets nothing: capture a [`Gc::downgrade`] made before ([`Weak::ptr_eq`] still works) |
+//! | `finalize.peek()` | none: [`DeathCallback::is_pending`], and a [`Weak`] kept beside it for the object |
 //! | an object shared with another thread | [`sync::ThreadBound`] |
 
 #![cfg_attr(feature = "nightly", feature(coerce_unsized, unsize))]

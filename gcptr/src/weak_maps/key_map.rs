@@ -8,6 +8,7 @@ use super::table::{TableEntry, WeakSlot, WeakTable};
 use crate::gc::Gc;
 use crate::header::Header;
 use crate::trace::{Trace, Tracer};
+use crate::weak::Weak;
 
 /// A map whose keys are objects held weakly, by identity: Python's
 /// `WeakKeyDictionary`. Use it to attach data to objects you do not own.
@@ -296,6 +297,45 @@ impl<K: ?Sized + Trace, V> WeakKeyMap<K, V> {
     /// ```
     pub fn keys(&self) -> impl Iterator<Item = Gc<K>> + '_ {
         self.iter().map(|(key, _)| key)
+    }
+
+    /// A `Weak` to each live key object, in no particular order: Python's
+    /// `keyrefs()`. Each is a new weak reference, so none keeps its object
+    /// alive; it upgrades until the object dies (whether or not the entry
+    /// is still in the map by then). A key that dies during the iteration
+    /// is skipped.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakKeyMap};
+    ///
+    /// let (a, b) = (Gc::new('a'), Gc::new('b'));
+    /// let mut map = WeakKeyMap::new();
+    /// map.insert(&a, 1);
+    /// map.insert(&b, 2);
+    /// drop(b);
+    /// let refs: Vec<_> = map.weak_keys().collect();
+    /// assert_eq!(refs.len(), 1);
+    /// assert!(Gc::ptr_eq(&refs[0].upgrade().unwrap(), &a));
+    /// drop(a);
+    /// assert!(refs[0].upgrade().is_none()); // it kept nothing alive
+    /// ```
+    pub fn weak_keys(&self) -> impl Iterator<Item = Weak<K>> + '_ {
+        self.table.entries.iter().filter_map(|e| e.key.downgrade())
+    }
+
+    /// The addresses of the live key objects' headers (for `WeakSet`'s
+    /// comparisons, which need no strong reference).
+    pub(super) fn live_objects(&self) -> impl Iterator<Item = *const Header> + '_ {
+        self.table.live_entries().map(|e| e.key.address())
+    }
+
+    /// Whether the object whose header is at `object` has a live entry.
+    /// (An address in a map names one object: an entry's `Weak` keeps its
+    /// object's memory, so that no other object takes its address.)
+    pub(super) fn has_live(&self, object: *const Header) -> bool {
+        self.table
+            .find(identity_hash(object), |e| e.key.is(object))
+            .is_some_and(|e| e.key.is_live())
     }
 
     /// The values of the live entries.

@@ -1,6 +1,7 @@
 //! [`WeakSet`]: Python's `WeakSet`.
 
 use core::fmt;
+use core::ops::{BitAnd, BitOr, BitXor, Sub};
 
 use super::WeakKeyMap;
 use crate::gc::Gc;
@@ -12,6 +13,11 @@ use crate::trace::{Trace, Tracer};
 /// By identity even where `T` has value equality, as [`WeakKeyMap`]:
 /// Python's set compares members with `==` and `hash()`, which agree with
 /// identity for objects that keep the default equality.
+///
+/// Sets compare ([`is_subset`](WeakSet::is_subset), `==`, ...) and combine
+/// ([`union`](WeakSet::union), `&a | &b`, ...) as Python's do, by the
+/// identity of their live members; what they combine into holds its
+/// members weakly too.
 ///
 /// As in a [`WeakKeyMap`], a dead member's memory stays allocated until
 /// the set's next `&mut self` call (`retain(|_| true)` lets it go); its
@@ -124,6 +130,138 @@ impl<T: ?Sized + Trace> WeakSet<T> {
         self.members.keys()
     }
 
+    /// Whether every live member of this set is a live member of `other`
+    /// (Python's `issubset`, `<=`), by identity. Runs no user code and
+    /// makes no strong reference.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let small: WeakSet<i32> = [a.clone()].into_iter().collect();
+    /// let large: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// assert!(small.is_subset(&large) && !large.is_subset(&small));
+    /// drop(b); // the member `small` lacked is gone
+    /// assert!(large.is_subset(&small));
+    /// ```
+    pub fn is_subset(&self, other: &WeakSet<T>) -> bool {
+        self.members
+            .live_objects()
+            .all(|member| other.members.has_live(member))
+    }
+
+    /// Whether every live member of `other` is a live member of this set
+    /// (Python's `issuperset`, `>=`): `other.is_subset(self)`.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let large: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let small: WeakSet<i32> = [b.clone()].into_iter().collect();
+    /// assert!(large.is_superset(&small));
+    /// assert!(large.is_superset(&WeakSet::new()));
+    /// ```
+    pub fn is_superset(&self, other: &WeakSet<T>) -> bool {
+        other.is_subset(self)
+    }
+
+    /// Whether no object is a live member of both sets (Python's
+    /// `isdisjoint`). Runs no user code and makes no strong reference.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b, shared) = (Gc::new(1), Gc::new(2), Gc::new(3));
+    /// let left: WeakSet<i32> = [a.clone(), shared.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone(), shared.clone()].into_iter().collect();
+    /// assert!(!left.is_disjoint(&right));
+    /// drop(shared);
+    /// assert!(left.is_disjoint(&right));
+    /// ```
+    pub fn is_disjoint(&self, other: &WeakSet<T>) -> bool {
+        // Either way round gives the answer: walk the smaller.
+        let (walked, probed) = if self.len() <= other.len() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        !walked
+            .members
+            .live_objects()
+            .any(|member| probed.members.has_live(member))
+    }
+
+    /// The live members of this set that are not live members of `other`
+    /// (Python's `difference`, `-`), as [`iter`](WeakSet::iter) gives
+    /// them: each tested as it is reached, so a member that dies before
+    /// its turn is skipped. `&a - &b` collects them into a new set.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let left: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone()].into_iter().collect();
+    /// let only_left: Vec<_> = left.difference(&right).collect();
+    /// assert!(only_left.len() == 1 && Gc::ptr_eq(&only_left[0], &a));
+    /// ```
+    pub fn difference<'a>(&'a self, other: &'a WeakSet<T>) -> impl Iterator<Item = Gc<T>> + 'a {
+        self.iter().filter(move |member| !other.contains(member))
+    }
+
+    /// The live members of both sets (Python's `intersection`, `&`), as
+    /// [`difference`](WeakSet::difference) tests them. `&a & &b` collects
+    /// them into a new set.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let left: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone()].into_iter().collect();
+    /// let both: Vec<_> = left.intersection(&right).collect();
+    /// assert!(both.len() == 1 && Gc::ptr_eq(&both[0], &b));
+    /// ```
+    pub fn intersection<'a>(&'a self, other: &'a WeakSet<T>) -> impl Iterator<Item = Gc<T>> + 'a {
+        self.iter().filter(move |member| other.contains(member))
+    }
+
+    /// The live members of either set, each once (Python's `union`, `|`):
+    /// this set's, then those of `other` that are not this set's live
+    /// members when reached. `&a | &b` collects them into a new set.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let left: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone()].into_iter().collect();
+    /// assert_eq!(left.union(&right).map(|m| *m).sum::<i32>(), 3);
+    /// ```
+    pub fn union<'a>(&'a self, other: &'a WeakSet<T>) -> impl Iterator<Item = Gc<T>> + 'a {
+        self.iter().chain(other.difference(self))
+    }
+
+    /// The live members of exactly one of the sets (Python's
+    /// `symmetric_difference`, `^`): `self.difference(other)`, then
+    /// `other.difference(self)`. `&a ^ &b` collects them into a new set.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b, c) = (Gc::new(1), Gc::new(2), Gc::new(4));
+    /// let left: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone(), c.clone()].into_iter().collect();
+    /// assert_eq!(left.symmetric_difference(&right).map(|m| *m).sum::<i32>(), 5);
+    /// ```
+    pub fn symmetric_difference<'a>(
+        &'a self,
+        other: &'a WeakSet<T>,
+    ) -> impl Iterator<Item = Gc<T>> + 'a {
+        self.difference(other).chain(other.difference(self))
+    }
+
     /// Keeps the live members for which `keep` returns `true`.
     ///
     /// ```
@@ -207,6 +345,110 @@ impl<T: ?Sized + Trace> FromIterator<Gc<T>> for WeakSet<T> {
         let mut set = WeakSet::new();
         set.extend(members);
         set
+    }
+}
+
+impl<T: ?Sized + Trace> PartialEq for WeakSet<T> {
+    /// Whether the two sets have the same live members, by identity
+    /// (Python's `==` between `WeakSet`s): each is a subset of the other.
+    /// Runs no user code and makes no strong reference.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let one: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let two: WeakSet<i32> = [b.clone()].into_iter().collect();
+    /// assert!(one != two);
+    /// drop(a);
+    /// assert!(one == two);
+    /// let equal_value = Gc::new(2); // another object
+    /// let three: WeakSet<i32> = [equal_value.clone()].into_iter().collect();
+    /// assert!(two != three);
+    /// ```
+    fn eq(&self, other: &WeakSet<T>) -> bool {
+        self.is_subset(other) && other.is_subset(self)
+    }
+}
+
+/// `==` between sets is an equivalence: identity of live members.
+impl<T: ?Sized + Trace> Eq for WeakSet<T> {}
+
+impl<T: ?Sized + Trace> BitOr<&WeakSet<T>> for &WeakSet<T> {
+    type Output = WeakSet<T>;
+
+    /// A new set of the members of either ([`WeakSet::union`]).
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let left: WeakSet<i32> = [a.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone()].into_iter().collect();
+    /// let both = &left | &right;
+    /// assert!(both.len() == 2 && both.contains(&a) && both.contains(&b));
+    /// ```
+    fn bitor(self, other: &WeakSet<T>) -> WeakSet<T> {
+        self.union(other).collect()
+    }
+}
+
+impl<T: ?Sized + Trace> BitAnd<&WeakSet<T>> for &WeakSet<T> {
+    type Output = WeakSet<T>;
+
+    /// A new set of the members of both ([`WeakSet::intersection`]).
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let left: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone()].into_iter().collect();
+    /// let both = &left & &right;
+    /// assert!(both.len() == 1 && both.contains(&b));
+    /// ```
+    fn bitand(self, other: &WeakSet<T>) -> WeakSet<T> {
+        self.intersection(other).collect()
+    }
+}
+
+impl<T: ?Sized + Trace> Sub<&WeakSet<T>> for &WeakSet<T> {
+    type Output = WeakSet<T>;
+
+    /// A new set of the members of `self` not in `other`
+    /// ([`WeakSet::difference`]).
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let left: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone()].into_iter().collect();
+    /// let rest = &left - &right;
+    /// assert!(rest.len() == 1 && rest.contains(&a));
+    /// ```
+    fn sub(self, other: &WeakSet<T>) -> WeakSet<T> {
+        self.difference(other).collect()
+    }
+}
+
+impl<T: ?Sized + Trace> BitXor<&WeakSet<T>> for &WeakSet<T> {
+    type Output = WeakSet<T>;
+
+    /// A new set of the members of exactly one
+    /// ([`WeakSet::symmetric_difference`]).
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b, c) = (Gc::new(1), Gc::new(2), Gc::new(3));
+    /// let left: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone(), c.clone()].into_iter().collect();
+    /// let either = &left ^ &right;
+    /// assert!(either.len() == 2 && either.contains(&a) && either.contains(&c));
+    /// ```
+    fn bitxor(self, other: &WeakSet<T>) -> WeakSet<T> {
+        self.symmetric_difference(other).collect()
     }
 }
 

@@ -71,6 +71,14 @@ impl<T: ?Sized> WeakSlot<T> {
         Some(unsafe { Gc::from_inner(self.weak.inner()) })
     }
 
+    /// A new `Weak` to the object if the entry is live: it upgrades
+    /// exactly while the entry counts (the slot's own, cloned, so of the
+    /// same epoch), and holds only the memory, as any `Weak` does.
+    #[inline]
+    pub(crate) fn downgrade(&self) -> Option<Weak<T>> {
+        self.is_live().then(|| self.weak.clone())
+    }
+
     /// Whether this is an entry for the object whose header is at
     /// `object`.
     #[inline]
@@ -139,6 +147,14 @@ impl<E: TableEntry> WeakTable<E> {
     #[inline]
     pub(crate) fn find(&self, hash: u64, eq: impl FnMut(&E) -> bool) -> Option<&E> {
         self.entries.find(hash, eq)
+    }
+
+    /// The entries whose objects are alive, each tested as the iteration
+    /// reaches it (an object that dies meanwhile is skipped), as `len()`
+    /// counts them. Runs no user code and makes no strong reference.
+    #[inline]
+    pub(crate) fn live_entries(&self) -> impl Iterator<Item = &E> + '_ {
+        self.entries.iter().filter(|e| e.slot().is_live())
     }
 
     /// Takes out the entries whose objects died since the last call, and

@@ -11,6 +11,7 @@ use super::table::{TableEntry, WeakSlot, WeakTable};
 use crate::gc::Gc;
 use crate::header::Header;
 use crate::trace::{Trace, Tracer};
+use crate::weak::Weak;
 
 /// A map whose values are held weakly: Python's `WeakValueDictionary`.
 ///
@@ -239,6 +240,43 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
         value
     }
 
+    /// Removes `key`, returning the key the map held and its value, if the
+    /// value was alive (`HashMap::remove_entry`). An entry whose value died
+    /// leaves the map all the same, and its key is dropped, as
+    /// [`remove`](WeakValueMap::remove) drops it; Python's `pop(key,
+    /// default)` is `remove(&key)` with a default.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let mut map = WeakValueMap::new();
+    /// let v = Gc::new(5);
+    /// map.insert(String::from("five"), &v);
+    /// let (key, value) = map.remove_entry("five").unwrap();
+    /// assert_eq!(key, "five"); // the map's own `String`, moved out
+    /// assert!(Gc::ptr_eq(&value, &v));
+    /// assert!(map.is_empty());
+    ///
+    /// map.insert(String::from("gone"), &Gc::new(6)); // dies at once
+    /// assert_eq!(map.remove_entry("gone"), None);
+    /// ```
+    pub fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, Gc<V>)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        let hash = KeyHash::of(&self.hasher, key).spread();
+        let ValueEntry {
+            key: held,
+            value: slot,
+            ..
+        } = self.table.remove(hash, |e| e.key.borrow() == key)?;
+        // With no live value the key is dropped here (its `Drop` may
+        // panic), when no `Gc` is a local that a panic would leak.
+        let value = slot.upgrade()?;
+        Some((held, value))
+    }
+
     /// The value of `key` if it is alive; otherwise the result of `make`,
     /// which is inserted. The cache pattern in one call.
     ///
@@ -336,6 +374,33 @@ impl<K: Hash + Eq, V: ?Sized + Trace> WeakValueMap<K, V> {
     /// ```
     pub fn values(&self) -> impl Iterator<Item = Gc<V>> + '_ {
         self.iter().map(|(_, value)| value)
+    }
+
+    /// A `Weak` to each live value, in no particular order: Python's
+    /// `valuerefs()`. Each is a new weak reference, so none keeps its
+    /// value alive; it upgrades until the value dies (whether or not the
+    /// entry is still in the map by then). A value that dies during the
+    /// iteration is skipped.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakValueMap};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let mut map = WeakValueMap::new();
+    /// map.insert("a", &a);
+    /// map.insert("b", &b);
+    /// drop(b);
+    /// let refs: Vec<_> = map.weak_values().collect();
+    /// assert_eq!(refs.len(), 1);
+    /// assert!(Gc::ptr_eq(&refs[0].upgrade().unwrap(), &a));
+    /// drop(a);
+    /// assert!(refs[0].upgrade().is_none()); // it kept nothing alive
+    /// ```
+    pub fn weak_values(&self) -> impl Iterator<Item = Weak<V>> + '_ {
+        self.table
+            .entries
+            .iter()
+            .filter_map(|e| e.value.downgrade())
     }
 
     /// Keeps the live entries for which `keep` returns `true`; removes the
