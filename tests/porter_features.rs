@@ -690,3 +690,78 @@ fn a_captured_weak_stands_in_for_the_callbacks_reference() {
     assert_eq!(take_drops(), [90]);
     assert!(registry.borrow().is_empty());
 }
+
+/// What [`ask`] records: when, the set's `len()`, the members `union`
+/// gives, whether the set equals a copy made of its `iter()`, and the
+/// `Weak`s `weak_values` gives.
+type Answer = (&'static str, usize, usize, bool, usize);
+
+/// A set and a map of [`Watcher`]s.
+type WatcherContainers = (WeakSet<Watcher>, WeakValueMap<u32, Watcher>);
+
+thread_local! {
+    /// The containers a [`Watcher`]'s finalizer and a death callback ask
+    /// about.
+    static WATCHED: RefCell<Option<WatcherContainers>> = const { RefCell::new(None) };
+    /// What they saw.
+    static ANSWERS: RefCell<Vec<Answer>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An object whose finalizer asks the containers in [`WATCHED`].
+#[derive(Trace)]
+#[gc(finalize)]
+struct Watcher {
+    log: DropLog,
+}
+
+/// Records what `when` sees of the containers in [`WATCHED`] (an
+/// [`Answer`]), and checks that the map's `len()` is the set's.
+fn ask(when: &'static str) {
+    WATCHED.with(|w| {
+        if let Some((set, map)) = &*w.borrow() {
+            let copy: WeakSet<Watcher> = set.iter().collect();
+            let answer = (
+                when,
+                set.len(),
+                set.union(&WeakSet::new()).count(),
+                *set == copy,
+                map.weak_values().count(),
+            );
+            assert_eq!(answer.1, map.len(), "{when}");
+            ANSWERS.with(|a| a.borrow_mut().push(answer));
+        }
+    });
+}
+
+impl Finalize for Watcher {
+    fn finalize(&self) {
+        ask("finalize");
+    }
+}
+
+/// In a finalizer run by count the object is still a member (as
+/// `len()` says, and as CPython's `__del__` still finds its weak
+/// references); in its death callback, run after, it no longer is
+/// (`condemned_objects_are_no_members_inside_the_collection` has a
+/// collection's side): the new methods agree with `len()` at each point.
+#[test]
+fn the_new_methods_agree_with_len_in_finalizers_and_callbacks() {
+    let by_count = Gc::new(Watcher { log: DropLog(110) });
+    let other = Gc::new(Watcher { log: DropLog(111) });
+    let set: WeakSet<Watcher> = [by_count.clone(), other.clone()].into_iter().collect();
+    let mut map = WeakValueMap::new();
+    map.insert(0, &by_count);
+    map.insert(1, &other);
+    WATCHED.with(|w| *w.borrow_mut() = Some((set, map)));
+    let _callback = Gc::on_death(&by_count, || ask("callback"));
+    drop(by_count);
+    assert_eq!(take_drops(), [110]);
+    let answers = ANSWERS.with(|a| a.take());
+    assert_eq!(
+        answers,
+        [("finalize", 2, 2, true, 2), ("callback", 1, 1, true, 1)]
+    );
+    WATCHED.with(|w| w.take());
+    drop(other);
+    assert_eq!(take_drops(), [111]);
+}
