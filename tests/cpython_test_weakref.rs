@@ -98,9 +98,9 @@
 //! - test_no_memory_when_clearing: allocation failure aborts in Rust.
 //! - test_subclass_refs, test_subclass_refs_dont_replace_standard_refs, test_subclass_refs_dont_conflate_callbacks, test_subclass_refs_with_slots: no subclassing; a struct around a `Weak` is plain Rust.
 //! - WeakMethodTestCase: no bound method objects.
-//! - test_weak_keyed_iters' and test_weak_valued_iters' `keyrefs()`/`valuerefs()`: the maps hand out `Gc`s, not weak references.
-//! - test_weak_valued_dict_popitem, test_weak_keyed_dict_popitem, test_pop (WeakSet): no `popitem`/`pop` (take one from `iter()` and `remove` it).
-//! - test_weak_valued_union_operators, test_weak_keyed_union_operators, and WeakSet's test_union, test_or, test_intersection, test_and, test_isdisjoint, test_difference, test_sub, test_symmetric_difference, test_xor, test_sub_and_super, test_symmetric_difference_update, test_ixor, test_iand, test_isub, test_ior, test_eq, test_inplace_on_self: no set operators or `==` on weak containers (`extend` and `retain` are ported where they do the job; `t &= t` cannot borrow `t` twice in Rust).
+//! - test_weak_keyed_iters' and test_weak_valued_iters' `keyrefs()`/`valuerefs()`: since this port, `weak_keys()`/`weak_values()`, tested in `porter_features.rs`.
+//! - test_weak_valued_dict_popitem, test_weak_keyed_dict_popitem, test_pop (WeakSet): no `popitem`/`pop` (take one from `iter()` and `remove` it); `pop(key)` is `remove`, and `WeakValueMap::remove_entry` gives the key back (`porter_features.rs`).
+//! - test_weak_valued_union_operators, test_weak_keyed_union_operators: no operators on weak maps. WeakSet's test_union, test_or, test_intersection, test_and, test_isdisjoint, test_difference, test_sub, test_symmetric_difference, test_xor, test_sub_and_super, test_eq: since this port, `union`, `intersection`, `difference`, `symmetric_difference` (and `|`, `&`, `-`, `^` on references), `is_subset`, `is_superset`, `is_disjoint` and `==`, tested in `porter_features.rs`. test_symmetric_difference_update, test_ixor, test_iand, test_isub, test_ior, test_inplace_on_self: no in-place operators (`extend` and `retain` are ported where they do the job; `t &= t` cannot borrow `t` twice in Rust).
 //! - test_methods, test_hash, test_subclass_with_custom_hash, test_constructor_identity: Python class protocol.
 //! - test_threaded_weak_key_dict_deepcopy, test_threaded_weak_value_dict_deepcopy: no `deepcopy`; the `copy` variants are ported, on one thread (gcptr's collector is per thread).
 //! - test_remove_closure: CPython's implementation detail.
@@ -2010,8 +2010,8 @@ fn test_weakset_clear_copy_and_init() {
 }
 
 // CPython: test_weakset.py::test_intersection_update, test_iand — keep only members of another collection.
-// gcptr has no set operators; `retain` with the other set's `contains` is
-// the port (test_inplace_on_self's `t &= t` cannot borrow `t` twice).
+// gcptr has no in-place set operators; `retain` with the other set's
+// `contains` is the port (test_inplace_on_self's `t &= t` cannot borrow `t` twice).
 /// `retain` of the members in `items2` leaves none of `items`.
 #[test]
 fn test_weakset_intersection_update_as_retain() {
