@@ -9,6 +9,7 @@
 //! forgetting to list a capture is a compile error, not a leak.
 
 use core::fmt;
+use core::marker::PhantomData;
 
 use crate::trace::{Trace, Tracer};
 
@@ -106,20 +107,52 @@ unsafe impl<C: Trace, F: Copy + 'static> Trace for GcClosure<C, F> {
             listed captures are cloned into a tuple that the collector traces; the function \
             itself must own nothing (be `Copy`), so that no `Gc` hides from the collector"
 )]
-pub trait CapturesListed: Copy {}
+pub trait CapturesListed<C, A>: Copy {}
 
 // Not recommended, so that an error names `CapturesListed` and its fix
 // rather than `Copy` (Rust 1.85; older compilers ignore the attribute).
+// Generic over the captures and arguments, and so bound by `Fn` too, so
+// that a closure's result never implements it: for a `Copy` result, the
+// compiler would suggest calling the closure.
 #[diagnostic::do_not_recommend]
-impl<F: Copy> CapturesListed for F {}
+impl<C, A, R, F: Copy + Fn(&C, A) -> R> CapturesListed<C, A> for F {}
 
 /// `GcClosure::new` for `gc_closure!`, whose check names the fix.
 #[doc(hidden)]
 pub fn __listed<C: Trace, A, R, F>(captures: C, function: F) -> GcClosure<C, F>
 where
-    F: CapturesListed + Fn(&C, A) -> R + 'static,
+    F: CapturesListed<C, A> + Fn(&C, A) -> R + 'static,
 {
     GcClosure { captures, function }
+}
+
+/// The type of `gc_closure!`'s captures, for the closure that it makes
+/// before any bound can tell their type (see the macro's "Expansion"): a
+/// `Copy` marker that owns nothing, so the closure stays `Copy`.
+#[doc(hidden)]
+pub struct CapturesOf<C>(PhantomData<fn() -> C>);
+
+impl<C> Clone for CapturesOf<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for CapturesOf<C> {}
+
+impl<C> CapturesOf<C> {
+    /// The marker of `captures`' type.
+    #[inline(always)]
+    pub fn of(_captures: &C) -> Self {
+        CapturesOf(PhantomData)
+    }
+
+    /// Calls `body` with the captures and arguments: the closure that
+    /// `body` is gets the captures' type from this signature.
+    #[inline(always)]
+    pub fn call<A, R>(self, captures: &C, arguments: A, body: impl FnOnce(&C, A) -> R) -> R {
+        body(captures, arguments)
+    }
 }
 
 impl<C, F> fmt::Debug for GcClosure<C, F> {
@@ -206,6 +239,16 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 /// assert_eq!(Gc::strong_count(&counter), 2, "the closure holds a clone");
 /// ```
 ///
+/// The arguments are written as a closure's are: a pattern each, with or
+/// without its type, and a return type before a block body:
+///
+/// ```
+/// let scaled = gcptr::gc_closure!([] move |(a, b): (i32, i32), &k: &i32, _: &str| -> i32 {
+///     (a + b) * k
+/// });
+/// assert_eq!(scaled.call(((2, 3), &4, "unused")), 20);
+/// ```
+///
 /// A capture that is not listed makes the closure non-`Copy`, which is a
 /// compile error: a `Gc` hidden from the collector cannot slip in.
 ///
@@ -219,14 +262,52 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 /// assert_eq!(greet.call(("world",)), "hello, world");
 /// ```
 ///
-/// An argument that borrows (`|event: &Event|`) gets one lifetime, not
-/// any: the closure implements `GcFn<(&'x Event,)>` for the one `'x` that
-/// its uses infer, so it can be stored as `dyn GcFn<(&'static str,)>` but
-/// not as `dyn for<'a> GcFn<(&'a Event,)>` (the compiler says that the
-/// "implementation of `FnOnce` is not general enough"). For a handler that
-/// takes borrowed arguments, write the function as an `fn` item, which is
-/// general over its lifetimes, and pass it to [`GcClosure::new`] with the
-/// captures:
+/// # Arguments that borrow
+///
+/// As with any Rust closure, an argument whose type is written as a
+/// reference (`|event: &Event|`) takes a reference of any lifetime: the
+/// closure implements `for<'a> GcFn<(&'a Event,)>`, so that handlers of
+/// borrowed events can be stored together as
+/// `Box<dyn for<'a> GcFn<(&'a Event,)>>` (or `Gc<dyn ...>`, with
+/// [`gc_coerce!`](crate::gc_coerce)). An argument written without a type
+/// takes the one type that its uses infer (`GcFn<(&'static str,)>`, say).
+///
+/// ```
+/// use std::cell::{Cell, RefCell};
+/// use gcptr::{gc_closure, Gc, GcFn, Trace};
+///
+/// struct Event {
+///     x: i32,
+/// }
+///
+/// type Handler = Box<dyn for<'a> GcFn<(&'a Event,)>>;
+///
+/// #[derive(Trace)]
+/// struct Button {
+///     clicks: Cell<i32>,
+///     handlers: RefCell<Vec<Handler>>,
+/// }
+///
+/// let button = Gc::new(Button { clicks: Cell::new(0), handlers: RefCell::new(Vec::new()) });
+/// let count: Handler = Box::new(gc_closure!([button] move |event: &Event| {
+///     button.clicks.set(button.clicks.get() + event.x)
+/// }));
+/// button.handlers.borrow_mut().push(count);
+/// for x in [1, 2] {
+///     let event = Event { x }; // each event lives for one click
+///     for handler in button.handlers.borrow().iter() {
+///         handler.call((&event,));
+///     }
+/// }
+/// assert_eq!(button.clicks.get(), 3);
+/// drop(button); // the handler still holds it: a cycle
+/// assert_eq!(gcptr::collect(), 1);
+/// ```
+///
+/// A closure cannot return a borrow of such an argument (Rust does not
+/// tie a closure's result to its arguments' lifetimes). A function that
+/// does is an `fn` item, which is general over its lifetimes, given to
+/// [`GcClosure::new`] with the captures:
 ///
 /// ```
 /// use std::cell::Cell;
@@ -236,16 +317,17 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 ///     name: String,
 /// }
 ///
-/// fn remember((last,): &(Gc<Cell<usize>>,), event: &Event) {
-///     last.set(event.name.len());
+/// fn name_of<'a>((seen,): &(Gc<Cell<usize>>,), event: &'a Event) -> &'a str {
+///     seen.set(seen.get() + 1);
+///     &event.name
 /// }
 ///
-/// let last = Gc::new(Cell::new(0));
-/// let handler: Gc<dyn for<'a> GcFn<&'a Event>> =
-///     gc_coerce!(Gc::new(GcClosure::new((last.clone(),), remember)) => dyn for<'a> GcFn<&'a Event>);
+/// let seen = Gc::new(Cell::new(0));
+/// let handler: Gc<dyn for<'a> GcFn<&'a Event, &'a str>> =
+///     gc_coerce!(Gc::new(GcClosure::new((seen.clone(),), name_of)) => dyn for<'a> GcFn<&'a Event, &'a str>);
 /// let click = Event { name: "click".into() };
-/// handler.call(&click);
-/// assert_eq!(last.get(), 5);
+/// assert_eq!(handler.call(&click), "click");
+/// assert_eq!(seen.get(), 1);
 /// ```
 ///
 /// An unlisted capture is rejected:
@@ -255,31 +337,94 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 /// let hidden = Gc::new(1);
 /// let f = gc_closure!([] move || *hidden + 1);
 /// ```
+///
+/// # Expansion
+///
+/// `gc_closure!([a] move |(x, y): (i32, i32), z| body)` becomes, in
+/// outline (`__gc_closure_arguments!` splits the arguments into patterns
+/// and types, `__gc_closure_build!` writes this):
+///
+/// ```text
+/// let captures = (a.clone(),);
+/// let captures_of = CapturesOf::of(&captures);    // names the tuple's type
+/// let function = move |captures: &_, arguments: ((i32, i32), _)| {
+///     captures_of.call(captures, arguments, |(a,), ((x, y), z)| body)
+/// };
+/// __listed(captures, function)                    // checks `function: Copy`
+/// ```
+///
+/// `function` is made in a `let`, before any bound on it is known, so that
+/// its signature is the one written: a reference in an argument's type
+/// then stands for any lifetime (a closure passed straight to a function
+/// takes its signature from that function's bound, where the argument's
+/// type is one unknown type). The inner closure gets the patterns, with
+/// the types known, and the body; it borrows the body's other variables
+/// from `function`, which (being `move`) owns them: an unlisted one makes
+/// `function` non-`Copy`, and `__listed` rejects it.
 #[macro_export]
 macro_rules! gc_closure {
-    ([$($capture:ident),* $(,)?] move || $body:expr) => {
-        $crate::__private::gc_closure_listed(
-            ($($crate::__gc_closure_capture!($capture),)*),
-            move |($($capture,)*): &_, (): ()| $body,
-        )
+    // No arguments (`||` is one token).
+    ([$($capture:ident),* $(,)?] move || $($body:tt)*) => {
+        $crate::__gc_closure_build!([$($capture),*] [] $($body)*)
     };
-    ([$($capture:ident),* $(,)?] move |$($arg:ident $(: $ty:ty)?),* $(,)?| $body:expr) => {
-        $crate::__private::gc_closure_listed(
-            ($($crate::__gc_closure_capture!($capture),)*),
-            move |($($capture,)*): &_, ($($arg,)*): ($($crate::__gc_closure_arg_type!($($ty)?),)*)| $body,
-        )
+    ([$($capture:ident),* $(,)?] move | $($arguments_and_body:tt)*) => {
+        $crate::__gc_closure_arguments!([$($capture),*] [] [] $($arguments_and_body)*)
     };
 }
 
-/// The type of a `gc_closure!` argument: as written, or inferred.
+/// Splits `gc_closure!`'s arguments into patterns and types, one token of
+/// a pattern at a time: `[captures] [{pattern} type, ...] [pattern so far]
+/// rest`. A pattern ends at a `:` (a type follows), a `,` or the closing
+/// `|` (its type is inferred); `::` is one token, and commas, colons and
+/// `|`s inside a pattern are inside its brackets.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __gc_closure_arg_type {
-    () => {
-        _
+macro_rules! __gc_closure_arguments {
+    // `pattern: Type,` and `pattern: Type|`
+    ([$($capture:ident),*] [$($done:tt)*] [$($pattern:tt)+] : $type:ty, $($rest:tt)*) => {
+        $crate::__gc_closure_arguments!([$($capture),*] [$($done)* {$($pattern)+} $type,] [] $($rest)*)
     };
-    ($ty:ty) => {
-        $ty
+    ([$($capture:ident),*] [$($done:tt)*] [$($pattern:tt)+] : $type:ty | $($body:tt)*) => {
+        $crate::__gc_closure_build!([$($capture),*] [$($done)* {$($pattern)+} $type,] $($body)*)
+    };
+    // `pattern,` and `pattern|`: the type is inferred.
+    ([$($capture:ident),*] [$($done:tt)*] [$($pattern:tt)+] , $($rest:tt)*) => {
+        $crate::__gc_closure_arguments!([$($capture),*] [$($done)* {$($pattern)+} _,] [] $($rest)*)
+    };
+    ([$($capture:ident),*] [$($done:tt)*] [$($pattern:tt)+] | $($body:tt)*) => {
+        $crate::__gc_closure_build!([$($capture),*] [$($done)* {$($pattern)+} _,] $($body)*)
+    };
+    // `|` after a trailing comma, or `| |`.
+    ([$($capture:ident),*] [$($done:tt)*] [] | $($body:tt)*) => {
+        $crate::__gc_closure_build!([$($capture),*] [$($done)*] $($body)*)
+    };
+    // One more token of the pattern.
+    ([$($capture:ident),*] [$($done:tt)*] [$($pattern:tt)*] $next:tt $($rest:tt)*) => {
+        $crate::__gc_closure_arguments!([$($capture),*] [$($done)*] [$($pattern)* $next] $($rest)*)
+    };
+}
+
+/// Writes `gc_closure!`'s expansion (see its "Expansion" section) from the
+/// captures, the arguments' patterns and types, and the body, with or
+/// without a return type.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __gc_closure_build {
+    (@ [$($capture:ident),*] [$({$($pattern:tt)+} $type:ty,)*] [$ret:ty] $body:expr) => {{
+        let captures = ($($crate::__gc_closure_capture!($capture),)*);
+        let captures_of = $crate::__private::CapturesOf::of(&captures);
+        let function = move |captures: &_, arguments: ($($type,)*)| {
+            captures_of.call(captures, arguments, |($($capture,)*), ($($($pattern)+,)*)| -> $ret {
+                $body
+            })
+        };
+        $crate::__private::gc_closure_listed(captures, function)
+    }};
+    ([$($capture:ident),*] [$($arguments:tt)*] -> $ret:ty $body:block) => {
+        $crate::__gc_closure_build!(@ [$($capture),*] [$($arguments)*] [$ret] $body)
+    };
+    ([$($capture:ident),*] [$($arguments:tt)*] $body:expr) => {
+        $crate::__gc_closure_build!(@ [$($capture),*] [$($arguments)*] [_] $body)
     };
 }
 

@@ -209,7 +209,9 @@ struct ReadmeDoctests;
 /// Items the macros expand to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::closure::{__listed as gc_closure_listed, CaptureClone, CapturesListed};
+    pub use crate::closure::{
+        __listed as gc_closure_listed, CaptureClone, CapturesListed, CapturesOf,
+    };
     pub use crate::coerce::{from_raw_box, into_raw_box, CoercePointer};
     pub use crate::header::GcBox;
     pub use crate::trace::MAX_MAY_OWN_DEPTH;
