@@ -250,7 +250,10 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 /// ```
 ///
 /// A capture that is not listed makes the closure non-`Copy`, which is a
-/// compile error: a `Gc` hidden from the collector cannot slip in.
+/// compile error: a `Gc` hidden from the collector cannot slip in. (The
+/// error names the fix, not the variable: look for a name in the body
+/// that the brackets do not list.) The list holds variable names only;
+/// for `self` or a field, bind a variable first (`let this = ...;`).
 ///
 /// # Examples
 ///
@@ -369,6 +372,15 @@ macro_rules! gc_closure {
     };
     ([$($capture:ident),* $(,)?] move | $($arguments_and_body:tt)*) => {
         $crate::__gc_closure_arguments!([$($capture),*] [] [] $($arguments_and_body)*)
+    };
+    // Anything else: say what the macro takes (rather than "no rules
+    // expected this token").
+    ($($other:tt)*) => {
+        ::core::compile_error!(
+            "`gc_closure!` takes variable names in brackets, then a `move` closure: \
+             `gc_closure!([a, b] move |x: i32, (y, z): (u8, u8)| body)`; bind `self` or a \
+             field to a variable first"
+        )
     };
 }
 
