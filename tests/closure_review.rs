@@ -278,3 +278,28 @@ fn closures_with_arguments_keep_their_captures_type_facts() {
         [Gc::as_ptr(&cell).cast::<()>()]
     );
 }
+
+/// A body with a return type may return early and use `?`; a borrowed
+/// argument with a written type and an untyped one together: the closure
+/// is higher-ranked over the first, and the second takes the type of the
+/// calls (`for<'a> GcFn<(&'a Event, i32), Result<i32, String>>`).
+#[test]
+fn bodies_return_early_and_mix_borrowed_and_inferred_arguments() {
+    type Parse = Box<dyn for<'a> GcFn<(&'a Event, i32), Result<i32, String>>>;
+    let limit = Gc::new(10);
+    let parse = gc_closure!([limit] move |event: &Event, bonus| -> Result<i32, String> {
+        if event.name.is_empty() {
+            return Err("no name".into());
+        }
+        let n: i32 = event.name.parse().map_err(|_| format!("{} is no number", event.name))?;
+        Ok((n + event.x).min(**limit) + bonus)
+    });
+    let parse: Parse = Box::new(parse);
+    assert_eq!(parse.call((&Event::new("3", 1), 2)), Ok(6));
+    assert_eq!(parse.call((&Event::new("30", 1), 1)), Ok(11));
+    assert_eq!(parse.call((&Event::new("", 1), 0)), Err("no name".into()));
+    assert_eq!(
+        parse.call((&Event::new("x", 1), 0)),
+        Err("x is no number".into())
+    );
+}
