@@ -502,3 +502,72 @@ fn a_dead_value_without_drop_glue_is_read_from_memory_its_handle_keeps() {
     drop(weak_keeper);
     assert_eq!(take_dropped(), Vec::<u32>::new(), "no second drop");
 }
+
+// ---- inspect.rs: `ObjectRef::downcast` and the type of every handle ----
+
+trait Shape: Trace {
+    fn sides(&self) -> u32;
+}
+
+/// A shape that points at something, so that `referrers` finds it.
+struct Square {
+    sides: Cell<u32>,
+    target: RefCell<Option<Gc<u8>>>,
+}
+
+// SAFETY: visits the one `Gc` a `Square` owns.
+unsafe impl Trace for Square {
+    fn trace(&self, tracer: &mut Tracer) {
+        self.target.trace(tracer);
+    }
+}
+
+impl Shape for Square {
+    fn sides(&self) -> u32 {
+        self.sides.get()
+    }
+}
+
+/// A `Gc<dyn Shape>` whose trait object's lifetime bound is `'a`: an
+/// unsizing coercion, which stays allowed.
+fn shape_for<'a>(square: Gc<Square>, _: &'a str) -> Gc<dyn Shape + 'a> {
+    gcptr::gc_coerce!(square => dyn Shape + 'a)
+}
+
+/// `ObjectRef::downcast` hands out a handle of the type an object was
+/// made with, so every handle must keep that type: `Gc` and `Weak` are
+/// invariant in `T` (this review's fix; before it, a subtyping let
+/// `get_mut` store a borrow of a local, or a function that keeps its
+/// `'static` argument, in an object that `downcast` then handed out as
+/// its made type: a use after free under Miri, from safe code; the
+/// `compile_fail` examples on `gc::_GC_IS_INVARIANT` are those programs).
+/// What stays allowed: unsizing to a trait object (with a shorter
+/// lifetime bound too) and to a slice, `get_mut` at the made type, and a
+/// `downcast` that sees what it wrote.
+#[test]
+fn handles_keep_the_made_type_and_still_unsize() {
+    let target = Gc::new(0u8);
+    let mut square = Gc::new(Square {
+        sides: Cell::new(4),
+        target: RefCell::new(Some(target.clone())),
+    });
+    Gc::get_mut(&mut square).unwrap().sides.set(5);
+    let local = String::from("a borrow for the trait object's bound");
+    let shape = shape_for(square.clone(), &local);
+    assert_eq!(shape.sides(), 5);
+    let weak_shape: Weak<dyn Shape> = gcptr::gc_coerce!(Gc::downgrade(&square) => dyn Shape);
+    drop(square);
+    let holder = gcptr::referrers(&target)
+        .into_iter()
+        .next()
+        .expect("the square refers to the target");
+    let back = holder.downcast::<Square>().expect("made as a `Square`");
+    assert_eq!(back.sides(), 5);
+    assert!(holder.downcast::<u8>().is_none());
+    assert!(std::ptr::addr_eq(Gc::as_ptr(&back), Gc::as_ptr(&shape)));
+    drop((shape, back));
+    assert!(weak_shape.upgrade().is_none());
+    let array = Gc::new([1u8, 2, 3]);
+    let slice: Gc<[u8]> = gcptr::gc_coerce!(array => [u8]);
+    assert_eq!(&*slice, [1, 2, 3]);
+}

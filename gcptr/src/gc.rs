@@ -32,6 +32,17 @@ use crate::weak::Weak;
 ///
 /// `Gc` is neither `Send` nor `Sync`: each thread has its own collector.
 ///
+/// Unlike `Rc`, `Gc<T>` is invariant in `T`, as [`Weak<T>`] is: a
+/// `Gc<Holder<'static>>` cannot be used as a `Gc<Holder<'a>>`, nor a
+/// `Gc<Wrap<for<'a> fn(&'a str)>>` as a `Gc<Wrap<fn(&'static str)>>`.
+/// [`ObjectRef::downcast`](crate::ObjectRef::downcast) knows an object by
+/// the type it was made with, and hands out handles of that type; through
+/// a handle whose type a subtyping changed, `Gc::get_mut` could otherwise
+/// store what the made type does not allow (data that lives for `'a`
+/// only, a function that keeps its `'static` argument), and a handle from
+/// `downcast` would then read it as the made type. Unsizing coercions
+/// ([`gc_coerce!`](crate::gc_coerce)) are not subtyping, and still work.
+///
 /// # Examples
 ///
 /// ```
@@ -56,6 +67,9 @@ pub struct Gc<T: ?Sized> {
     ptr: NonNull<GcBox<T>>,
     // Owns a `GcBox<T>` for the drop checker, as `Rc` does.
     _owns: PhantomData<GcBox<T>>,
+    // Invariant in `T` (see the type's docs); a function pointer is `Send`
+    // and `Sync`, so this changes no auto trait.
+    _invariant: PhantomData<fn(*mut T)>,
 }
 
 /// Keeps `Gc` out of other threads: `NonNull` already makes it `!Send` and
@@ -66,6 +80,83 @@ pub struct Gc<T: ?Sized> {
 /// assert_send::<gcptr::Gc<u32>>();
 /// ```
 const _GC_IS_NOT_SEND: () = ();
+
+/// `Gc<T>` is invariant in `T` (see its docs). Were it covariant, as `Rc`
+/// is, each of these programs would compile and read freed memory: a
+/// `Gc<Holder<'static>>` used as a `Gc<Holder<'_>>` stores a borrow of a
+/// local through `get_mut`, and `ObjectRef::downcast` gives the object
+/// back as a `Gc<Holder<'static>>` that outlives the local:
+///
+/// ```compile_fail,E0597
+/// use std::cell::RefCell;
+/// use gcptr::Gc;
+///
+/// type Holder<'a> = (RefCell<Option<Gc<u8>>>, &'a str);
+///
+/// let target = Gc::new(0u8);
+/// let object: Gc<Holder<'static>> = Gc::new((RefCell::new(Some(target.clone())), "static"));
+/// let lengthened: Gc<Holder<'static>> = {
+///     let local = String::from("freed at the end of this block");
+///     let mut short: Gc<Holder<'_>> = object;
+///     Gc::get_mut(&mut short).unwrap().1 = &local; // `local` does not live long enough
+///     drop(short.clone()); // a lost reference: back in the collector's lists
+///     let holder = gcptr::referrers(&target).into_iter().next().unwrap();
+///     holder.downcast::<Holder<'static>>().unwrap()
+/// };
+/// println!("{}", lengthened.1);
+/// ```
+///
+/// And with no lifetime shortened: a `Gc<F<for<'a> fn(&'a str)>>` used as
+/// a `Gc<F<fn(&'static str)>>` takes a function that keeps its argument,
+/// which `downcast` then hands out as one that takes any borrow:
+///
+/// ```compile_fail,E0308
+/// use std::cell::{Cell, RefCell};
+/// use gcptr::{Gc, Trace};
+///
+/// #[derive(Trace)]
+/// struct F<T: 'static> {
+///     #[gc(skip)]
+///     f: T,
+///     link: RefCell<Option<Gc<u8>>>,
+/// }
+///
+/// thread_local!(static KEPT: Cell<&'static str> = const { Cell::new("") });
+/// fn keep(s: &'static str) {
+///     KEPT.with(|k| k.set(s));
+/// }
+/// fn ignore(_: &str) {}
+///
+/// let target = Gc::new(0u8);
+/// let object: Gc<F<for<'a> fn(&'a str)>> =
+///     Gc::new(F { f: ignore, link: RefCell::new(Some(target.clone())) });
+/// let mut general: Gc<F<fn(&'static str)>> = object; // one type is more general than the other
+/// Gc::get_mut(&mut general).unwrap().f = keep;
+/// drop(general.clone());
+/// let back = gcptr::referrers(&target)[0].downcast::<F<for<'a> fn(&'a str)>>().unwrap();
+/// drop(general);
+/// (back.f)(&String::from("freed at once"));
+/// println!("{}", KEPT.with(Cell::get));
+/// ```
+///
+/// A `Weak` would do as well, through the `Gc` its `upgrade` gives, so it
+/// is invariant too:
+///
+/// ```compile_fail,E0308
+/// use gcptr::{Gc, Trace, Weak};
+///
+/// #[derive(Trace)]
+/// struct F<T: 'static> {
+///     #[gc(skip)]
+///     f: T,
+/// }
+///
+/// fn ignore(_: &str) {}
+/// let object: Gc<F<for<'a> fn(&'a str)>> = Gc::new(F { f: ignore });
+/// let weak: Weak<F<for<'a> fn(&'a str)>> = Gc::downgrade(&object);
+/// let general: Weak<F<fn(&'static str)>> = weak;
+/// ```
+const _GC_IS_INVARIANT: () = ();
 
 impl<T: Trace + 'static> Gc<T> {
     /// Allocates `value` and returns the first strong reference to it.
@@ -211,6 +302,7 @@ impl<T: Trace + 'static> Gc<T> {
         Gc {
             ptr,
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
@@ -428,6 +520,7 @@ impl<T> Gc<MaybeUninit<T>> {
         Gc {
             ptr: this.ptr.cast(),
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 }
@@ -452,6 +545,7 @@ impl<T: ?Sized> Gc<T> {
         Gc {
             ptr,
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
@@ -735,6 +829,7 @@ impl<T: ?Sized> Clone for Gc<T> {
         Gc {
             ptr: self.ptr,
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`Weak<T>`]: the weak pointer.
 
 use core::fmt;
+use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
 
 use crate::collector::death;
@@ -51,6 +52,10 @@ pub struct Weak<T: ?Sized> {
     // `GcBox`'s alignment leaves free; `usize::MAX` (never a valid address
     // for a `GcBox`, tagged or not) for `Weak::new`.
     ptr: NonNull<GcBox<T>>,
+    // Invariant in `T`, as `Gc` is (see its docs: `ObjectRef::downcast`
+    // would otherwise undo a subtyping, through the `Gc` an `upgrade`
+    // gives).
+    _invariant: PhantomData<fn(*mut T)>,
 }
 
 /// Keeps `Weak` out of other threads, as `Gc` (the tests in `tests/ui`
@@ -104,6 +109,7 @@ impl<T> Weak<T> {
         Weak {
             // SAFETY: `usize::MAX` is not null.
             ptr: unsafe { NonNull::new_unchecked(ptr::without_provenance_mut(DANGLING)) },
+            _invariant: PhantomData,
         }
     }
 }
@@ -122,6 +128,7 @@ impl<T: ?Sized> Weak<T> {
             // SAFETY: an allocation's address, with a low bit maybe set,
             // is not null.
             ptr: unsafe { NonNull::new_unchecked(tagged) },
+            _invariant: PhantomData,
         }
     }
 
@@ -135,7 +142,10 @@ impl<T: ?Sized> Weak<T> {
 
     /// Takes back a pointer that `into_tagged` gave up.
     pub(crate) fn from_tagged(ptr: NonNull<GcBox<T>>) -> Weak<T> {
-        Weak { ptr }
+        Weak {
+            ptr,
+            _invariant: PhantomData,
+        }
     }
 
     /// The allocation, without the epoch. Not for `Weak::new`'s.
@@ -286,7 +296,10 @@ impl<T: ?Sized> Clone for Weak<T> {
         if let Some(header) = self.header() {
             header.inc_weak();
         }
-        Weak { ptr: self.ptr }
+        Weak {
+            ptr: self.ptr,
+            _invariant: PhantomData,
+        }
     }
 }
 
