@@ -199,6 +199,10 @@ def main():
             print(f"| {name} | - | {limit} | not measured |")
         else:
             print(f"| {name} | {val:.2f} | {limit} | {'met' if val <= limit else '**MISSED**'} |")
+    print("\nThese verdicts are criterion's, whose loop builds each iteration's structure in the")
+    print("memory the last one freed: the README's rest on every workload timed in fresh")
+    print("processes, in turn (benches/README.md, \"Every workload timed in turn\", gives the")
+    print("commands), which can differ: the list drop (w5) most, as the README explains.")
 
 
 if __name__ == "__main__":
