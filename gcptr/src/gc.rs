@@ -43,6 +43,32 @@ use crate::weak::Weak;
 /// `downcast` would then read it as the made type. Unsizing coercions
 /// ([`gc_coerce!`](crate::gc_coerce)) are not subtyping, and still work.
 ///
+/// What this rejects, and the ways round it: as [`Gc::new`] takes only
+/// `'static` types, a handle's lifetimes are `'static` (or higher-ranked),
+/// and a function generic over `'a` that takes a `Gc<&'a str>` infers
+/// `'static` for it; only a signature that ties `'a` to a shorter borrow
+/// (`fn f<'a>(g: &Gc<&'a str>, s: &'a str)`, with a local `s`) no longer
+/// accepts a `Gc<&'static str>`: clone the value out (`*g`) or write the
+/// function for `Gc<&'static str>`. A handler of borrowed arguments, a
+/// `Gc<dyn for<'a> GcFn<(&'a E,)>>`, no longer passes as a
+/// `Gc<dyn GcFn<(&'static E,)>>`; `gc_coerce!` converts it (trait objects
+/// convert by unsizing), and so shortens a trait object's lifetime bound
+/// (`dyn Trait` to `dyn Trait + 'a`):
+///
+/// ```
+/// use gcptr::{gc_closure, gc_coerce, Gc, GcFn};
+///
+/// struct Event(i32);
+/// static STARTED: Event = Event(1);
+///
+/// let any: Gc<dyn for<'a> GcFn<(&'a Event,), i32>> =
+///     gc_coerce!(Gc::new(gc_closure!([] move |e: &Event| e.0)) => dyn for<'a> GcFn<(&'a Event,), i32>);
+/// // let only_static: Gc<dyn GcFn<(&'static Event,), i32>> = any.clone(); // E0308
+/// let only_static = gc_coerce!(any.clone() => dyn GcFn<(&'static Event,), i32>);
+/// assert_eq!(only_static.call((&STARTED,)), 1);
+/// assert_eq!(any.call((&Event(2),)), 2);
+/// ```
+///
 /// # Examples
 ///
 /// ```
