@@ -22,6 +22,12 @@
 //! cloned as `a.clone()` was ambiguous with another trait in scope that
 //! has a `clone` method (E0034), and an inherent `clone` captured
 //! something else than `Clone` makes.
+//!
+//! Its section "Review of the forty-second session's change" (after
+//! 338c4d2) tries `Gc`'s invariance, the rewritten `gc_closure!` and the
+//! new `WeakSet` operations, `weak_keys`, `weak_values` and
+//! `remove_entry`. It found no fault; the docs now say what invariance
+//! rejects and that `gc_coerce!` converts a higher-ranked handler.
 #![allow(dead_code)]
 
 mod support;
@@ -1109,4 +1115,300 @@ fn an_early_drop_that_sets_aside_and_closes_a_cycle() {
     assert_eq!(gcptr::collect(), 0);
     drop(keep);
     assert_eq!(support::take_drops(), [40]);
+}
+
+// ---------------------------------------------------------------------
+// Review of the forty-second session's change (after 338c4d2): `Gc` and
+// `Weak` invariant in `T`, `gc_closure!`'s patterns, return types and
+// borrowed arguments, `WeakSet`'s comparisons and algebra, `weak_keys`,
+// `weak_values` and `remove_entry`.
+
+mod forty_second {
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
+
+    use gcptr::{gc_closure, gc_coerce, Gc, GcFn, Trace, WeakSet, WeakValueMap};
+
+    use crate::support::DropLog;
+
+    /// An event that a handler borrows.
+    struct Event {
+        x: i32,
+    }
+
+    /// A handler of borrowed events, written by hand, so that
+    /// `ObjectRef::downcast` can name its type.
+    #[derive(Trace)]
+    struct Counter {
+        total: Cell<i32>,
+        link: RefCell<Option<Gc<u8>>>,
+    }
+
+    impl<'a> GcFn<(&'a Event,)> for Counter {
+        fn call(&self, (event,): (&'a Event,)) {
+            self.total.set(self.total.get() + event.x);
+        }
+    }
+
+    /// What invariance costs a handler of borrowed events, and the way
+    /// round it that the docs give: a `Gc<dyn for<'a> GcFn<(&'a E,)>>` no
+    /// longer passes as a `Gc<dyn GcFn<(&'static E,)>>` by subtyping, but
+    /// `gc_coerce!` converts it (an unsizing, not a subtyping). The
+    /// converted handle calls the object, and `downcast` still gives back
+    /// the made type, which takes the borrow of a local (Miri).
+    #[test]
+    fn a_higher_ranked_handler_becomes_a_static_one_by_gc_coerce() {
+        static STATIC_EVENT: Event = Event { x: 1 };
+        let target = Gc::new(0u8);
+        let counter = Gc::new(Counter {
+            total: Cell::new(0),
+            link: RefCell::new(Some(target.clone())),
+        });
+        let general: Gc<dyn for<'a> GcFn<(&'a Event,)>> =
+            gc_coerce!(counter => dyn for<'a> GcFn<(&'a Event,)>);
+        let only_static: Gc<dyn GcFn<(&'static Event,)>> =
+            gc_coerce!(general.clone() => dyn GcFn<(&'static Event,)>);
+        only_static.call((&STATIC_EVENT,));
+        let holders = gcptr::referrers(&target);
+        assert_eq!(holders.len(), 1);
+        let back: Gc<Counter> = holders[0].downcast::<Counter>().expect("made as a Counter");
+        drop(holders);
+        {
+            let local = Event { x: 10 };
+            back.call((&local,));
+            general.call((&local,));
+        }
+        assert_eq!(back.total.get(), 21);
+        assert!(core::ptr::addr_eq(
+            Gc::as_ptr(&back),
+            Gc::as_ptr(&only_static)
+        ));
+        drop((back, general, only_static));
+        assert_eq!(Gc::strong_count(&target), 1, "the counter died by count");
+    }
+
+    /// A value that a trait object can change in place.
+    trait Store: Trace {
+        fn store(&mut self, text: &str);
+    }
+
+    #[derive(Trace)]
+    struct Holder {
+        text: String,
+        link: RefCell<Option<Gc<u8>>>,
+    }
+
+    impl Store for Holder {
+        fn store(&mut self, text: &str) {
+            self.text = text.to_owned();
+        }
+    }
+
+    /// The one coercion that still shortens a lifetime in a handle's type:
+    /// `dyn Store + 'static` to `dyn Store + 'a` (an unsizing). Through it,
+    /// `get_mut` reaches the value only by the made type's own methods, so
+    /// `downcast` finds a valid `Holder` after the local is gone (Miri).
+    #[test]
+    fn a_shortened_trait_object_bound_stores_only_what_the_made_type_allows() {
+        let target = Gc::new(0u8);
+        let made: Gc<dyn Store> = gc_coerce!(Gc::new(Holder {
+            text: String::from("made"),
+            link: RefCell::new(Some(target.clone())),
+        }) => dyn Store);
+        {
+            let local = String::from("a local, gone at the end of the block");
+            let mut short: Gc<dyn Store + '_> = gc_coerce!(made => dyn Store + '_);
+            Gc::get_mut(&mut short)
+                .expect("the only handle")
+                .store(&local);
+            drop(short.clone());
+            let back = gcptr::referrers(&target)[0]
+                .downcast::<Holder>()
+                .expect("a Holder");
+            drop(short);
+            drop(local);
+            assert_eq!(back.text, "a local, gone at the end of the block");
+        }
+        assert_eq!(Gc::strong_count(&target), 1);
+    }
+
+    /// `gc_closure!` forms that users write, each called and its result
+    /// checked: an untyped argument used arithmetically, types with commas
+    /// and `->` inside brackets, a boxed closure argument, an early
+    /// `return`, `?` under a return type, a path pattern, a closure that
+    /// returns a closure, `| |`, a trailing comma, captures and arguments
+    /// named as the expansion's own variables (`captures`, `captures_of`,
+    /// `function`, `arguments`), and an unlisted `Copy` variable named
+    /// `captures` (the user's, not the expansion's tuple).
+    #[test]
+    fn gc_closure_forms_that_users_write_keep_their_meaning() {
+        let k = Gc::new(3i32);
+        let plus_one = gc_closure!([k] move |x| x + 1);
+        assert_eq!(plus_one.call((2,)), 3);
+        let sizes = gc_closure!([k] move |v: Vec<(u8, u8)>, m: HashMap<u8, u8>| v.len() + m.len());
+        assert_eq!(
+            sizes.call((vec![(1, 2)], HashMap::from([(1, 1), (2, 2)]))),
+            3
+        );
+        let apply = gc_closure!([k] move |f: Box<dyn Fn(i32) -> i32>| f(**k));
+        assert_eq!(apply.call((Box::new(|n| n * 2),)), 6);
+        let early = gc_closure!([k] move |x: i32| {
+            if x > 0 {
+                return x;
+            }
+            **k
+        });
+        assert_eq!((early.call((5,)), early.call((-5,))), (5, 3));
+        let parse = gc_closure!([k] move |s: &str| -> Result<i32, std::num::ParseIntError> {
+            Ok(s.parse::<i32>()? + **k)
+        });
+        assert_eq!(parse.call(("4",)), Ok(7));
+        assert!(parse.call(("four",)).is_err());
+        let unwrap = gc_closure!([k] move |std::num::Wrapping(x): std::num::Wrapping<i32>| x * **k);
+        assert_eq!(unwrap.call((std::num::Wrapping(2),)), 6);
+        let adder = gc_closure!([k] move |x: i32| move |y: i32| x + y);
+        assert_eq!(adder.call((1,))(2), 3);
+        let spaced = gc_closure!([k] move | | **k);
+        assert_eq!(spaced.call(()), 3);
+        let trailing = gc_closure!([k,] move |x: i32,| x + **k);
+        assert_eq!(trailing.call((1,)), 4);
+        let (captures, captures_of, function, arguments) = (
+            Gc::new(1i32),
+            Gc::new(10i32),
+            Gc::new(100i32),
+            Gc::new(1000i32),
+        );
+        let named = gc_closure!([captures, captures_of, function, arguments] move || {
+            **captures + **captures_of + **function + **arguments
+        });
+        assert_eq!(named.call(()), 1111);
+        let as_arguments = gc_closure!([k] move |captures: i32, function, arguments: i32| {
+            captures + function + arguments + **k
+        });
+        assert_eq!(as_arguments.call((1, 10, 100)), 114);
+        {
+            let captures = 7;
+            let user = gc_closure!([k] move || captures + **k);
+            assert_eq!(user.call(()), 10);
+        }
+        drop((
+            plus_one, sizes, apply, early, parse, unwrap, adder, spaced, trailing,
+        ));
+        drop((named, as_arguments));
+        assert_eq!(Gc::strong_count(&k), 1, "every capture released");
+    }
+
+    fn set_of<T: ?Sized + Trace>(members: &[&Gc<T>]) -> WeakSet<T> {
+        members.iter().map(|m| (*m).clone()).collect()
+    }
+
+    /// A set against itself: `==`, subset and superset hold, `is_disjoint`
+    /// holds only when it has no live member (Python's), `|` and `&` give
+    /// its live members, `-` and `^` none; also once members died. No
+    /// operation keeps a member alive: each dies by count at its drop.
+    #[test]
+    fn a_weak_set_against_itself() {
+        crate::support::take_drops();
+        let mut members = vec![Gc::new(DropLog(1)), Gc::new(DropLog(2))];
+        let set = set_of(&[&members[0], &members[1]]);
+        for live in [2, 1, 0] {
+            assert_eq!(set.len(), live);
+            assert!(set == set && set.is_subset(&set) && set.is_superset(&set));
+            assert_eq!(set.is_disjoint(&set), live == 0);
+            assert_eq!(((&set | &set).len(), (&set & &set).len()), (live, live));
+            assert_eq!(((&set - &set).len(), (&set ^ &set).len()), (0, 0));
+            assert_eq!(set.union(&set).count(), live);
+            assert_eq!(set.symmetric_difference(&set).count(), 0);
+            if let Some(member) = members.pop() {
+                let id = member.0;
+                drop(member);
+                assert_eq!(crate::support::take_drops(), [id]);
+            }
+        }
+    }
+
+    /// The members of a union die as it is walked: each handle the walk
+    /// gave is the only one left when the body drops it, so the member
+    /// dies there, and the members that died before their turn are
+    /// skipped (the iterator hands out no handle to a dead object).
+    #[test]
+    fn members_die_while_a_union_is_walked() {
+        crate::support::take_drops();
+        let left_members: Vec<_> = (1..=3).map(|i| Gc::new(DropLog(i))).collect();
+        let right_members: Vec<_> = (4..=6).map(|i| Gc::new(DropLog(i))).collect();
+        let left = left_members.iter().cloned().collect::<WeakSet<_>>();
+        let right = right_members.iter().cloned().collect::<WeakSet<_>>();
+        let mut owners: Vec<Option<Gc<DropLog>>> = left_members
+            .into_iter()
+            .chain(right_members)
+            .map(Some)
+            .collect();
+        let mut seen = Vec::new();
+        for member in left.union(&right) {
+            let id = member.0;
+            seen.push(id);
+            // Its owner goes, then the walk's handle: it dies here.
+            owners[id as usize - 1] = None;
+            drop(member);
+            assert_eq!(crate::support::take_drops(), [id]);
+            // And one member not reached yet, if any, dies before its turn.
+            if let Some(other) = owners.iter_mut().rev().find(|o| o.is_some()) {
+                let other_id = other.as_ref().map(|o| o.0);
+                *other = None;
+                assert_eq!(crate::support::take_drops(), [other_id.unwrap()]);
+            }
+        }
+        assert_eq!(seen.len(), 3, "every other member died before its turn");
+        assert!(left.is_empty() && right.is_empty());
+    }
+
+    /// Sets of trait objects and of slices compare and combine by
+    /// identity, as sets of sized members do: equal values are still
+    /// other members.
+    #[test]
+    fn sets_of_unsized_members() {
+        trait Shape: Trace {}
+        impl Shape for DropLog {}
+        let a: Gc<dyn Shape> = gc_coerce!(Gc::new(DropLog(1)) => dyn Shape);
+        let b: Gc<dyn Shape> = gc_coerce!(Gc::new(DropLog(1)) => dyn Shape);
+        let (ab, b_only) = (set_of(&[&a, &b]), set_of(&[&b]));
+        assert!(b_only.is_subset(&ab) && ab != b_only);
+        let rest = &ab - &b_only;
+        assert!(rest.len() == 1 && rest.contains(&a) && !rest.contains(&b));
+        let s: Gc<[u8]> = Gc::from(vec![1, 2]);
+        let t: Gc<[u8]> = Gc::from(vec![1, 2]);
+        let (st, t_only) = (set_of(&[&s, &t]), set_of(&[&t]));
+        assert_eq!(
+            (&st ^ &t_only).iter().next().map(|m| Gc::ptr_eq(&m, &s)),
+            Some(true)
+        );
+        drop(s);
+        assert!(st == t_only);
+        let text: Gc<str> = Gc::from("same");
+        let other: Gc<str> = Gc::from("same");
+        assert!(set_of(&[&text]).is_disjoint(&set_of(&[&other])));
+        crate::support::take_drops();
+    }
+
+    /// `remove_entry` and `weak_values` on a value that another entry
+    /// shares: removing one entry leaves the other's `Weak` upgrading,
+    /// and neither keeps the value alive.
+    #[test]
+    fn remove_entry_of_a_shared_value() {
+        crate::support::take_drops();
+        let v = Gc::new(DropLog(5));
+        let mut map = WeakValueMap::new();
+        map.insert(String::from("a"), &v);
+        map.insert(String::from("b"), &v);
+        let refs: Vec<_> = map.weak_values().collect();
+        let (key, value) = map.remove_entry("a").expect("alive");
+        assert_eq!(key, "a");
+        assert!(Gc::ptr_eq(&value, &v));
+        assert_eq!((map.len(), refs.len()), (1, 2));
+        drop((value, v));
+        assert_eq!(crate::support::take_drops(), [5]);
+        assert!(refs.iter().all(|r| r.upgrade().is_none()));
+        assert!(map.remove_entry("b").is_none());
+        assert!(map.is_empty());
+    }
 }
