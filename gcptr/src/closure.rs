@@ -274,6 +274,32 @@ impl<C: Trace, F: Fn(&C, A) -> R + Copy + 'static, A, R> GcFn<A, R> for GcClosur
 /// `Box<dyn for<'a> GcFn<(&'a Event,)>>` (or `Gc<dyn ...>`, with
 /// [`gc_coerce!`](crate::gc_coerce)). An argument written without a type
 /// takes the one type that its uses infer (`GcFn<(&'static str,)>`, say).
+/// So a body that keeps a borrowed argument somewhere that outlives the
+/// call writes its lifetime, or no type: `|s: &str|` that pushes `s` into
+/// a `Vec<&'static str>` is rejected ("borrowed data escapes outside of
+/// closure", naming the expansion's `captures` and `arguments`), as it is
+/// for a plain closure made in a `let` (earlier versions of the macro,
+/// whose borrowed arguments were not higher-ranked, accepted it).
+///
+/// ```
+/// use std::cell::RefCell;
+/// use gcptr::{gc_closure, Gc};
+///
+/// let log: Gc<RefCell<Vec<&'static str>>> = Gc::new(RefCell::new(Vec::new()));
+/// let typed = gc_closure!([log] move |s: &'static str| log.borrow_mut().push(s));
+/// let untyped = gc_closure!([log] move |s| log.borrow_mut().push(s));
+/// typed.call(("a",));
+/// untyped.call(("b",));
+/// assert_eq!(*log.borrow(), ["a", "b"]);
+/// ```
+///
+/// ```compile_fail,E0521
+/// use std::cell::RefCell;
+/// use gcptr::{gc_closure, Gc};
+///
+/// let log: Gc<RefCell<Vec<&'static str>>> = Gc::new(RefCell::new(Vec::new()));
+/// let kept = gc_closure!([log] move |s: &str| log.borrow_mut().push(s));
+/// ```
 ///
 /// ```
 /// use std::cell::{Cell, RefCell};
