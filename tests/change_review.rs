@@ -27,7 +27,10 @@
 //! 338c4d2) tries `Gc`'s invariance, the rewritten `gc_closure!` and the
 //! new `WeakSet` operations, `weak_keys`, `weak_values` and
 //! `remove_entry`. It found no fault; the docs now say what invariance
-//! rejects and that `gc_coerce!` converts a higher-ranked handler.
+//! rejects and that `gc_coerce!` converts a higher-ranked handler, and
+//! that `gc_closure!`'s `|s: &str|` no longer compiles where the body
+//! keeps `s` in a `'static` place (it did before the rewrite; write
+//! `&'static str` or no type).
 #![allow(dead_code)]
 
 mod support;
@@ -1296,6 +1299,23 @@ mod forty_second {
         ));
         drop((named, as_arguments));
         assert_eq!(Gc::strong_count(&k), 1, "every capture released");
+    }
+
+    /// A body that keeps a borrowed argument past the call: `|s: &str|`
+    /// no longer compiles (the argument is higher-ranked; the crate docs
+    /// hold it as a `compile_fail` example), and the two forms the docs
+    /// give instead, `&'static str` written out or no type, keep what
+    /// they are given.
+    #[test]
+    fn a_kept_borrowed_argument_names_its_lifetime() {
+        let log: Gc<RefCell<Vec<&'static str>>> = Gc::new(RefCell::new(Vec::new()));
+        let typed = gc_closure!([log] move |s: &'static str| log.borrow_mut().push(s));
+        let untyped = gc_closure!([log] move |s| log.borrow_mut().push(s));
+        typed.call(("typed",));
+        untyped.call(("untyped",));
+        assert_eq!(*log.borrow(), ["typed", "untyped"]);
+        drop((typed, untyped));
+        assert_eq!(Gc::strong_count(&log), 1);
     }
 
     fn set_of<T: ?Sized + Trace>(members: &[&Gc<T>]) -> WeakSet<T> {
