@@ -436,9 +436,23 @@ macro_rules! __gc_closure_arguments {
     ([$($capture:ident),*] [$($done:tt)*] [] | $($body:tt)*) => {
         $crate::__gc_closure_build!([$($capture),*] [$($done)*] $($body)*)
     };
+    // A `:` that none of the rules above took: no type after it, or a type
+    // followed by neither `,` nor `|` (a missing comma). A pattern's own
+    // colons are inside its brackets, so this one began a type.
+    ([$($capture:ident),*] [$($done:tt)*] [$($pattern:tt)+] : $($rest:tt)*) => {
+        ::core::compile_error!(
+            "`gc_closure!`: each argument is a pattern with or without `: Type`, the \
+             arguments are separated by commas, and a `|` ends them: \
+             `move |x: i32, (y, z): (u8, u8), w| body`"
+        )
+    };
     // One more token of the pattern.
     ([$($capture:ident),*] [$($done:tt)*] [$($pattern:tt)*] $next:tt $($rest:tt)*) => {
         $crate::__gc_closure_arguments!([$($capture),*] [$($done)*] [$($pattern)* $next] $($rest)*)
+    };
+    // The input ended inside the arguments.
+    ([$($capture:ident),*] [$($done:tt)*] [$($pattern:tt)*]) => {
+        ::core::compile_error!("`gc_closure!`: the closure's arguments have no closing `|`, and it has no body")
     };
 }
 
@@ -448,6 +462,9 @@ macro_rules! __gc_closure_arguments {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __gc_closure_build {
+    ([$($capture:ident),*] [$($arguments:tt)*]) => {
+        ::core::compile_error!("`gc_closure!`: the closure has no body after its arguments")
+    };
     (@ [$($capture:ident),*] [$({$($pattern:tt)+} $type:ty,)*] [$ret:ty] $body:expr) => {{
         let captures = ($($crate::__gc_closure_capture!($capture),)*);
         let captures_of = $crate::__private::CapturesOf::of(&captures);
