@@ -287,13 +287,14 @@ impl ObjectRef {
             return None;
         }
         header.inc_strong();
+        // Its value is still a `T`: every handle to it has the type it was
+        // made with, up to unsizing (`Gc` and `Weak` are invariant, so no
+        // subtyping let `Gc::get_mut` store in it what only a supertype of
+        // `T` allows; `TypeId` does not see lifetimes, so its check alone
+        // could not tell).
         // SAFETY: the object was allocated as a `GcBox<T>` (its vtable is
-        // `T`'s), and its value is still a `T`: every handle to it has the
-        // type it was made with, up to unsizing (`Gc` and `Weak` are
-        // invariant, so no subtyping let `Gc::get_mut` store in it what only
-        // a supertype of `T` allows; `TypeId` does not see lifetimes, so
-        // this check alone could not tell). The strong count now includes
-        // the new `Gc`.
+        // `T`'s) and holds a `T` (above); the strong count now includes the
+        // new `Gc`.
         Some(unsafe { Gc::from_inner(self.header.cast::<GcBox<T>>()) })
     }
 }
