@@ -940,3 +940,526 @@ fn a_finalizer_run_inside_the_callers_borrow_panics_out_of_gc_new() {
     drop(fresh);
     assert_eq!(take_log(), ["del new (cached: true)", "drop new"]);
 }
+
+// ---------------------------------------------------------------------
+// Forty-second session: the new closures and weak-set operations, ported
+// ---------------------------------------------------------------------
+//
+// 5. A widget tree whose handlers take `&Event` and return whether the
+//    event stops, bubbled from a leaf to the root, with hover and focus
+//    sets compared and combined as widgets die.
+// 6. A publish/subscribe registry: `WeakKeyMap<Topic, WeakSet<Subscriber>>`
+//    beside a `WeakValueMap` of subscribers by name.
+
+/// What a handler gets: borrowed for one dispatch.
+struct UiEvent {
+    kind: &'static str,
+    seen: RefCell<Vec<String>>,
+}
+
+/// A handler: `true` stops the event from bubbling further.
+type UiHandler = Gc<dyn for<'a> GcFn<(&'a UiEvent,), bool>>;
+
+#[derive(Trace)]
+struct Widget {
+    name: String,
+    parent: RefCell<Weak<Widget>>,
+    children: RefCell<Vec<Gc<Widget>>>,
+    handlers: RefCell<Vec<UiHandler>>,
+}
+
+impl Drop for Widget {
+    fn drop(&mut self) {
+        log(format!("drop {}", self.name));
+    }
+}
+
+impl Widget {
+    fn new(name: &str, parent: Option<&Gc<Widget>>) -> Gc<Widget> {
+        let widget = Gc::new(Widget {
+            name: name.into(),
+            parent: RefCell::new(Weak::new()),
+            children: RefCell::new(Vec::new()),
+            handlers: RefCell::new(Vec::new()),
+        });
+        if let Some(parent) = parent {
+            *widget.parent.borrow_mut() = Gc::downgrade(parent);
+            parent.children.borrow_mut().push(widget.clone());
+        }
+        widget
+    }
+
+    fn on(&self, handler: UiHandler) {
+        self.handlers.borrow_mut().push(handler);
+    }
+
+    /// `widget.destroy()` in the Python: out of its parent's children.
+    fn detach(&self) {
+        let parent = std::mem::take(&mut *self.parent.borrow_mut());
+        if let Some(parent) = parent.upgrade() {
+            parent
+                .children
+                .borrow_mut()
+                .retain(|c| !std::ptr::eq(Gc::as_ptr(c), self));
+        }
+    }
+
+    /// Bubbles `event` from this widget up to the root, along the path as
+    /// it was when the dispatch began (as the DOM does); each widget's
+    /// handlers are a snapshot too, so a handler may change them.
+    /// (`self: &Gc<Self>` is not a receiver on stable Rust, as
+    /// `self: &Rc<Self>` is: an associated function instead.)
+    fn dispatch(leaf: &Gc<Widget>, event: &UiEvent) {
+        let mut path = vec![leaf.clone()];
+        loop {
+            let up = path.last().unwrap().parent.borrow().upgrade();
+            match up {
+                Some(up) => path.push(up),
+                None => break,
+            }
+        }
+        for widget in &path {
+            let handlers = widget.handlers.borrow().clone();
+            for handler in handlers {
+                if handler.call((event,)) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A handler that writes `name:kind` into the event and returns `stop`.
+fn recorder(widget: &Gc<Widget>, stop: bool) -> UiHandler {
+    let handler = gc_closure!([widget] move |UiEvent { kind, seen }: &UiEvent| -> bool {
+        seen.borrow_mut().push(format!("{}:{kind}", widget.name));
+        stop
+    });
+    gc_coerce!(Gc::new(handler) => dyn for<'a> GcFn<(&'a UiEvent,), bool>)
+}
+
+fn ui_event(kind: &'static str) -> UiEvent {
+    UiEvent {
+        kind,
+        seen: RefCell::new(Vec::new()),
+    }
+}
+
+/// The members of a set, by name, sorted.
+fn names(set: &WeakSet<Widget>) -> Vec<String> {
+    let mut names: Vec<String> = set.iter().map(|w| w.name.clone()).collect();
+    names.sort();
+    names
+}
+
+/// Handlers written with a pattern for the event and a `bool` return: an
+/// event bubbles from the leaf to the root through every widget's
+/// handlers, in order, and the first handler that returns `true` stops it
+/// (the handlers after it, on its widget and above, do not run). Each
+/// handler captures its own widget, so each widget is a cycle: dropping
+/// the window frees nothing by count, and one `collect()` frees all four
+/// widgets, each dropped once.
+#[test]
+fn widget_events_bubble_to_the_root_and_a_handler_stops_them() {
+    let _ = take_log();
+    gcptr::collect();
+    let window = Widget::new("window", None);
+    let panel = Widget::new("panel", Some(&window));
+    let button = Widget::new("button", Some(&panel));
+    let label = Widget::new("label", Some(&panel));
+    window.on(recorder(&window, false));
+    panel.on(recorder(&panel, false));
+    button.on(recorder(&button, false));
+    label.on(recorder(&label, false));
+
+    let click = ui_event("click");
+    Widget::dispatch(&button, &click);
+    assert_eq!(
+        *click.seen.borrow(),
+        ["button:click", "panel:click", "window:click"]
+    );
+
+    // The panel swallows keys: a second handler on it, returning `true`.
+    panel.on(recorder(&panel, true));
+    window.on(recorder(&window, false));
+    let key = ui_event("key");
+    Widget::dispatch(&label, &key);
+    assert_eq!(
+        *key.seen.borrow(),
+        ["label:key", "panel:key", "panel:key"],
+        "stopped at the panel's second handler; the window saw nothing"
+    );
+
+    drop((panel, button, label));
+    drop(window);
+    assert!(
+        take_log().is_empty(),
+        "each widget is a cycle with its handlers"
+    );
+    assert_eq!(gcptr::collect(), 4 + 6, "four widgets and six handlers");
+    assert_eq!(
+        take_log_sorted(),
+        ["drop button", "drop label", "drop panel", "drop window"]
+    );
+}
+
+/// A "close" handler that detaches its own widget in the middle of a
+/// dispatch: the rest of the path (fixed when the dispatch began) still
+/// sees the event, the widget is gone from its parent's children at once,
+/// and its parent link upgrades no more. It stays alive only through its
+/// own handler's capture, a cycle: after the dispatch nothing of it dies
+/// by count, and `collect()` frees it. A widget that captured itself only
+/// weakly (`Gc::downgrade` in the capture list) dies by count when it is
+/// detached.
+#[test]
+fn a_handler_detaches_its_own_widget_mid_dispatch() {
+    let _ = take_log();
+    gcptr::collect();
+    let window = Widget::new("window", None);
+    let dialog = Widget::new("dialog", Some(&window));
+    let ok = Widget::new("ok", Some(&dialog));
+    window.on(recorder(&window, false));
+    let closer = gc_closure!([dialog] move |event: &UiEvent| -> bool {
+        if event.kind == "close" {
+            dialog.detach();
+        }
+        event.seen.borrow_mut().push(format!("{}:{}", dialog.name, event.kind));
+        false
+    });
+    dialog.on(gc_coerce!(Gc::new(closer) => dyn for<'a> GcFn<(&'a UiEvent,), bool>));
+
+    let close = ui_event("close");
+    Widget::dispatch(&ok, &close);
+    assert_eq!(*close.seen.borrow(), ["dialog:close", "window:close"]);
+    assert!(window.children.borrow().is_empty());
+    assert!(dialog.parent.borrow().upgrade().is_none());
+
+    let weak_dialog = Gc::downgrade(&dialog);
+    drop((dialog, ok));
+    assert!(take_log().is_empty(), "the dialog's handler holds it");
+    assert!(weak_dialog.upgrade().is_some());
+    assert_eq!(gcptr::collect(), 3, "dialog, its handler, and ok");
+    assert_eq!(take_log_sorted(), ["drop dialog", "drop ok"]);
+    assert!(weak_dialog.upgrade().is_none());
+
+    // The same with a weak capture: no cycle, death by count.
+    let popup = Widget::new("popup", Some(&window));
+    let me = Gc::downgrade(&popup);
+    let closer = gc_closure!([me] move |event: &UiEvent| -> bool {
+        if let Some(popup) = me.upgrade() {
+            popup.detach();
+        }
+        event.kind == "close"
+    });
+    popup.on(gc_coerce!(Gc::new(closer) => dyn for<'a> GcFn<(&'a UiEvent,), bool>));
+    drop(popup);
+    let close = ui_event("close");
+    Widget::dispatch(&me.upgrade().unwrap(), &close);
+    assert_eq!(take_log(), ["drop popup"], "died when the dispatch let go");
+    assert!(
+        close.seen.borrow().is_empty(),
+        "stopped: the window saw nothing"
+    );
+    assert!(me.upgrade().is_none());
+    assert!(window.children.borrow().is_empty());
+    drop(window);
+    assert_eq!(gcptr::collect(), 2, "the window and its handler");
+    assert_eq!(take_log(), ["drop window"]);
+}
+
+/// Hover and focus as `WeakSet`s of widgets (Python's
+/// `hovered <= window_widgets`, `hovered & focused`, `|`, `-`, `^`): the
+/// comparisons and the new sets follow the deaths. The window's close
+/// frees by count what no handler holds (the label and the window itself,
+/// whose only self-capturing handler sits on the button), and the sets
+/// lose those members at once; the button, a cycle with its handler, stays
+/// a member until `collect()`, then every set is empty and equal to an
+/// empty set.
+#[test]
+fn hover_and_focus_sets_follow_the_widgets_as_they_die() {
+    let _ = take_log();
+    gcptr::collect();
+    let window = Widget::new("window", None);
+    let button = Widget::new("button", Some(&window));
+    let label = Widget::new("label", Some(&window));
+    let field = Widget::new("field", Some(&window));
+    button.on(recorder(&button, true));
+
+    let all: WeakSet<Widget> = [&window, &button, &label, &field]
+        .into_iter()
+        .cloned()
+        .collect();
+    let hovered: WeakSet<Widget> = [window.clone(), button.clone(), label.clone()]
+        .into_iter()
+        .collect();
+    let focused: WeakSet<Widget> = [window.clone(), field.clone()].into_iter().collect();
+
+    assert!(hovered.is_subset(&all) && all.is_superset(&focused));
+    assert!(!hovered.is_subset(&focused) && !hovered.is_disjoint(&focused));
+    assert_eq!(names(&(&hovered & &focused)), ["window"]);
+    assert_eq!(
+        names(&(&hovered | &focused)),
+        ["button", "field", "label", "window"]
+    );
+    assert_eq!(names(&(&hovered - &focused)), ["button", "label"]);
+    assert_eq!(names(&(&hovered ^ &focused)), ["button", "field", "label"]);
+    assert!(&hovered | &focused == all);
+    let union_count = hovered.union(&focused).count();
+    assert_eq!(union_count, 4, "each member once");
+
+    // The field is destroyed: gone from focus, and focus is now inside
+    // hover.
+    field.detach();
+    drop(field);
+    assert_eq!(take_log(), ["drop field"]);
+    assert_eq!(names(&focused), ["window"]);
+    assert!(focused.is_subset(&hovered));
+    assert!(&hovered | &focused == hovered);
+    assert_eq!(names(&(&hovered ^ &focused)), ["button", "label"]);
+
+    // The window closes. A set made before keeps no member alive.
+    let before_close = &hovered | &focused;
+    drop((window, label));
+    assert_eq!(take_log(), ["drop window", "drop label"]);
+    assert_eq!(names(&hovered), ["button"], "the button is a cycle");
+    assert!(focused.is_empty() && focused.is_disjoint(&hovered));
+    assert!(hovered == before_close && before_close == all);
+    drop(button);
+    assert_eq!(names(&hovered), ["button"], "until a collection");
+    assert_eq!(gcptr::collect(), 2, "the button and its handler");
+    assert_eq!(take_log(), ["drop button"]);
+    for set in [&all, &hovered, &focused, &before_close] {
+        assert!(set.is_empty());
+        assert!(*set == WeakSet::new());
+    }
+}
+
+// 6. Publish and subscribe.
+
+/// A message, borrowed by each subscriber's callback.
+struct Message {
+    text: String,
+}
+
+#[derive(Trace)]
+struct Topic {
+    name: String,
+}
+
+impl Drop for Topic {
+    fn drop(&mut self) {
+        log(format!("drop topic {}", self.name));
+    }
+}
+
+/// A subscriber's callback: gets the topic and the message, both borrowed.
+type Delivery = Box<dyn for<'a, 'b> GcFn<(&'a Topic, &'b Message)>>;
+
+#[derive(Trace)]
+struct Subscriber {
+    name: String,
+    inbox: RefCell<Vec<String>>,
+    /// Set to a `gc_closure!` that captures the subscriber (its bound
+    /// method, in the Python), or left empty.
+    callback: RefCell<Option<Delivery>>,
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        log(format!("drop {}", self.name));
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    topics: WeakKeyMap<Topic, WeakSet<Subscriber>>,
+    by_name: WeakValueMap<String, Subscriber>,
+}
+
+impl Registry {
+    fn subscribe(&mut self, topic: &Gc<Topic>, subscriber: &Gc<Subscriber>) {
+        self.by_name.insert(subscriber.name.clone(), subscriber);
+        self.topics
+            .get_or_insert_with(topic, WeakSet::new)
+            .insert(subscriber);
+    }
+
+    /// Unsubscribes `name` from every topic; returns the name the
+    /// registry held and the subscriber, if it was alive.
+    fn unsubscribe(&mut self, name: &str) -> Option<(String, Gc<Subscriber>)> {
+        let (held, subscriber) = self.by_name.remove_entry(name)?;
+        self.topics.retain(|_, set| {
+            set.remove(&subscriber);
+            !set.is_empty()
+        });
+        Some((held, subscriber))
+    }
+
+    /// Delivers `text` to the topic's live subscribers; returns how many.
+    fn publish(&self, topic: &Gc<Topic>, text: &str) -> usize {
+        let message = Message { text: text.into() };
+        let Some(set) = self.topics.get(topic) else {
+            return 0;
+        };
+        let mut delivered = 0;
+        for subscriber in set.iter() {
+            match &*subscriber.callback.borrow() {
+                Some(callback) => callback.call((topic, &message)),
+                None => subscriber
+                    .inbox
+                    .borrow_mut()
+                    .push(format!("{}: {}", topic.name, message.text)),
+            }
+            delivered += 1;
+        }
+        delivered
+    }
+}
+
+fn subscriber(name: &str, with_callback: bool) -> Gc<Subscriber> {
+    let subscriber = Gc::new(Subscriber {
+        name: name.into(),
+        inbox: RefCell::new(Vec::new()),
+        callback: RefCell::new(None),
+    });
+    if with_callback {
+        let me = subscriber.clone();
+        let callback = gc_closure!([me] move |Topic { name, .. }: &Topic, message: &Message| {
+            me.inbox
+                .borrow_mut()
+                .push(format!("{name} (callback): {}", message.text))
+        });
+        *subscriber.callback.borrow_mut() = Some(Box::new(callback));
+    }
+    subscriber
+}
+
+/// The registry as Python writes it: subscribers that die leave every
+/// topic's set at once (a plain one by count; one whose callback captures
+/// it only at `collect()`, and it still gets messages until then, as in
+/// CPython); a topic that dies takes its entry, and its `WeakSet`, with
+/// it; `remove_entry` unsubscribes by name and hands back the registry's
+/// own `String` and the subscriber; unsubscribing a dead one answers
+/// `None`.
+#[test]
+fn pubsub_registry_follows_subscribers_and_topics_as_they_die() {
+    let _ = take_log();
+    gcptr::collect();
+    let mut registry = Registry::default();
+    let news = Gc::new(Topic {
+        name: "news".into(),
+    });
+    let sport = Gc::new(Topic {
+        name: "sport".into(),
+    });
+    let ann = subscriber("ann", false);
+    let bob = subscriber("bob", true);
+    let cy = subscriber("cy", false);
+    registry.subscribe(&news, &ann);
+    registry.subscribe(&news, &bob);
+    registry.subscribe(&sport, &bob);
+    registry.subscribe(&sport, &cy);
+
+    assert_eq!(registry.publish(&news, "rain"), 2);
+    assert_eq!(*ann.inbox.borrow(), ["news: rain"]);
+    assert_eq!(*bob.inbox.borrow(), ["news (callback): rain"]);
+
+    // `cy` dies by count: gone from `sport` and from the names at once.
+    drop(cy);
+    assert_eq!(take_log(), ["drop cy"]);
+    assert_eq!(registry.topics.get(&sport).unwrap().len(), 1);
+    assert!(registry.by_name.get("cy").is_none());
+    assert!(registry.unsubscribe("cy").is_none());
+
+    // `bob` is a cycle with its callback: still subscribed until collected.
+    drop(bob);
+    assert!(take_log().is_empty());
+    assert_eq!(registry.publish(&sport, "goal"), 1);
+    let bob = registry.by_name.get("bob").expect("not collected yet");
+    assert_eq!(bob.inbox.borrow().last().unwrap(), "sport (callback): goal");
+    drop(bob);
+    assert_eq!(gcptr::collect(), 1, "bob; his callback is a Box inside him");
+    assert_eq!(take_log(), ["drop bob"]);
+    assert_eq!(registry.publish(&sport, "final"), 0);
+    assert_eq!(registry.by_name.len(), 1);
+
+    // `ann` unsubscribes by name: the registry's key and `ann` come back,
+    // and the topic whose set emptied is dropped from the map.
+    let (key, unsubscribed) = registry.unsubscribe("ann").unwrap();
+    assert_eq!(key, "ann");
+    assert!(Gc::ptr_eq(&unsubscribed, &ann));
+    assert!(registry.by_name.is_empty());
+    assert!(!registry.topics.contains_key(&news) && !registry.topics.contains_key(&sport));
+    assert_eq!(registry.publish(&news, "ignored"), 0);
+    assert_eq!(ann.inbox.borrow().len(), 1);
+
+    // A topic dies: its entry goes with it, the subscriber stays.
+    registry.subscribe(&news, &ann);
+    assert_eq!(registry.topics.len(), 1);
+    drop(news);
+    assert_eq!(take_log(), ["drop topic news"]);
+    assert!(registry.topics.is_empty());
+    assert!(registry.by_name.get("ann").is_some());
+    drop((ann, unsubscribed, sport));
+    assert_eq!(take_log_sorted(), ["drop ann", "drop topic sport"]);
+    assert!(registry.by_name.is_empty());
+}
+
+/// `weak_keys()` and `weak_values()` walked while the walk itself lets
+/// objects go: whichever topic (or subscriber) comes first, the loop drops
+/// every other one, and the walk yields no more (each dead key is
+/// skipped, never upgraded). The `Weak`s collected keep nothing alive,
+/// and the map's `len()` follows.
+#[test]
+fn weak_keys_and_weak_values_walked_while_their_objects_die() {
+    let _ = take_log();
+    let mut registry = Registry::default();
+    let mut topics: Vec<Gc<Topic>> = ["a", "b", "c", "d"]
+        .into_iter()
+        .map(|name| Gc::new(Topic { name: name.into() }))
+        .collect();
+    let mut subscribers: Vec<Gc<Subscriber>> = ["s1", "s2", "s3"]
+        .into_iter()
+        .map(|name| subscriber(name, false))
+        .collect();
+    for topic in &topics {
+        for s in &subscribers {
+            registry.subscribe(topic, s);
+        }
+    }
+
+    let mut walked = Vec::new();
+    for weak in registry.topics.weak_keys() {
+        let topic = weak.upgrade().expect("a yielded key is alive");
+        walked.push(topic.name.clone());
+        topics.retain(|t| Gc::ptr_eq(t, &topic));
+    }
+    assert_eq!(walked.len(), 1, "the others died before their turn");
+    assert_eq!(topics.len(), 1);
+    assert_eq!(take_log().len(), 3);
+    assert_eq!(registry.topics.len(), 1);
+    assert_eq!(topics[0].name, walked[0]);
+
+    let mut kept = Vec::new();
+    for weak in registry.by_name.weak_values() {
+        let s = weak.upgrade().expect("a yielded value is alive");
+        subscribers.retain(|other| Gc::ptr_eq(other, &s));
+        kept.push(weak);
+    }
+    assert_eq!(kept.len(), 1);
+    assert_eq!(take_log().len(), 2, "two subscribers dropped by count");
+    assert_eq!(registry.by_name.len(), 1);
+    assert_eq!(registry.topics.get(&topics[0]).unwrap().len(), 1);
+    assert_eq!(registry.publish(&topics[0], "hi"), 1);
+
+    drop(subscribers);
+    assert!(kept[0].upgrade().is_none(), "the walk's Weak kept nothing");
+    assert!(registry.by_name.is_empty());
+    assert!(registry.topics.get(&topics[0]).unwrap().is_empty());
+    let last = topics.pop().unwrap();
+    let weak_last = Gc::downgrade(&last);
+    drop(last);
+    assert!(weak_last.upgrade().is_none());
+    assert!(registry.topics.is_empty());
+    assert_eq!(take_log().len(), 2);
+}
