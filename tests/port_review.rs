@@ -1463,3 +1463,43 @@ fn weak_keys_and_weak_values_walked_while_their_objects_die() {
     assert!(registry.topics.is_empty());
     assert_eq!(take_log().len(), 2);
 }
+
+/// Python's in-place set updates on hover and selection sets, written as
+/// a newcomer first writes them (`selected |= &hovered`, `&=`, `-=`,
+/// `^=`), which did not compile before this session added the operators
+/// ("binary assignment operation `|=` cannot be applied to type
+/// `WeakSet<Widget>`", E0368). Each updates the left set by the live
+/// members of the right one, by identity; the updated set keeps no member
+/// alive, and a member that dies afterwards leaves it at once.
+#[test]
+fn in_place_set_updates_on_selection() {
+    let _ = take_log();
+    let window = Widget::new("window", None);
+    let a = Widget::new("a", Some(&window));
+    let b = Widget::new("b", Some(&window));
+    let c = Widget::new("c", Some(&window));
+    let mut selected: WeakSet<Widget> = [a.clone()].into_iter().collect();
+    let hovered: WeakSet<Widget> = [b.clone(), c.clone()].into_iter().collect();
+
+    selected |= &hovered; // shift-click: add what the pointer covers
+    assert_eq!(names(&selected), ["a", "b", "c"]);
+    selected -= &[c.clone()].into_iter().collect(); // ctrl-click c off
+    assert_eq!(names(&selected), ["a", "b"]);
+    selected ^= &hovered; // toggle the hovered ones: b off, c on
+    assert_eq!(names(&selected), ["a", "c"]);
+    selected &= &hovered; // keep only what is still hovered
+    assert_eq!(names(&selected), ["c"]);
+    assert!(selected.is_subset(&hovered));
+
+    // The window closes: everything dies by count (no handler holds a
+    // widget), and both sets are empty; nothing was kept by the updates.
+    drop((a, b, c, window));
+    assert_eq!(
+        take_log_sorted(),
+        ["drop a", "drop b", "drop c", "drop window"]
+    );
+    assert!(selected.is_empty() && hovered.is_empty());
+    selected |= &hovered;
+    selected ^= &hovered;
+    assert!(selected == WeakSet::new());
+}

@@ -1,7 +1,7 @@
 //! [`WeakSet`]: Python's `WeakSet`.
 
 use core::fmt;
-use core::ops::{BitAnd, BitOr, BitXor, Sub};
+use core::ops::{BitAnd, BitAndAssign, BitOr, BitOrAssign, BitXor, BitXorAssign, Sub, SubAssign};
 
 use super::WeakKeyMap;
 use crate::gc::Gc;
@@ -14,10 +14,10 @@ use crate::trace::{Trace, Tracer};
 /// Python's set compares members with `==` and `hash()`, which agree with
 /// identity for objects that keep the default equality.
 ///
-/// Sets compare ([`is_subset`](WeakSet::is_subset), `==`, ...) and combine
-/// ([`union`](WeakSet::union), `&a | &b`, ...) as Python's do, by the
-/// identity of their live members; what they combine into holds its
-/// members weakly too.
+/// Sets compare ([`is_subset`](WeakSet::is_subset), `==`, ...), combine
+/// ([`union`](WeakSet::union), `&a | &b`, ...) and update in place
+/// (`a |= &b`, `&=`, `-=`, `^=`) as Python's do, by the identity of their
+/// live members; what they combine into holds its members weakly too.
 ///
 /// As in a [`WeakKeyMap`], a dead member's memory stays allocated until
 /// the set's next `&mut self` call (`retain(|_| true)` lets it go); its
@@ -449,6 +449,81 @@ impl<T: ?Sized + Trace> BitXor<&WeakSet<T>> for &WeakSet<T> {
     /// ```
     fn bitxor(self, other: &WeakSet<T>) -> WeakSet<T> {
         self.symmetric_difference(other).collect()
+    }
+}
+
+impl<T: ?Sized + Trace> BitOrAssign<&WeakSet<T>> for WeakSet<T> {
+    /// Adds the live members of `other` (Python's `update`, `|=`).
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let mut left: WeakSet<i32> = [a.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// left |= &right;
+    /// assert!(left.len() == 2 && left.contains(&b));
+    /// ```
+    fn bitor_assign(&mut self, other: &WeakSet<T>) {
+        self.extend(other.iter());
+    }
+}
+
+impl<T: ?Sized + Trace> BitAndAssign<&WeakSet<T>> for WeakSet<T> {
+    /// Keeps only the members that are live members of `other` (Python's
+    /// `intersection_update`, `&=`).
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let mut left: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone()].into_iter().collect();
+    /// left &= &right;
+    /// assert!(left.len() == 1 && left.contains(&b));
+    /// ```
+    fn bitand_assign(&mut self, other: &WeakSet<T>) {
+        self.retain(|member| other.contains(member));
+    }
+}
+
+impl<T: ?Sized + Trace> SubAssign<&WeakSet<T>> for WeakSet<T> {
+    /// Removes the live members of `other` (Python's
+    /// `difference_update`, `-=`).
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let mut left: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone()].into_iter().collect();
+    /// left -= &right;
+    /// assert!(left.len() == 1 && left.contains(&a));
+    /// ```
+    fn sub_assign(&mut self, other: &WeakSet<T>) {
+        self.retain(|member| !other.contains(member));
+    }
+}
+
+impl<T: ?Sized + Trace> BitXorAssign<&WeakSet<T>> for WeakSet<T> {
+    /// Removes the live members of `other` that are members, and adds
+    /// those that are not (Python's `symmetric_difference_update`, `^=`).
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b, c) = (Gc::new(1), Gc::new(2), Gc::new(3));
+    /// let mut left: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// let right: WeakSet<i32> = [b.clone(), c.clone()].into_iter().collect();
+    /// left ^= &right;
+    /// assert!(left.len() == 2 && left.contains(&a) && left.contains(&c));
+    /// ```
+    fn bitxor_assign(&mut self, other: &WeakSet<T>) {
+        for member in other.iter() {
+            if !self.remove(&member) {
+                self.insert(&member);
+            }
+        }
     }
 }
 
