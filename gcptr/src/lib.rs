@@ -161,6 +161,7 @@
 //! | its `f()`, `f.detach()`, `f.alive` | [`DeathCallback::run_now`], [`DeathCallback::cancel`], [`DeathCallback::is_pending`] |
 //! | `WeakValueDictionary`, `WeakKeyDictionary`, `WeakSet` | [`WeakValueMap`], [`WeakKeyMap`], [`WeakSet`] |
 //! | a `WeakSet`'s `<=`, `>=`, `isdisjoint`, `==` | [`WeakSet::is_subset`], [`WeakSet::is_superset`], [`WeakSet::is_disjoint`], `==` (live members, by identity) |
+//! | a `WeakSet`'s `copy()` | `set.clone()` (the live members, held weakly) |
 //! | a `WeakSet`'s `\|`, `&`, `-`, `^` | `&a \| &b`, `&a & &b`, `&a - &b`, `&a ^ &b`, or [`WeakSet::union`], [`WeakSet::intersection`], [`WeakSet::difference`], [`WeakSet::symmetric_difference`] |
 //! | `keyrefs()`, `valuerefs()` | [`WeakKeyMap::weak_keys`], [`WeakValueMap::weak_values`] |
 //! | `pop(k)`, `pop(k, default)` | [`WeakValueMap::remove`] (`.unwrap_or(default)`), [`WeakValueMap::remove_entry`] for the key too; [`WeakKeyMap::remove`] |

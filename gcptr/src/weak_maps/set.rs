@@ -297,6 +297,26 @@ unsafe impl<T: ?Sized + Trace> Trace for WeakSet<T> {
     }
 }
 
+impl<T: ?Sized + Trace> Clone for WeakSet<T> {
+    /// A new set of the same live members, held weakly as well: Python's
+    /// `s.copy()`. A member that died is not copied.
+    ///
+    /// ```
+    /// use gcptr::{Gc, WeakSet};
+    ///
+    /// let (a, b) = (Gc::new(1), Gc::new(2));
+    /// let set: WeakSet<i32> = [a.clone(), b.clone()].into_iter().collect();
+    /// drop(b);
+    /// let copy = set.clone();
+    /// assert!(copy == set && copy.len() == 1 && copy.contains(&a));
+    /// drop(a);
+    /// assert!(copy.is_empty()); // the copy kept nothing alive
+    /// ```
+    fn clone(&self) -> Self {
+        self.iter().collect()
+    }
+}
+
 impl<T: ?Sized + Trace> Default for WeakSet<T> {
     /// An empty set, as [`WeakSet::new`].
     ///
